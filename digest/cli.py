@@ -1,0 +1,176 @@
+"""The command line: load settings, call one library function, print the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest import __version__, dates, ingest, selection, store
+from digest.clean import tag_slug
+from digest.errors import DigestError
+from digest.models import Article
+from digest.settings import Settings, load_settings
+
+
+class _Group(click.Group):
+    """Maps a ``DigestError`` to one ``Error: …`` line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Settings file (TOML). Default: config/digest.toml when it exists.",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """digest: scraped news in, a daily email and RSS/Atom feeds out."""
+    ctx.obj = config
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return load_settings(ctx.find_root().obj)
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Read articles from PATHS (files or folders; default: the seeds folder) into the store.
+
+    Plain text (any common encoding), HTML pages and RSS/Atom files. Re-ingesting is
+    idempotent; a syndicated copy of a stored story is folded into it.
+    """
+    settings = _settings(ctx)
+    options = ingest.Options(
+        default_tz=dates.zone(settings.timezone),
+        tag_rules=settings.tag_rules,
+        max_bytes=settings.max_file_bytes,
+        metadata_name=settings.seeds_metadata,
+    )
+    batch = ingest.read_paths(list(paths) or [settings.seeds_dir], options)
+    engine = store.connect(settings.database_url)
+    saved = store.save(engine, batch.articles, now=datetime.now(UTC))
+    out = Console(soft_wrap=True)
+    if batch.articles:
+        table = Table("File", "Published", "Date from", "Title", "Tags", title="Ingested")
+        table.columns[3].no_wrap = True
+        table.columns[3].max_width = 48
+        for article in batch.articles:
+            table.add_row(
+                Path(article.origin).name,
+                _when(article),
+                article.date_source,
+                article.title,
+                ", ".join(sorted(article.tags)),
+            )
+        out.print(table)
+    out.print(
+        f"{_count(len(batch.articles), 'article')} from {batch.files - len(batch.rejected)} of "
+        f"{batch.files} files: {saved.inserted} new, {saved.updated} updated, "
+        f"{saved.unchanged} unchanged, {saved.duplicates} duplicate copies folded."
+    )
+    for rejected in batch.rejected:
+        click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    if batch.rejected:
+        ctx.exit(1)
+
+
+@cli.command("articles")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day, YYYY-MM-DD.")
+@click.option("--tag", "tags", multiple=True, help="Only articles with this tag (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+def articles_command(
+    ctx: click.Context,
+    since: datetime | None,
+    until: datetime | None,
+    tags: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List stored articles, newest first (days are whole days in the configured zone)."""
+    first, last = _day(since), _day(until)
+    if first and last and first > last:
+        raise click.BadParameter("--since is after --until", param_hint="--since")
+    settings = _settings(ctx)
+    start, end = selection.window(first, last, dates.zone(settings.timezone))
+    engine = store.connect(settings.database_url)
+    found = store.query(engine, start=start, end=end, tags=[tag_slug(t) for t in tags])
+    if as_json:
+        click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
+        return
+    _print_table(found)
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _as_json(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "subtitle": article.subtitle,
+        "url": article.url,
+        "published": article.published.isoformat(),
+        "date_source": article.date_source,
+        "tags": sorted(article.tags),
+        "author": article.author,
+        "source": article.source,
+        "dateline": article.dateline,
+        "summary": article.summary,
+        "body": article.body,
+        "origin": article.origin,
+    }
+
+
+def _print_table(found: Sequence[Article]) -> None:
+    out = Console(soft_wrap=True)
+    if not found:
+        out.print("No articles match.")
+        return
+    table = Table("Published", "Title", "Author", "Source", "Tags", "ID")
+    table.columns[1].no_wrap = True
+    table.columns[1].max_width = 48
+    for article in found:
+        table.add_row(
+            _when(article),
+            article.title,
+            article.author or "",
+            article.source or "",
+            ", ".join(sorted(article.tags)),
+            article.id,
+        )
+    out.print(table)
+    out.print(f"{_count(len(found), 'article')}.")
+
+
+def _when(article: Article) -> str:
+    return article.published.isoformat(sep=" ", timespec="minutes")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="digest")
+    sys.exit(0)

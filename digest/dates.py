@@ -1,0 +1,219 @@
+"""Strict, fast parsing of the dates news pages print.
+
+Free-text date search (dateparser's ``search_dates``) reads "we" as Wednesday
+and "may" as a month; here a date must be a whole day-month-year form, found by
+pattern, with an optional time and zone next to it.  dateparser is only asked,
+strictly, about a line that a label ("Published:") marks as a date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}  # fmt: skip
+_MONTH = (
+    r"(?P<{g}>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|urday|sday)?\.?,?\s+)?"
+_DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?P<{g}>(?:19|20)\d\d)"
+
+_DATE = re.compile(
+    "|".join(
+        (
+            # 11 Jun 2018 / Sat, 20 Oct 2018
+            _WEEKDAY
+            + _DAY.format(g="d1")
+            + r"\s+"
+            + _MONTH.format(g="m1")
+            + r",?\s+"
+            + _YEAR.format(g="y1"),
+            # December 31, 2018 / Mon, March 4th 2019
+            _WEEKDAY
+            + _MONTH.format(g="m2")
+            + r"\s+"
+            + _DAY.format(g="d2")
+            + r",?\s+"
+            + _YEAR.format(g="y2"),
+            # 2019-03-04 or 2019/03/04, optionally with an ISO time and offset
+            r"(?P<y3>(?:19|20)\d\d)[-/](?P<m3>[01]?\d)[-/](?P<d3>[0-3]?\d)"
+            r"(?:[T ](?P<isotime>\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?P<isotz>Z|[+-]\d\d:?\d\d)?)?",
+            # 03/04/2019 (US order, as English-language news sites print it)
+            r"(?P<m4>[01]?\d)/(?P<d4>[0-3]?\d)/(?P<y4>(?:19|20)\d\d)",
+        )
+    ),
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"(?:\bat\s+)?\b(?P<h>[0-2]?\d)[:.](?P<mi>[0-5]\d)(?::(?P<s>[0-5]\d))?\s*"
+    r"(?P<ampm>[ap]\.?\s?m\b\.?)?",
+    re.IGNORECASE,
+)
+_ZONE = re.compile(
+    r"\b(?:(?P<gmt>GMT|UTC)\s*(?P<gmtoff>[+-]\s?\d{1,2}(?::?\d\d)?)?"
+    r"|(?P<abbr>[ECMP][SD]T|BST|CES?T|EES?T|AES[DT]|JST|IST)\b)"
+    r"|(?P<num>(?<![\d:])[+-]\d\d:?\d\d)\b"
+)
+_ABBR_HOURS = {
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "BST": 1, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "AEST": 10, "AEDT": 11,
+    "JST": 9, "IST": 5.5,
+}  # fmt: skip
+
+# Words that may stand around a date on a date line without making it prose.
+_LABEL = re.compile(
+    r"^(?:(?:first\s+|originally\s+)?(?:published|posted|updated|last\s+updated|modified"
+    r"|date|dated|released|issued)(?:\s+(?:on|at))?\s*:?\s*|on\s+)",
+    re.IGNORECASE,
+)
+_UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
+_FILLER = re.compile(r"[\s,|/•·–—\-:()\[\]]+|\bat\b|\bon\b", re.IGNORECASE)
+# "… / UPDATED 3 HOURS AGO": a relative stamp beside a real date says nothing more.
+_AGO = re.compile(
+    r"[\s/|•·–—-]*(?:(?:last\s+)?updated\s+)?(?:an?|\d+)\s+"
+    r"(?:second|minute|min|hour|hr|day|week|month)s?\s+ago\s*$",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> tzinfo:
+    """The IANA zone ``name``; ``ValueError`` when there is none of that name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None:
+    """The first whole date in ``text`` with its time and zone, and the span it covers."""
+    match = _DATE.search(text)
+    while match is not None:
+        day = _day_of(match)
+        if day is not None:
+            when, start, end = _with_time(text, match, day, default_tz)
+            if when is not None:
+                return when, start, end
+        match = _DATE.search(text, match.end())
+    return None
+
+
+def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
+    """The date of a line that is nothing but a (labelled) date, and whether it says "updated".
+
+    "11 Jun 2018, 08:51 GMT+10" and "Published: March 3, 2019 at 10:15 a.m. EST" are date
+    lines; "On March 3, 2019 the council voted" is prose and gives ``None``.
+    """
+    if len(text) > 80:
+        return None
+    updated = bool(_UPDATED.match(text))
+    label = _LABEL.match(text)
+    rest = text[label.end() :] if label else text
+    rest = _AGO.sub("", rest)
+    found = find_date(rest, default_tz)
+    if found is not None:
+        when, start, end = found
+        leftover = _FILLER.sub("", rest[:start] + rest[end:])
+        return (when, updated) if not leftover else None
+    if label and label.group(0).strip():
+        when = _dateparser_strict(rest.strip(), default_tz)
+        return (when, updated) if when is not None else None
+    return None
+
+
+def _day_of(match: re.Match[str]) -> date | None:
+    for d, m, y in (("d1", "m1", "y1"), ("d2", "m2", "y2"), ("d3", "m3", "y3"), ("d4", "m4", "y4")):
+        if match.group(y):
+            month_text = match.group(m)
+            month = _MONTHS.get(month_text[:3].lower()) if month_text[0].isalpha() else None
+            try:
+                return date(int(match.group(y)), month or int(month_text), int(match.group(d)))
+            except ValueError:
+                return None
+    return None
+
+
+def _with_time(
+    text: str, match: re.Match[str], day: date, default_tz: tzinfo
+) -> tuple[datetime | None, int, int]:
+    """Attach the time and zone printed right after (or right before) the date."""
+    start, end = match.span()
+    if match.group("isotime"):
+        stamp = f"{day.isoformat()}T{match.group('isotime')}{match.group('isotz') or ''}"
+        stamp = stamp.replace("Z", "+00:00")
+        parsed = datetime.fromisoformat(stamp)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=default_tz)), start, end
+    hour = minute = second = 0
+    after = text[end : end + 40]
+    time_match = _TIME.match(after.lstrip(" ,|/–—-")) if after else None
+    if time_match is not None:
+        shift = len(after) - len(after.lstrip(" ,|/–—-"))
+        end += shift + time_match.end()
+    else:
+        offset = max(0, start - 24)
+        time_match = _TIME.search(text, offset, start)
+        if time_match is not None:
+            start = time_match.start()
+    if time_match is not None:
+        hour, minute = int(time_match.group("h")), int(time_match.group("mi"))
+        second = int(time_match.group("s") or 0)
+        ampm = (time_match.group("ampm") or "").lower()
+        if ampm.startswith("p") and hour < 12:
+            hour += 12
+        elif ampm.startswith("a") and hour == 12:
+            hour = 0
+        if hour > 23:
+            return None, start, end
+    tz, start, end = _zone_near(text, start, end, match.start(), default_tz)
+    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=tz), start, end
+
+
+def _zone_near(
+    text: str, start: int, end: int, date_start: int, default_tz: tzinfo
+) -> tuple[tzinfo, int, int]:
+    after = text[end : end + 16]
+    zone_match = _ZONE.match(after.lstrip(" ,/"))
+    if zone_match is not None:
+        end += len(after) - len(after.lstrip(" ,/")) + zone_match.end()
+    else:
+        zone_match = _ZONE.search(text, max(0, date_start - 12), date_start)
+        if zone_match is not None:
+            start = min(start, zone_match.start())
+    if zone_match is None:
+        return default_tz, start, end
+    if zone_match.group("abbr"):
+        hours = _ABBR_HOURS[zone_match.group("abbr").upper()]
+        return timezone(timedelta(hours=hours)), start, end
+    offset = zone_match.group("gmtoff") or zone_match.group("num")
+    if not offset:
+        return UTC, start, end
+    offset = offset.replace(" ", "").replace(":", "")
+    sign = -1 if offset[0] == "-" else 1
+    digits = offset[1:]
+    hours_part, minutes_part = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+    delta = timedelta(hours=int(hours_part), minutes=int(minutes_part))
+    return timezone(sign * delta), start, end
+
+
+def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
+    """Ask dateparser, strictly, about a labelled date our patterns do not know."""
+    if not text or len(text) > 60:
+        return None
+    import dateparser  # deferred: its import costs more than all other parsing
+
+    settings = {
+        "STRICT_PARSING": True,
+        "REQUIRE_PARTS": ["day", "month", "year"],
+        "RETURN_AS_TIMEZONE_AWARE": True,
+        "TIMEZONE": str(default_tz),
+        "PREFER_DATES_FROM": "past",
+    }
+    parsed = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    return parsed if isinstance(parsed, datetime) else None

@@ -1,0 +1,17 @@
+"""The exception hierarchy: ``str(exc)`` is shown to the user as is."""
+
+
+class DigestError(Exception):
+    """Base of every error the CLI reports as ``Error: <message>``."""
+
+
+class ConfigError(DigestError):
+    """The configuration file or an environment variable is wrong."""
+
+
+class IngestError(DigestError):
+    """A source file cannot be read or holds no article."""
+
+
+class StoreError(DigestError):
+    """The database cannot be reached or written."""

@@ -1,0 +1,59 @@
+"""Immutable values that flow between the stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+DateSource = Literal["text", "feed", "html", "seeds.toml", "page-header", "mtime"]
+
+# Most trusted first: a date printed with the article beats operator metadata,
+# which beats a site-header (crawl) date, which beats the file's mtime.
+DATE_SOURCE_RANK: dict[str, int] = {
+    "text": 0,
+    "feed": 0,
+    "html": 1,
+    "seeds.toml": 2,
+    "page-header": 3,
+    "mtime": 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the cleaner found in one article of a plain-text page."""
+
+    title: str
+    paragraphs: tuple[str, ...]
+    subtitle: str | None = None
+    author: str | None = None
+    byline_source: str | None = None
+    published: datetime | None = None
+    date_source: DateSource | None = None
+    dateline: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A clean, dated, tagged article, ready to store."""
+
+    id: str
+    title: str
+    published: datetime  # always tz-aware
+    date_source: DateSource
+    tags: frozenset[str]
+    paragraphs: tuple[str, ...]
+    subtitle: str | None = None
+    author: str | None = None
+    source: str | None = None
+    url: str | None = None
+    dateline: str | None = None
+    origin: str = ""
+    summary: str = ""
+    keys: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(self.paragraphs)

@@ -1,0 +1,337 @@
+"""The article store: SQLAlchemy Core on SQLite (default) or PostgreSQL, no dialect-only SQL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from digest.errors import StoreError
+from digest.models import DATE_SOURCE_RANK, Article
+
+metadata = MetaData()
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("subtitle", Text),
+    Column("author", Text),
+    Column("source", Text),
+    Column("url", Text),
+    Column("dateline", Text),
+    Column("published_utc", DateTime, nullable=False, index=True),
+    Column("utc_offset_min", Integer, nullable=False),
+    Column("date_source", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("lead_key", String(16), nullable=False, index=True),
+    Column("tail_key", String(16), nullable=False, index=True),
+    Column("ingested_at", DateTime, nullable=False),
+)
+
+article_tags = Table(
+    "article_tags",
+    metadata,
+    Column(
+        "article_id", String(16), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("tag", String(80), primary_key=True),
+    Index("ix_article_tags_tag", "tag"),
+)
+
+_CHUNK = 400
+_KEY_WORDS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class SaveReport:
+    """What one save did: new rows, rows changed, and copies folded into a stored story."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    duplicates: int
+
+
+def connect(url: str) -> Engine:
+    """An engine on ``url`` with the schema in place (created on first use)."""
+    shown = _shown(url)
+    try:
+        parsed = make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    except (ArgumentError, ImportError, OSError, ValueError) as exc:
+        raise StoreError(f"bad database URL {shown}: {exc}; check database_url") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot open database {shown}: {_reason(exc)}; check database_url "
+            "(DIGEST_DATABASE_URL)"
+        ) from exc
+    return engine
+
+
+def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
+    """Fingerprints of a body's first and last words: the same story under any chrome."""
+    words = " ".join(paragraphs).casefold().split()
+    words = ["".join(ch for ch in w if ch.isalnum()) for w in words]
+    words = [w for w in words if w]
+    return _hash(" ".join(words[:_KEY_WORDS])), _hash(" ".join(words[-_KEY_WORDS:]))
+
+
+def article_id(title: str, paragraphs: Sequence[str]) -> str:
+    """A stable id for a story: the same text always gets the same id."""
+    return _hash(title.casefold().strip() + "\n" + body_keys(paragraphs)[0])
+
+
+def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveReport:
+    """Insert new stories; fold re-ingested and syndicated copies into the stored one."""
+    merged: dict[str, Article] = {}
+    by_key: dict[str, str] = {}
+    duplicates = 0
+    for article in batch:
+        keys = (article.id, *article.keys)
+        known = next((by_key[k] for k in keys if k in by_key), None)
+        if known is not None:
+            duplicates += 1
+            article = merge(merged[known], article)
+            del merged[known]
+        merged[article.id] = article
+        for key in (article.id, *article.keys):
+            by_key[key] = article.id
+    inserted = updated = unchanged = 0
+    try:
+        with engine.begin() as conn:
+            pending = list(merged.values())
+            for start in range(0, len(pending), _CHUNK):
+                chunk = pending[start : start + _CHUNK]
+                stored = _stored_matches(conn, chunk)
+                new_rows, new_tags = [], []
+                for article in chunk:
+                    old = next(
+                        (stored[k] for k in (article.id, *article.keys) if k in stored), None
+                    )
+                    if old is None:
+                        new_rows.append(_row(article, now))
+                        new_tags.extend({"article_id": article.id, "tag": t} for t in article.tags)
+                        inserted += 1
+                        continue
+                    combined = merge(old, article)
+                    if combined == old and combined.summary == old.summary:
+                        unchanged += 1
+                        continue
+                    row = _row(combined, now)
+                    del row["ingested_at"]
+                    conn.execute(update(articles).where(articles.c.id == old.id).values(row))
+                    conn.execute(delete(article_tags).where(article_tags.c.article_id == old.id))
+                    new_tags.extend({"article_id": old.id, "tag": t} for t in combined.tags)
+                    updated += 1
+                if new_rows:
+                    conn.execute(insert(articles), new_rows)
+                if new_tags:
+                    conn.execute(insert(article_tags), new_tags)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {_reason(exc)}") from exc
+    return SaveReport(inserted, updated, unchanged, duplicates)
+
+
+def merge(old: Article, new: Article) -> Article:
+    """One story from two copies: the richer copy's text and metadata, gaps filled from the other.
+
+    The stored id never changes, so links and feed ids stay stable.
+    """
+    rich, poor = (new, old) if _richness(new) > _richness(old) else (old, new)
+    dated = min((rich, poor), key=lambda a: DATE_SOURCE_RANK[a.date_source])
+    return replace(
+        rich,
+        id=old.id,
+        published=dated.published,
+        date_source=dated.date_source,
+        tags=rich.tags | poor.tags,
+        subtitle=rich.subtitle or poor.subtitle,
+        author=rich.author or poor.author,
+        source=rich.source or poor.source,
+        url=rich.url or poor.url,
+        dateline=rich.dateline or poor.dateline,
+        keys=old.keys,
+    )
+
+
+def query(
+    engine: Engine,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tags: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[Article]:
+    """Stored articles published in [start, end), with any of ``tags``, newest first."""
+    stmt = select(articles).order_by(articles.c.published_utc.desc(), articles.c.id)
+    if start is not None:
+        stmt = stmt.where(articles.c.published_utc >= _utc_naive(start))
+    if end is not None:
+        stmt = stmt.where(articles.c.published_utc < _utc_naive(end))
+    if tags:
+        tagged = select(article_tags.c.article_id).where(article_tags.c.tag.in_(list(tags)))
+        stmt = stmt.where(articles.c.id.in_(tagged))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+            tag_map = _tags_of(conn, [row["id"] for row in rows])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {_reason(exc)}") from exc
+    return [_article(row, tag_map.get(row["id"], frozenset())) for row in rows]
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _stored_matches(conn: object, chunk: Sequence[Article]) -> dict[str, Article]:
+    ids = [a.id for a in chunk]
+    keys = [k for a in chunk for k in a.keys]
+    stmt = select(articles).where(
+        or_(
+            articles.c.id.in_(ids),
+            articles.c.lead_key.in_(keys),
+            articles.c.tail_key.in_(keys),
+        )
+    )
+    rows = conn.execute(stmt).mappings().all()  # type: ignore[attr-defined]
+    tag_map = _tags_of(conn, [row["id"] for row in rows])
+    found: dict[str, Article] = {}
+    for row in rows:
+        article = _article(row, tag_map.get(row["id"], frozenset()))
+        for key in (row["id"], row["lead_key"], row["tail_key"]):
+            found.setdefault(key, article)
+    return found
+
+
+def _tags_of(conn: object, ids: Sequence[str]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(article_tags).where(
+            article_tags.c.article_id.in_(ids[start : start + _CHUNK])
+        )
+        for article_id_, tag in conn.execute(stmt):  # type: ignore[attr-defined]
+            out.setdefault(article_id_, set()).add(tag)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _row(article: Article, now: datetime) -> dict[str, object]:
+    offset = article.published.utcoffset() or timedelta(0)
+    lead, tail = article.keys if len(article.keys) == 2 else body_keys(article.paragraphs)
+    return {
+        "id": article.id,
+        "title": article.title,
+        "subtitle": article.subtitle,
+        "author": article.author,
+        "source": article.source,
+        "url": article.url,
+        "dateline": article.dateline,
+        "published_utc": _utc_naive(article.published),
+        "utc_offset_min": int(offset.total_seconds() // 60),
+        "date_source": article.date_source,
+        "body": article.body,
+        "summary": article.summary,
+        "origin": article.origin,
+        "lead_key": lead,
+        "tail_key": tail,
+        "ingested_at": _utc_naive(now),
+    }
+
+
+def _article(row: object, tags: frozenset[str]) -> Article:
+    r = row  # a RowMapping
+    offset = timezone(timedelta(minutes=r["utc_offset_min"]))  # type: ignore[index]
+    published = r["published_utc"].replace(tzinfo=UTC).astimezone(offset)  # type: ignore[index]
+    body: str = r["body"]  # type: ignore[index]
+    return Article(
+        id=r["id"],  # type: ignore[index]
+        title=r["title"],  # type: ignore[index]
+        published=published,
+        date_source=r["date_source"],  # type: ignore[index]
+        tags=tags,
+        paragraphs=tuple(body.split("\n\n")) if body else (),
+        subtitle=r["subtitle"],  # type: ignore[index]
+        author=r["author"],  # type: ignore[index]
+        source=r["source"],  # type: ignore[index]
+        url=r["url"],  # type: ignore[index]
+        dateline=r["dateline"],  # type: ignore[index]
+        origin=r["origin"],  # type: ignore[index]
+        summary=r["summary"],  # type: ignore[index]
+        keys=(r["lead_key"], r["tail_key"]),  # type: ignore[index]
+    )
+
+
+def _richness(article: Article) -> tuple[int, int]:
+    filled = sum(
+        value is not None
+        for value in (article.author, article.url, article.subtitle, article.source)
+    )
+    dated = 2 - min(DATE_SOURCE_RANK[article.date_source], 2)
+    return filled + dated + bool(article.tags), len(article.body)
+
+
+def _utc_naive(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(unparsable URL)"
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def iter_ids(engine: Engine) -> Iterator[str]:
+    """Every stored article id (for tests and maintenance)."""
+    with engine.connect() as conn:
+        yield from conn.execute(select(articles.c.id)).scalars()

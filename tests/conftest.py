@@ -1,0 +1,61 @@
+"""Shared fixtures: the CLI runner, and a store URL on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SEEDS = ROOT / "seeds"
+PG_URL = os.environ.get(
+    "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def run(*args: str, config: Path | None = None) -> Result:
+    """Invoke the CLI in-process, as a user would type it."""
+    argv = (["--config", str(config)] if config else []) + list(args)
+    return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+def write_config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Path:
+    """A config file for one test, with its own SQLite store unless told otherwise."""
+    url = database_url or f"sqlite:///{tmp_path / 'digest.db'}"
+    lines = [f'database_url = "{url}"', 'timezone = "UTC"']
+    lines += [f"{key} = {value}" for key, value in extra.items()]
+    path = tmp_path / "digest.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store on SQLite, and on PostgreSQL where one is reachable."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    admin = create_engine(PG_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except SQLAlchemyError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL reachable at {PG_URL}: {str(exc).splitlines()[0]}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
