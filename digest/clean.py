@@ -16,6 +16,7 @@ page they split it into its separate posts.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -57,7 +58,8 @@ _COMMENT_WORDS = re.compile(
 )
 _SAYS = re.compile(r"^[\w .'’-]{2,40}\s(?:says|said|wrote)(?: on .*)?:$", re.I)
 _RELATED = re.compile(
-    r"^(?:related(?: \w+)?|read (?:also|more|next)|see also|also read|also on \w+|more (?:from|on|in)\b.*|"
+    r"^(?:related(?: \w+)?|read (?:also|more|next)|see also|also read|also on \w+|"
+    r"more (?:from|on|in)\b.*|"
     r"more \w+(?: \w+)? (?:news|stories|articles|posts)|you (?:may|might) (?:also )?like|"
     r"recommended(?: for you)?|most (?:popular|read|viewed|shared)|trending(?: now)?|"
     r"further reading|popular posts|top stories|latest (?:news|stories|posts)|"
@@ -70,8 +72,9 @@ _ARCHIVE_HEAD = re.compile(
     re.I,
 )
 _FOOTER = re.compile(
-    r"^(?:(?:posted|published|filed) (?:in|under)|(?:categor(?:y|ies)|tags?|tagged(?: with| as| in)?"
-    r"|topics?|labels?)\s*:)\s*(?P<rest>\S.*)$",
+    r"^(?:(?:posted|published|filed) (?:in|under)"
+    r"|(?:categor(?:y|ies)|tags?|tagged(?: with| as| in)?|topics?|labels?)\s*:)"
+    r"\s*(?P<rest>\S.*)$",
     re.I,
 )
 _FOOTER_TAIL = re.compile(
@@ -235,7 +238,7 @@ def _hard_wrapped(lines: list[str]) -> bool:
     lengths = [len(line) for line in lines if line]
     if len(lengths) < 6 or max(lengths) > 100:
         return False
-    followed = sum(1 for a, b in zip(lines, lines[1:], strict=False) if a and b and len(a) >= 50)
+    followed = sum(1 for a, b in itertools.pairwise(lines) if a and b and len(a) >= 50)
     return followed >= len(lengths) / 3
 
 
@@ -518,7 +521,7 @@ def _head(
     author = org = None
     text_date: datetime | None = None
     updated_date: datetime | None = None
-    dated_before: list[tuple[int, datetime]] = []
+    dated_lines: list[tuple[int, datetime]] = []
     for i, unit in enumerate(units):
         byline = _byline(unit)
         if byline is not None:
@@ -526,12 +529,12 @@ def _head(
             found = dates.find_date(byline[2], default_tz)
             text_date = text_date or (found[0] if found else None)
             continue
-        when = dates.date_line(unit.text, default_tz) if unit.words <= 14 else None
-        if when is not None:
-            if when[1]:
-                updated_date = updated_date or when[0]
+        dated = dates.date_line(unit.text, default_tz) if unit.words <= 14 else None
+        if dated is not None:
+            if dated[1]:
+                updated_date = updated_date or dated[0]
             else:
-                dated_before.append((i, when[0]))
+                dated_lines.append((i, dated[0]))
             continue
         posted = _posted_by(unit, default_tz)
         if posted is not None:
@@ -572,11 +575,11 @@ def _head(
         )
     source: DateSource | None = None
     header_date = None
-    for i, when in dated_before:
+    for i, stamp in dated_lines:
         if i < title_index:
-            header_date = header_date or when
+            header_date = header_date or stamp
         else:
-            text_date = text_date or when
+            text_date = text_date or stamp
             # A name standing alone right above the date line is the byline.
             if author is None and i > 0 and _name_like(units[i - 1].text) and i - 1 != title_index:
                 author = units[i - 1].text

@@ -123,8 +123,8 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
         leftover = _FILLER.sub("", rest[:start] + rest[end:])
         return (when, updated) if not leftover else None
     if label and label.group(0).strip():
-        when = _dateparser_strict(rest.strip(), default_tz)
-        return (when, updated) if when is not None else None
+        parsed = _dateparser_strict(rest.strip(), default_tz)
+        return (parsed, updated) if parsed is not None else None
     return None
 
 
@@ -215,5 +215,5 @@ def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
         "TIMEZONE": str(default_tz),
         "PREFER_DATES_FROM": "past",
     }
-    parsed = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    parsed = dateparser.parse(text, languages=["en"], settings=settings)
     return parsed if isinstance(parsed, datetime) else None

@@ -109,7 +109,7 @@ def read_feed(data: bytes, default_tz: tzinfo) -> list[Found]:
         if published is None:
             stamp = entry.get("published_parsed") or entry.get("updated_parsed")
             if stamp:
-                published, source = datetime(*stamp[:6], tzinfo=UTC), "feed"
+                published, source = datetime(*stamp[:6]).replace(tzinfo=UTC), "feed"
         categories = [t.get("term", "") for t in entry.get("tags", [])]
         draft = _draft(title, lines, entry.get("author"), published, source, categories)
         found.append((draft, entry.get("link"), site))

@@ -137,7 +137,8 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
             for start in range(0, len(pending), _CHUNK):
                 chunk = pending[start : start + _CHUNK]
                 stored = _stored_matches(conn, chunk)
-                new_rows, new_tags = [], []
+                new_rows: list[dict[str, object]] = []
+                new_tags: list[dict[str, str]] = []
                 for article in chunk:
                     old = next(
                         (stored[k] for k in (article.id, *article.keys) if k in stored), None
