@@ -66,7 +66,10 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     )
     batch = ingest.read_paths(list(paths) or [settings.seeds_dir], options)
     engine = store.connect(settings.database_url)
-    saved = store.save(engine, batch.articles, now=datetime.now(UTC))
+    try:
+        saved = store.save(engine, batch.articles, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
     out = Console(soft_wrap=True)
     if batch.articles:
         table = Table("File", "Published", "Date from", "Title", "Tags", title="Ingested")
@@ -112,7 +115,10 @@ def articles_command(
     settings = _settings(ctx)
     start, end = selection.window(first, last, dates.zone(settings.timezone))
     engine = store.connect(settings.database_url)
-    found = store.query(engine, start=start, end=end, tags=[tag_slug(t) for t in tags])
+    try:
+        found = store.query(engine, start=start, end=end, tags=[tag_slug(t) for t in tags])
+    finally:
+        engine.dispose()
     if as_json:
         click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
         return

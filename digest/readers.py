@@ -46,7 +46,9 @@ def decode(data: bytes) -> str:
 
     matches = list(charset_normalizer.from_bytes(data))
     if not matches:
-        raise IngestError("cannot detect the text encoding; save it as UTF-8")
+        raise IngestError(
+            "cannot decode text: not UTF-8, and no other encoding fits; save it as UTF-8"
+        )
     best = matches[0]
     for match in matches:
         if (
@@ -59,7 +61,9 @@ def decode(data: bytes) -> str:
             except UnicodeDecodeError:
                 break
     if best.chaos > 0.3:
-        raise IngestError("cannot decode text: it does not read as text in any encoding")
+        raise IngestError(
+            "cannot decode text: it reads as noise in every encoding; save it as UTF-8"
+        )
     return str(best)
 
 

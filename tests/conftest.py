@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import Engine
 
+from digest import store
 from digest.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +61,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A connected store (schema created), disposed after the test."""
+    connected = store.connect(database_url)
+    try:
+        yield connected
+    finally:
+        connected.dispose()

@@ -1,0 +1,93 @@
+"""The CLI: help on every command, exact errors, exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+
+from digest.cli import cli
+
+from .conftest import SEEDS, run, write_config
+
+
+def all_commands() -> list[str]:
+    return sorted(cli.commands)
+
+
+@pytest.mark.parametrize("command", all_commands())
+def test_every_command_has_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert cli.commands[command].help
+    assert "Usage: " in result.output
+
+
+def test_top_level_help_lists_commands() -> None:
+    result = run("--help")
+    assert all(name in result.output for name in all_commands())
+    assert isinstance(cli, click.Group)
+
+
+def test_articles_json_contract(tmp_path: Path) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
+    run("ingest", config=config)
+    result = run(
+        "articles", "--json", "--since", "2018-06-10", "--until", "2018-06-11", config=config
+    )
+    (article,) = json.loads(result.output)
+    assert {
+        "id",
+        "title",
+        "url",
+        "published",
+        "tags",
+        "author",
+        "source",
+        "summary",
+        "body",
+    } <= set(article)
+    assert article["title"] == "Putin wants to meet Trump and discuss dangers of arms race"
+    assert article["published"] == "2018-06-11T08:51:00+10:00"
+    assert all(tag == tag.lower() and " " not in tag for tag in article["tags"])
+
+
+def test_articles_table_and_tag_filter(tmp_path: Path) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
+    run("ingest", config=config)
+    result = run("articles", "--tag", "Trump VS Putin", config=config)
+    assert result.exit_code == 0
+    assert result.output.rstrip().endswith("2 articles.")
+    assert (
+        run("articles", "--tag", "nothing-like-this", config=config).output
+        == "No articles match.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["articles", "--since", "2019-13-01"], "Invalid value for '--since'"),
+        (
+            ["articles", "--since", "2019-03-02", "--until", "2019-03-01"],
+            "--since is after --until",
+        ),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(*args, config=write_config(tmp_path))
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_bad_config_is_one_error_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('timezone = "Nowhere/Land"\n')
+    result = run("articles", config=config)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: timezone: unknown time zone 'Nowhere/Land' (in {config} or DIGEST_TIMEZONE)\n"
+    )

@@ -1,0 +1,75 @@
+"""Strict date reading: whole dates with their time and zone, never a word read as a date."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from digest.dates import date_line, find_date, zone
+
+UTC = zone("UTC")
+
+
+def tz(hours: float) -> timezone:
+    return timezone(timedelta(hours=hours))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("11 Jun 2018, 08:51 GMT+10", datetime(2018, 6, 11, 8, 51, tzinfo=tz(10))),
+        ("Sat, 20 Oct 2018", datetime(2018, 10, 20, tzinfo=UTC)),
+        ("December 31, 2018", datetime(2018, 12, 31, tzinfo=UTC)),
+        ("Published March 3, 2019 at 10:15 a.m. EST", datetime(2019, 3, 3, 10, 15, tzinfo=tz(-5))),
+        ("Posted on 2019-03-04T10:00:00+02:00", datetime(2019, 3, 4, 10, tzinfo=tz(2))),
+        ("Posted: 2019-03-04T10:00:00Z", datetime(2019, 3, 4, 10, tzinfo=tz(0))),
+        ("January 5, 2019 at 3:15 pm", datetime(2019, 1, 5, 15, 15, tzinfo=UTC)),
+        ("Updated 10:15 EST, 3 March 2019", datetime(2019, 3, 3, 10, 15, tzinfo=tz(-5))),
+        (
+            "OCTOBER 8, 2019 / 11:20 AM / UPDATED 3 HOURS AGO",
+            datetime(2019, 10, 8, 11, 20, tzinfo=UTC),
+        ),
+        ("Published: the 3rd of March, 2019", datetime(2019, 3, 3, tzinfo=UTC)),
+        ("Tuesday, March 12, 2019", datetime(2019, 3, 12, tzinfo=UTC)),
+        ("12 June 2020, 12:30 PM IST", datetime(2020, 6, 12, 12, 30, tzinfo=tz(5.5))),
+    ],
+)
+def test_date_lines(line: str, expected: datetime) -> None:
+    found = date_line(line, UTC)
+    assert found is not None
+    assert found[0] == expected
+    assert found[0].utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "we",
+        "We met on Wednesday",
+        "October 2020",
+        "On March 3, 2019 the council voted to approve the plan",
+        "May the best team win",
+        "3 days ago",
+        "Published: soon",
+        "31 Feb 2019",
+    ],
+)
+def test_not_date_lines(line: str) -> None:
+    assert date_line(line, UTC) is None
+
+
+def test_updated_lines_say_so() -> None:
+    assert date_line("Updated March 4, 2019", UTC) == (datetime(2019, 3, 4, tzinfo=UTC), True)
+
+
+def test_naive_dates_take_the_given_zone() -> None:
+    ny = zone("America/New_York")
+    found = find_date("July 4, 2019 at 9:00 am", ny)
+    assert found is not None
+    assert found[0].utcoffset() == timedelta(hours=-4)
+
+
+def test_unknown_zone_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        zone("Mars/Olympus")

@@ -1,0 +1,244 @@
+"""Ingest: encodings, formats, operator metadata, fallbacks, bad input and idempotency."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from digest import dates, ingest
+
+from .conftest import SEEDS, run, write_config
+
+STORY = (
+    "Council votes to dim the harbour lights\n\n"
+    "By Jane Roe\n\n"
+    "Published March 3, 2019 at 10:15 a.m. EST\n\n"
+    "The harbour council voted on Tuesday to dim the lamps along the quay after midnight.\n\n"
+    "“It costs us nothing and the fishermen can see the stars again,” said the café owner.\n\n"
+    "The change starts in April and will be reviewed after one year of use.\n"
+)
+
+
+def options(**extra: object) -> ingest.Options:
+    return ingest.Options(default_tz=dates.zone("UTC"), **extra)  # type: ignore[arg-type]
+
+
+def articles_json(config: Path) -> list[dict[str, object]]:
+    result = run("articles", "--json", config=config)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"], ids=str)
+def test_text_in_any_common_encoding_reads_without_mojibake(tmp_path: Path, encoding: str) -> None:
+    text = STORY if encoding != "latin-1" else STORY.replace("“", '"').replace("”", '"')
+    (tmp_path / "story.txt").write_bytes(text.encode(encoding))
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    (article,) = batch.articles
+    assert article.title == "Council votes to dim the harbour lights"
+    assert "said the café owner." in article.body
+    assert "Ã" not in article.body and "â€" not in article.body
+
+
+def test_html_page_through_the_extractor(tmp_path: Path) -> None:
+    page = """<!doctype html><html><head><title>Ferry fares rise | Coast Ledger</title>
+    <meta name="author" content="Ana Ruiz">
+    <meta property="article:published_time" content="2019-04-02T08:00:00-04:00">
+    </head><body><nav><a href="/">Home</a> <a href="/world">World</a></nav>
+    <article><h1>Ferry fares rise by 25 cents in April</h1>
+    <p>PORTLAND, Maine — Ferry fares to the islands will rise by 25 cents in April, the
+    transit district said on Monday, the first increase in six years.</p>
+    <p>The district said fuel costs had doubled since the last increase in 2013.</p>
+    <p>Share this article</p></article>
+    <footer>© 2019 Coast Ledger. All rights reserved.</footer></body></html>"""
+    (tmp_path / "ferry.html").write_text(page, encoding="utf-8")
+    (article,) = ingest.read_paths([tmp_path], options()).articles
+    assert article.title == "Ferry fares rise by 25 cents in April"
+    assert article.author == "Ana Ruiz"
+    assert article.date_source == "html"
+    assert article.published.date().isoformat() == "2019-04-02"
+    assert article.dateline == "PORTLAND, Maine"
+    assert article.paragraphs[0].startswith("Ferry fares to the islands")
+    assert not any("Share" in p or "©" in p for p in article.paragraphs)
+
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Harbour Gazette</title><link>https://example.org/</link>
+<description>News</description>
+<item><title>Quay lamps dimmed</title><link>https://example.org/quay</link>
+<pubDate>Tue, 05 Mar 2019 09:30:00 +0100</pubDate><category>Light Pollution</category>
+<description>&lt;p&gt;The quay lamps were dimmed last night for the first time.&lt;/p&gt;
+&lt;p&gt;Residents said the harbour looked different.&lt;/p&gt;</description></item>
+<item><title>Second item</title><link>https://example.org/two</link>
+<pubDate>Wed, 06 Mar 2019 10:00:00 GMT</pubDate>
+<description>Only a plain sentence of text in this one.</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley Notes</title>
+<id>tag:example.org,2019:feed</id>
+<updated>2019-03-07T12:00:00Z</updated>
+<entry><title>Bike lanes open early</title><id>tag:example.org,2019:1</id>
+<link href="https://example.org/bikes"/><updated>2019-03-07T12:00:00-08:00</updated>
+<author><name>Dana White</name></author>
+<content type="html">&lt;p&gt;The Elm Street bike lane opened two months early on Thursday.
+&lt;/p&gt;</content>
+</entry></feed>"""
+
+
+def test_rss_and_atom_entries(tmp_path: Path) -> None:
+    (tmp_path / "gazette.rss").write_text(RSS, encoding="utf-8")
+    (tmp_path / "valley.atom").write_text(ATOM, encoding="utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    by_title = {a.title: a for a in batch.articles}
+    assert set(by_title) == {"Quay lamps dimmed", "Second item", "Bike lanes open early"}
+    quay = by_title["Quay lamps dimmed"]
+    assert quay.url == "https://example.org/quay"
+    assert quay.source == "Harbour Gazette"
+    assert quay.tags == {"light-pollution"}
+    assert quay.published.isoformat() == "2019-03-05T09:30:00+01:00"
+    assert quay.paragraphs == (
+        "The quay lamps were dimmed last night for the first time.",
+        "Residents said the harbour looked different.",
+    )
+    bikes = by_title["Bike lanes open early"]
+    assert (bikes.author, bikes.date_source) == ("Dana White", "feed")
+    assert bikes.published.isoformat() == "2019-03-07T12:00:00-08:00"
+
+
+def test_date_fallbacks_are_reported_seeds_toml_then_mtime(tmp_path: Path) -> None:
+    undated = STORY.replace("Published March 3, 2019 at 10:15 a.m. EST\n\n", "")
+    (tmp_path / "a.txt").write_text(undated, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(undated.replace("harbour", "river"), encoding="utf-8")
+    (tmp_path / "seeds.toml").write_text(
+        '[[article]]\nfile = "a.txt"\npublished = 2018-05-06\nsource = "Gazette"\n'
+        'tags = ["Harbour Life"]\n',
+        encoding="utf-8",
+    )
+    stamp = datetime(2020, 1, 2, 3, 4).timestamp()
+    os.utime(tmp_path / "b.txt", (stamp, stamp))
+    by_file = {a.origin: a for a in ingest.read_paths([tmp_path], options()).articles}
+    a, b = by_file[str(tmp_path / "a.txt")], by_file[str(tmp_path / "b.txt")]
+    assert (a.date_source, a.published.isoformat()) == ("seeds.toml", "2018-05-06T00:00:00+00:00")
+    assert a.source == "Gazette" and "harbour-life" in a.tags
+    assert (b.date_source, b.published.isoformat()) == ("mtime", "2020-01-02T03:04:00+00:00")
+
+
+def test_text_date_beats_operator_metadata(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "seeds.toml").write_text(
+        '[[article]]\nfile = "a.txt"\npublished = 2001-01-01\n', encoding="utf-8"
+    )
+    (article,) = ingest.read_paths([tmp_path], options()).articles
+    assert article.date_source == "text"
+    assert article.published.isoformat() == "2019-03-03T10:15:00-05:00"
+
+
+def test_keyword_tag_rules(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    rules = {"light-pollution": ["see the stars", "dark sky"], "budget": ["budget"]}
+    (article,) = ingest.read_paths([tmp_path], options(tag_rules=rules)).articles
+    assert article.tags == {"light-pollution"}
+
+
+def test_seeds_ingest_to_six_articles_and_reingest_is_idempotent(tmp_path: Path) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
+    first = run("ingest", config=config)
+    assert first.exit_code == 0, first.output
+    assert "6 articles from 5 of 5 files: 6 new, 0 updated, 0 unchanged" in first.output
+    before = articles_json(config)
+    again = run("ingest", config=config)
+    assert "6 new" not in again.output and "6 unchanged" in again.output
+    assert articles_json(config) == before
+    seed4 = next(a for a in before if a["author"] == "Sheetal Sukhija")
+    assert seed4["published"] == "2018-06-11T08:51:00+10:00"
+    assert seed4["date_source"] == "text"
+
+
+def test_syndicated_copy_is_stored_once_with_the_richer_metadata(tmp_path: Path) -> None:
+    rich = tmp_path / "rich"
+    poor = tmp_path / "poor"
+    rich.mkdir()
+    poor.mkdir()
+    (rich / "story.txt").write_text("Coast Ledger\n\n" + STORY, encoding="utf-8")
+    plain = STORY.replace("By Jane Roe\n\n", "").replace(
+        "Published March 3, 2019 at 10:15 a.m. EST\n\n", ""
+    )
+    (poor / "copy.txt").write_text(
+        "Wire Daily\nHome\nNews\n\n" + plain + "\nWire Daily 2019\n", encoding="utf-8"
+    )
+    config = write_config(tmp_path)
+    assert run("ingest", str(poor), config=config).exit_code == 0
+    result = run("ingest", str(rich), config=config)
+    assert "1 updated" in result.output
+    (article,) = articles_json(config)
+    assert article["author"] == "Jane Roe"
+    assert article["date_source"] == "text"
+    # And the other way round: a poorer copy later changes nothing.
+    result = run("ingest", str(poor), config=config)
+    assert "1 unchanged" in result.output
+    assert articles_json(config) == [article]
+
+
+BAD_FILES = {
+    "empty.txt": (b"", "empty file"),
+    "blank.txt": (b"  \n\n \t\n", "empty file"),
+    "image.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary file"),
+    "noise.txt": (bytes(range(128, 256)) * 64, "cannot decode"),
+    "chrome.txt": (b"Home\nAbout\nContact\n", "no article found"),
+    "broken.rss": (b"<?xml version='1.0'?><rss><channel><title>x</title>", "not an RSS or Atom"),
+}
+
+
+def test_bad_files_are_named_with_a_reason_and_the_rest_is_ingested(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.txt").write_text(STORY, encoding="utf-8")
+    for name, (data, _) in BAD_FILES.items():
+        (src / name).write_bytes(data)
+    (src / "huge.txt").write_bytes(b"word " * 1_000_001)
+    config = write_config(tmp_path)
+    result = run("ingest", str(src), str(tmp_path / "missing.txt"), config=config)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line]
+    assert len(errors) == len(BAD_FILES) + 2
+    assert all(line.startswith("Error: ") and line.endswith("; skipped") for line in errors)
+    for name, (_, reason) in BAD_FILES.items():
+        assert any(f"{name}: {reason}" in line for line in errors), (name, errors)
+    assert any("huge.txt: file too large (5,000,005 bytes, limit 5,000,000)" in e for e in errors)
+    assert any("missing.txt: no such file or directory" in e for e in errors)
+    assert "Traceback" not in result.output
+    (article,) = articles_json(config)
+    assert article["title"] == "Council votes to dim the harbour lights"
+
+
+def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "good.txt").write_text(STORY.replace("harbour", "river"), encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "secret.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    batch = ingest.read_paths([tmp_path], options())
+    assert [(Path(r.path).name, r.reason) for r in batch.rejected] == [
+        ("secret.txt", "cannot read file: permission denied")
+    ]
+    assert len(batch.articles) == 1
+
+
+def test_a_store_failure_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    config = write_config(tmp_path, database_url="sqlite:////proc/no/such/dir/x.db")
+    result = run("ingest", str(tmp_path / "a.txt"), config=config)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ")
+    assert "database" in result.output and "Traceback" not in result.output

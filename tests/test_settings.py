@@ -1,0 +1,59 @@
+"""Settings: defaults, then the config file, then DIGEST_* variables, then flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.errors import ConfigError
+from digest.settings import Settings, load_settings
+
+from .conftest import ROOT
+
+
+def test_the_shipped_config_loads_and_documents_every_setting() -> None:
+    settings = load_settings(ROOT / "config" / "digest.toml")
+    assert settings.timezone == "America/New_York"
+    text = (ROOT / "config" / "digest.toml").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"\n{name} = " in text or f"[{name}]" in text, f"{name} missing from the config"
+
+
+def test_environment_beats_the_file_and_flags_beat_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('database_url = "sqlite:///file.db"\ntimezone = "Europe/Paris"\n')
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("DIGEST_TAG_RULES", '{"Light Pollution": ["dark sky"]}')
+    settings = load_settings(config)
+    assert settings.database_url == "sqlite:///env.db"
+    assert settings.timezone == "Europe/Paris"
+    assert settings.tag_rules == {"light-pollution": ["dark sky"]}
+    assert (
+        load_settings(config, database_url="sqlite:///flag.db").database_url == "sqlite:///flag.db"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('timezone = "Mars/Olympus"', "timezone: unknown time zone 'Mars/Olympus'"),
+        ("max_file_bytes = -1", "max_file_bytes: Input should be greater than 0"),
+        ('datbase_url = "x"', "datbase_url: Extra inputs are not permitted"),
+        ("timezone = ", "cannot read config file"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(content + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_named_config_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")

@@ -1,0 +1,84 @@
+"""The store, on SQLite and on PostgreSQL: the same code, the same answers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from sqlalchemy import Engine
+
+from digest import dates, selection, store
+from digest.models import Article
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_article(**overrides: object) -> Article:
+    paragraphs = overrides.pop("paragraphs", ("First paragraph of the story.", "Second one."))
+    title = str(overrides.pop("title", "A title"))
+    base = Article(
+        id=store.article_id(title, paragraphs),  # type: ignore[arg-type]
+        title=title,
+        published=datetime(2019, 3, 3, 10, 15, tzinfo=timezone(timedelta(hours=-5))),
+        date_source="text",
+        tags=frozenset({"harbour"}),
+        paragraphs=paragraphs,  # type: ignore[arg-type]
+        summary=paragraphs[0],  # type: ignore[index]
+        keys=store.body_keys(paragraphs),  # type: ignore[arg-type]
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_the_offset_and_every_field(engine: Engine) -> None:
+    article = make_article(author="Jane Roe", subtitle="Deck", url="https://x.test/a", source="S")
+    assert store.save(engine, [article], now=NOW) == store.SaveReport(1, 0, 0, 0)
+    (back,) = store.query(engine)
+    assert back == article
+    assert back.published.utcoffset() == timedelta(hours=-5)
+
+
+def test_saving_twice_changes_nothing(engine: Engine) -> None:
+    articles = [make_article(title=f"Story {n}", paragraphs=(f"Text {n}.",)) for n in range(5)]
+    store.save(engine, articles, now=NOW)
+    assert store.save(engine, articles, now=NOW) == store.SaveReport(0, 0, 5, 0)
+    assert len(store.query(engine)) == 5
+
+
+def test_copies_fold_into_one_story_keeping_the_richer_metadata(engine: Engine) -> None:
+    poor = make_article(date_source="mtime", tags=frozenset({"wire"}))
+    rich = make_article(title="A retitled copy", author="Jane Roe", tags=frozenset({"port"}))
+    store.save(engine, [poor], now=NOW)
+    assert store.save(engine, [rich], now=NOW).updated == 1
+    (kept,) = store.query(engine)
+    assert kept.id == poor.id  # ids never change
+    assert kept.author == "Jane Roe"
+    assert kept.date_source == "text"
+    assert kept.tags == {"wire", "port"}
+
+
+def test_copies_in_one_batch_are_counted_as_duplicates(engine: Engine) -> None:
+    report = store.save(engine, [make_article(), make_article(author="X")], now=NOW)
+    assert (report.inserted, report.duplicates) == (1, 1)
+
+
+def test_query_by_local_day_window_and_any_of_tags(engine: Engine) -> None:
+    ny = dates.zone("America/New_York")
+    stamps = {
+        "late": datetime(2019, 3, 9, 23, 59, tzinfo=ny),
+        "next": datetime(2019, 3, 10, 0, 0, tzinfo=ny),
+        "early": datetime(2019, 3, 8, 0, 0, tzinfo=ny),
+    }
+    tags = {"late": {"a"}, "next": {"b"}, "early": {"a", "c"}}
+    store.save(
+        engine,
+        [
+            make_article(title=n, paragraphs=(f"Body {n}.",), published=t, tags=frozenset(tags[n]))
+            for n, t in stamps.items()
+        ],
+        now=NOW,
+    )
+    start, end = selection.window(date(2019, 3, 8), date(2019, 3, 9), ny)
+    found = store.query(engine, start=start, end=end)
+    assert [a.title for a in found] == ["late", "early"]
+    assert [a.title for a in store.query(engine, tags=["b", "c"])] == ["next", "early"]
+    assert store.query(engine, start=start, end=end, tags=["b"]) == []
