@@ -72,16 +72,13 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         engine.dispose()
     out = Console(soft_wrap=True)
     if batch.articles:
-        table = Table("File", "Published", "Date from", "Title", "Tags", title="Ingested")
-        table.columns[3].no_wrap = True
-        table.columns[3].max_width = 48
+        table = _table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
             table.add_row(
-                Path(article.origin).name,
+                Path(article.origin).name.replace("#", " #"),
                 _when(article),
                 article.date_source,
                 article.title,
-                ", ".join(sorted(article.tags)),
             )
         out.print(table)
     out.print(
@@ -152,9 +149,7 @@ def _print_table(found: Sequence[Article]) -> None:
     if not found:
         out.print("No articles match.")
         return
-    table = Table("Published", "Title", "Author", "Source", "Tags", "ID")
-    table.columns[1].no_wrap = True
-    table.columns[1].max_width = 48
+    table = _table("Published", "Title", "Author", "Source", "Tags", "ID")
     for article in found:
         table.add_row(
             _when(article),
@@ -168,8 +163,21 @@ def _print_table(found: Sequence[Article]) -> None:
     out.print(f"{_count(len(found), 'article')}.")
 
 
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A table whose dates, ids and file names never wrap; long titles end in "…"."""
+    table = Table(title=title)
+    for name in columns:
+        if name == "Title":
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=44)
+        elif name in ("Tags", "Author", "Source"):
+            table.add_column(name, overflow="fold", min_width=12, max_width=24)
+        else:
+            table.add_column(name, no_wrap=True)
+    return table
+
+
 def _when(article: Article) -> str:
-    return article.published.isoformat(sep=" ", timespec="minutes")
+    return article.published.strftime("%Y-%m-%d %H:%M")
 
 
 def _count(n: int, noun: str) -> str:
