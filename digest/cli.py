@@ -170,7 +170,7 @@ def _table(*columns: str, title: str | None = None) -> Table:
         if name == "Title":
             table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=44)
         elif name in ("Tags", "Author", "Source"):
-            table.add_column(name, overflow="fold", min_width=12, max_width=24)
+            table.add_column(name, overflow="fold", min_width=14, max_width=24)
         else:
             table.add_column(name, no_wrap=True)
     return table

@@ -102,3 +102,16 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         ) from exc
     finally:
         _config_file.reset(token)
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (the README embeds it; a test keeps them equal)."""
+    rows = [
+        "| Setting | Environment variable | Default | What it does |",
+        "|---|---|---|---|",
+    ]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = str(default) if not isinstance(default, dict) else (default or "{}")
+        rows.append(f"| `{name}` | `DIGEST_{name.upper()}` | `{shown}` | {info.description} |")
+    return "\n".join(rows)

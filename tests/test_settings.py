@@ -57,3 +57,9 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, content: str, message: st
 def test_a_named_config_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_the_readme_settings_table_is_the_generated_one() -> None:
+    from digest.settings import settings_table
+
+    assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
