@@ -98,6 +98,10 @@ _ECHO = 5  # a headline printed again within this many lines of the story's star
 _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 
+def _words_of(text: str) -> str:
+    return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
+
+
 class _Unit:
     """One line (or unwrapped paragraph) of a page."""
 
@@ -105,7 +109,7 @@ class _Unit:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.key = " ".join(_NON_WORD.sub(" ", text.casefold()).split())
+        self.key = hash(_words_of(text))
         self.words = len(text.split())
 
     @property
@@ -148,7 +152,10 @@ def prepare(text: str) -> Page:
     return tuple(_Unit(line) for line in lines if line and _NON_WORD.sub("", line))
 
 
-def collection_chrome(pages: Sequence[Page]) -> frozenset[str]:
+Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
+
+
+def collection_chrome(pages: Sequence[Page]) -> Keys:
     """Keys of lines that stand in two or more different stories of one collection.
 
     Copies of one story (a syndicated article, a post shown on two archive pages) share
@@ -156,10 +163,12 @@ def collection_chrome(pages: Sequence[Page]) -> frozenset[str]:
     only repetition across different stories counts.
     """
     posts = [units for page in pages for units, _, _ in _segments(page)[0]]
-    where: defaultdict[str, list[int]] = defaultdict(list)
+    where: defaultdict[int, list[int]] = defaultdict(list)
+    long_keys: set[int] = set()
     long_counts: list[int] = []
     for index, units in enumerate(posts):
         long_counts.append(sum(1 for unit in units if unit.words >= 8))
+        long_keys.update(unit.key for unit in units if unit.words >= 8)
         for key in {unit.key for unit in units}:
             where[key].append(index)
     parent = list(range(len(posts)))
@@ -172,7 +181,7 @@ def collection_chrome(pages: Sequence[Page]) -> frozenset[str]:
 
     shared: Counter[tuple[int, int]] = Counter()
     for key, found_in in where.items():
-        if 2 <= len(found_in) <= 8 and key.count(" ") >= 7:
+        if 2 <= len(found_in) <= 8 and key in long_keys:
             for n, a in enumerate(found_in):
                 for b in found_in[n + 1 :]:
                     shared[a, b] += 1
@@ -186,7 +195,7 @@ def collection_chrome(pages: Sequence[Page]) -> frozenset[str]:
     )
 
 
-def clean_page(page: Page, *, chrome: frozenset[str], default_tz: tzinfo) -> list[Draft]:
+def clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
     """The articles of one prepared page: one, or several for an archive page."""
     counts = Counter(unit.key for unit in page)
     repeated = frozenset(key for key, n in counts.items() if n >= 2)
@@ -210,14 +219,14 @@ def clean_page(page: Page, *, chrome: frozenset[str], default_tz: tzinfo) -> lis
 def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
     """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart."""
     units = [_Unit(line) for line in map(_normalise, lines) if line and _NON_WORD.sub("", line)]
-    title_key = line_key(title)
+    title_key = _Unit(_normalise(title)).key
     kept = [u.text for u in _body_units(units, frozenset(), frozenset()) if u.key != title_key]
     return _split_dateline(kept) if kept else ((), None)
 
 
 def line_key(text: str) -> str:
-    """The comparison key of a line: case-folded words only."""
-    return _Unit(_normalise(text)).key
+    """The comparison key of a line: its case-folded words only."""
+    return _words_of(_normalise(text))
 
 
 def tag_slug(text: str) -> str:
@@ -311,8 +320,8 @@ def _footer(unit: _Unit) -> tuple[list[str], str | None] | None:
 def _article(
     units: list[_Unit],
     *,
-    chrome: frozenset[str],
-    repeated: frozenset[str],
+    chrome: Keys,
+    repeated: Keys,
     tags: Sequence[str],
     title_hint: str | None,
     later: bool,
@@ -328,7 +337,7 @@ def _article(
     if head is None:
         return None
     stop = _body_stop(units, start)
-    skip = {line_key(head.title)} | ({line_key(head.subtitle)} if head.subtitle else set())
+    skip = {_Unit(head.title).key} | ({_Unit(head.subtitle).key} if head.subtitle else set())
     paragraphs = [
         unit.text
         for unit in _body_units(units[start:stop], chrome, repeated)
@@ -359,7 +368,7 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
     return (first, *paragraphs[1:]), match.group("dateline").strip()
 
 
-def _is_furniture(unit: _Unit, chrome: frozenset[str]) -> bool:
+def _is_furniture(unit: _Unit, chrome: Keys) -> bool:
     """Chrome by evidence or by the vocabulary of page furniture (short, non-prose lines)."""
     if unit.key in chrome:
         return True
@@ -383,7 +392,7 @@ def _prompt_line(unit: _Unit) -> bool:
     return bool(asks) or first.islower() or not unit.terminal
 
 
-def _body_start(units: list[_Unit], chrome: frozenset[str]) -> int | None:
+def _body_start(units: list[_Unit], chrome: Keys) -> int | None:
     for i, unit in enumerate(units):
         if not unit.prose or unit.capitalised >= 0.75 or _is_furniture(unit, chrome):
             continue
@@ -459,7 +468,7 @@ def _body_stop(units: list[_Unit], start: int) -> int:
 
 
 def _body_units(
-    units: list[_Unit], chrome: frozenset[str], repeated: frozenset[str]
+    units: list[_Unit], chrome: Keys, repeated: Keys
 ) -> Iterable[_Unit]:
     kept: list[_Unit] = []
     in_related = False
@@ -511,12 +520,12 @@ def _headline_like(unit: _Unit) -> bool:
 
 def _head(
     units: list[_Unit],
-    chrome: frozenset[str],
-    echo: frozenset[str],
+    chrome: Keys,
+    echo: Keys,
     title_hint: str | None,
     default_tz: tzinfo,
 ) -> _Head | None:
-    hint_key = line_key(title_hint) if title_hint else None
+    hint_key = _Unit(_normalise(title_hint)).key if title_hint else None
     candidates: list[int] = []
     author = org = None
     text_date: datetime | None = None
@@ -591,7 +600,7 @@ def _head(
     return _Head(title, subtitle, author, org, published, source)
 
 
-def _headline_above_story(units: list[_Unit], chrome: frozenset[str]) -> int | None:
+def _headline_above_story(units: list[_Unit], chrome: Keys) -> int | None:
     """The line right above the story (past its byline and date) when repetition marked it.
 
     A headline also listed in a sidebar or a related-links box of other pages is still
@@ -619,8 +628,8 @@ def _is_ui(unit: _Unit) -> bool:
 def _pick_title(
     units: list[_Unit],
     candidates: list[int],
-    echo: frozenset[str],
-    hint: str | None,
+    echo: Keys,
+    hint: int | None,
 ) -> int:
     """The headline: the one a footer names, else one printed again as the story starts, else
     the one nearest the story (a longer line right under a headline is its deck).

@@ -83,7 +83,9 @@ def read_paths(paths: Sequence[Path], options: Options) -> Batch:
         except IngestError as exc:
             rejected.append(Rejected(str(path), str(exc)))
     chrome = clean.collection_chrome([page for _, page, _ in texts])
-    for path, page, mtime in texts:
+    texts.reverse()
+    while texts:  # release each page as soon as it is cleaned
+        path, page, mtime = texts.pop()
         drafts_of_page = clean.clean_page(page, chrome=chrome, default_tz=options.default_tz)
         if not drafts_of_page:
             rejected.append(
@@ -217,10 +219,11 @@ def _finish(
     meta = metadata.get((path.name, draft.title)) or metadata.get((path.name, None)) or _Meta()
     published, date_source = _date_of(draft, meta, mtime)
     paragraphs = draft.paragraphs
+    keys = body_keys(paragraphs)
     text = draft.title + "\n" + "\n".join(paragraphs)
     tags = {*draft.categories, *meta.tags, *tagger(text)}
     return Article(
-        id=article_id(draft.title, paragraphs),
+        id=article_id(draft.title, keys[0]),
         title=draft.title,
         published=published,
         date_source=date_source,
@@ -233,7 +236,7 @@ def _finish(
         dateline=draft.dateline,
         origin=str(path) + (f"#{number + 1}" if number else ""),
         summary=paragraphs[0] if paragraphs else "",
-        keys=body_keys(paragraphs),
+        keys=keys,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -68,6 +69,8 @@ article_tags = Table(
 
 _CHUNK = 400
 _KEY_WORDS = 40
+_KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +107,20 @@ def connect(url: str) -> Engine:
 
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
     """Fingerprints of a body's first and last words: the same story under any chrome."""
-    words = " ".join(paragraphs).casefold().split()
-    words = ["".join(ch for ch in w if ch.isalnum()) for w in words]
-    words = [w for w in words if w]
-    return _hash(" ".join(words[:_KEY_WORDS])), _hash(" ".join(words[-_KEY_WORDS:]))
+    text = " ".join(paragraphs).casefold()
+    head = _WORD.findall(text[:_KEY_SPAN])
+    tail = _WORD.findall(text[-_KEY_SPAN:])
+    if len(text) > _KEY_SPAN:
+        # The spans may cut a word in two: drop the pieces unless the words run short.
+        head, tail = head[:-1] or head, tail[1:] or tail
+        if len(head) < _KEY_WORDS or len(tail) < _KEY_WORDS:
+            head = tail = _WORD.findall(text)
+    return _hash(" ".join(head[:_KEY_WORDS])), _hash(" ".join(tail[-_KEY_WORDS:]))
 
 
-def article_id(title: str, paragraphs: Sequence[str]) -> str:
-    """A stable id for a story: the same text always gets the same id."""
-    return _hash(title.casefold().strip() + "\n" + body_keys(paragraphs)[0])
+def article_id(title: str, lead_key: str) -> str:
+    """A stable id for a story: the same title over the same lead always gets the same id."""
+    return _hash(title.casefold().strip() + "\n" + lead_key)
 
 
 def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveReport:
@@ -253,7 +261,7 @@ def _tags_of(conn: object, ids: Sequence[str]) -> dict[str, frozenset[str]]:
 
 def _row(article: Article, now: datetime) -> dict[str, object]:
     offset = article.published.utcoffset() or timedelta(0)
-    lead, tail = article.keys if len(article.keys) == 2 else body_keys(article.paragraphs)
+    lead, tail = article.keys
     return {
         "id": article.id,
         "title": article.title,

@@ -16,15 +16,16 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def make_article(**overrides: object) -> Article:
     paragraphs = overrides.pop("paragraphs", ("First paragraph of the story.", "Second one."))
     title = str(overrides.pop("title", "A title"))
+    keys = store.body_keys(paragraphs)  # type: ignore[arg-type]
     base = Article(
-        id=store.article_id(title, paragraphs),  # type: ignore[arg-type]
+        id=store.article_id(title, keys[0]),
         title=title,
         published=datetime(2019, 3, 3, 10, 15, tzinfo=timezone(timedelta(hours=-5))),
         date_source="text",
         tags=frozenset({"harbour"}),
         paragraphs=paragraphs,  # type: ignore[arg-type]
         summary=paragraphs[0],  # type: ignore[index]
-        keys=store.body_keys(paragraphs),  # type: ignore[arg-type]
+        keys=keys,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
