@@ -29,6 +29,7 @@ from digest.models import DateSource, Draft
 _NON_WORD = re.compile(r"[\W_]+")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
 _CLOSERS = "\"'”’»)]*"
 _TERMINAL = frozenset(".!?…:;")
@@ -99,28 +100,24 @@ _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 
 def _words_of(text: str) -> str:
-    return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
+    return _NON_WORD.sub(" ", text.casefold()).strip()
 
 
 class _Unit:
-    """One line (or unwrapped paragraph) of a page."""
+    """One line (or unwrapped paragraph) of a page, with what the cleaner asks of it cached."""
 
-    __slots__ = ("key", "text", "words")
+    __slots__ = ("_byline", "_date", "key", "prose", "terminal", "text", "words")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, words_key: str | None = None) -> None:
         self.text = text
-        self.key = hash(_words_of(text))
+        self.key = hash(words_key if words_key is not None else _words_of(text))
         self.words = len(text.split())
-
-    @property
-    def terminal(self) -> bool:
-        stripped = self.text.rstrip(_CLOSERS)
-        return bool(stripped) and stripped[-1] in _TERMINAL
-
-    @property
-    def prose(self) -> bool:
-        """Reads as a paragraph of running text, not a heading, label or link."""
-        return (self.words >= 6 and self.terminal) or self.words >= 20
+        stripped = text.rstrip(_CLOSERS)
+        self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
+        # Reads as a paragraph of running text, not a heading, label or link.
+        self.prose = (self.words >= 6 and self.terminal) or self.words >= 20
+        self._date: object = _UNSET
+        self._byline: object = _UNSET
 
     @property
     def capitalised(self) -> float:
@@ -131,6 +128,7 @@ class _Unit:
         return sum(w[0].isupper() for w in long_words) / len(long_words)
 
 
+_UNSET = object()
 Page = tuple[_Unit, ...]
 
 
@@ -146,10 +144,16 @@ class _Head:
 
 def prepare(text: str) -> Page:
     """Split a page into normalised lines, joining hard-wrapped paragraphs."""
-    lines = [_normalise(line) for line in text.splitlines()]
+    text = _SPACES.sub(" ", _INVISIBLE.sub("", text))
+    lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
     if _hard_wrapped(lines):
         lines = _unwrap(lines)
-    return tuple(_Unit(line) for line in lines if line and _NON_WORD.sub("", line))
+    units = []
+    for line in lines:
+        words_key = _words_of(line) if line else ""
+        if words_key:
+            units.append(_Unit(line, words_key))
+    return tuple(units)
 
 
 Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
@@ -238,8 +242,11 @@ def tag_slug(text: str) -> str:
 
 
 def _normalise(line: str) -> str:
-    line = _SPACES.sub(" ", _INVISIBLE.sub("", line)).strip()
-    return _BULLET.sub("• ", line)
+    return _strip_bullet(_SPACES.sub(" ", _INVISIBLE.sub("", line)).strip())
+
+
+def _strip_bullet(line: str) -> str:
+    return _BULLET.sub("• ", line) if line[:1] in _BULLET_MARKS else line
 
 
 def _hard_wrapped(lines: list[str]) -> bool:
@@ -385,7 +392,7 @@ def _is_furniture(unit: _Unit, chrome: Keys) -> bool:
 
 def _prompt_line(unit: _Unit) -> bool:
     """A newsletter or sign-up prompt: names the newsletter and asks, or is a fragment."""
-    if not _PROMPT.search(unit.text):
+    if unit.words > 30 or not _PROMPT.search(unit.text):
         return False
     first = unit.text[:1]
     asks = re.match(r"(?i)(?:sign|subscribe|join|get|enter|don'?t|never|receive|stay)\b", unit.text)
@@ -407,11 +414,19 @@ def _body_start(units: list[_Unit], chrome: Keys) -> int | None:
 
 
 def _is_date(unit: _Unit) -> bool:
-    return unit.words <= 14 and dates.date_line(unit.text, _UTC) is not None
+    if unit._date is _UNSET:
+        unit._date = unit.words <= 14 and dates.date_line(unit.text, _UTC) is not None
+    return unit._date is True
 
 
 def _byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
     """(author, organisation, rest) of a "By Jane Doe, Agency | date" line."""
+    if unit._byline is _UNSET:
+        unit._byline = _read_byline(unit)
+    return unit._byline  # type: ignore[return-value]
+
+
+def _read_byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
     if unit.words > 16:
         return None
     match = _BYLINE.match(unit.text)
@@ -438,7 +453,7 @@ def _comment_marker(units: list[_Unit], i: int) -> bool:
     unit = units[i]
     if unit.words <= 8 and not unit.terminal and _COMMENT_WORDS.search(unit.text):
         return True
-    if _SAYS.match(unit.text):
+    if unit.text.endswith(":") and _SAYS.match(unit.text):
         return True
     if unit.words <= 5 and not unit.terminal and (_name_like(unit.text) or unit.text[:1].isupper()):
         nearby = units[i + 1 : i + 3]
@@ -451,6 +466,11 @@ def _comment_marker(units: list[_Unit], i: int) -> bool:
 
 def _body_stop(units: list[_Unit], start: int) -> int:
     """Where the story ends: a comment thread, or chrome followed by no more prose."""
+    # prose_after[i]: paragraphs of prose (not prompts) after line i
+    prose_after = [0] * (len(units) + 1)
+    for i in range(len(units) - 1, -1, -1):
+        unit = units[i]
+        prose_after[i] = prose_after[i + 1] + (unit.prose and not _prompt_line(unit))
     for i in range(start + 1, len(units)):
         if _comment_marker(units, i):
             stop = i
@@ -461,8 +481,7 @@ def _body_stop(units: list[_Unit], start: int) -> int:
         unit = units[i]
         if unit.prose and not _prompt_line(unit) and not _COPYRIGHT.search(unit.text):
             continue
-        rest = units[i + 1 :]
-        if sum(1 for u in rest if u.prose and not _prompt_line(u)) <= 1 and not unit.prose:
+        if prose_after[i + 1] <= 1 and not unit.prose:
             return i
     return len(units)
 

@@ -73,6 +73,7 @@ _LABEL = re.compile(
     r"|date|dated|released|issued)(?:\s+(?:on|at))?\s*:?\s*|on\s+)",
     re.IGNORECASE,
 )
+_YEAR_DIGITS = re.compile(r"(?:19|20)\d\d")  # every date we accept names its year
 _UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
 _FILLER = re.compile(r"[\s,|/•·–—\-:()\[\]]+|\bat\b|\bon\b", re.IGNORECASE)
 # "… / UPDATED 3 HOURS AGO": a relative stamp beside a real date says nothing more.
@@ -111,7 +112,7 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
     "11 Jun 2018, 08:51 GMT+10" and "Published: March 3, 2019 at 10:15 a.m. EST" are date
     lines; "On March 3, 2019 the council voted" is prose and gives ``None``.
     """
-    if len(text) > 80:
+    if len(text) > 80 or not _YEAR_DIGITS.search(text):
         return None
     updated = bool(_UPDATED.match(text))
     label = _LABEL.match(text)

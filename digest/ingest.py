@@ -192,14 +192,21 @@ def _meta_date(value: Any, default_tz: tzinfo) -> datetime | None:
 
 
 def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
-    compiled = [
-        (slug, re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.I))
-        for slug, words in rules.items()
-        if words
-    ]
+    """One pass over the text finds every rule's phrases (whole words, any case)."""
+    slugs: dict[str, set[str]] = {}
+    for slug, phrases in rules.items():
+        for phrase in phrases:
+            slugs.setdefault(" ".join(phrase.casefold().split()), set()).add(slug)
+    if not slugs:
+        return lambda text: set()
+    alternatives = sorted(slugs, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, alternatives)) + r")\b", re.I)
 
     def tags_of(text: str) -> set[str]:
-        return {slug for slug, pattern in compiled if pattern.search(text)}
+        found: set[str] = set()
+        for match in pattern.finditer(text):
+            found |= slugs.get(match.group(0).casefold(), set())
+        return found
 
     return tags_of
 
