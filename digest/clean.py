@@ -106,18 +106,30 @@ def _words_of(text: str) -> str:
 class _Unit:
     """One line (or unwrapped paragraph) of a page, with what the cleaner asks of it cached."""
 
-    __slots__ = ("_byline", "_date", "key", "prose", "terminal", "text", "words")
+    __slots__ = (
+        "_byline",
+        "_date",
+        "_footer",
+        "_furniture",
+        "key",
+        "prose",
+        "terminal",
+        "text",
+        "words",
+    )
 
     def __init__(self, text: str, words_key: str | None = None) -> None:
         self.text = text
         self.key = hash(words_key if words_key is not None else _words_of(text))
-        self.words = len(text.split())
+        self.words = text.count(" ") + 1  # lines are normalised to single spaces
         stripped = text.rstrip(_CLOSERS)
         self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
         # Reads as a paragraph of running text, not a heading, label or link.
         self.prose = (self.words >= 6 and self.terminal) or self.words >= 20
         self._date: object = _UNSET
         self._byline: object = _UNSET
+        self._footer: object = _UNSET
+        self._furniture: object = _UNSET  # judged against the one chrome set of its batch
 
     @property
     def capitalised(self) -> float:
@@ -299,6 +311,12 @@ def _footer(unit: _Unit) -> tuple[list[str], str | None] | None:
 
     A tag or category archive header ("Tag Archive | "Light pollution"") gives its name.
     """
+    if unit._footer is _UNSET:
+        unit._footer = _read_footer(unit)
+    return unit._footer  # type: ignore[return-value]
+
+
+def _read_footer(unit: _Unit) -> tuple[list[str], str | None] | None:
     if unit.words > 40:
         return None
     match = _FOOTER.match(unit.text)
@@ -377,6 +395,12 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
 
 def _is_furniture(unit: _Unit, chrome: Keys) -> bool:
     """Chrome by evidence or by the vocabulary of page furniture (short, non-prose lines)."""
+    if unit._furniture is _UNSET:
+        unit._furniture = _judge_furniture(unit, chrome)
+    return unit._furniture is True
+
+
+def _judge_furniture(unit: _Unit, chrome: Keys) -> bool:
     if unit.key in chrome:
         return True
     if unit.words <= 8 and not unit.terminal:

@@ -118,14 +118,15 @@ def _discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
 
 def _read(path: Path, options: Options) -> tuple[bytes, datetime]:
     try:
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
         if size > options.max_bytes:
             raise IngestError(
                 f"file too large ({size:,} bytes, limit {options.max_bytes:,}); "
                 "split it or raise max_file_bytes"
             )
         data = path.read_bytes()
-        mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=options.default_tz)
+        mtime = datetime.fromtimestamp(stat.st_mtime, tz=options.default_tz)
     except PermissionError as exc:
         raise IngestError("cannot read file: permission denied") from exc
     except OSError as exc:
