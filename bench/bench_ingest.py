@@ -15,6 +15,7 @@ JSON.  Generation is deterministic (seeded) and not timed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pstats
@@ -31,10 +32,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 TARGET_RATE = 1_000.0  # articles/s, at the small N
 TARGET_RSS_MB = 200.0  # peak RSS, at the small N
 TARGET_RATIO = 2.2  # t(large) / t(small)
+CONTENTION = 1.15  # wall / CPU time above which a run is flagged as sharing its core
+PACKAGE = Path(__file__).resolve().parent.parent / "digest"
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
+Result = dict[str, Any]  # the JSON a child prints
 TAG_RULES = {"arms-control": ["arms race", "nuclear"], "harbor": ["harbor", "harbour"]}
 
 # ---------------------------------------------------------------- text generator
@@ -446,9 +452,9 @@ def generate(folder: Path, n_articles: int, seed: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- child: one timed run
 
 
-def child(folder: Path, expected: int, db: Path, profile: Path | None) -> None:
-    cpus = os.sched_getaffinity(0)
-    cpu = 0 if 0 in cpus else min(cpus)
+def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int) -> None:
+    if cpu not in os.sched_getaffinity(0):
+        sys.exit(f"CPU {cpu} is not available to this process; pick one with --cpu")
     os.sched_setaffinity(0, {cpu})
     t_import = time.perf_counter()
     from sqlalchemy import func, select
@@ -468,13 +474,15 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     batch = ingest.read_paths([folder], options)
     t1 = time.perf_counter()
     engine = store.connect(f"sqlite:///{db}")
     report = store.save(engine, batch.articles, now=datetime.now(UTC))
     t2 = time.perf_counter()
-    if profiler is not None:
+    c2 = time.process_time()
+    if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     with engine.connect() as conn:
@@ -497,24 +505,33 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None) -> None:
                 "seconds": t2 - t0,
                 "read_s": t1 - t0,
                 "save_s": t2 - t1,
+                "cpu_s": c2 - c0,
                 "import_s": imported,
                 "peak_rss_kib": peak_kib,
                 "cpu": cpu,
+                "digest": str(Path(ingest.__file__).resolve()),
             }
         )
     )
 
 
-def run_child(folder: Path, expected: int, work: Path, profile: Path | None = None) -> dict:
+def run_child(
+    folder: Path, expected: int, work: Path, src: Path, cpu: int, profile: Path | None = None
+) -> Result:
+    """One timed run in a fresh process that imports digest from the snapshot in ``src``."""
     db = work / f"bench-{time.monotonic_ns()}.db"
-    cmd = [sys.executable, __file__, "--child", str(folder), str(expected), str(db)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder)]
+    cmd += [str(expected), str(db), "--cpu", str(cpu)]
     if profile is not None:
         cmd += ["--profile-out", str(profile)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), PYTHONPATH]))}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=work)
     db.unlink(missing_ok=True)
     if done.returncode != 0:
         sys.exit(f"child failed ({done.returncode}):\n{done.stderr.strip()}")
-    result: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    result: Result = json.loads(done.stdout.strip().splitlines()[-1])
+    if not str(result["digest"]).startswith(str(src.resolve())):
+        sys.exit(f"child imported {result['digest']}, not the snapshot in {src}")
     return result
 
 
@@ -525,11 +542,12 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_profile(path: Path, top: int = 10) -> None:
-    package = str(Path(__file__).resolve().parent.parent / "digest") + os.sep
+def print_profile(path: Path, src: Path, top: int = 10) -> None:
+    package = str(src / "digest") + os.sep
     stats = pstats.Stats(str(path))
+    items = stats.stats.items()  # type: ignore[attr-defined]
     rows = []
-    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in items:
         if filename.startswith(package):
             rows.append((cumtime, tottime, calls, f"{Path(filename).name}:{line}({name})"))
     rows.sort(reverse=True)
@@ -538,6 +556,39 @@ def print_profile(path: Path, top: int = 10) -> None:
     print(f"{'cum s':>8} {'cum %':>6} {'own s':>8} {'calls':>10}  function")
     for cumtime, tottime, calls, where in rows[:top]:
         print(f"{cumtime:8.2f} {100 * cumtime / total:5.1f}% {tottime:8.2f} {calls:10d}  {where}")
+    own = sorted(
+        ((tottime, calls, _where(key, package)) for key, (_cc, calls, tottime, *_) in items),
+        reverse=True,
+    )
+    print(f"\nTop {top} functions anywhere by own time (C calls such as re.search included):")
+    print(f"{'own s':>8} {'own %':>6} {'calls':>10}  function")
+    for tottime, calls, where in own[:top]:
+        print(f"{tottime:8.2f} {100 * tottime / total:5.1f}% {calls:10d}  {where}")
+
+
+def _where(key: tuple[str, int, str], package: str) -> str:
+    filename, line, name = key
+    if filename == "~":
+        return name
+    if filename.startswith(package):
+        return f"digest/{Path(filename).name}:{line}({name})"
+    return f"{Path(filename).parent.name}/{Path(filename).name}:{line}({name})"
+
+
+def snapshot(src: Path) -> str:
+    """Copy digest/*.py to ``src``/digest (others may edit it mid-run); its fingerprint."""
+    (src / "digest").mkdir(parents=True)
+    for path in PACKAGE.glob("*.py"):
+        shutil.copy2(path, src / "digest" / path.name)
+    return sources_digest(src / "digest")
+
+
+def sources_digest(package: Path = PACKAGE) -> str:
+    """A fingerprint of digest/*.py, to tell which code a set of figures belongs to."""
+    h = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def main() -> None:
@@ -546,6 +597,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="runs per size (default 3)")
     parser.add_argument("--sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"), default=None)
     parser.add_argument("--seed", type=int, default=20190301)
+    parser.add_argument(
+        "--cpu", type=int, default=0, help="the core each timed run is pinned to (default 0)"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile one child run at the small size"
     )
@@ -556,13 +610,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         folder, expected, db = args.child
-        child(Path(folder), int(expected), Path(db), args.profile_out)
+        child(Path(folder), int(expected), Path(db), args.profile_out, args.cpu)
         return
 
     small, large = args.sizes or ((1_000, 2_000) if args.quick else (10_000, 20_000))
     repeats = args.repeats or (1 if args.quick else 3)
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     try:
+        src = work / "src"
+        fingerprint = snapshot(src)
+        print(f"digest sources {fingerprint} (snapshot), python {sys.version.split()[0]}")
         data: dict[int, tuple[Path, int, int]] = {}
         for n in (small, large):
             t0 = time.perf_counter()
@@ -575,17 +632,22 @@ def main() -> None:
                 f"generated {articles:,} articles in {files:,} files "
                 f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s"
             )
-        results: dict[int, list[dict]] = {small: [], large: []}
+        results: dict[int, list[Result]] = {small: [], large: []}
+        contended = 0
         for r in range(repeats):
             for n in (small, large):
                 folder, articles, _ = data[n]
-                res = run_child(folder, articles, work)
+                res = run_child(folder, articles, work, src, args.cpu)
                 results[n].append(res)
                 print(
                     f"  run {r + 1}/{repeats} N={n:>6,}: {res['seconds']:.2f} s "
                     f"(read {res['read_s']:.2f} + save {res['save_s']:.2f}), "
-                    f"peak RSS {res['peak_rss_kib'] / 1024:.0f} MB, cpu {res['cpu']}"
+                    f"peak RSS {res['peak_rss_kib'] / 1024:.0f} MB, on cpu {res['cpu']} "
+                    f"for {res['cpu_s']:.2f} s"
                 )
+                if res["seconds"] > CONTENTION * res["cpu_s"]:
+                    contended += 1
+                    print("    ^ wall time well above CPU time: the core was shared")
 
         med = {n: statistics.median(x["seconds"] for x in rs) for n, rs in results.items()}
         print(
@@ -612,12 +674,19 @@ def main() -> None:
         print(
             f"linearity: {ratio:.2f}× (target ≤ {TARGET_RATIO}) {_verdict(ratio <= TARGET_RATIO)}"
         )
+        if contended:
+            print(
+                f"WARNING: {contended} run(s) shared CPU {args.cpu} with another process; "
+                "rerun on an idle machine or pick another core with --cpu"
+            )
         if args.profile:
             prof = work / "ingest.prof"
             folder, articles, _ = data[small]
-            res = run_child(folder, articles, work, profile=prof)
+            res = run_child(folder, articles, work, src, args.cpu, profile=prof)
             print(f"\nprofiled run N={small:,}: {res['seconds']:.2f} s under cProfile")
-            print_profile(prof)
+            print_profile(prof, src)
+        if sources_digest() != fingerprint:
+            print(f"note: digest/*.py changed during the run; figures are for {fingerprint}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

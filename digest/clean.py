@@ -27,7 +27,10 @@ from digest import dates
 from digest.models import DateSource, Draft
 
 _NON_WORD = re.compile(r"[\W_]+")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_WORD = re.compile(r"[^\W_]+")
+_ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
+# Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
+_SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 _BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
@@ -50,6 +53,8 @@ _UI = re.compile(
     re.IGNORECASE,
 )
 _COPYRIGHT = re.compile(r"©|\(c\)\s*(?:19|20)\d\d|\bcopyright\b|all rights reserved", re.I)
+_COPYRIGHT_HINTS = ("©", "(c)", "copyright", "rights reserved")
+_PROMPT_HINTS = ("newsletter", "subscri", "sign up", "signup", "sign-up", "inbox")
 _PROMPT = re.compile(
     r"\b(?:newsletters?|subscribe|subscription|sign up|signup|sign-up|inbox|unsubscribe)\b",
     re.I,
@@ -100,7 +105,7 @@ _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 
 def _words_of(text: str) -> str:
-    return _NON_WORD.sub(" ", text.casefold()).strip()
+    return " ".join(_WORD.findall(text.casefold()))
 
 
 class _Unit:
@@ -271,10 +276,13 @@ def _hard_wrapped(lines: list[str]) -> bool:
 
 
 def _unwrap(lines: list[str]) -> list[str]:
+    """Join each block's wrapped lines; a line well short of the width ends its paragraph."""
+    width = max(len(line) for line in lines)
     out: list[str] = []
     block: list[str] = []
     for line in [*lines, ""]:
-        if line and not (block and line.startswith("• ")):
+        ends = bool(block) and len(block[-1]) < 0.6 * width
+        if line and not (block and (line.startswith("• ") or ends)):
             block.append(line)
             continue
         if block:
@@ -393,6 +401,16 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
     return (first, *paragraphs[1:]), match.group("dateline").strip()
 
 
+def _has_any(text: str, needles: tuple[str, ...]) -> bool:
+    """A cheap test before a regex: most lines hold none of the needles."""
+    lowered = text.lower()
+    return any(needle in lowered for needle in needles)
+
+
+def _copyright(text: str) -> bool:
+    return _has_any(text, _COPYRIGHT_HINTS) and bool(_COPYRIGHT.search(text))
+
+
 def _is_furniture(unit: _Unit, chrome: Keys) -> bool:
     """Chrome by evidence or by the vocabulary of page furniture (short, non-prose lines)."""
     if unit._furniture is _UNSET:
@@ -405,18 +423,18 @@ def _judge_furniture(unit: _Unit, chrome: Keys) -> bool:
         return True
     if unit.words <= 8 and not unit.terminal:
         text = unit.text.rstrip(" :»›>|")
-        if _UI.match(text) or _COPYRIGHT.search(text) or _PROMPT.search(text):
+        if _UI.match(text) or _copyright(text) or _PROMPT.search(text):
             return True
         if _COMMENT_WORDS.search(text) or _RELATED.match(text) or _ARCHIVE_HEAD.match(text):
             return True
-    if unit.words <= 30 and (_COPYRIGHT.search(unit.text) or _prompt_line(unit)):
+    if unit.words <= 30 and (_copyright(unit.text) or _prompt_line(unit)):
         return True
     return unit.words <= 12 and bool(_ARCHIVE_HEAD.match(unit.text))
 
 
 def _prompt_line(unit: _Unit) -> bool:
     """A newsletter or sign-up prompt: names the newsletter and asks, or is a fragment."""
-    if unit.words > 30 or not _PROMPT.search(unit.text):
+    if unit.words > 30 or not _has_any(unit.text, _PROMPT_HINTS) or not _PROMPT.search(unit.text):
         return False
     first = unit.text[:1]
     asks = re.match(r"(?i)(?:sign|subscribe|join|get|enter|don'?t|never|receive|stay)\b", unit.text)
@@ -503,16 +521,14 @@ def _body_stop(units: list[_Unit], start: int) -> int:
                 stop -= 1
             return stop
         unit = units[i]
-        if unit.prose and not _prompt_line(unit) and not _COPYRIGHT.search(unit.text):
+        if unit.prose and not _prompt_line(unit) and not _copyright(unit.text):
             continue
         if prose_after[i + 1] <= 1 and not unit.prose:
             return i
     return len(units)
 
 
-def _body_units(
-    units: list[_Unit], chrome: Keys, repeated: Keys
-) -> Iterable[_Unit]:
+def _body_units(units: list[_Unit], chrome: Keys, repeated: Keys) -> Iterable[_Unit]:
     kept: list[_Unit] = []
     in_related = False
     for unit in units:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
@@ -59,6 +61,24 @@ class _Meta:
 
 def read_paths(paths: Sequence[Path], options: Options) -> Batch:
     """Read, decode and clean every source file under ``paths`` (no database involved)."""
+    with _no_cyclic_gc():
+        return _read_paths(paths, options)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A batch builds many small objects without cycles that live until it is stored; the
+    cyclic collector would rescan all of them again and again (time grows faster than N)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     files, rejected = _discover(paths)
     texts: list[tuple[Path, clean.Page, datetime]] = []
     found: list[Article] = []
