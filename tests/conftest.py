@@ -17,6 +17,8 @@ from digest.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SEEDS = ROOT / "seeds"
+# DESIGN.md: every object of `digest articles --json` has at least these.
+JSON_FIELDS = ("id", "title", "url", "published", "tags", "author", "source", "summary", "body")
 PG_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

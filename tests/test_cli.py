@@ -10,7 +10,7 @@ import pytest
 
 from digest.cli import cli
 
-from .conftest import SEEDS, run, write_config
+from .conftest import JSON_FIELDS, SEEDS, run, write_config
 
 
 def all_commands() -> list[str]:
@@ -38,17 +38,7 @@ def test_articles_json_contract(tmp_path: Path) -> None:
         "articles", "--json", "--since", "2018-06-10", "--until", "2018-06-11", config=config
     )
     (article,) = json.loads(result.output)
-    assert {
-        "id",
-        "title",
-        "url",
-        "published",
-        "tags",
-        "author",
-        "source",
-        "summary",
-        "body",
-    } <= set(article)
+    assert set(JSON_FIELDS) <= set(article)
     assert article["title"] == "Putin wants to meet Trump and discuss dangers of arms race"
     assert article["published"] == "2018-06-11T08:51:00+10:00"
     assert all(tag == tag.lower() and " " not in tag for tag in article["tags"])

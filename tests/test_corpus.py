@@ -23,6 +23,8 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 
+from .conftest import JSON_FIELDS
+
 CORPUS = Path(__file__).parent / "data" / "corpus"
 EXPECTED: dict[str, Any] = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
 EXPECTED_ARTICLES: list[dict[str, Any]] = EXPECTED["article"]
@@ -43,19 +45,7 @@ transit = ["bus rapid transit", "light rail", "light-rail", "bus route"]
 labor = ["strike", "walkout", "dockworkers"]
 """
 
-REQUIRED_FIELDS = (
-    "id",
-    "title",
-    "url",
-    "published",
-    "tags",
-    "author",
-    "source",
-    "summary",
-    "body",
-    "subtitle",
-    "date_source",
-)
+REQUIRED_FIELDS = (*JSON_FIELDS, "subtitle", "date_source")
 DATE_SOURCES = {"text", "seeds.toml", "page-header", "mtime", "html", "feed"}
 MOJIBAKE = ("â€", "Ã", "Â", "\ufffd")
 
