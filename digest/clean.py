@@ -123,9 +123,9 @@ class _Unit:
         "words",
     )
 
-    def __init__(self, text: str, words_key: str | None = None) -> None:
+    def __init__(self, text: str, words_key: str) -> None:
         self.text = text
-        self.key = hash(words_key if words_key is not None else _words_of(text))
+        self.key = hash(words_key)
         self.words = text.count(" ") + 1  # lines are normalised to single spaces
         stripped = text.rstrip(_CLOSERS)
         self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
@@ -165,12 +165,7 @@ def prepare(text: str) -> Page:
     lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
     if _hard_wrapped(lines):
         lines = _unwrap(lines)
-    units = []
-    for line in lines:
-        words_key = _words_of(line) if line else ""
-        if words_key:
-            units.append(_Unit(line, words_key))
-    return tuple(units)
+    return tuple(_units(lines))
 
 
 Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
@@ -239,8 +234,8 @@ def clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
 
 def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
     """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart."""
-    units = [_Unit(line) for line in map(_normalise, lines) if line and _NON_WORD.sub("", line)]
-    title_key = _Unit(_normalise(title)).key
+    units = _units([_normalise(line) for line in lines])
+    title_key = _key(title)
     kept = [u.text for u in _body_units(units, frozenset(), frozenset()) if u.key != title_key]
     return _split_dateline(kept) if kept else ((), None)
 
@@ -256,6 +251,21 @@ def tag_slug(text: str) -> str:
 
 
 # ---------------------------------------------------------------- page structure
+
+
+def _units(lines: Iterable[str]) -> list[_Unit]:
+    """Units of normalised lines; a line with no word in it is dropped."""
+    units = []
+    for line in lines:
+        words_key = _words_of(line) if line else ""
+        if words_key:
+            units.append(_Unit(line, words_key))
+    return units
+
+
+def _key(text: str) -> int:
+    """The hashed key of any line of text, as a unit of it would have."""
+    return hash(_words_of(_normalise(text)))
 
 
 def _normalise(line: str) -> str:
@@ -370,7 +380,7 @@ def _article(
     if head is None:
         return None
     stop = _body_stop(units, start)
-    skip = {_Unit(head.title).key} | ({_Unit(head.subtitle).key} if head.subtitle else set())
+    skip = {_key(head.title)} | ({_key(head.subtitle)} if head.subtitle else set())
     paragraphs = [
         unit.text
         for unit in _body_units(units[start:stop], chrome, repeated)
@@ -584,7 +594,7 @@ def _head(
     title_hint: str | None,
     default_tz: tzinfo,
 ) -> _Head | None:
-    hint_key = _Unit(_normalise(title_hint)).key if title_hint else None
+    hint_key = _key(title_hint) if title_hint else None
     candidates: list[int] = []
     author = org = None
     text_date: datetime | None = None
