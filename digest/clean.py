@@ -518,9 +518,9 @@ def _comment_marker(units: list[_Unit], i: int) -> bool:
 
 def _body_stop(units: list[_Unit], start: int) -> int:
     """Where the story ends: a comment thread, or chrome followed by no more prose."""
-    # prose_after[i]: paragraphs of prose (not prompts) after line i
+    # prose_after[i]: paragraphs of prose (not prompts) from line i on; only the body's count
     prose_after = [0] * (len(units) + 1)
-    for i in range(len(units) - 1, -1, -1):
+    for i in range(len(units) - 1, start, -1):
         unit = units[i]
         prose_after[i] = prose_after[i + 1] + (unit.prose and not _prompt_line(unit))
     for i in range(start + 1, len(units)):
