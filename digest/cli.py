@@ -65,11 +65,8 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         metadata_name=settings.seeds_metadata,
     )
     batch = ingest.read_paths(list(paths) or [settings.seeds_dir], options)
-    engine = store.connect(settings.database_url)
-    try:
+    with store.opened(settings.database_url) as engine:
         saved = store.save(engine, batch.articles, now=datetime.now(UTC))
-    finally:
-        engine.dispose()
     out = Console(soft_wrap=True)
     if batch.articles:
         table = _table("File", "Published", "Date from", "Title", title="Ingested")
@@ -111,11 +108,8 @@ def articles_command(
         raise click.BadParameter("--since is after --until", param_hint="--since")
     settings = _settings(ctx)
     start, end = selection.window(first, last, dates.zone(settings.timezone))
-    engine = store.connect(settings.database_url)
-    try:
+    with store.opened(settings.database_url) as engine:
         found = store.query(engine, start=start, end=end, tags=[tag_slug(t) for t in tags])
-    finally:
-        engine.dispose()
     if as_json:
         click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
         return

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -103,6 +104,16 @@ def connect(url: str) -> Engine:
             "(DIGEST_DATABASE_URL)"
         ) from exc
     return engine
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Engine]:
+    """``connect(url)``, disposed of (its pooled connections closed) on the way out."""
+    engine = connect(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:

@@ -68,8 +68,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """A connected store (schema created), disposed after the test."""
-    connected = store.connect(database_url)
-    try:
+    with store.opened(database_url) as connected:
         yield connected
-    finally:
-        connected.dispose()
