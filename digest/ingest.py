@@ -217,7 +217,7 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
     slugs: dict[str, set[str]] = {}
     for slug, phrases in rules.items():
         for phrase in phrases:
-            slugs.setdefault(" ".join(phrase.casefold().split()), set()).add(slug)
+            slugs.setdefault(" ".join(phrase.lower().split()), set()).add(slug)
     if not slugs:
         return lambda text: set()
     alternatives = sorted(slugs, key=len, reverse=True)
@@ -226,7 +226,7 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
     def tags_of(text: str) -> set[str]:
         found: set[str] = set()
         for match in pattern.finditer(text):
-            found |= slugs.get(match.group(0).casefold(), set())
+            found |= slugs.get(match.group(0).lower(), set())
         return found
 
     return tags_of
