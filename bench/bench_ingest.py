@@ -459,7 +459,7 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int)
     t_import = time.perf_counter()
     from sqlalchemy import func, select
 
-    from digest import dates, ingest, store
+    from digest import dates, ingest, schema, store
 
     imported = time.perf_counter() - t_import
     options = ingest.Options(
@@ -486,7 +486,7 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int)
         profiler.disable()
         profiler.dump_stats(profile)
     with engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(store.articles)).scalar_one()
+        stored = conn.execute(select(func.count()).select_from(schema.articles)).scalar_one()
     problems = []
     if batch.rejected:
         problems.append(f"{len(batch.rejected)} rejected, e.g. {batch.rejected[0]}")

@@ -15,3 +15,11 @@ class IngestError(DigestError):
 
 class StoreError(DigestError):
     """The database cannot be reached or written."""
+
+
+class DeliveryError(DigestError):
+    """Mail cannot be rendered or handed to the SMTP server."""
+
+
+class SubscriberError(DigestError):
+    """A subscriber address or list is wrong."""

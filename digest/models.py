@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 DateSource = Literal["text", "feed", "html", "seeds.toml", "page-header", "mtime"]
@@ -57,3 +57,28 @@ class Article:
     @property
     def body(self) -> str:
         return "\n\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One issue of a digest: its date, the window it covers and its articles, newest first.
+
+    ``tags`` is the variant: empty for the whole issue, else the tag set of a group of
+    subscribers (any-of), whose issue holds only the articles with one of those tags.
+    """
+
+    digest: str
+    date: date
+    start: datetime  # first instant of the window (tz-aware, local midnight)
+    end: datetime  # first instant after it
+    articles: tuple[Article, ...]
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A subscriber and the tags they follow (none = every article)."""
+
+    email: str
+    name: str | None = None
+    tags: frozenset[str] = frozenset()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import tomllib
 from contextvars import ContextVar
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +49,80 @@ class Settings(BaseSettings):
     )
     max_file_bytes: int = Field(
         5_000_000, gt=0, description="Files larger than this are rejected at ingest."
+    )
+    summary_sentences: int = Field(
+        2, ge=1, le=10, description="Sentences in an article's lead summary."
+    )
+    summary_chars: int = Field(
+        320, ge=40, description="Character budget of a lead summary (whole sentences within it)."
+    )
+    digest_name: str = Field(
+        "daily",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="Short name of this digest, used in its List-Id, feed ids and send ledger.",
+    )
+    title: str = Field("The Daily Digest", description="Name shown in the email, feeds and pages.")
+    issue_date: date | None = Field(
+        None, description="Pin the issue date (YYYY-MM-DD); unset means today in `timezone`."
+    )
+    window: str = Field(
+        "1d",
+        pattern=r"^[1-9][0-9]{0,3}d$",
+        description="Whole local days an issue covers, ending the day before the issue date.",
+    )
+    max_articles: int = Field(
+        25, ge=1, le=200, description="Most articles in one issue (keeps the email under ~102 KB)."
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Public URL where outbox/ is served: links in the email and feeds use it.",
+    )
+    from_address: str = Field("digest@example.org", description="Sender address of the email.")
+    from_name: str = Field("The Daily Digest", description="Sender display name.")
+    subject: str = Field(
+        "{title} for {date:%A, %B %-d, %Y}: {count} stories",
+        description="Subject line; {title}, {date} and {count} are filled in.",
+    )
+    postal_address: str = Field(
+        "The Daily Digest · 1 Example Street · Springfield, ST 00000",
+        description="Postal/identity line in the email footer (required of bulk senders).",
+    )
+    unsubscribe_secret: SecretStr = Field(
+        SecretStr("change-me"),
+        description="HMAC key of unsubscribe tokens; set your own, keep it secret.",
+    )
+    unsubscribe_mailto: str = Field(
+        "unsubscribe@example.org",
+        description="Address of the mailto: List-Unsubscribe alternative.",
+    )
+    subscribers_file: Path = Field(
+        Path("config/subscribers.csv"),
+        description="CSV (email,name,tags) imported by `digest send` when no subscriber is stored.",
+    )
+    feed_issues: int = Field(7, ge=1, description="Issues whose articles the feeds carry.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP relay port.")
+    smtp_user: str | None = Field(None, description="SMTP login; unset means no AUTH.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged).")
+    smtp_tls: Literal["auto", "starttls", "ssl", "none"] = Field(
+        "auto",
+        description="auto: STARTTLS when offered; starttls: required; ssl: implicit TLS; none.",
+    )
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds to wait on the SMTP server.")
+    smtp_retries: int = Field(
+        5, ge=0, description="Retries of a transient SMTP failure (4xx, disconnect, timeout)."
+    )
+    schedule_time: str = Field(
+        "07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Daily run, local HH:MM."
+    )
+    schedule_db: str = Field(
+        "sqlite:///var/schedule.db", description="SQLAlchemy URL of the scheduler's job store."
+    )
+    misfire_grace_seconds: int = Field(
+        21600, ge=1, description="A run missed by downtime still runs if this late (6 h)."
+    )
+    cache_max_age: int = Field(
+        300, ge=0, description="Cache-Control max-age (seconds) of what `digest serve` serves."
     )
 
     @field_validator("timezone")

@@ -11,16 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    Column,
-    DateTime,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
     delete,
     event,
@@ -34,39 +25,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
-
-metadata = MetaData()
-
-articles = Table(
-    "articles",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("title", Text, nullable=False),
-    Column("subtitle", Text),
-    Column("author", Text),
-    Column("source", Text),
-    Column("url", Text),
-    Column("dateline", Text),
-    Column("published_utc", DateTime, nullable=False, index=True),
-    Column("utc_offset_min", Integer, nullable=False),
-    Column("date_source", String(16), nullable=False),
-    Column("body", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("origin", Text, nullable=False),
-    Column("lead_key", String(16), nullable=False, index=True),
-    Column("tail_key", String(16), nullable=False, index=True),
-    Column("ingested_at", DateTime, nullable=False),
-)
-
-article_tags = Table(
-    "article_tags",
-    metadata,
-    Column(
-        "article_id", String(16), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    ),
-    Column("tag", String(80), primary_key=True),
-    Index("ix_article_tags_tag", "tag"),
-)
+from digest.schema import article_tags, articles, metadata
 
 _CHUNK = 400
 _KEY_WORDS = 40

@@ -1,0 +1,29 @@
+"""Atomic file writes: a reader or a crash never sees half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from digest.errors import DigestError
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to a temp file beside ``path``, flush it, then rename it into place."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise DigestError(f"cannot write {path}: {exc.strerror or exc}; check outbox_dir") from exc

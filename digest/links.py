@@ -1,0 +1,60 @@
+"""Public URLs of what digest publishes, and the unsubscribe token that goes in them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import date
+from urllib.parse import quote
+
+from digest.models import Article
+
+_MAC_BYTES = 16
+
+
+def article_link(article: Article, base_url: str) -> str:
+    """The article's own URL, or its cleaned page in the outbox when it has none."""
+    return article.url or f"{base_url.rstrip('/')}/articles/{article.id}.html"
+
+
+def issue_link(issue_date: date, base_url: str) -> str:
+    """The browser version of an issue."""
+    return f"{base_url.rstrip('/')}/issues/{issue_date.isoformat()}/"
+
+
+def unsubscribe_token(secret: str, email: str) -> str:
+    """``<address>.<mac>``, both base64url: only the holder of ``secret`` can make one."""
+    address = email.encode("utf-8")
+    mac = hmac.new(secret.encode("utf-8"), address, hashlib.sha256).digest()[:_MAC_BYTES]
+    return f"{_b64(address)}.{_b64(mac)}"
+
+
+def verify_unsubscribe_token(secret: str, token: str) -> str | None:
+    """The address a genuine token names, or None for a forged, altered or malformed one."""
+    head, dot, tail = token.partition(".")
+    if not dot:
+        return None
+    try:
+        address = _unb64(head)
+        mac = _unb64(tail)
+        email = address.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    expected = hmac.new(secret.encode("utf-8"), address, hashlib.sha256).digest()[:_MAC_BYTES]
+    return email if hmac.compare_digest(mac, expected) else None
+
+
+def unsubscribe_url(secret: str, email: str, base_url: str) -> str:
+    """The one-click (RFC 8058) unsubscribe URL of one subscriber."""
+    token = quote(unsubscribe_token(secret, email), safe="")
+    return f"{base_url.rstrip('/')}/unsubscribe?token={token}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

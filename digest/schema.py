@@ -1,0 +1,95 @@
+"""The database schema, in one place: every table of the store, the subscribers and the ledgers."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+metadata = MetaData()
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("subtitle", Text),
+    Column("author", Text),
+    Column("source", Text),
+    Column("url", Text),
+    Column("dateline", Text),
+    Column("published_utc", DateTime, nullable=False, index=True),
+    Column("utc_offset_min", Integer, nullable=False),
+    Column("date_source", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("lead_key", String(16), nullable=False, index=True),
+    Column("tail_key", String(16), nullable=False, index=True),
+    Column("ingested_at", DateTime, nullable=False),
+)
+
+article_tags = Table(
+    "article_tags",
+    metadata,
+    Column(
+        "article_id", String(16), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("tag", String(80), primary_key=True),
+    Index("ix_article_tags_tag", "tag"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("email", String(320), primary_key=True),  # stored normalised (lower-case domain)
+    Column("name", Text),
+    Column("tags", Text, nullable=False, default=""),  # sorted slugs, space-separated
+    Column("created_at", DateTime, nullable=False),
+)
+
+# An issue of a digest is claimed once per (digest, date); its articles are frozen then,
+# so a re-run after a crash sends the same content, and no article appears in two issues.
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(40), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("digest", "issue_date", name="uq_issues_digest_date"),
+)
+
+issue_articles = Table(
+    "issue_articles",
+    metadata,
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    Column("article_id", String(16), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_issue_articles_article", "article_id"),
+)
+
+# The send ledger: one row per (issue, subscriber), claimed before hand-off to SMTP and
+# marked after, so a re-run skips who got the issue and finishes who did not.
+sends = Table(
+    "sends",
+    metadata,
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("status", String(12), nullable=False),  # claimed | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
