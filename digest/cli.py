@@ -107,9 +107,14 @@ def articles_command(
     if first and last and first > last:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     settings = _settings(ctx)
-    start, end = selection.window(first, last, dates.zone(settings.timezone))
     with store.opened(settings.database_url) as engine:
-        found = store.query(engine, start=start, end=end, tags=[tag_slug(t) for t in tags])
+        found = selection.find(
+            engine,
+            since=first,
+            until=last,
+            tz=dates.zone(settings.timezone),
+            tags=[tag_slug(t) for t in tags],
+        )
     if as_json:
         click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
         return

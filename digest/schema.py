@@ -51,6 +51,14 @@ article_tags = Table(
     Index("ix_article_tags_tag", "tag"),
 )
 
+# Small facts about the store itself, e.g. which summarizer settings made the stored summaries.
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 subscribers = Table(
     "subscribers",
     metadata,
@@ -68,6 +76,8 @@ issues = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("digest", String(40), nullable=False),
     Column("issue_date", Date, nullable=False),
+    Column("window_start", DateTime, nullable=False),  # UTC
+    Column("window_end", DateTime, nullable=False),  # UTC
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("digest", "issue_date", name="uq_issues_digest_date"),
 )

@@ -1,8 +1,25 @@
-"""Which articles belong to a window of whole local days."""
+"""Which articles make an issue: a window of whole local days, tags, a cap, no repeats.
+
+An issue of a digest is claimed once per date (``claim``): its articles are frozen then, so a
+re-run after a crash sends the same issue, and an article is shown in at most one issue.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from digest import store
+from digest.errors import ConfigError, StoreError
+from digest.models import Article, Issue
+from digest.schema import issue_articles, issues
+
+_WINDOW = re.compile(r"^([1-9][0-9]{0,3})d$")
 
 
 def window(
@@ -15,3 +32,170 @@ def window(
     start = datetime.combine(since, time(), tzinfo=tz) if since else None
     end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz) if until else None
     return start, end
+
+
+def window_days(text: str) -> int:
+    """``"7d"`` → 7."""
+    match = _WINDOW.match(text.strip())
+    if not match:
+        raise ConfigError(f"window {text!r} is not a number of days like '1d' or '7d'")
+    return int(match.group(1))
+
+
+def issue_days(issue_date: date, days: int) -> tuple[date, date]:
+    """The local days an issue covers: ``days`` whole days ending the day before its date."""
+    return issue_date - timedelta(days=days), issue_date - timedelta(days=1)
+
+
+def find(
+    engine: Engine,
+    *,
+    since: date | None,
+    until: date | None,
+    tz: tzinfo,
+    tags: Sequence[str] = (),
+) -> list[Article]:
+    """Stored articles of the local days ``since`` … ``until`` with any of ``tags``, newest
+    first (``digest articles`` and issue selection both read through here)."""
+    start, end = window(since, until, tz)
+    return store.query(engine, start=start, end=end, tags=tags)
+
+
+def select_issue(
+    engine: Engine,
+    *,
+    digest: str,
+    issue_date: date,
+    days: int,
+    tz: tzinfo,
+    tags: Sequence[str] = (),
+    max_articles: int = 25,
+    force: bool = False,
+) -> Issue:
+    """The issue of ``issue_date``: the one already claimed, else a fresh selection.
+
+    A fresh selection skips articles shown in another issue of this digest unless ``force``.
+    """
+    claimed = _load(engine, digest, issue_date)
+    if claimed is not None:
+        return claimed
+    since, until = issue_days(issue_date, days)
+    found = find(engine, since=since, until=until, tz=tz, tags=tags)
+    if not force:
+        shown = _shown_elsewhere(engine, digest, [a.id for a in found])
+        found = [a for a in found if a.id not in shown]
+    start = datetime.combine(since, time(), tzinfo=tz)
+    end = datetime.combine(issue_date, time(), tzinfo=tz)
+    return Issue(digest, issue_date, start, end, tuple(found[:max_articles]))
+
+
+def claim(engine: Engine, issue: Issue, *, now: datetime) -> tuple[int, Issue]:
+    """Record the issue and its articles, once: the id of its row, and the issue as recorded.
+
+    When another run claimed this date first, its issue wins and is returned.
+    """
+    try:
+        with engine.begin() as conn:
+            issue_id = conn.execute(
+                insert(issues)
+                .values(
+                    digest=issue.digest,
+                    issue_date=issue.date,
+                    window_start=_utc(issue.start),
+                    window_end=_utc(issue.end),
+                    created_at=_utc(now),
+                )
+                .returning(issues.c.id)
+            ).scalar_one()
+            if issue.articles:
+                conn.execute(
+                    insert(issue_articles),
+                    [
+                        {"issue_id": issue_id, "article_id": a.id, "position": n}
+                        for n, a in enumerate(issue.articles)
+                    ],
+                )
+        return issue_id, issue
+    except IntegrityError:
+        pass  # another run claimed this date first: its issue wins
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record the issue: {store.reason(exc)}") from exc
+    issue_id = issue_id_of(engine, issue.digest, issue.date)
+    stored = _load(engine, issue.digest, issue.date)
+    if issue_id is None or stored is None:
+        raise StoreError(f"issue {issue.date} of {issue.digest} vanished while being claimed")
+    return issue_id, stored
+
+
+def issue_id_of(engine: Engine, digest: str, issue_date: date) -> int | None:
+    """The row id of a claimed issue, or None."""
+    stmt = select(issues.c.id).where(issues.c.digest == digest, issues.c.issue_date == issue_date)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+
+
+def recent(engine: Engine, digest: str, *, limit: int, before: date | None = None) -> list[Issue]:
+    """The last ``limit`` claimed issues of ``digest`` (up to ``before``, inclusive), newest
+    first: what the feeds and the archive show."""
+    stmt = select(issues.c.issue_date).where(issues.c.digest == digest)
+    if before is not None:
+        stmt = stmt.where(issues.c.issue_date <= before)
+    stmt = stmt.order_by(issues.c.issue_date.desc()).limit(limit)
+    try:
+        with engine.connect() as conn:
+            days = conn.execute(stmt).scalars().all()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+    return [i for i in (_load(engine, digest, d) for d in days) if i is not None]
+
+
+def variant(issue: Issue, tags: frozenset[str], max_articles: int) -> Issue:
+    """The issue as subscribers following ``tags`` get it (any-of; none = every article)."""
+    chosen = [a for a in issue.articles if not tags or a.tags & tags]
+    return replace(issue, articles=tuple(chosen[:max_articles]), tags=tags)
+
+
+def _load(engine: Engine, digest: str, issue_date: date) -> Issue | None:
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(issues).where(issues.c.digest == digest, issues.c.issue_date == issue_date)
+            ).first()
+            if row is None:
+                return None
+            order = dict(
+                conn.execute(
+                    select(issue_articles.c.article_id, issue_articles.c.position).where(
+                        issue_articles.c.issue_id == row.id
+                    )
+                ).all()
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+    found = store.query(engine, ids=list(order)) if order else []
+    found.sort(key=lambda a: order[a.id])
+    start = row.window_start.replace(tzinfo=UTC)
+    end = row.window_end.replace(tzinfo=UTC)
+    return Issue(digest, issue_date, start, end, tuple(found))
+
+
+def _shown_elsewhere(engine: Engine, digest: str, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = (
+        select(issue_articles.c.article_id)
+        .join(issues, issues.c.id == issue_articles.c.issue_id)
+        .where(issues.c.digest == digest, issue_articles.c.article_id.in_(list(ids)))
+    )
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(stmt).scalars())
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+
+
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,8 +25,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
-from digest.schema import article_tags, articles, metadata
+from digest.schema import article_tags, articles, metadata, store_meta
 
+_SUMMARY_KEY = "summary_key"
 _CHUNK = 400
 _KEY_WORDS = 40
 _KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
@@ -59,7 +60,7 @@ def connect(url: str) -> Engine:
         metadata.create_all(engine)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot open database {shown}: {_reason(exc)}; check database_url "
+            f"cannot open database {shown}: {reason(exc)}; check database_url "
             "(DIGEST_DATABASE_URL)"
         ) from exc
     return engine
@@ -141,7 +142,7 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
                 if new_tags:
                     conn.execute(insert(article_tags), new_tags)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot write to the database: {_reason(exc)}") from exc
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
     return SaveReport(inserted, updated, unchanged, duplicates)
 
 
@@ -173,10 +174,13 @@ def query(
     start: datetime | None = None,
     end: datetime | None = None,
     tags: Sequence[str] = (),
+    ids: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> list[Article]:
     """Stored articles published in [start, end), with any of ``tags``, newest first."""
     stmt = select(articles).order_by(articles.c.published_utc.desc(), articles.c.id)
+    if ids is not None:
+        stmt = stmt.where(articles.c.id.in_(list(ids)))
     if start is not None:
         stmt = stmt.where(articles.c.published_utc >= _utc_naive(start))
     if end is not None:
@@ -191,11 +195,53 @@ def query(
             rows = conn.execute(stmt).mappings().all()
             tag_map = _tags_of(conn, [row["id"] for row in rows])
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {_reason(exc)}") from exc
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
     return [_article(row, tag_map.get(row["id"], frozenset())) for row in rows]
 
 
+def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], str]) -> int:
+    """Recompute every stored summary unless they were made under ``key``; how many changed.
+
+    ``key`` names the summarizer and its settings, so changing either refreshes the store.
+    """
+    try:
+        with engine.begin() as conn:
+            stored = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == _SUMMARY_KEY)
+            ).scalar_one_or_none()
+            if stored == key:
+                return 0
+            changed = 0
+            rows = conn.execute(select(articles.c.id, articles.c.title, articles.c.body)).all()
+            for id_, title, body in rows:
+                article = _summary_source(id_, title, body)
+                summary = summarize(article)
+                result = conn.execute(
+                    update(articles)
+                    .where(articles.c.id == id_, articles.c.summary != summary)
+                    .values(summary=summary)
+                )
+                changed += result.rowcount
+            conn.execute(delete(store_meta).where(store_meta.c.key == _SUMMARY_KEY))
+            conn.execute(insert(store_meta).values(key=_SUMMARY_KEY, value=key))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+    return changed
+
+
 # ---------------------------------------------------------------- rows
+
+
+def _summary_source(id_: str, title: str, body: str) -> Article:
+    """Just what a summarizer reads: the title and the paragraphs."""
+    return Article(
+        id=id_,
+        title=title,
+        published=datetime.min.replace(tzinfo=UTC),
+        date_source="text",
+        tags=frozenset(),
+        paragraphs=tuple(body.split("\n\n")) if body else (),
+    )
 
 
 def _stored_matches(conn: object, chunk: Sequence[Article]) -> dict[str, Article]:
@@ -299,7 +345,8 @@ def _shown(url: str) -> str:
         return "(unparsable URL)"
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def reason(exc: SQLAlchemyError) -> str:
+    """The first line of the database driver's own message."""
     orig = getattr(exc, "orig", None)
     return str(orig or exc).strip().splitlines()[0]
 
