@@ -79,7 +79,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
-    files, rejected = _discover(paths)
+    files, rejected = discover(paths)
     texts: list[tuple[Path, clean.Page, datetime]] = []
     found: list[Article] = []
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
@@ -118,7 +118,8 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     return Batch(tuple(found), tuple(rejected), len(files))
 
 
-def _discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
+def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
+    """The source files under ``paths`` (folders are searched), and the paths that are not."""
     known = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES
     files: list[Path] = []
     rejected: list[Rejected] = []

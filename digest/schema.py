@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -57,6 +58,16 @@ store_meta = Table(
     metadata,
     Column("key", String(40), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Source files `digest send` has read, so each run ingests only new or changed files.
+ingested_files = Table(
+    "ingested_files",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("ingested_at", DateTime, nullable=False),
 )
 
 subscribers = Table(

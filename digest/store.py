@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
-from digest.schema import article_tags, articles, metadata, store_meta
+from digest.schema import article_tags, articles, ingested_files, metadata, store_meta
 
 _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
@@ -229,7 +229,52 @@ def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], s
     return changed
 
 
+def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
+    """The files not yet ingested as they are now (a changed size or mtime counts as new)."""
+    stamps = {str(path): _stamp(path) for path in files}
+    try:
+        with engine.connect() as conn:
+            known = {
+                row.path: (row.size, row.mtime_ns)
+                for start in range(0, len(files), _CHUNK)
+                for row in conn.execute(
+                    select(ingested_files).where(
+                        ingested_files.c.path.in_(list(stamps)[start : start + _CHUNK])
+                    )
+                )
+            }
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return [path for path in files if known.get(str(path)) != stamps[str(path)]]
+
+
+def mark_ingested(engine: Engine, files: Sequence[Path], *, now: datetime) -> None:
+    """Remember ``files`` as ingested in their current state."""
+    rows = [
+        {"path": str(p), "size": s[0], "mtime_ns": s[1], "ingested_at": _utc_naive(now)}
+        for p in files
+        if (s := _stamp(p)) is not None
+    ]
+    try:
+        with engine.begin() as conn:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                paths = [row["path"] for row in chunk]
+                conn.execute(delete(ingested_files).where(ingested_files.c.path.in_(paths)))
+                conn.execute(insert(ingested_files), chunk)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+
+
 # ---------------------------------------------------------------- rows
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _summary_source(id_: str, title: str, body: str) -> Article:

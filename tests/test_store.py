@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -83,3 +84,32 @@ def test_query_by_local_day_window_and_any_of_tags(engine: Engine) -> None:
     assert [a.title for a in found] == ["late", "early"]
     assert [a.title for a in store.query(engine, tags=["b", "c"])] == ["next", "early"]
     assert store.query(engine, start=start, end=end, tags=["b"]) == []
+
+
+def test_only_new_or_changed_files_count_as_new(engine: Engine, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("a")
+    two.write_text("b")
+    assert store.new_files(engine, [one, two]) == [one, two]
+    store.mark_ingested(engine, [one, two], now=NOW)
+    assert store.new_files(engine, [one, two]) == []
+    two.write_text("changed")
+    assert store.new_files(engine, [one, two]) == [two]
+    store.mark_ingested(engine, [two], now=NOW)
+    assert store.new_files(engine, [one, two]) == []
+
+
+def test_summaries_are_recomputed_only_when_the_summarizer_changes(engine: Engine) -> None:
+    store.save(engine, [make_article(paragraphs=("One. Two.", "Three."))], now=NOW)
+    calls: list[str] = []
+
+    def shout(article: Article) -> str:
+        calls.append(article.id)
+        return article.paragraphs[0].upper()
+
+    assert store.refresh_summaries(engine, "v1", shout) == 1
+    assert store.refresh_summaries(engine, "v1", shout) == 0
+    assert len(calls) == 1
+    assert [a.summary for a in store.query(engine)] == ["ONE. TWO."]
+    assert store.refresh_summaries(engine, "v2", lambda a: a.paragraphs[-1]) == 1
+    assert [a.summary for a in store.query(engine)] == ["Three."]
