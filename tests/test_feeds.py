@@ -1,0 +1,260 @@
+"""RSS and Atom feeds, read back by feedparser and newsboat as feed readers would."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+
+from digest.errors import DigestError
+from digest.feeds import MAX_FEED_BYTES, FeedInfo, build_feeds, write_feeds
+from digest.links import article_link
+from digest.models import Article, Issue
+
+BASE = "https://news.example.org/digest"
+INFO = FeedInfo(
+    title="The Daily Digest",
+    base_url=BASE,
+    digest="daily",
+    author_name="The Editors",
+    author_email="editors@example.org",
+)
+EST = timezone(timedelta(hours=-5))
+HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nBcc: x@example.org"
+
+
+def make_article(**overrides: Any) -> Article:
+    values: dict[str, Any] = {
+        "id": "a1b2c3",
+        "title": "Bus lanes open on Main Street",
+        "published": datetime(2018, 3, 5, 14, 30, tzinfo=EST),
+        "date_source": "text",
+        "tags": frozenset({"transit", "city"}),
+        "paragraphs": ("The lanes open Monday.", "Riders save ten minutes."),
+        "author": "Jane Roe",
+        "source": "NewsDaily",
+        "url": None,
+        "summary": "The lanes open Monday.",
+    }
+    values.update(overrides)
+    return Article(**values)
+
+
+def make_issue(day: date, *articles: Article) -> Issue:
+    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return Issue(
+        digest="daily", date=day, start=start, end=start + timedelta(days=1), articles=articles
+    )
+
+
+def sample_issues() -> list[Issue]:
+    newer = make_issue(
+        date(2018, 3, 6),
+        make_article(),
+        make_article(
+            id="d4e5f6",
+            title="Port strike ends",
+            published=datetime(2018, 3, 5, 9, 0, tzinfo=UTC),
+            tags=frozenset({"labor"}),
+            author=None,
+            url="https://wire.example.com/port-strike",
+        ),
+    )
+    older = make_issue(
+        date(2017, 12, 31),
+        make_article(
+            id="0f0f0f",
+            title="New year, new budget",
+            published=datetime(2017, 12, 30, 23, 30, tzinfo=UTC),
+            tags=frozenset(),
+        ),
+    )
+    return [newer, older]
+
+
+def parse(document: bytes) -> Any:
+    parsed = feedparser.parse(document)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    return parsed
+
+
+@pytest.fixture(params=["rss", "atom"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def feed_of(kind: str, issues: list[Issue], info: FeedInfo = INFO) -> bytes:
+    rss, atom = build_feeds(issues, info)
+    return rss if kind == "rss" else atom
+
+
+def test_entries_carry_ids_dates_links_categories_and_content(kind: str) -> None:
+    issues = sample_issues()
+    parsed = parse(feed_of(kind, issues))
+    articles = [a for issue in issues for a in issue.articles]
+    assert [e.id for e in parsed.entries] == [
+        "tag:news.example.org,2018:daily/a1b2c3",
+        "tag:news.example.org,2018:daily/d4e5f6",
+        "tag:news.example.org,2017:daily/0f0f0f",
+    ]
+    for entry, article in zip(parsed.entries, articles, strict=True):
+        assert entry.title == article.title
+        assert entry.link == article_link(article, BASE)
+        published = calendar.timegm(entry.published_parsed)
+        assert published == article.published.timestamp()
+        if kind == "atom":  # RSS 2.0 items have no date of change
+            assert calendar.timegm(entry.updated_parsed) == published
+        assert sorted(t.term for t in entry.get("tags", [])) == sorted(article.tags)
+        assert entry.summary == article.summary
+        assert entry.content[0].type == "text/html"
+        assert entry.content[0].value == "\n".join(f"<p>{p}</p>" for p in article.paragraphs)
+    assert parsed.entries[0].author == "Jane Roe"
+    assert parsed.entries[0].link == f"{BASE}/articles/a1b2c3.html"  # no URL: its own page
+    assert parsed.entries[1].link == "https://wire.example.com/port-strike"
+    # The feed's date is its newest article's, not the time of the build.
+    assert calendar.timegm(parsed.feed.updated_parsed) == articles[0].published.timestamp()
+
+
+def test_self_link_first_and_the_site_as_channel_link(kind: str) -> None:
+    parsed = parse(feed_of(kind, sample_issues()))
+    own = f"{BASE}/feed.xml" if kind == "rss" else f"{BASE}/atom.xml"
+    assert [link.href for link in parsed.feed.links if link.rel == "self"] == [own]
+    assert parsed.feed.link == f"{BASE}/"
+    assert parsed.feed.title == "The Daily Digest"
+    if kind == "atom":
+        assert parsed.feed.id == "tag:news.example.org,2024:daily"
+
+
+def test_a_rebuild_is_byte_identical_and_ids_depend_only_on_the_article() -> None:
+    first = build_feeds(sample_issues(), INFO)
+    assert build_feeds(sample_issues(), INFO) == first
+    newer, older = sample_issues()
+    extra = make_article(id="99aa", published=datetime(2018, 3, 5, 20, 0, tzinfo=UTC))
+    grown = [replace(newer, articles=(extra, *newer.articles)), older]
+    for before, after in zip(first, build_feeds(grown, INFO), strict=True):
+        old_ids = [e.id for e in parse(before).entries]
+        new_ids = [e.id for e in parse(after).entries]
+        assert new_ids == ["tag:news.example.org,2018:daily/99aa", *old_ids]
+    assert b"python-feedgen" not in first[0] + first[1]
+
+
+def test_newest_first_ties_by_id_and_each_article_once(kind: str) -> None:
+    same = datetime(2018, 3, 5, 8, 0, tzinfo=UTC)
+    late = make_article(id="zz", published=same)
+    early = make_article(id="aa", published=same)
+    newest = make_article(id="mm", published=same + timedelta(hours=1))
+    issues = [make_issue(date(2018, 3, 6), late, newest), make_issue(date(2018, 3, 5), early, late)]
+    ids = [e.id.rsplit("/", 1)[1] for e in parse(feed_of(kind, issues)).entries]
+    assert ids == ["mm", "aa", "zz"]
+
+
+def test_hostile_text_is_inert(kind: str) -> None:
+    article = make_article(
+        title=HOSTILE,
+        paragraphs=("<script>alert(2)</script> & {{ 7*7 }}", "Line\x00with\x0bcontrol"),
+        summary="<img src=x onerror=alert(3)>",
+        author="Eve\r\nX-Header: 1",
+    )
+    document = feed_of(kind, [make_issue(date(2018, 3, 6), article)])
+    assert b"<script" not in document and b"<img" not in document
+    entry = parse(document).entries[0]
+    assert entry.title == "Fare <script>alert(1)</script> {{ 7*7 }} Bcc: x@example.org"
+    assert entry.title_detail.type == "text/plain"
+    assert entry.content[0].value == (
+        "<p>&lt;script&gt;alert(2)&lt;/script&gt; &amp; {{ 7*7 }}</p>\n<p>Linewithcontrol</p>"
+    )
+    assert entry.author == "Eve X-Header: 1"
+
+
+def test_feeds_stay_under_one_megabyte_dropping_the_oldest_first(kind: str) -> None:
+    start = datetime(2018, 3, 1, tzinfo=UTC)
+    big = tuple(f"Paragraph {n} " + "words " * 2_000 for n in range(4))  # ~48 KB an article
+    articles = [
+        make_article(id=f"id{n:03}", published=start + timedelta(hours=n), paragraphs=big)
+        for n in range(60)
+    ]
+    articles.reverse()  # newest first, as issues hold them
+    document = feed_of(kind, [make_issue(date(2018, 3, 4), *articles)])
+    assert len(document) <= MAX_FEED_BYTES
+    entries = parse(document).entries
+    kept = [e.id.rsplit("/", 1)[1] for e in entries]
+    assert 10 <= len(kept) < 60
+    assert kept == [a.id for a in articles[: len(kept)]]  # the newest, none skipped
+    assert all(e.content[0].value.startswith("<p>Paragraph 0 ") for e in entries)
+
+
+def test_an_article_too_big_alone_keeps_its_summary(kind: str) -> None:
+    huge = make_article(paragraphs=("word " * 300_000,), summary="A very long report.")
+    small = make_article(id="b2", published=datetime(2018, 3, 4, tzinfo=UTC))
+    document = feed_of(kind, [make_issue(date(2018, 3, 6), huge, small)])
+    assert len(document) <= MAX_FEED_BYTES
+    entries = parse(document).entries
+    assert [e.summary for e in entries] == ["A very long report.", "The lanes open Monday."]
+    assert all("content" not in e for e in entries)
+
+
+def test_issues_without_articles_still_make_a_dated_feed(kind: str) -> None:
+    parsed = parse(feed_of(kind, [make_issue(date(2018, 3, 6))]))
+    assert parsed.entries == []
+    assert parsed.feed.updated_parsed[:3] == (2018, 3, 6)
+
+
+def test_a_base_url_without_a_host_is_a_config_error() -> None:
+    with pytest.raises(DigestError, match="base_url 'outbox' has no host name"):
+        build_feeds(sample_issues(), replace(INFO, base_url="outbox"))
+
+
+def test_write_feeds_is_atomic_and_leaves_unchanged_files_alone(tmp_path: Path) -> None:
+    write_feeds(tmp_path, sample_issues(), INFO)
+    rss, atom = build_feeds(sample_issues(), INFO)
+    assert (tmp_path / "feed.xml").read_bytes() == rss
+    assert (tmp_path / "atom.xml").read_bytes() == atom
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atom.xml", "feed.xml"]
+    os.utime(tmp_path / "feed.xml", ns=(1_000_000_000, 1_000_000_000))
+    write_feeds(tmp_path, sample_issues(), INFO)
+    assert (tmp_path / "feed.xml").stat().st_mtime_ns == 1_000_000_000
+
+
+@pytest.mark.skipif(shutil.which("newsboat") is None, reason="newsboat is not installed")
+def test_newsboat_reads_the_feed(kind: str, tmp_path: Path) -> None:
+    issues = sample_issues()
+    article = make_article(id="ee11", title=HOSTILE, published=datetime(2018, 3, 6, tzinfo=UTC))
+    issues[0] = replace(issues[0], articles=(article, *issues[0].articles))
+    feed = tmp_path / ("feed.xml" if kind == "rss" else "atom.xml")
+    feed.write_bytes(feed_of(kind, issues))
+    (tmp_path / "urls").write_text(f'"exec:cat {feed}"\n', encoding="utf-8")
+    (tmp_path / "config").write_text("", encoding="utf-8")
+    completed = subprocess.run(
+        ["newsboat", "-x", "reload", "-u", "urls", "-c", "cache.db", "-C", "config"],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        site = db.execute("SELECT url, title FROM rss_feed").fetchall()
+        items = db.execute("SELECT guid, title, url, pubDate FROM rss_item").fetchall()
+    assert site == [(f"{BASE}/", "The Daily Digest")]
+    expected = [
+        (
+            f"tag:news.example.org,{a.published.astimezone(UTC).year}:daily/{a.id}",
+            " ".join(a.title.split()),
+            article_link(a, BASE),
+            int(a.published.timestamp()),
+        )
+        for issue in issues
+        for a in issue.articles
+    ]
+    assert sorted(items) == sorted(expected)
