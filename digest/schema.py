@@ -77,6 +77,8 @@ subscribers = Table(
     Column("name", Text),
     Column("tags", Text, nullable=False, default=""),  # sorted slugs, space-separated
     Column("created_at", DateTime, nullable=False),
+    # deliver streams subscribers by (tags, email) in keyset pages: equal tag sets together.
+    Index("ix_subscribers_tags_email", "tags", "email"),
 )
 
 # An issue of a digest is claimed once per (digest, date); its articles are frozen then,
@@ -109,7 +111,7 @@ sends = Table(
     metadata,
     Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
     Column("email", String(320), primary_key=True),
-    Column("status", String(12), nullable=False),  # claimed | sent | failed
+    Column("status", String(12), nullable=False),  # claimed | sent | deferred | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated_at", DateTime, nullable=False),
