@@ -18,9 +18,9 @@ from urllib.parse import quote, urlsplit
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
 from digest.errors import DigestError
+from digest.files import write_if_changed
 from digest.links import article_link
 from digest.models import Article, Issue
-from digest.pages import write_if_changed
 
 MAX_FEED_BYTES = 1_000_000  # many readers and aggregators refuse larger feeds
 RSS_FILE = "feed.xml"

@@ -27,3 +27,15 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             raise
     except OSError as exc:
         raise DigestError(f"cannot write {path}: {exc.strerror or exc}; check outbox_dir") from exc
+
+
+def write_if_changed(path: Path, data: bytes | str) -> bool:
+    """Write atomically unless the file already holds ``data``: its mtime and ETag stay put."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path.read_bytes() == payload:
+            return False
+    except OSError:
+        pass  # missing or unreadable: write_atomic reports what is really wrong
+    write_atomic(path, payload)
+    return True

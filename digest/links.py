@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import hmac
 from datetime import date
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from digest.models import Article
 
@@ -15,8 +15,13 @@ _MAC_BYTES = 16
 
 
 def article_link(article: Article, base_url: str) -> str:
-    """The article's own URL, or its cleaned page in the outbox when it has none."""
-    return article.url or f"{base_url.rstrip('/')}/articles/{article.id}.html"
+    """The article's own web URL, or its cleaned page in the outbox when it has none."""
+    return web_url(article.url) or f"{base_url.rstrip('/')}/articles/{article.id}.html"
+
+
+def web_url(url: str | None) -> str | None:
+    """Only http(s) URLs become links: a scraped ``javascript:`` URL must not."""
+    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
 def issue_link(issue_date: date, base_url: str) -> str:

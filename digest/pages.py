@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 
 from digest.errors import DigestError
-from digest.files import write_atomic
-from digest.links import article_link, issue_link
+from digest.files import write_if_changed
+from digest.links import article_link, issue_link, web_url
 from digest.models import Article, Issue
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -41,7 +39,7 @@ def write_article_pages(
             ARTICLE_TEMPLATE,
             site=_site(title, base_url),
             article=article,
-            source_url=_web_url(article.url),
+            source_url=web_url(article.url),
             published=_when(article.published, tz),
             tags=sorted(article.tags),
             paragraphs=article.paragraphs,
@@ -62,7 +60,7 @@ def write_archive(
             "count": len(issue.articles),
             "window": _window(issue, tz),
             "first": [
-                {"title": a.title, "href": _article_href(a, base_url)}
+                {"title": a.title, "href": article_link(a, base_url)}
                 for a in issue.articles[:ARCHIVE_TITLES]
             ],
             "more": max(0, len(issue.articles) - ARCHIVE_TITLES),
@@ -84,18 +82,6 @@ def article_path(outbox: Path, article: Article) -> Path:
     return outbox / "articles" / f"{article.id}.html"
 
 
-def write_if_changed(path: Path, data: bytes | str) -> bool:
-    """Write atomically unless the file already holds ``data``: its mtime and ETag stay put."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        if path.read_bytes() == payload:
-            return False
-    except OSError:
-        pass  # missing or unreadable: write_atomic reports what is really wrong
-    write_atomic(path, payload)
-    return True
-
-
 def _site(title: str, base_url: str) -> dict[str, str]:
     root = base_url.rstrip("/")
     return {
@@ -104,17 +90,6 @@ def _site(title: str, base_url: str) -> dict[str, str]:
         "rss": f"{root}/feed.xml",
         "atom": f"{root}/atom.xml",
     }
-
-
-def _web_url(url: str | None) -> str | None:
-    """Only http(s) URLs become links: a scraped ``javascript:`` URL must not."""
-    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
-
-
-def _article_href(article: Article, base_url: str) -> str:
-    if article.url and not _web_url(article.url):
-        return article_link(replace(article, url=None), base_url)
-    return article_link(article, base_url)
 
 
 def _one_per_date(issues: Sequence[Issue]) -> list[Issue]:

@@ -201,3 +201,13 @@ def test_an_empty_archive_says_so(tmp_path: Path) -> None:
     write_archive(tmp_path, [], title="The Daily Digest", base_url=BASE, tz=TZ)
     page = read(tmp_path / "index.html")
     assert "No issue yet." in text_of(page, "//main")[0]
+
+
+def test_a_scraped_script_url_is_never_a_link() -> None:
+    from digest.links import article_link
+
+    article = make_article(url="javascript:alert(1)")
+    assert article_link(article, "https://digest.test/") == (
+        f"https://digest.test/articles/{article.id}.html"
+    )
+    assert article_link(make_article(url="https://news.test/a"), "x") == "https://news.test/a"
