@@ -142,6 +142,7 @@ def _context(issue: Issue, look: Look, *, browser: bool, **tokens: str) -> dict[
         "date_text": long_date(issue.date),
         "count": len(entries),
         "articles": entries,
+        "topics": sorted(one_line(tag) for tag in issue.tags),
         "preheader": _preheader(entries),
         "browser": browser,
         "browser_url": issue_link(issue.date, look.base_url),

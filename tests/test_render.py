@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,10 @@ def test_broken_template_is_a_delivery_error(tmp_path: Path, mjml: str, message:
 def test_missing_template_says_where_it_was_looked_for(tmp_path: Path) -> None:
     with pytest.raises(DeliveryError, match=f"digest.mjml.j2 not found in {tmp_path}"):
         render_email(make_issue(), make_look(), templates_dir=tmp_path)
+
+
+def test_variant_names_its_topics() -> None:
+    issue = replace(make_issue(), tags=frozenset({"transit", "cycling"}))
+    email = render_email(issue, make_look())
+    assert "Friday, November 27, 2026 · 1 story on cycling, transit" in email.html
+    assert "Friday, November 27, 2026 · 1 story on cycling, transit\n" in email.text
