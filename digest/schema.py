@@ -116,3 +116,16 @@ sends = Table(
     Column("error", Text),
     Column("updated_at", DateTime, nullable=False),
 )
+
+# The scheduler's run ledger: one row per (digest, issue date), claimed before a scheduled or
+# `--once` run sends, so two schedulers, an overlap or a doubled DST hour run an issue once.
+issue_runs = Table(
+    "issue_runs",
+    metadata,
+    Column("digest", String(40), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("started_at", DateTime, nullable=False),  # UTC
+    Column("finished_at", DateTime),  # UTC; unset while running
+    Column("status", String(12), nullable=False),  # running | done | failed
+    UniqueConstraint("digest", "issue_date", name="uq_issue_runs_digest_date"),
+)
