@@ -1,0 +1,490 @@
+"""`digest serve`: outbox/ over HTTP with cheap polling, and the one-click unsubscribe endpoint.
+
+Feed readers poll feed.xml every few minutes, so a file answer costs one ``stat`` when the
+file has not changed: its bytes, hash and gzipped copy are cached per file version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import html
+import logging
+import mimetypes
+import os
+import re
+import signal
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import HTTP
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+import uvicorn
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from digest import store
+from digest.errors import DigestError
+from digest.links import verify_unsubscribe_token
+from digest.schema import subscribers
+
+ExtraLifespan = Callable[[], AbstractAsyncContextManager[object] | AbstractContextManager[object]]
+
+_log = logging.getLogger(__name__)
+_PRIVATE = "mail"  # outbox/mail/ holds the dry-run mails: addresses, unsubscribe tokens
+_CACHE_BYTES = 64 * 1024 * 1024  # file bytes (plain + gzipped) kept in memory
+_GZIP_MIN = 256  # smaller bodies gain nothing from gzip
+_MAX_FORM = 64 * 1024
+_MAX_TOKEN = 1024
+_ETAG = re.compile(r'\s*(?:W/)?("[^"]*")\s*(?:,|$)')
+_FEED_TYPES = {
+    "feed.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+}
+_COMPRESSIBLE = (
+    "text/",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/xml",
+    "application/json",
+    "application/javascript",
+    "image/svg+xml",
+    "message/rfc822",
+)
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token is in the URL
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """One version of a served file, with everything a response needs precomputed."""
+
+    version: tuple[int, int, int]  # (inode, mtime_ns, size): a rename or rewrite changes it
+    body: bytes
+    gz: bytes | None  # None when not worth compressing
+    etag: str
+    content_type: str
+    last_modified: str
+    mtime: int
+
+    @property
+    def gz_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
+
+    @property
+    def cost(self) -> int:
+        return len(self.body) + len(self.gz or b"")
+
+
+class _Site:
+    """The app's state: where files are, the file cache, the database engine."""
+
+    def __init__(self, outbox: Path, secret: str, cache_max_age: int, title: str) -> None:
+        self.root = os.path.realpath(outbox)
+        self.private = os.path.join(self.root, _PRIVATE)
+        self.secret = secret
+        self.cache_control = f"public, max-age={cache_max_age}"
+        self.title = title
+        self.engine: Engine | None = None
+        self.files: OrderedDict[str, _File] = OrderedDict()
+        self.cached_bytes = 0
+
+    async def file(self, request: Request) -> Response:
+        """A file of outbox/, or its index.html for a directory; 304 when the client has it."""
+        path: str = request.scope["path"]
+        target = self._target(path)
+        if target is None:
+            return PlainTextResponse("Not Found", 404)
+        if os.path.isdir(target):
+            if not path.endswith("/"):
+                query = request.scope.get("query_string", b"").decode("latin-1")
+                return RedirectResponse(quote(path) + "/" + ("?" + query if query else ""), 301)
+            target = os.path.join(target, "index.html")
+        try:
+            info = os.stat(target)
+        except (OSError, ValueError):
+            return PlainTextResponse("Not Found", 404)
+        if not os.path.isfile(target):
+            return PlainTextResponse("Not Found", 404)
+        entry = self.files.get(target)
+        if entry is None or entry.version != (info.st_ino, info.st_mtime_ns, info.st_size):
+            try:
+                entry = await run_in_threadpool(_load, target)
+            except OSError:
+                return PlainTextResponse("Not Found", 404)
+            self._remember(target, entry)
+        else:
+            self.files.move_to_end(target)
+        return self._answer(request, entry)
+
+    def _target(self, path: str) -> str | None:
+        """The real path a URL path names, or None when it names nothing we serve."""
+        parts = [part for part in path.split("/") if part]
+        # Dot segments, hidden files (write_atomic's temp files) and NULs are never served.
+        if any(part.startswith(".") or "\x00" in part or "\\" in part for part in parts):
+            return None
+        real = os.path.realpath(os.path.join(self.root, *parts))
+        # Symlinks may not lead out of outbox/, nor into its private part.
+        inside = real == self.root or real.startswith(self.root + os.sep)
+        private = real == self.private or real.startswith(self.private + os.sep)
+        return real if inside and not private else None
+
+    def _remember(self, target: str, entry: _File) -> None:
+        old = self.files.pop(target, None)
+        self.cached_bytes -= old.cost if old else 0
+        self.files[target] = entry
+        self.cached_bytes += entry.cost
+        while self.cached_bytes > _CACHE_BYTES and len(self.files) > 1:
+            _, evicted = self.files.popitem(last=False)
+            self.cached_bytes -= evicted.cost
+
+    def _answer(self, request: Request, entry: _File) -> Response:
+        headers = {
+            "Cache-Control": self.cache_control,
+            "Last-Modified": entry.last_modified,
+            "X-Content-Type-Options": "nosniff",
+        }
+        compressible = entry.content_type.startswith(_COMPRESSIBLE)
+        if compressible:
+            headers["Vary"] = "Accept-Encoding"
+        zipped = entry.gz is not None and _accepts_gzip(request.headers.get("accept-encoding", ""))
+        headers["ETag"] = entry.gz_etag if zipped else entry.etag
+        matched = _not_modified(request, entry)
+        if matched is not None:
+            headers["ETag"] = matched or headers["ETag"]
+            return Response(None, 304, headers)
+        body = entry.gz if zipped and entry.gz is not None else entry.body
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
+        headers["Content-Type"] = entry.content_type
+        headers["Content-Length"] = str(len(body))
+        return Response(b"" if request.method == "HEAD" else body, 200, headers)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """GET shows a confirm button; POST (RFC 8058 one-click, or that button) unsubscribes."""
+        token = request.query_params.get("token", "")
+        email = verify_unsubscribe_token(self.secret, token) if len(token) < _MAX_TOKEN else None
+        if email is None:
+            return self._page(
+                "Link not valid",
+                "This unsubscribe link is not valid. Use the link in the latest email you got "
+                "from us, whole: some mail programs cut long links in two.",
+                status=400,
+            )
+        if request.method != "POST":
+            action = "unsubscribe?token=" + quote(token, safe="")
+            return self._page(
+                "Unsubscribe?",
+                f"Stop sending {self.title} to {email}?",
+                form=action,
+            )
+        fields = _form_fields(request.headers.get("content-type", ""), await request.body())
+        if fields.get("List-Unsubscribe") != "One-Click":
+            return self._page(
+                "Not an unsubscribe request",
+                "An unsubscribe POST carries the form field List-Unsubscribe=One-Click.",
+                status=400,
+            )
+        try:
+            await run_in_threadpool(_remove, self._engine(), email)
+        except (DigestError, SQLAlchemyError) as exc:
+            _log.error("cannot unsubscribe a subscriber: %s", exc)
+            return self._page(
+                "Try again later",
+                "We could not unsubscribe you just now. Please try again in a few minutes.",
+                status=503,
+            )
+        return self._page(
+            "You are unsubscribed", f"You are unsubscribed: {email} will get no more {self.title}."
+        )
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise DigestError("the database is not connected; restart digest serve")
+        return self.engine
+
+    def _page(self, heading: str, text: str, *, status: int = 200, form: str = "") -> Response:
+        button = (
+            f'<form method="post" action="{html.escape(form)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>'
+            if form
+            else ""
+        )
+        page = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(heading)} · {html.escape(self.title)}</title>"
+            "<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;"
+            "padding:0 1rem}button{font:inherit;padding:.5rem 1.5rem}</style></head><body>"
+            f"<h1>{html.escape(heading)}</h1><p>{html.escape(text)}</p>{button}</body></html>"
+        )
+        return HTMLResponse(page, status, _PAGE_HEADERS)
+
+
+def create_app(
+    outbox: Path,
+    *,
+    engine_url: str,
+    unsubscribe_secret: str,
+    cache_max_age: int,
+    title: str,
+    extra_lifespan: ExtraLifespan | None = None,
+) -> Starlette:
+    """The ASGI app; the engine is made at startup, inside ``extra_lifespan`` if given."""
+    site = _Site(outbox, unsubscribe_secret, cache_max_age, title)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        site.engine = await run_in_threadpool(store.connect, engine_url)
+        try:
+            async with AsyncExitStack() as stack:
+                if extra_lifespan is not None:
+                    await _enter(stack, extra_lifespan())
+                yield
+        finally:
+            site.engine.dispose()
+            site.engine = None
+
+    routes = [
+        Route("/unsubscribe", site.unsubscribe, methods=["GET", "POST"], max_body_size=_MAX_FORM),
+        Route("/{path:path}", site.file, methods=["GET", "HEAD"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def serve(
+    outbox: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    engine_url: str,
+    unsubscribe_secret: str,
+    cache_max_age: int,
+    title: str,
+    on_started: Callable[[], None] | None = None,
+    extra_lifespan: ExtraLifespan | None = None,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then finish open requests and return."""
+    with store.opened(engine_url):
+        pass  # a bad URL or an unreachable database is reported here, not as a traceback
+    sock = _bind(host, port)
+    app = create_app(
+        outbox,
+        engine_url=engine_url,
+        unsubscribe_secret=unsubscribe_secret,
+        cache_max_age=cache_max_age,
+        title=title,
+        extra_lifespan=extra_lifespan,
+    )
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=access_log, lifespan="on", server_header=False
+    )
+    server = uvicorn.Server(config)
+    bound_host, bound_port = sock.getsockname()[:2]
+    with sock, _stop_on_signals(server):
+        try:
+            asyncio.run(_serve(server, sock, on_started))
+        except SystemExit as exc:  # uvicorn's way of saying the app did not start
+            raise DigestError(
+                f"digest serve could not start on {bound_host}:{bound_port} (see the log above)"
+            ) from exc
+
+
+async def _serve(
+    server: uvicorn.Server, sock: socket.socket, on_started: Callable[[], None] | None
+) -> None:
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        host, port = sock.getsockname()[:2]
+        logging.getLogger("uvicorn.error").info("Serving on http://%s:%d/", host, port)
+        if on_started is not None:
+            on_started()
+    await task
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise DigestError(f"cannot serve on {host}: {exc}; check --host") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise DigestError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+@contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM/SIGINT stop the server, and ``serve`` returns normally afterwards.
+
+    uvicorn re-raises a caught signal once it has shut down; with these handlers in place
+    that lands here instead of killing the process or raising KeyboardInterrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def _enter(
+    stack: AsyncExitStack,
+    manager: AbstractAsyncContextManager[object] | AbstractContextManager[object],
+) -> None:
+    if isinstance(manager, AbstractAsyncContextManager):
+        await stack.enter_async_context(manager)
+        return
+    # A blocking one (a scheduler that waits for its job on exit) stays off the event loop.
+    await run_in_threadpool(manager.__enter__)
+
+    async def leave(*exc_info: object) -> bool | None:
+        return await run_in_threadpool(manager.__exit__, *exc_info)  # type: ignore[arg-type]
+
+    stack.push_async_exit(leave)
+
+
+def _load(path: str) -> _File:
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        body = handle.read()
+    content_type = _content_type(os.path.basename(path))
+    gz = None
+    if len(body) >= _GZIP_MIN and content_type.startswith(_COMPRESSIBLE):
+        gz = gzip.compress(body, compresslevel=6, mtime=0)
+        gz = gz if len(gz) < len(body) else None
+    return _File(
+        version=(info.st_ino, info.st_mtime_ns, info.st_size),
+        body=body,
+        gz=gz,
+        etag='"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"',
+        content_type=content_type,
+        last_modified=formatdate(info.st_mtime, usegmt=True),
+        mtime=int(info.st_mtime),
+    )
+
+
+def _content_type(name: str) -> str:
+    if name in _FEED_TYPES:
+        return _FEED_TYPES[name]
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in (".html", ".htm"):
+        return "text/html; charset=utf-8"
+    if suffix == ".eml":
+        return "message/rfc822"
+    guessed = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+    return guessed + "; charset=utf-8" if guessed.startswith("text/") else guessed
+
+
+def _accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3: q=0 means "not acceptable")."""
+    gzip_q = star_q = None
+    for item in header.split(","):
+        coding, _, params = item.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        coding = coding.strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = q
+        elif coding == "*":
+            star_q = q
+    chosen = gzip_q if gzip_q is not None else star_q
+    return chosen is not None and chosen > 0
+
+
+def _not_modified(request: Request, entry: _File) -> str | None:
+    """None for a full answer; else the ETag a 304 carries ("" to keep the negotiated one).
+
+    If-None-Match compares weakly (RFC 9110 §13.1.2) against both representations, and when
+    present, If-Modified-Since is ignored (§13.2.2).
+    """
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        if if_none_match.strip() == "*":
+            return ""
+        for tag in _ETAG.findall(if_none_match):
+            if tag in (entry.etag, entry.gz_etag):
+                return str(tag)
+        return None
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return None
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return "" if when.tzinfo is not None and entry.mtime <= when.timestamp() else None
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a form POST, urlencoded or multipart (RFC 8058 allows both)."""
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+        message = message_from_bytes(head + body, policy=HTTP)
+        fields: dict[str, str] = {}
+        for part in message.walk() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                fields[name] = payload.decode("utf-8", "replace").strip()
+        return fields
+    text = body.decode("utf-8", "replace")
+    return {key: values[-1].strip() for key, values in parse_qs(text).items()}
+
+
+def _remove(engine: Engine, email: str) -> bool:
+    local, at, domain = email.rpartition("@")
+    normalized = f"{local}{at}{domain.lower()}" if at else email
+    with engine.begin() as conn:
+        gone = conn.execute(delete(subscribers).where(subscribers.c.email == normalized))
+    return gone.rowcount > 0

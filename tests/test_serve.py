@@ -1,0 +1,436 @@
+"""`digest serve` over real HTTP on loopback: caching headers, gzip, files, unsubscribe."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate
+from html import unescape
+from pathlib import Path
+from urllib.parse import urljoin
+
+import feedparser
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, delete, insert, select
+
+from digest import store
+from digest.errors import DigestError
+from digest.files import write_atomic
+from digest.links import unsubscribe_token, unsubscribe_url
+from digest.schema import subscribers
+from digest.serve import create_app, serve
+
+SECRET = "test-secret"
+TITLE = "The <Test> Digest"
+RSS = "application/rss+xml; charset=utf-8"
+IDENTITY = {"Accept-Encoding": "identity"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss(*titles: str) -> str:
+    """A small valid RSS 2.0 feed with one item per title."""
+    items = "".join(
+        f"<item><title>{t}</title><link>https://news.test/{n}</link>"
+        f'<guid isPermaLink="false">urn:test:{n}</guid>'
+        f"<pubDate>Fri, 27 Nov 2026 0{n}:00:00 +0000</pubDate>"
+        f"<description>The lead sentence of {t}, long enough to be worth compressing.</description>"
+        "</item>"
+        for n, t in enumerate(titles)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        "<title>The Test Digest</title><link>http://127.0.0.1/</link>"
+        f"<description>Test feed</description>{items}</channel></rss>\n"
+    )
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    port: int
+    outbox: Path
+    engine: Engine
+
+    def emails(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(subscribers.c.email)).scalars())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One server for the module (starting and stopping one takes longer than a test)."""
+    tmp_path = tmp_path_factory.mktemp("serve")
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    outbox = tmp_path / "outbox"
+    with store.opened(url) as engine:
+        app = create_app(
+            outbox, engine_url=url, unsubscribe_secret=SECRET, cache_max_age=300, title=TITLE
+        )
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the server did not start within 10 s"
+        try:
+            yield Site(f"http://127.0.0.1:{port}", port, outbox, engine)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
+
+
+@pytest.fixture
+def site(server: Site) -> Site:
+    """The server with a fresh outbox and three subscribers."""
+    shutil.rmtree(server.outbox, ignore_errors=True)
+    write_atomic(server.outbox / "feed.xml", rss("First story", "Second story"))
+    atom = '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"/>'
+    write_atomic(server.outbox / "atom.xml", atom)
+    write_atomic(server.outbox / "index.html", "<!doctype html><title>Archive</title>")
+    write_atomic(
+        server.outbox / "issues/2026-11-27/index.html", "<!doctype html><title>Issue</title>"
+    )
+    write_atomic(server.outbox / "mail/0001.eml", "To: a@example.org\r\n\r\nprivate\r\n")
+    (server.outbox.parent / "secret.txt").write_text("outside the outbox")
+    with server.engine.begin() as conn:
+        conn.execute(delete(subscribers))
+        conn.execute(
+            insert(subscribers),
+            [
+                {"email": e, "name": None, "tags": "", "created_at": datetime.now(UTC)}
+                for e in ("a@example.org", "b@example.org", "x<b>@example.org")
+            ],
+        )
+    return server
+
+
+def get(site: Site, path: str, **headers: str) -> httpx.Response:
+    return httpx.get(site.url + path, headers=headers, timeout=5)
+
+
+def raw_get(site: Site, target: str) -> int:
+    """The status of a GET whose target is sent byte for byte (httpx would normalise it)."""
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        head = conn.recv(4096).decode("latin-1")
+    return int(head.split()[1])
+
+
+# ---------------------------------------------------------------- files and caching
+
+
+def test_feed_answers_200_with_etag_then_304_with_it(site: Site) -> None:
+    feed = site.outbox / "feed.xml"
+    first = get(site, "/feed.xml", **IDENTITY)
+    assert first.status_code == 200
+    assert first.content == feed.read_bytes()
+    assert first.headers["content-type"] == RSS
+    assert first.headers["cache-control"] == "public, max-age=300"
+    assert first.headers["last-modified"] == formatdate(feed.stat().st_mtime, usegmt=True)
+    etag = first.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+
+    for sent in (etag, f"W/{etag}", f'"nope", {etag}', "*"):
+        again = get(site, "/feed.xml", **IDENTITY, **{"If-None-Match": sent})
+        assert (again.status_code, again.content) == (304, b""), sent
+        assert again.headers["etag"] == etag
+        assert again.headers["cache-control"] == "public, max-age=300"
+    stale = get(site, "/feed.xml", **IDENTITY, **{"If-None-Match": '"nope"'})
+    assert stale.status_code == 200
+
+
+def test_if_modified_since_gets_304_unless_the_file_is_newer(site: Site) -> None:
+    modified = get(site, "/feed.xml").headers["last-modified"]
+    assert get(site, "/feed.xml", **{"If-Modified-Since": modified}).status_code == 304
+    earlier = formatdate((site.outbox / "feed.xml").stat().st_mtime - 60, usegmt=True)
+    assert get(site, "/feed.xml", **{"If-Modified-Since": earlier}).status_code == 200
+    assert get(site, "/feed.xml", **{"If-Modified-Since": "yesterday"}).status_code == 200
+    # If-None-Match decides when both are sent (RFC 9110 §13.2.2).
+    both = {"If-Modified-Since": modified, "If-None-Match": '"other"'}
+    assert get(site, "/feed.xml", **both).status_code == 200
+
+
+def test_a_rebuilt_feed_gets_a_new_etag_and_an_unchanged_one_keeps_it(site: Site) -> None:
+    feed = site.outbox / "feed.xml"
+    old = get(site, "/feed.xml", **IDENTITY).headers["etag"]
+    write_atomic(feed, rss("First story", "Second story"))  # same bytes, new inode
+    assert get(site, "/feed.xml", **IDENTITY).headers["etag"] == old
+    before = feed.stat()
+
+    write_atomic(feed, rss("First story", "Second storY"))  # same size and mtime: only bytes
+    os.utime(feed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    rebuilt = get(site, "/feed.xml", **IDENTITY, **{"If-None-Match": old})
+    assert rebuilt.status_code == 200
+    assert rebuilt.headers["etag"] != old
+    assert b"Second storY" in rebuilt.content
+
+
+def test_gzip_when_asked_and_not_when_not(site: Site) -> None:
+    plain = get(site, "/feed.xml", **IDENTITY)
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    for accept in ("gzip", "br;q=1.0, gzip;q=0.8", "*"):
+        zipped = get(site, "/feed.xml", **{"Accept-Encoding": accept})
+        assert zipped.headers["content-encoding"] == "gzip", accept
+        assert zipped.headers["vary"] == "Accept-Encoding"
+        assert zipped.content == plain.content  # httpx decompressed it
+        assert int(zipped.headers["content-length"]) < len(plain.content)
+        assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gz"'
+    refused = get(site, "/feed.xml", **{"Accept-Encoding": "gzip;q=0, deflate"})
+    assert "content-encoding" not in refused.headers
+    # A client that switched encodings still holds a valid copy: either ETag gets a 304.
+    for etag in (plain.headers["etag"], plain.headers["etag"][:-1] + '-gz"'):
+        for accept in ("gzip", "identity"):
+            answer = get(site, "/feed.xml", **{"Accept-Encoding": accept, "If-None-Match": etag})
+            assert (answer.status_code, answer.headers["etag"]) == (304, etag)
+
+
+def test_head_has_the_headers_of_get_and_no_body(site: Site) -> None:
+    got = get(site, "/feed.xml", **{"Accept-Encoding": "gzip"})
+    head = httpx.head(site.url + "/feed.xml", headers={"Accept-Encoding": "gzip"}, timeout=5)
+    assert head.status_code == 200
+    assert head.content == b""
+    for name in ("etag", "content-length", "content-type", "content-encoding", "last-modified"):
+        assert head.headers[name] == got.headers[name]
+
+
+def test_content_types(site: Site) -> None:
+    for path, content_type in [
+        ("/feed.xml", RSS),
+        ("/atom.xml", "application/atom+xml; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+        ("/issues/2026-11-27/", "text/html; charset=utf-8"),
+    ]:
+        answer = get(site, path)
+        assert (answer.status_code, answer.headers["content-type"]) == (200, content_type), path
+
+
+def test_directories_serve_their_index_html(site: Site) -> None:
+    assert get(site, "/").text == "<!doctype html><title>Archive</title>"
+    assert get(site, "/issues/2026-11-27/").text == "<!doctype html><title>Issue</title>"
+    moved = get(site, "/issues/2026-11-27")
+    assert (moved.status_code, moved.headers["location"]) == (301, "/issues/2026-11-27/")
+    assert get(site, "/issues/").status_code == 404  # no index.html: no listing either
+
+
+def test_post_on_a_file_is_not_allowed(site: Site) -> None:
+    assert httpx.post(site.url + "/feed.xml", timeout=5).status_code == 405
+
+
+OUTSIDE = [
+    "/../secret.txt",
+    "/%2e%2e/secret.txt",
+    "/issues/..%2F..%2F..%2Fsecret.txt",
+    "/issues/%2e%2e/%2e%2e/secret.txt",
+    "/..%5csecret.txt",
+    "/feed.xml%00.html",
+    "/.feed.xml.tmp",  # a half-written file of write_atomic
+    "/outside.txt",  # a symlink out of the outbox
+]
+
+
+def test_nothing_outside_the_outbox_is_served(site: Site) -> None:
+    (site.outbox / "outside.txt").symlink_to(site.outbox.parent / "secret.txt")
+    (site.outbox / ".feed.xml.tmp").write_text("half a file")
+    assert {target: raw_get(site, target) for target in OUTSIDE} == dict.fromkeys(OUTSIDE, 404)
+    assert raw_get(site, "/feed.xml") == 200
+
+
+def test_the_dry_run_mails_are_not_served(site: Site) -> None:
+    (site.outbox / "latest.eml").symlink_to(site.outbox / "mail" / "0001.eml")
+    private = ["/mail/0001.eml", "/mail/", "/mail", "/issues/../mail/0001.eml", "/latest.eml"]
+    assert {target: raw_get(site, target) for target in private} == dict.fromkeys(private, 404)
+
+
+# ---------------------------------------------------------------- unsubscribe
+
+
+def unsubscribe_link(site: Site, email: str, secret: str = SECRET) -> str:
+    return unsubscribe_url(secret, email, site.url)
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_one_click_post_removes_exactly_that_subscriber(site: Site, encoding: str) -> None:
+    link = unsubscribe_link(site, "a@example.org")
+    for _ in range(2):  # the second time finds nobody to remove, and says the same
+        if encoding == "urlencoded":
+            answer = httpx.post(link, data={"List-Unsubscribe": "One-Click"}, timeout=5)
+        else:
+            answer = httpx.post(link, files={"List-Unsubscribe": (None, "One-Click")}, timeout=5)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+        assert "You are unsubscribed" in answer.text
+        assert "set-cookie" not in answer.headers
+        assert "location" not in answer.headers
+        assert site.emails() == {"b@example.org", "x<b>@example.org"}
+
+
+FORGED = [
+    unsubscribe_token("another-secret", "a@example.org"),  # right address, wrong MAC
+    unsubscribe_token(SECRET, "a@example.org")[:-2] + "AA",  # MAC altered
+    unsubscribe_token(SECRET, "b@example.org").split(".")[0]
+    + "."
+    + unsubscribe_token(SECRET, "a@example.org").split(".")[1],  # another's MAC
+    "garbage",
+    "%%%.###",
+    "",
+]
+
+
+def test_a_forged_token_gets_400_and_removes_nobody(site: Site) -> None:
+    for token in FORGED:
+        answer = httpx.post(
+            site.url + "/unsubscribe",
+            params={"token": token},
+            data={"List-Unsubscribe": "One-Click"},
+            timeout=5,
+        )
+        assert (answer.status_code, "not valid" in answer.text) == (400, True), token
+    assert site.emails() == {"a@example.org", "b@example.org", "x<b>@example.org"}
+
+
+def test_a_post_without_the_one_click_field_removes_nobody(site: Site) -> None:
+    link = unsubscribe_link(site, "a@example.org")
+    for body in ({}, {"List-Unsubscribe": "yes"}):
+        assert httpx.post(link, data=body, timeout=5).status_code == 400
+    assert httpx.post(site.url + "/unsubscribe", timeout=5).status_code == 400
+    assert "a@example.org" in site.emails()
+
+
+def test_get_shows_a_confirm_button_and_does_not_unsubscribe(site: Site) -> None:
+    link = unsubscribe_link(site, "a@example.org")
+    page = httpx.get(link, timeout=5)
+    assert page.status_code == 200
+    assert "a@example.org" in page.text
+    assert site.emails() == {"a@example.org", "b@example.org", "x<b>@example.org"}
+    assert httpx.head(link, timeout=5).status_code == 200
+    assert "a@example.org" in site.emails()
+
+    # Pressing the button sends the form as a browser would.
+    form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', page.text)
+    assert form is not None
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)">', form[2]))
+    pressed = httpx.post(urljoin(link, unescape(form[1])), data=fields, timeout=5)
+    assert pressed.status_code == 200
+    assert site.emails() == {"b@example.org", "x<b>@example.org"}
+
+
+def test_get_with_a_forged_token_gets_400(site: Site) -> None:
+    answer = httpx.get(unsubscribe_link(site, "a@example.org", "another-secret"), timeout=5)
+    assert answer.status_code == 400
+    assert "<form" not in answer.text
+
+
+def test_what_is_echoed_is_escaped(site: Site) -> None:
+    page = httpx.get(unsubscribe_link(site, "x<b>@example.org"), timeout=5).text
+    assert "x&lt;b&gt;@example.org" in page
+    assert "The &lt;Test&gt; Digest" in page
+    assert "<b>" not in page and "<Test>" not in page
+
+
+# ---------------------------------------------------------------- feed readers
+
+
+def test_feedparser_polls_twice_and_the_second_answer_is_304(site: Site) -> None:
+    first = feedparser.parse(site.url + "/feed.xml")
+    assert first.status == 200
+    assert [e.title for e in first.entries] == ["First story", "Second story"]
+    assert first.etag
+    second = feedparser.parse(site.url + "/feed.xml", etag=first.etag, modified=first.modified)
+    assert second.status == 304
+    assert second.entries == []
+
+
+def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
+    newsboat = shutil.which("newsboat")
+    if newsboat is None:
+        pytest.skip("newsboat is not installed (apt-get install -y newsboat)")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "urls").write_text(site.url + "/feed.xml\n")
+    (home / "config").write_text("")
+    cache = home / "cache.db"
+    command = [newsboat, "-x", "reload", "-u", str(home / "urls"), "-c", str(cache)]
+    command += ["-C", str(home / "config")]
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+    for _ in range(2):  # the second reload is a conditional GET
+        subprocess.run(command, env=env, timeout=30, check=True, capture_output=True)
+    with sqlite3.connect(cache) as db:
+        titles = {row[0] for row in db.execute("SELECT title FROM rss_item")}
+        (etag,) = db.execute("SELECT etag FROM rss_feed").fetchone()
+    assert titles == {"First story", "Second story"}
+    assert etag == get(site, "/feed.xml", **{"Accept-Encoding": "gzip"}).headers["etag"]
+
+
+# ---------------------------------------------------------------- the serve() entry point
+
+
+def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    write_atomic(outbox / "feed.xml", rss("Only story"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "import sys; from pathlib import Path; from digest.serve import serve; "
+        f"serve(Path({str(outbox)!r}), port={port}, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
+        "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
+        "on_started=lambda: print('started', flush=True)); print('returned', flush=True)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        answer = httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5)
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "public, max-age=60"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=15)
+    finally:
+        child.kill() if child.poll() is None else None
+    assert (child.returncode, out.strip(), err) == (0, "returned", "")
+
+
+def test_serve_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DigestError, match=rf"cannot listen on 127.0.0.1:{port}: .*--port"):
+            serve(
+                tmp_path,
+                port=port,
+                engine_url=f"sqlite:///{tmp_path / 'd.db'}",
+                unsubscribe_secret="s",
+                cache_max_age=60,
+                title="T",
+            )
+
+
+def test_gzip_bytes_are_real_gzip(site: Site) -> None:
+    with httpx.stream(
+        "GET", site.url + "/feed.xml", headers={"Accept-Encoding": "gzip"}, timeout=5
+    ) as answer:
+        raw = b"".join(answer.iter_raw())
+    assert gzip.decompress(raw) == (site.outbox / "feed.xml").read_bytes()
