@@ -1,0 +1,364 @@
+"""Lead summaries: English sentences split by rule, and the first of them that tell the story.
+
+A sentence ends at ``.``, ``!``, ``?`` or an ellipsis followed by a space, unless the word
+before it reads as an abbreviation: a title ("Gov."), an initial or initialism ("J.", "U.S."),
+a word used before a number ("No. 2", "Dec. 1"), or a postpositive abbreviation ("Co.",
+"a.m.", "Ariz."). Those last end a sentence only when a word that often starts one follows
+("U.S. How" splits, "U.S. Army" does not). A lower-case word never starts a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from digest import dates
+
+SUMMARY_VERSION = 1
+"""Bumped whenever a summary of the same text could come out different."""
+
+# A run of sentence-ending marks (with a spaced ellipsis " . . ."), its closing quotes and
+# brackets, then a space or the end; CJK full stops need no space after them.
+_CANDIDATE = re.compile(
+    r"(?P<cjk>[。！？]+[」』”’）)]*)"
+    r"|(?P<mark>[.!?‽…]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
+)
+_ODD_SPACE = re.compile(r"\s{2,}|[^\S ]")
+_LINE_BULLET = re.compile(r"\s*(?:[•⁃‣◦▪●*\-–—]|\d{1,3}\.?\)|\d{1,3}\.|[a-z][.)])\s")
+_INLINE_BULLET = re.compile(r" (?=[•⁃‣◦▪●])")
+_LIST_START = re.compile(r"[•⁃‣◦▪●]?\s?(\d{1,2}|[a-z])(\.\)|\.|\))\s+(?=[A-Z])")
+_OPENERS = "\"'“‘«„([{¿¡*•⁃‣◦▪●-–—"
+_INITIALISM = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")
+_MARKER = re.compile(r"\d{1,3}|[A-Za-z]|[ivxIVX]{1,4}")
+_INITIAL = re.compile(r"[A-Z]\.")
+
+
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Before a capitalised word these never end a sentence (case as printed).
+_TITLES = _set(
+    "Mr Mrs Ms Mx Messrs Mmes Dr Drs Prof Sen Sens Rep Reps Gov Govs Gen Lt Col Maj Capt Cmdr "
+    "Adm Sgt Cpl Pvt Brig Rev Hon Pres Supt Det Insp Atty Amb Fr Msgr Mme Mlle "
+    "e.g i.e vs v cf viz"
+)
+# Before a number these never end a sentence (lower-cased).
+_BEFORE_NUMBER = _set(
+    "no nos nr vol vols p pp fig figs ch chap art sec para op eq ex rt rte hwy apt ste ext tel "
+    "approx ca jan feb mar apr jun jul aug sep sept oct nov dec"
+)
+# These may end a sentence: they do when a sentence starter follows (lower-cased).
+_POSTPOSITIVE = _set(
+    "co inc ltd corp bros llc plc jr sr st mt ft ave blvd rd etc al esq dept univ assn"
+)
+# Months and US state abbreviations (AP style) are ordinary words in lower case.
+_CAPITALISED = _set(
+    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Ala Ariz Ark Calif Colo Conn Del Fla Ga "
+    "Ill Ind Kan Kans Ky La Md Mass Mich Minn Miss Mo Mont Neb Nev Okla Ore Pa Penn Tenn Tex "
+    "Vt Va Wash Wis Wyo"
+)
+# Closed-class words that often start an English sentence.
+_STARTERS = _set(
+    "a an the this that these those it its he she they we you i his her their our my your "
+    "there here what when where why who whom whose which how but and or nor so yet if as at "
+    "in on by for from with after before since while although though because however "
+    "meanwhile moreover then now still also instead thus today yesterday tomorrow last next "
+    "some many most all both each every no not one another such other others nothing nobody "
+    "everyone someone"
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``, in order, each stripped; a bullet line is one of its own."""
+    out: list[str] = []
+    for block in _blocks(text):
+        for chunk in _chunks(block):
+            _split_chunk(chunk, out)
+    return out
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """Paragraphs of ``text`` with spaces made single; a bullet line stands alone."""
+    if "\n" not in text:
+        yield _ODD_SPACE.sub(" ", text)
+        return
+    block: list[str] = []
+    for line in text.split("\n"):
+        bullet = _LINE_BULLET.match(line) is not None
+        if block and (bullet or not line.strip()):
+            yield _ODD_SPACE.sub(" ", " ".join(block))
+            block = []
+        if bullet:
+            yield _ODD_SPACE.sub(" ", line)
+        elif line.strip():
+            block.append(line)
+    if block:
+        yield _ODD_SPACE.sub(" ", " ".join(block))
+
+
+def _chunks(block: str) -> Iterator[str]:
+    """Split before inline bullets and before the next item of an inline numbered list."""
+    for piece in _INLINE_BULLET.split(block) if "•" in block or "⁃" in block else (block,):
+        start = _LIST_START.match(piece.lstrip())
+        if start is None:
+            yield piece
+            continue
+        marker, suffix = start.group(1), start.group(2)
+        begin = 0
+        while True:
+            marker = str(int(marker) + 1) if marker.isdigit() else chr(ord(marker) + 1)
+            found = piece.find(f" {marker}{suffix} ", begin)
+            after = found + len(marker) + len(suffix) + 2
+            if found < 0 or not piece[after : after + 1].isupper():
+                break
+            yield piece[begin:found]
+            begin = found + 1
+        yield piece[begin:]
+
+
+def _split_chunk(chunk: str, out: list[str]) -> None:
+    start = 0
+    parens = "(" in chunk
+    for match in _CANDIDATE.finditer(chunk):
+        cut = match.end() if match.group("cjk") else _boundary(chunk, match, start, parens)
+        if cut is None or cut >= len(chunk):
+            continue
+        sentence = chunk[start:cut].strip()
+        if sentence:
+            out.append(sentence)
+        start = cut
+    tail = chunk[start:].strip()
+    if tail:
+        out.append(tail)
+
+
+def _boundary(text: str, match: re.Match[str], start: int, parens: bool) -> int | None:
+    """Where the sentence ends at this candidate, or None when it goes on."""
+    end = match.end()
+    if end >= len(text):
+        return None
+    following = text[end + 1 : end + 40].lstrip(_OPENERS)
+    head = following.split(" ", 1)[0]
+    first = head[:1]
+    if first.islower():
+        return None
+    mark, pos = match.group("mark"), match.start()
+    if "!" in mark or "?" in mark or "‽" in mark:
+        return end
+    dots = mark.count(".") + 3 * mark.count("…")
+    if dots >= 3:
+        return _after_ellipsis(text, mark, pos, end, dots, first)
+    if parens and _inside_parentheses(text, start, pos, end):
+        return None
+    space = text.rfind(" ", start, pos)
+    word_start = space + 1 if space >= 0 else start
+    word = text[word_start:pos].lstrip(_OPENERS)
+    if not word:
+        return end
+    if not text[start:word_start].strip(_OPENERS + " ") and _MARKER.fullmatch(word):
+        return None  # a list marker: "2. The second item", "• a. First"
+    key = word.rsplit("-", 1)[-1]
+    lower = key.lower()
+    if first.isdigit():
+        if lower in _BEFORE_NUMBER or len(key) == 1 or not key[-1].isalnum():
+            return None
+        return end
+    if key in _TITLES or lower in ("e.g", "i.e"):
+        return None
+    if key == "I" and _previous_word(text, start, word_start)[:1].islower():
+        return end  # the pronoun: "you and I. Did you"
+    ambiguous = (
+        len(key) == 1
+        or lower in _POSTPOSITIVE
+        or key in _CAPITALISED
+        or _INITIALISM.fullmatch(key) is not None
+    )
+    if not ambiguous:
+        return end
+    if _INITIAL.fullmatch(head):
+        return None  # another initial follows: "J. R. Smith"
+    starter = re.split(r"[^\w]", head, maxsplit=1)[0].lower()
+    return end if starter in _STARTERS else None
+
+
+def _after_ellipsis(text: str, mark: str, pos: int, end: int, dots: int, first: str) -> int | None:
+    """Three spaced dots are an omission inside a sentence; a fourth dot ends it.
+
+    "compounds. . . . The" ends at the first dot: the ellipsis opens the next sentence.
+    """
+    if text[pos - 1 : pos] == "[":
+        return None  # an editorial omission "[...]"
+    attached = pos > 0 and text[pos - 1] != " "
+    spaced = " " in mark
+    if not first:
+        return end
+    if spaced and dots == 3:
+        return None
+    if spaced and attached and dots == 4:
+        return pos + 1
+    return end
+
+
+def _inside_parentheses(text: str, start: int, pos: int, end: int) -> bool:
+    """An open parenthesis that closes soon: "(Wash. Post, USA Today)" is one sentence."""
+    if text.count("(", start, pos) <= text.count(")", start, end):
+        return False
+    return ")" in text[end : end + 250]
+
+
+def _previous_word(text: str, start: int, word_start: int) -> str:
+    space = text.rfind(" ", start, max(start, word_start - 1))
+    return text[(space + 1 if space >= 0 else start) : word_start].strip(_OPENERS + " ")
+
+
+# ---------------------------------------------------------------- lead summary
+
+_UTC = dates.zone("UTC")  # only to tell whether a line is a timestamp, never to read it
+_WORD = re.compile(r"[^\W_]+")
+_PLACE = r"[A-Z][\w.'’]*(?: [A-Z][\w.'’]*){0,2}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
+_CREDIT = r"\((?P<credit>[A-Z][\w&.'’ ]{0,24})\)"
+_DASH = r"\s*(?:--|[-–—])\s*"
+# "QINGDAO, China - ", "LONDON, England (CNN) -- ", or a credit: "(CNN)The", "Paris (AFP) -".
+_DATELINE = re.compile(
+    r"(?:[A-Z][A-Z.'’]{2,}(?:[ -][A-Z][A-Z.'’]+){0,3}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
+    rf"(?: ?{_CREDIT})?{_DASH}"
+    rf"|(?:{_PLACE} ?)?\((?P<credit2>[A-Z][\w&.'’ ]{{0,24}})\)(?:{_DASH}|(?=[A-Z“\"‘'])))"
+    r"(?=[A-Z0-9“\"‘'])"
+)
+_BY = re.compile(r"(?:by|written by|words by|story by|reporting by|posted by)\b\s*", re.I)
+_DAILY_MAIL_BY = re.compile(r"by\s+\.\s", re.I)  # newlines turned into " . " by a scraper
+_DM_SEPARATOR = re.compile(r"\s+[.|](?:\s+[.|])*\s+")
+_BYLINE_SEPARATOR = re.compile(r"\s*(?:[|•·]|\s[-–—]\s)\s*")
+_DATE_LABEL = re.compile(r"(?:published|updated|last updated|posted|modified)\s*:?", re.I)
+_NOTE = re.compile(r"editor[’']?s[’']? note\b", re.I)
+_NAME_LINKS = frozenset({"and", "for", "of", "de", "da", "van", "von", "der", "al", "bin", "la"})
+_LOOK_AHEAD = 6  # chrome sits in the first few paragraphs of a body, never further down
+
+
+def summary_key(max_sentences: int, max_chars: int) -> str:
+    """What a stored summary was made with: recompute it when this changes."""
+    return f"lead-v{SUMMARY_VERSION}-{max_sentences}s-{max_chars}c"
+
+
+def lead_summary(
+    paragraphs: Sequence[str], *, title: str = "", max_sentences: int = 2, max_chars: int = 320
+) -> str:
+    """The story's first sentences, whole, within ``max_chars`` (always at least one).
+
+    A first sentence longer than the budget is cut at a word boundary and ends with "…".
+    """
+    chosen: list[str] = []
+    length = -1
+    for sentence in _story_sentences(paragraphs, title):
+        if chosen and length + 1 + len(sentence) > max_chars:
+            break
+        chosen.append(sentence)
+        length += 1 + len(sentence)
+        if len(chosen) >= max_sentences:
+            break
+    if not chosen:
+        return ""
+    if length > max_chars:
+        return _shorten(chosen[0], max_chars)
+    return " ".join(chosen)
+
+
+def _story_sentences(paragraphs: Sequence[str], title: str) -> Iterator[str]:
+    for paragraph in _story(paragraphs, title):
+        yield from split_sentences(paragraph)
+
+
+def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
+    """The body from where the story starts, without its dateline.
+
+    A dateline opens the story, so whatever stands above one (a caption, an editor's note)
+    is not the story; with no dateline, bylines, timestamps, notes and a deck that repeats
+    the title are skipped.
+    """
+    head = [p.strip() for p in paragraphs[:_LOOK_AHEAD]]
+    opening = next((n for n, p in enumerate(head) if _DATELINE.match(p)), None)
+    if opening is None:
+        title_words = _WORD.findall(title.casefold())
+        for n, paragraph in enumerate(head):
+            after_byline = _after_byline(paragraph)
+            if after_byline is not None:
+                paragraph = after_byline
+            if paragraph and not _is_chrome(paragraph, title_words):
+                opening, head[n] = n, paragraph
+                break
+        else:
+            yield from paragraphs[len(head) :]
+            return
+    dateline = _DATELINE.match(head[opening])
+    yield head[opening][dateline.end() :] if dateline else head[opening]
+    yield from paragraphs[opening + 1 :]
+
+
+def _is_chrome(paragraph: str, title_words: list[str]) -> bool:
+    if _NOTE.match(paragraph) or dates.date_line(paragraph, _UTC) is not None:
+        return True
+    return bool(title_words) and _repeats_title(paragraph, title_words)
+
+
+def _repeats_title(paragraph: str, title_words: list[str]) -> bool:
+    """A deck that is the headline again: the same words, or one of its sentences is."""
+    words = _WORD.findall(paragraph.casefold())
+    if words == title_words:
+        return True
+    if paragraph.rstrip("\"'”’)")[-1:] not in ".!?…":
+        shared = set(words) & set(title_words)
+        return len(shared) >= 0.8 * len(set(words) | set(title_words))
+    return len(words) > len(title_words) and any(
+        _WORD.findall(s.casefold()) == title_words for s in split_sentences(paragraph)
+    )
+
+
+def _after_byline(paragraph: str) -> str | None:
+    """What follows a byline at the start of ``paragraph`` ("" for a byline paragraph), or
+    None when it does not start with one.
+
+    A scraper that turned newlines into " . " glues the story to the byline ("By . Jane Doe
+    . PUBLISHED: … . | . UPDATED: … . The story"); the story starts at its first prose piece.
+    """
+    if _DAILY_MAIL_BY.match(paragraph):
+        starts = [0, *(m.end() for m in _DM_SEPARATOR.finditer(paragraph))]
+        for n, begin in enumerate(starts[1:], 1):
+            following = starts[n + 1] if n + 1 < len(starts) else len(paragraph)
+            if not _byline_piece(paragraph[begin:following].strip(" .|")):
+                return paragraph[begin:] if n > 1 else None
+        return ""
+    match = _BY.match(paragraph)
+    if match is None or len(paragraph) > 160:
+        return None
+    pieces = _BYLINE_SEPARATOR.split(paragraph[match.end() :].strip(" .|"))
+    names = pieces[0].split(", ")
+    if all(map(_name_like, names)) and all(map(_byline_piece, pieces[1:])):
+        return ""
+    return None
+
+
+def _byline_piece(piece: str) -> bool:
+    return (
+        not piece
+        or _DATE_LABEL.fullmatch(piece) is not None
+        or _name_like(piece)
+        or dates.date_line(piece, _UTC) is not None
+    )
+
+
+def _name_like(text: str) -> bool:
+    """Names and organisations: a few words, each capitalised or a linking word."""
+    words = text.split()
+    if not 1 <= len(words) <= 6 or any(ch.isdigit() for ch in text):
+        return False
+    return all(w[0].isupper() or w in _NAME_LINKS for w in words)
+
+
+def _shorten(sentence: str, limit: int) -> str:
+    """Cut at the last word boundary that leaves room for "…" (at a character only in a
+    text without spaces, such as Chinese)."""
+    cut = sentence[: max(limit - 1, 0)]
+    if sentence[len(cut) : len(cut) + 1] not in (" ", "") and " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:–—-([{\"'“‘") + "…"
