@@ -7,6 +7,7 @@ file has not changed: its bytes, hash and gzipped copy are cached per file versi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import html
@@ -16,16 +17,11 @@ import os
 import re
 import signal
 import socket
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    AsyncExitStack,
-    asynccontextmanager,
-    contextmanager,
-)
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import HTTP
@@ -34,20 +30,18 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 import uvicorn
-from sqlalchemy import Engine, delete
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest import store
-from digest.errors import DigestError
+from digest import store, subscribers
+from digest.errors import DigestError, SubscriberError
 from digest.links import verify_unsubscribe_token
-from digest.schema import subscribers
 
-ExtraLifespan = Callable[[], AbstractAsyncContextManager[object] | AbstractContextManager[object]]
+ExtraLifespan = Callable[[], AbstractAsyncContextManager[object]]
 
 _log = logging.getLogger(__name__)
 _PRIVATE = "mail"  # outbox/mail/ holds the dry-run mails: addresses, unsubscribe tokens
@@ -55,21 +49,22 @@ _CACHE_BYTES = 64 * 1024 * 1024  # file bytes (plain + gzipped) kept in memory
 _GZIP_MIN = 256  # smaller bodies gain nothing from gzip
 _MAX_FORM = 64 * 1024
 _MAX_TOKEN = 1024
+_CODING = re.compile(r"([a-z0-9*!#$%&'+.^_`|~-]+)\s*(?:;\s*q\s*=\s*([01](?:\.[0-9]{0,3})?))?")
 _ETAG = re.compile(r'\s*(?:W/)?("[^"]*")\s*(?:,|$)')
-_FEED_TYPES = {
+_TYPES = {  # by name, then by suffix; the rest by mimetypes
     "feed.xml": "application/rss+xml; charset=utf-8",
     "atom.xml": "application/atom+xml; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".eml": "message/rfc822",
 }
-_COMPRESSIBLE = (
-    "text/",
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/xml",
-    "application/json",
-    "application/javascript",
-    "image/svg+xml",
-    "message/rfc822",
+_COMPRESSIBLE: tuple[str, ...] = ("text/", "image/svg+xml", "message/rfc822", "application/xml")
+_COMPRESSIBLE += ("application/rss+xml", "application/atom+xml", "application/json")
+_BAD_LINK = (
+    "This unsubscribe link is not valid. Use the link in the latest email you got from us, "
+    "whole: some mail programs cut long links in two."
 )
+_NOT_ONE_CLICK = "An unsubscribe POST carries the form field List-Unsubscribe=One-Click."
+_TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few minutes."
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token is in the URL
@@ -86,13 +81,10 @@ class _File:
     body: bytes
     gz: bytes | None  # None when not worth compressing
     etag: str
+    gz_etag: str
     content_type: str
     last_modified: str
     mtime: int
-
-    @property
-    def gz_etag(self) -> str:
-        return self.etag[:-1] + '-gz"'
 
     @property
     def cost(self) -> int:
@@ -108,7 +100,6 @@ class _Site:
         self.secret = secret
         self.cache_control = f"public, max-age={cache_max_age}"
         self.title = title
-        self.engine: Engine | None = None
         self.files: OrderedDict[str, _File] = OrderedDict()
         self.cached_bytes = 0
 
@@ -116,18 +107,16 @@ class _Site:
         """A file of outbox/, or its index.html for a directory; 304 when the client has it."""
         path: str = request.scope["path"]
         target = self._target(path)
-        if target is None:
-            return PlainTextResponse("Not Found", 404)
-        if os.path.isdir(target):
-            if not path.endswith("/"):
-                query = request.scope.get("query_string", b"").decode("latin-1")
-                return RedirectResponse(quote(path) + "/" + ("?" + query if query else ""), 301)
-            target = os.path.join(target, "index.html")
         try:
-            info = os.stat(target)
+            info = os.stat(target or "\x00")  # ValueError: nothing to serve
+            if stat.S_ISDIR(info.st_mode):
+                if not path.endswith("/"):  # relative links in index.html need the slash
+                    return RedirectResponse(quote(path) + "/", 301)
+                target = os.path.join(str(target), "index.html")
+                info = os.stat(target)
         except (OSError, ValueError):
             return PlainTextResponse("Not Found", 404)
-        if not os.path.isfile(target):
+        if target is None or not stat.S_ISREG(info.st_mode):
             return PlainTextResponse("Not Found", 404)
         entry = self.files.get(target)
         if entry is None or entry.version != (info.st_ino, info.st_mtime_ns, info.st_size):
@@ -188,45 +177,22 @@ class _Site:
         token = request.query_params.get("token", "")
         email = verify_unsubscribe_token(self.secret, token) if len(token) < _MAX_TOKEN else None
         if email is None:
-            return self._page(
-                "Link not valid",
-                "This unsubscribe link is not valid. Use the link in the latest email you got "
-                "from us, whole: some mail programs cut long links in two.",
-                status=400,
-            )
+            return self._page(400, "Link not valid", _BAD_LINK)
         if request.method != "POST":
             action = "unsubscribe?token=" + quote(token, safe="")
-            return self._page(
-                "Unsubscribe?",
-                f"Stop sending {self.title} to {email}?",
-                form=action,
-            )
+            return self._page(200, "Unsubscribe?", f"Stop sending {self.title} to {email}?", action)
         fields = _form_fields(request.headers.get("content-type", ""), await request.body())
         if fields.get("List-Unsubscribe") != "One-Click":
-            return self._page(
-                "Not an unsubscribe request",
-                "An unsubscribe POST carries the form field List-Unsubscribe=One-Click.",
-                status=400,
-            )
+            return self._page(400, "Not an unsubscribe request", _NOT_ONE_CLICK)
         try:
-            await run_in_threadpool(_remove, self._engine(), email)
-        except (DigestError, SQLAlchemyError) as exc:
+            await run_in_threadpool(_remove, request.state.engine, email)
+        except DigestError as exc:
             _log.error("cannot unsubscribe a subscriber: %s", exc)
-            return self._page(
-                "Try again later",
-                "We could not unsubscribe you just now. Please try again in a few minutes.",
-                status=503,
-            )
-        return self._page(
-            "You are unsubscribed", f"You are unsubscribed: {email} will get no more {self.title}."
-        )
+            return self._page(503, "Try again later", _TRY_AGAIN)
+        done = f"You are unsubscribed: {email} will get no more {self.title}."
+        return self._page(200, "You are unsubscribed", done)
 
-    def _engine(self) -> Engine:
-        if self.engine is None:
-            raise DigestError("the database is not connected; restart digest serve")
-        return self.engine
-
-    def _page(self, heading: str, text: str, *, status: int = 200, form: str = "") -> Response:
+    def _page(self, status: int, heading: str, text: str, form: str = "") -> Response:
         button = (
             f'<form method="post" action="{html.escape(form)}">'
             '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
@@ -258,16 +224,13 @@ def create_app(
     site = _Site(outbox, unsubscribe_secret, cache_max_age, title)
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        site.engine = await run_in_threadpool(store.connect, engine_url)
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Engine]]:
+        engine = await run_in_threadpool(store.connect, engine_url)
         try:
-            async with AsyncExitStack() as stack:
-                if extra_lifespan is not None:
-                    await _enter(stack, extra_lifespan())
-                yield
+            async with extra_lifespan() if extra_lifespan else contextlib.nullcontext():
+                yield {"engine": engine}  # handlers get it as request.state.engine
         finally:
-            site.engine.dispose()
-            site.engine = None
+            engine.dispose()
 
     routes = [
         Route("/unsubscribe", site.unsubscribe, methods=["GET", "POST"], max_body_size=_MAX_FORM),
@@ -306,14 +269,11 @@ def serve(
         app, log_level=log_level, access_log=access_log, lifespan="on", server_header=False
     )
     server = uvicorn.Server(config)
-    bound_host, bound_port = sock.getsockname()[:2]
     with sock, _stop_on_signals(server):
         try:
             asyncio.run(_serve(server, sock, on_started))
         except SystemExit as exc:  # uvicorn's way of saying the app did not start
-            raise DigestError(
-                f"digest serve could not start on {bound_host}:{bound_port} (see the log above)"
-            ) from exc
+            raise DigestError(f"digest serve stopped at startup: {exc}; see the log above") from exc
 
 
 async def _serve(
@@ -331,32 +291,20 @@ async def _serve(
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is one clear error, not a log line."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
     except (OSError, UnicodeError) as exc:
-        raise DigestError(f"cannot serve on {host}: {exc}; check --host") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
+        why = getattr(exc, "strerror", None) or exc
         raise DigestError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+            f"cannot listen on {host}:{port}: {why}; check --host and --port"
         ) from exc
-    sock.set_inheritable(True)
-    return sock
 
 
 @contextmanager
 def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
-    """SIGTERM/SIGINT stop the server, and ``serve`` returns normally afterwards.
-
-    uvicorn re-raises a caught signal once it has shut down; with these handlers in place
-    that lands here instead of killing the process or raising KeyboardInterrupt.
-    """
+    """SIGTERM/SIGINT stop the server; uvicorn re-raises them after shutdown, and they land here."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -372,22 +320,6 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-async def _enter(
-    stack: AsyncExitStack,
-    manager: AbstractAsyncContextManager[object] | AbstractContextManager[object],
-) -> None:
-    if isinstance(manager, AbstractAsyncContextManager):
-        await stack.enter_async_context(manager)
-        return
-    # A blocking one (a scheduler that waits for its job on exit) stays off the event loop.
-    await run_in_threadpool(manager.__enter__)
-
-    async def leave(*exc_info: object) -> bool | None:
-        return await run_in_threadpool(manager.__exit__, *exc_info)  # type: ignore[arg-type]
-
-    stack.push_async_exit(leave)
-
-
 def _load(path: str) -> _File:
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -397,11 +329,13 @@ def _load(path: str) -> _File:
     if len(body) >= _GZIP_MIN and content_type.startswith(_COMPRESSIBLE):
         gz = gzip.compress(body, compresslevel=6, mtime=0)
         gz = gz if len(gz) < len(body) else None
+    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
     return _File(
         version=(info.st_ino, info.st_mtime_ns, info.st_size),
         body=body,
         gz=gz,
-        etag='"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"',
+        etag=f'"{digest}"',
+        gz_etag=f'"{digest}-gz"',
         content_type=content_type,
         last_modified=formatdate(info.st_mtime, usegmt=True),
         mtime=int(info.st_mtime),
@@ -409,37 +343,18 @@ def _load(path: str) -> _File:
 
 
 def _content_type(name: str) -> str:
-    if name in _FEED_TYPES:
-        return _FEED_TYPES[name]
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix in (".html", ".htm"):
-        return "text/html; charset=utf-8"
-    if suffix == ".eml":
-        return "message/rfc822"
+    known = _TYPES.get(name) or _TYPES.get(os.path.splitext(name)[1].lower())
+    if known:
+        return known
     guessed = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
     return guessed + "; charset=utf-8" if guessed.startswith("text/") else guessed
 
 
 def _accepts_gzip(header: str) -> bool:
     """Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3: q=0 means "not acceptable")."""
-    gzip_q = star_q = None
-    for item in header.split(","):
-        coding, _, params = item.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        coding = coding.strip().lower()
-        if coding in ("gzip", "x-gzip"):
-            gzip_q = q
-        elif coding == "*":
-            star_q = q
-    chosen = gzip_q if gzip_q is not None else star_q
-    return chosen is not None and chosen > 0
+    weights = {coding: float(q or 1) for coding, q in _CODING.findall(header.lower())}
+    weight = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return weight > 0
 
 
 def _not_modified(request: Request, entry: _File) -> str | None:
@@ -452,18 +367,13 @@ def _not_modified(request: Request, entry: _File) -> str | None:
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return ""
-        for tag in _ETAG.findall(if_none_match):
-            if tag in (entry.etag, entry.gz_etag):
-                return str(tag)
-        return None
-    since = request.headers.get("if-modified-since")
-    if since is None:
-        return None
+        tags = _ETAG.findall(if_none_match)
+        return next((str(t) for t in tags if t in (entry.etag, entry.gz_etag)), None)
     try:
-        when = parsedate_to_datetime(since)
+        since = parsedate_to_datetime(request.headers.get("if-modified-since", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return "" if when.tzinfo is not None and entry.mtime <= when.timestamp() else None
+    return "" if since.tzinfo is not None and entry.mtime <= since.timestamp() else None
 
 
 def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
@@ -482,9 +392,6 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
     return {key: values[-1].strip() for key, values in parse_qs(text).items()}
 
 
-def _remove(engine: Engine, email: str) -> bool:
-    local, at, domain = email.rpartition("@")
-    normalized = f"{local}{at}{domain.lower()}" if at else email
-    with engine.begin() as conn:
-        gone = conn.execute(delete(subscribers).where(subscribers.c.email == normalized))
-    return gone.rowcount > 0
+def _remove(engine: Engine, email: str) -> None:
+    with contextlib.suppress(SubscriberError):  # not a valid address, so never stored: already gone
+        subscribers.remove(engine, email)

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine, delete, insert, select
+from starlette.applications import Starlette
 
 from digest import store
 from digest.errors import DigestError
@@ -70,6 +72,25 @@ class Site:
             return set(conn.execute(select(subscribers.c.email)).scalars())
 
 
+@contextmanager
+def running(app: Starlette) -> Iterator[int]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the server did not start within 10 s"
+        try:
+            yield sock.getsockname()[1]
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One server for the module (starting and stopping one takes longer than a test)."""
@@ -80,22 +101,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         app = create_app(
             outbox, engine_url=url, unsubscribe_secret=SECRET, cache_max_age=300, title=TITLE
         )
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "the server did not start within 10 s"
-        try:
+        with running(app) as port:
             yield Site(f"http://127.0.0.1:{port}", port, outbox, engine)
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
 
 
 @pytest.fixture
@@ -384,7 +391,8 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the serve() entry point
 
 
-def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
     outbox = tmp_path / "outbox"
     write_atomic(outbox / "feed.xml", rss("Only story"))
     with socket.socket() as probe:
@@ -405,7 +413,7 @@ def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
         answer = httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5)
         assert answer.status_code == 200
         assert answer.headers["cache-control"] == "public, max-age=60"
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)
         out, err = child.communicate(timeout=15)
     finally:
         child.kill() if child.poll() is None else None
@@ -434,3 +442,38 @@ def test_gzip_bytes_are_real_gzip(site: Site) -> None:
     ) as answer:
         raw = b"".join(answer.iter_raw())
     assert gzip.decompress(raw) == (site.outbox / "feed.xml").read_bytes()
+
+
+def test_the_extra_lifespan_runs_while_the_app_serves(tmp_path: Path) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def scheduler() -> AsyncIterator[None]:
+        events.append("start")
+        yield
+        events.append("stop")
+
+    app = create_app(
+        tmp_path,
+        engine_url=f"sqlite:///{tmp_path / 'd.db'}",
+        unsubscribe_secret="s",
+        cache_max_age=60,
+        title="T",
+        extra_lifespan=scheduler,
+    )
+    with running(app) as port:
+        assert events == ["start"]
+        assert httpx.get(f"http://127.0.0.1:{port}/nothing", timeout=5).status_code == 404
+    assert events == ["start", "stop"]
+
+
+def test_serve_reports_a_bad_database_url_before_listening(tmp_path: Path) -> None:
+    with pytest.raises(DigestError, match="bad database URL"):
+        serve(
+            tmp_path,
+            port=0,
+            engine_url="nosuchdb://x",
+            unsubscribe_secret="s",
+            cache_max_age=60,
+            title="T",
+        )
