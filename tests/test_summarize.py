@@ -101,6 +101,21 @@ def test_all_48_golden_rules_are_there() -> None:
             ["He moved to Portland, Ore.", "The city is rainy."],
         ),
         ("It ended at 6 p.m. The police left.", ["It ended at 6 p.m.", "The police left."]),
+        ("Open until 8 p.m. Admission is $2.", ["Open until 8 p.m.", "Admission is $2."]),
+        ("It starts at 2 a.m. Saturday in Maine.", ["It starts at 2 a.m. Saturday in Maine."]),
+        (
+            '"I stayed in my car. I saw cars fall," he said. Then he ran.',
+            ['"I stayed in my car. I saw cars fall," he said.', "Then he ran."],
+        ),
+        (
+            "“It was chaos. Total chaos,” she said. Police came.",
+            ["“It was chaos. Total chaos,” she said.", "Police came."],
+        ),
+        (
+            "\"He took none of the money from 'Bad Newz Kennels.' \" The case goes on.",
+            ["\"He took none of the money from 'Bad Newz Kennels.' \"", "The case goes on."],
+        ),
+        ("That is new. ... Overall it went well.", ["That is new.", "... Overall it went well."]),
     ],
     ids=lambda value: value[:28] if isinstance(value, str) else "",
 )
