@@ -183,6 +183,98 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """Who gets the digest: add, remove, list, or import subscribers from a CSV file."""
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--name", help="The subscriber's name.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    help="Follow only articles with this tag (repeatable; none: every article).",
+)
+@click.pass_context
+def subscribers_add_command(
+    ctx: click.Context, email: str, name: str | None, tags: tuple[str, ...]
+) -> None:
+    """Add a subscriber, or replace the tags (and the name, if given) of a stored one."""
+    from digest import subscribers
+
+    settings = _settings(ctx)
+    with store.opened(settings.database_url) as engine:
+        saved = subscribers.add(engine, email, name=name, tags=tags, now=datetime.now(UTC))
+    follows = ", ".join(sorted(saved.tags)) or "every article"
+    click.echo(f"Subscribed {saved.email} ({follows}).")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.pass_context
+def subscribers_remove_command(ctx: click.Context, email: str) -> None:
+    """Remove a subscriber."""
+    from digest import subscribers
+
+    address = subscribers.normalize(email)
+    settings = _settings(ctx)
+    with store.opened(settings.database_url) as engine:
+        if not subscribers.remove(engine, address):
+            raise DigestError(f"{address} is not subscribed; see `digest subscribers list`")
+    click.echo(f"Removed {address}.")
+
+
+@subscribers_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+def subscribers_list_command(ctx: click.Context, as_json: bool) -> None:
+    """List the subscribers and the tags each follows, by address."""
+    from digest import subscribers
+
+    settings = _settings(ctx)
+    with store.opened(settings.database_url) as engine:
+        found = subscribers.all_subscribers(engine)
+    if as_json:
+        rows = [{"email": s.email, "name": s.name, "tags": sorted(s.tags)} for s in found]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    out = Console(soft_wrap=True)
+    if not found:
+        out.print("No subscribers.")
+        return
+    table = _table("Email", "Name", "Tags")
+    for s in found:
+        table.add_row(s.email, s.name or "", ", ".join(sorted(s.tags)) or "(every article)")
+    out.print(table)
+    out.print(f"{_count(len(found), 'subscriber')}.")
+
+
+@subscribers_group.command("import")
+@click.argument("path", metavar="FILE.csv", type=click.Path(path_type=Path))
+@click.pass_context
+def subscribers_import_command(ctx: click.Context, path: Path) -> None:
+    """Add or update the subscribers of a CSV file with the columns email,name,tags.
+
+    Tags within a cell are separated by spaces, commas or semicolons. A bad row is reported
+    with its line number and skipped; the rest are imported.
+    """
+    from digest import subscribers
+
+    settings = _settings(ctx)
+    with store.opened(settings.database_url) as engine:
+        report = subscribers.import_csv(engine, path, now=datetime.now(UTC))
+    click.echo(
+        f"Imported {path}: {report.added} added, {report.updated} updated, "
+        f"{_count(len(report.errors), 'row')} skipped."
+    )
+    for error in report.errors:
+        click.echo(f"Error: {path}:{error}", err=True)
+    if report.errors:
+        ctx.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="digest")

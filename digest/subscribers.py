@@ -1,0 +1,261 @@
+"""The subscriber list: validated, normalised addresses and the tags each one follows."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.clean import tag_slug
+from digest.errors import StoreError, SubscriberError
+from digest.models import Subscriber
+from digest.schema import subscribers as table
+from digest.store import reason
+
+_BATCH = 500
+_TAG_SPLIT = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What one CSV import did; ``errors`` are ``"line N: <reason>"``, one a skipped row."""
+
+    added: int
+    updated: int
+    errors: tuple[str, ...]
+
+
+def normalize(email: str) -> str:
+    """The address as stored and sent to: domain lower-cased, IDN domains in ASCII (punycode).
+
+    Only ASCII local parts are accepted, so every message goes out without SMTPUTF8.
+    """
+    try:
+        found = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{email.strip()!r} is not a valid email address: {exc}") from exc
+    return str(found.ascii_email or found.normalized)
+
+
+def tags_of(values: Iterable[str]) -> frozenset[str]:
+    """Tag slugs, one a value: "Arms Control" → "arms-control"."""
+    return frozenset(slug for value in values if (slug := tag_slug(value)))
+
+
+def add(
+    engine: Engine,
+    email: str,
+    *,
+    name: str | None = None,
+    tags: Iterable[str] = (),
+    now: datetime,
+) -> Subscriber:
+    """Store a subscriber, or replace the tags of a stored one (and its name, when given)."""
+    subscriber = Subscriber(normalize(email), _name(name), tags_of(tags))
+    try:
+        with engine.begin() as conn:
+            _upsert(conn, [subscriber], now)
+            row = conn.execute(select(table).where(table.c.email == subscriber.email)).one()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write subscriber {subscriber.email}: {reason(exc)}") from exc
+    return _subscriber(row.email, row.name, row.tags)
+
+
+def remove(engine: Engine, email: str) -> bool:
+    """Delete a subscriber; False when the address was not subscribed."""
+    address = normalize(email)
+    try:
+        with engine.begin() as conn:
+            gone = conn.execute(delete(table).where(table.c.email == address)).rowcount
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot remove subscriber {address}: {reason(exc)}") from exc
+    return bool(gone)
+
+
+def all_subscribers(engine: Engine) -> list[Subscriber]:
+    """Every subscriber, by address."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(table).order_by(table.c.email)).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read subscribers: {reason(exc)}") from exc
+    return [_subscriber(row.email, row.name, row.tags) for row in rows]
+
+
+def stream(engine: Engine, *, chunk: int = 2000) -> Iterator[Subscriber]:
+    """Every subscriber ordered by (tags, email), so equal tag sets come one after another.
+
+    Keyset pages of ``chunk`` rows, each read in its own short transaction: memory stays
+    flat however long the list, and no read lock is held while the caller writes the
+    send ledger (SQLite would otherwise block it).
+    """
+    last: tuple[str, str] | None = None
+    while True:
+        stmt = select(table.c.email, table.c.name, table.c.tags)
+        if last is not None:
+            tags, email = last
+            stmt = stmt.where(
+                or_(table.c.tags > tags, and_(table.c.tags == tags, table.c.email > email))
+            )
+        stmt = stmt.order_by(table.c.tags, table.c.email).limit(chunk)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read subscribers: {reason(exc)}") from exc
+        for email, name, tags in rows:
+            yield _subscriber(email, name, tags)
+        if len(rows) < chunk:
+            return
+        last = (rows[-1].tags, rows[-1].email)
+
+
+def count(engine: Engine) -> int:
+    """How many subscribers are stored."""
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read subscribers: {reason(exc)}") from exc
+
+
+def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
+    """Add or update the subscribers of a CSV file (columns email, name, tags; UTF-8).
+
+    A bad row is reported as ``line N: <reason>`` and skipped; the others are imported in
+    one transaction. A file that cannot be read, or has no email column, is an error.
+    """
+    errors: list[str] = []
+    added = updated = 0
+    try:
+        with _reading(path) as handle, engine.begin() as conn:
+            batch: list[Subscriber] = []
+            for subscriber in _rows(path, handle, errors):
+                batch.append(subscriber)
+                if len(batch) >= _BATCH:
+                    new = _upsert(conn, batch, now)
+                    added, updated, batch = added + new, updated + len(batch) - new, []
+            new = _upsert(conn, batch, now)
+            added, updated = added + new, updated + len(batch) - new
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write subscribers: {reason(exc)}") from exc
+    return ImportReport(added, updated, tuple(errors))
+
+
+def read_csv(path: Path) -> tuple[list[Subscriber], tuple[str, ...]]:
+    """The valid subscribers of a CSV file, and why the other rows were skipped; stores nothing."""
+    errors: list[str] = []
+    with _reading(path) as handle:
+        found = list(_rows(path, handle, errors))
+    return found, tuple(errors)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[TextIO]:
+    """The open CSV file; unreadable or undecodable files become one SubscriberError."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise SubscriberError(
+            f"cannot read {path}: {exc.strerror or exc}; check the file name"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(
+            f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV"
+        ) from exc
+
+
+def _rows(path: Path, handle: Iterable[str], errors: list[str]) -> Iterator[Subscriber]:
+    """Valid, first-seen subscribers of a CSV; the reasons for the others go to ``errors``."""
+    reader = csv.reader(handle)
+    header = [cell.strip().casefold() for cell in next(reader, [])]
+    if "email" not in header:
+        raise SubscriberError(
+            f"{path} has no 'email' column; its first line must be email,name,tags"
+        )
+    column: dict[str, int] = {
+        name: header.index(name) for name in ("email", "name", "tags") if name in header
+    }
+    seen: dict[str, int] = {}
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(f"line {reader.line_num}: {exc}")
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            index = column.get(name)
+            return cells[index] if index is not None and index < len(cells) else ""
+
+        line = reader.line_num
+        if not cell("email").strip():
+            errors.append(f"line {line}: no email address")
+            continue
+        try:
+            email = normalize(cell("email"))
+        except SubscriberError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        if email in seen:
+            errors.append(f"line {line}: {email} is already on line {seen[email]}; skipped")
+            continue
+        seen[email] = line
+        yield Subscriber(email, _name(cell("name")), tags_of(_TAG_SPLIT.split(cell("tags"))))
+
+
+def _upsert(conn: Connection, batch: list[Subscriber], now: datetime) -> int:
+    """Insert new subscribers and update stored ones; returns how many were new.
+
+    Portable SQL (no dialect upsert): one read of the batch's stored addresses, one insert.
+    A name left out keeps the stored one.
+    """
+    if not batch:
+        return 0
+    stored = set(
+        conn.execute(
+            select(table.c.email).where(table.c.email.in_([s.email for s in batch]))
+        ).scalars()
+    )
+    created = now.astimezone(UTC).replace(tzinfo=None)
+    new_rows = [
+        {"email": s.email, "name": s.name, "tags": _tag_text(s.tags), "created_at": created}
+        for s in batch
+        if s.email not in stored
+    ]
+    if new_rows:
+        conn.execute(insert(table), new_rows)
+    for s in batch:
+        if s.email in stored:
+            values: dict[str, object] = {"tags": _tag_text(s.tags)}
+            if s.name is not None:
+                values["name"] = s.name
+            conn.execute(update(table).where(table.c.email == s.email).values(values))
+    return len(new_rows)
+
+
+def _tag_text(tags: frozenset[str]) -> str:
+    return " ".join(sorted(tags))
+
+
+def _name(name: str | None) -> str | None:
+    cleaned = " ".join((name or "").split())
+    return cleaned or None
+
+
+def _subscriber(email: str, name: str | None, tags: str) -> Subscriber:
+    return Subscriber(email, name, frozenset(tags.split()))

@@ -1,0 +1,264 @@
+"""Subscribers: validated addresses, upserts, the streamed list, CSV import and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from digest import subscribers
+from digest.errors import SubscriberError
+from digest.models import Subscriber
+
+from .conftest import ROOT, run, write_config
+
+NOW = datetime(2019, 1, 1, 7, tzinfo=UTC)
+
+
+def write_csv(tmp_path: Path, text: str, *, encoding: str = "utf-8") -> Path:
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# ---------------------------------------------------------------- addresses
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("ada@example.org", "ada@example.org"),
+        ("  Ada@EXAMPLE.org ", "Ada@example.org"),  # the domain is case-insensitive, not the box
+        ("a.b+news@sub.example.com", "a.b+news@sub.example.com"),
+        ("kim@bücher.de", "kim@xn--bcher-kva.de"),  # IDN domains stored in ASCII
+    ],
+)
+def test_normalize(given: str, stored: str) -> None:
+    assert subscribers.normalize(given) == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("nobody", "'nobody' is not a valid email address: An email address must have an @-sign."),
+        ("a@b", "'a@b' is not a valid email address: The part after the @-sign is not valid."),
+        ("ü@example.org", "Internationalized characters before the @-sign are not supported"),
+        ("a..b@example.org", "cannot have two periods in a row"),
+        ("a@example.org\r\nBcc: x@example.org", "is not a valid email address"),
+    ],
+)
+def test_normalize_rejects_with_one_line_reason(given: str, reason: str) -> None:
+    with pytest.raises(SubscriberError) as caught:
+        subscribers.normalize(given)
+    assert reason in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- the store
+
+
+def test_add_upserts_by_normalized_address(engine: Engine) -> None:
+    first = subscribers.add(engine, "Ada@Example.org", name="Ada", tags=["Russia"], now=NOW)
+    assert first == Subscriber("Ada@example.org", "Ada", frozenset({"russia"}))
+    again = subscribers.add(engine, "Ada@EXAMPLE.ORG", tags=["Arms Control", "usa"], now=NOW)
+    # The local part keeps its case (RFC 5321 leaves it to the mailbox); the domain does not.
+    assert subscribers.normalize("ada@example.org") != again.email
+    # Same person: tags replaced, the name kept when none is given.
+    assert again == Subscriber("Ada@example.org", "Ada", frozenset({"arms-control", "usa"}))
+    assert subscribers.all_subscribers(engine) == [again]
+    assert subscribers.count(engine) == 1
+
+
+def test_remove(engine: Engine) -> None:
+    subscribers.add(engine, "ada@example.org", now=NOW)
+    subscribers.add(engine, "bob@example.org", now=NOW)
+    assert subscribers.remove(engine, "ada@example.ORG") is True
+    assert subscribers.remove(engine, "ada@example.org") is False
+    assert [s.email for s in subscribers.all_subscribers(engine)] == ["bob@example.org"]
+
+
+def test_stream_groups_equal_tag_sets_across_pages(engine: Engine) -> None:
+    tag_sets = [(), ("usa",), ("russia", "usa"), ("summit",), ("usa",), (), ("russia", "usa")]
+    for n, tags in enumerate(tag_sets * 3):
+        subscribers.add(engine, f"user{n:02d}@example.org", tags=tags, now=NOW)
+    streamed = list(subscribers.stream(engine, chunk=4))
+    assert len(streamed) == subscribers.count(engine) == 21
+    assert len({s.email for s in streamed}) == 21
+    runs = [s.tags for n, s in enumerate(streamed) if n == 0 or streamed[n - 1].tags != s.tags]
+    assert len(runs) == len(set(runs)) == 4  # each tag set in one run
+    assert runs[0] == frozenset()  # no tags sorts first
+    within = [s.email for s in streamed if s.tags == frozenset({"usa"})]
+    assert within == sorted(within)
+
+
+def test_stream_of_empty_store(engine: Engine) -> None:
+    assert list(subscribers.stream(engine)) == []
+
+
+# ---------------------------------------------------------------- CSV import
+
+
+def test_import_csv_reports_bad_rows_and_imports_the_rest(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "\ufeffEmail,Name,Tags\n"
+        "ada@example.org,Ada Lovelace,Russia; arms control\n"
+        "not-an-address,Nobody,usa\n"
+        "\n"
+        'grace@example.com,Grace,"summit, sanctions"\n'
+        ",No Address,usa\n"
+        "ada@EXAMPLE.ORG,Ada again,usa\n"
+        "alan@example.org,,\n",
+    )
+    report = subscribers.import_csv(engine, path, now=NOW)
+    assert report == subscribers.ImportReport(
+        added=3,
+        updated=0,
+        errors=(
+            "line 3: 'not-an-address' is not a valid email address: "
+            "An email address must have an @-sign.",
+            "line 6: no email address",
+            "line 7: ada@example.org is already on line 2; skipped",
+        ),
+    )
+    assert subscribers.all_subscribers(engine) == [
+        Subscriber("ada@example.org", "Ada Lovelace", frozenset({"russia", "arms", "control"})),
+        Subscriber("alan@example.org", None, frozenset()),
+        Subscriber("grace@example.com", "Grace", frozenset({"summit", "sanctions"})),
+    ]
+
+
+def test_import_csv_updates_stored_subscribers(engine: Engine, tmp_path: Path) -> None:
+    subscribers.add(engine, "ada@example.org", name="Ada", tags=["usa"], now=NOW)
+    path = write_csv(tmp_path, "email,tags\nada@example.org,russia\nbob@example.org,usa\n")
+    report = subscribers.import_csv(engine, path, now=NOW)
+    assert (report.added, report.updated, report.errors) == (1, 1, ())
+    ada = subscribers.all_subscribers(engine)[0]
+    assert ada == Subscriber("ada@example.org", "Ada", frozenset({"russia"}))
+
+
+def test_import_csv_in_batches(engine: Engine, tmp_path: Path) -> None:
+    rows = "".join(f"user{n}@example.org,,t{n % 7}\n" for n in range(1234))
+    report = subscribers.import_csv(
+        engine, write_csv(tmp_path, "email,name,tags\n" + rows), now=NOW
+    )
+    assert (report.added, report.updated, report.errors) == (1234, 0, ())
+    assert subscribers.count(engine) == 1234
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name,tags\nAda,usa\n", "has no 'email' column; its first line must be email,name,tags"),
+        ("", "has no 'email' column"),
+    ],
+)
+def test_import_csv_without_email_column(
+    engine: Engine, tmp_path: Path, content: str, message: str
+) -> None:
+    with pytest.raises(SubscriberError, match=message):
+        subscribers.import_csv(engine, write_csv(tmp_path, content), now=NOW)
+    assert subscribers.count(engine) == 0
+
+
+def test_import_csv_missing_or_not_utf8(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(SubscriberError, match=r"cannot read .*nope.csv: No such file"):
+        subscribers.import_csv(engine, tmp_path / "nope.csv", now=NOW)
+    latin = write_csv(tmp_path, "email,name\nada@example.org,Zoë\n", encoding="utf-16")
+    with pytest.raises(SubscriberError, match="is not UTF-8 text"):
+        subscribers.import_csv(engine, latin, now=NOW)
+    assert subscribers.count(engine) == 0
+
+
+def test_shipped_list_gives_different_variants(engine: Engine) -> None:
+    report = subscribers.import_csv(engine, ROOT / "config" / "subscribers.csv", now=NOW)
+    assert (report.added, report.errors) == (3, ())
+    stored = subscribers.all_subscribers(engine)
+    tag_sets = {s.tags for s in stored}
+    assert len(tag_sets) == 3 and frozenset() in tag_sets
+    known = {"russia", "usa", "arms-control", "summit", "sanctions", "diplomacy"}
+    assert set().union(*tag_sets) <= known
+    assert all(s.email.endswith(("@example.org", "@example.com")) for s in stored)
+
+
+def test_read_csv_stores_nothing(tmp_path: Path) -> None:
+    found, errors = subscribers.read_csv(write_csv(tmp_path, "email\nada@example.org\nbad\n"))
+    assert found == [Subscriber("ada@example.org")]
+    assert errors == (
+        "line 3: 'bad' is not a valid email address: An email address must have an @-sign.",
+    )
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_add_list_remove(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    added = run(
+        "subscribers", "add", "Ada@Example.ORG", "--name", "Ada",
+        "--tag", "Russia", "--tag", "arms control", config=config,
+    )  # fmt: skip
+    assert added.exit_code == 0
+    assert added.output == "Subscribed Ada@example.org (arms-control, russia).\n"
+    assert run("subscribers", "add", "bob@example.org", config=config).output == (
+        "Subscribed bob@example.org (every article).\n"
+    )
+    listed = run("subscribers", "list", config=config)
+    assert listed.exit_code == 0
+    assert "│ Ada@example.org │ Ada  │ arms-control, russia │" in listed.output
+    assert "│ bob@example.org │      │ (every article)      │" in listed.output
+    assert listed.output.endswith("2 subscribers.\n")
+    as_json = json.loads(run("subscribers", "list", "--json", config=config).output)
+    assert as_json == [
+        {"email": "Ada@example.org", "name": "Ada", "tags": ["arms-control", "russia"]},
+        {"email": "bob@example.org", "name": None, "tags": []},
+    ]
+    removed = run("subscribers", "remove", "bob@EXAMPLE.org", config=config)
+    assert (removed.exit_code, removed.output) == (0, "Removed bob@example.org.\n")
+    again = run("subscribers", "remove", "bob@example.org", config=config)
+    assert again.exit_code == 1
+    assert again.output == (
+        "Error: bob@example.org is not subscribed; see `digest subscribers list`\n"
+    )
+
+
+def test_cli_list_empty(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert run("subscribers", "list", config=config).output == "No subscribers.\n"
+    assert run("subscribers", "list", "--json", config=config).output == "[]\n"
+
+
+def test_cli_add_bad_address(tmp_path: Path) -> None:
+    result = run("subscribers", "add", "ada at example.org", config=write_config(tmp_path))
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: 'ada at example.org' is not a valid email address: "
+        "An email address must have an @-sign.\n"
+    )
+
+
+def test_cli_import_with_a_bad_row(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    path = write_csv(tmp_path, "email,name,tags\nada@example.org,Ada,usa\nada@,Bad,\n")
+    result = run("subscribers", "import", str(path), config=config)
+    assert result.exit_code == 1
+    assert result.stdout == f"Imported {path}: 1 added, 0 updated, 1 row skipped.\n"
+    assert result.stderr == (
+        f"Error: {path}:line 3: 'ada@' is not a valid email address: "
+        "There must be something after the @-sign.\n"
+    )
+    clean = run("subscribers", "import", str(ROOT / "config" / "subscribers.csv"), config=config)
+    assert clean.exit_code == 0
+    assert clean.output.endswith(": 2 added, 1 updated, 0 rows skipped.\n")  # ada: updated
+
+
+def test_cli_import_missing_file(tmp_path: Path) -> None:
+    result = run("subscribers", "import", str(tmp_path / "nope.csv"), config=write_config(tmp_path))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot read {tmp_path / 'nope.csv'}: No such file or directory; "
+        "check the file name\n"
+    )
