@@ -65,6 +65,10 @@ _BAD_LINK = (
 )
 _NOT_ONE_CLICK = "An unsubscribe POST carries the form field List-Unsubscribe=One-Click."
 _TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few minutes."
+_BUTTON = (
+    '<form method="post" action="{}"><input type="hidden" name="List-Unsubscribe" '
+    'value="One-Click"><button type="submit">Unsubscribe</button></form>'
+)
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token is in the URL
@@ -151,13 +155,8 @@ class _Site:
             self.cached_bytes -= evicted.cost
 
     def _answer(self, request: Request, entry: _File) -> Response:
-        headers = {
-            "Cache-Control": self.cache_control,
-            "Last-Modified": entry.last_modified,
-            "X-Content-Type-Options": "nosniff",
-        }
-        compressible = entry.content_type.startswith(_COMPRESSIBLE)
-        if compressible:
+        headers = {"Cache-Control": self.cache_control, "Last-Modified": entry.last_modified}
+        if entry.content_type.startswith(_COMPRESSIBLE):
             headers["Vary"] = "Accept-Encoding"
         zipped = entry.gz is not None and _accepts_gzip(request.headers.get("accept-encoding", ""))
         headers["ETag"] = entry.gz_etag if zipped else entry.etag
@@ -193,13 +192,7 @@ class _Site:
         return self._page(200, "You are unsubscribed", done)
 
     def _page(self, status: int, heading: str, text: str, form: str = "") -> Response:
-        button = (
-            f'<form method="post" action="{html.escape(form)}">'
-            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Unsubscribe</button></form>'
-            if form
-            else ""
-        )
+        button = _BUTTON.format(html.escape(form)) if form else ""
         page = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -283,8 +276,7 @@ async def _serve(
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if server.started:
-        host, port = sock.getsockname()[:2]
-        logging.getLogger("uvicorn.error").info("Serving on http://%s:%d/", host, port)
+        logging.getLogger("uvicorn.error").info("Serving on %s port %d", *sock.getsockname()[:2])
         if on_started is not None:
             on_started()
     await task
@@ -292,14 +284,25 @@ async def _serve(
 
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound here so a taken port is one clear error, not a log line."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets, and without it Nagle
+    # holds back the end of every body until the client's delayed ACK (40 ms a response).
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
     except (OSError, UnicodeError) as exc:
         why = getattr(exc, "strerror", None) or exc
         raise DigestError(
             f"cannot listen on {host}:{port}: {why}; check --host and --port"
         ) from exc
+    return sock
 
 
 @contextmanager

@@ -75,7 +75,8 @@ class Site:
 @contextmanager
 def running(app: Starlette) -> Iterator[int]:
     """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
-    with socket.socket() as sock:
+    # proto=IPPROTO_TCP as digest.serve makes it, so asyncio turns Nagle off.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -394,7 +395,7 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
     outbox = tmp_path / "outbox"
-    write_atomic(outbox / "feed.xml", rss("Only story"))
+    write_atomic(outbox / "feed.xml", rss(*(f"Story {n} " + "word " * 200 for n in range(22))))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -410,9 +411,16 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "started"
-        answer = httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5)
-        assert answer.status_code == 200
-        assert answer.headers["cache-control"] == "public, max-age=60"
+        with httpx.Client(headers=IDENTITY, timeout=5) as client:
+            answer = client.get(f"http://127.0.0.1:{port}/feed.xml")
+            assert answer.status_code == 200
+            assert answer.headers["cache-control"] == "public, max-age=60"
+            assert len(answer.content) > 40_000
+            # Keep-alive answers come without Nagle's 40 ms wait for a delayed ACK.
+            start = time.monotonic()
+            for _ in range(25):
+                client.get(f"http://127.0.0.1:{port}/feed.xml")
+            assert time.monotonic() - start < 0.75
         child.send_signal(signum)
         out, err = child.communicate(timeout=15)
     finally:
