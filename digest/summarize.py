@@ -23,7 +23,6 @@ _CANDIDATE = re.compile(
     r"(?P<cjk>[。！？]+[」』”’）)]*)"
     r"|(?P<mark>[.!?‽…]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
 )
-_ODD_SPACE = re.compile(r"\s{2,}|[^\S ]")
 _LINE_BULLET = re.compile(r"\s*(?:[•⁃‣◦▪●*\-–—]|\d{1,3}\.?\)|\d{1,3}\.|[a-z][.)])\s")
 _INLINE_BULLET = re.compile(r" (?=[•⁃‣◦▪●])")
 _LIST_START = re.compile(r"[•⁃‣◦▪●]?\s?(\d{1,2}|[a-z])(\.\)|\.|\))\s+(?=[A-Z])")
@@ -83,20 +82,24 @@ def split_sentences(text: str) -> list[str]:
 def _blocks(text: str) -> Iterator[str]:
     """Paragraphs of ``text`` with spaces made single; a bullet line stands alone."""
     if "\n" not in text:
-        yield _ODD_SPACE.sub(" ", text)
+        yield _single_spaced(text)
         return
     block: list[str] = []
     for line in text.split("\n"):
         bullet = _LINE_BULLET.match(line) is not None
         if block and (bullet or not line.strip()):
-            yield _ODD_SPACE.sub(" ", " ".join(block))
+            yield _single_spaced(" ".join(block))
             block = []
         if bullet:
-            yield _ODD_SPACE.sub(" ", line)
+            yield _single_spaced(line)
         elif line.strip():
             block.append(line)
     if block:
-        yield _ODD_SPACE.sub(" ", " ".join(block))
+        yield _single_spaced(" ".join(block))
+
+
+def _single_spaced(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _chunks(block: str) -> Iterator[str]:
@@ -237,13 +240,13 @@ def _previous_word(text: str, start: int, word_start: int) -> str:
 _UTC = dates.zone("UTC")  # only to tell whether a line is a timestamp, never to read it
 _WORD = re.compile(r"[^\W_]+")
 _PLACE = r"[A-Z][\w.'’]*(?: [A-Z][\w.'’]*){0,2}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
-_CREDIT = r"\((?P<credit>[A-Z][\w&.'’ ]{0,24})\)"
+_CREDIT = r"\([A-Z][\w&.'’ ]{0,24}\)"
 _DASH = r"\s*(?:--|[-–—])\s*"
 # "QINGDAO, China - ", "LONDON, England (CNN) -- ", or a credit: "(CNN)The", "Paris (AFP) -".
 _DATELINE = re.compile(
     r"(?:[A-Z][A-Z.'’]{2,}(?:[ -][A-Z][A-Z.'’]+){0,3}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
     rf"(?: ?{_CREDIT})?{_DASH}"
-    rf"|(?:{_PLACE} ?)?\((?P<credit2>[A-Z][\w&.'’ ]{{0,24}})\)(?:{_DASH}|(?=[A-Z“\"‘'])))"
+    rf"|(?:{_PLACE} ?)?{_CREDIT}(?:{_DASH}|(?=[A-Z“\"‘'])))"
     r"(?=[A-Z0-9“\"‘'])"
 )
 _BY = re.compile(r"(?:by|written by|words by|story by|reporting by|posted by)\b\s*", re.I)
@@ -293,12 +296,12 @@ def lead_summary(
 def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
     """The body from where the story starts, without its dateline.
 
-    A dateline opens the story, so whatever stands above one (a caption, an editor's note)
-    is not the story; with no dateline, bylines, timestamps, notes and a deck that repeats
+    A dateline opens the story, so what stands above one (a caption, an editor's note) is
+    not the story; with no dateline, bylines, timestamps, notes and a deck that repeats
     the title are skipped.
     """
     head = [p.strip() for p in paragraphs[:_LOOK_AHEAD]]
-    opening = next((n for n, p in enumerate(head) if _DATELINE.match(p)), None)
+    opening = next((n for n, p in enumerate(head) if _opens_story(p, n)), None)
     if opening is None:
         title_words = _WORD.findall(title.casefold())
         for n, paragraph in enumerate(head):
@@ -314,6 +317,13 @@ def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
     dateline = _DATELINE.match(head[opening])
     yield head[opening][dateline.end() :] if dateline else head[opening]
     yield from paragraphs[opening + 1 :]
+
+
+def _opens_story(paragraph: str, number: int) -> bool:
+    """A dateline; below the first paragraph only a full one ("MIAMI, Florida (CNN) --"),
+    not a capitalised word and a dash."""
+    match = _DATELINE.match(paragraph)
+    return match is not None and (number == 0 or any(c in match.group() for c in "(,"))
 
 
 def _is_chrome(paragraph: str, title_words: list[str]) -> bool:

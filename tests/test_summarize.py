@@ -236,6 +236,8 @@ def test_lead_skips_a_dateline(dateline: str) -> None:
 def test_a_capitalised_start_is_not_a_dateline() -> None:
     text = "US - Russia talks resume in Geneva. Both sides said so."
     assert lead_summary([text], max_sentences=1) == "US - Russia talks resume in Geneva."
+    later = "NASA - The agency said the launch was moved."
+    assert lead_summary([BODY[0], later], max_sentences=1) == BODY[0]
 
 
 @pytest.mark.parametrize(
