@@ -139,7 +139,7 @@ def _split_chunk(chunk: str, out: list[str]) -> None:
 
 
 def _enclosed(text: str, start: int, cut: int) -> bool:
-    """Inside parentheses or a quotation that closes soon: "(Wash. Post, USA Today)" and
+    """Inside parentheses or a quotation that closes soon: "(Ore. Times, AP)" and
     "I stayed. I saw it," he said. are one sentence each (an unclosed mark is ignored)."""
     if text.count("(", start, cut) > text.count(")", start, cut) and ")" in text[cut : cut + 250]:
         return True
@@ -242,7 +242,7 @@ _WORD = re.compile(r"[^\W_]+")
 _PLACE = r"[A-Z][\w.'’]*(?: [A-Z][\w.'’]*){0,2}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
 _CREDIT = r"\([A-Z][\w&.'’ ]{0,24}\)"
 _DASH = r"\s*(?:--|[-–—])\s*"
-# "QINGDAO, China - ", "LONDON, England (CNN) -- ", or a credit: "(CNN)The", "Paris (AFP) -".
+# "PORTLAND, Maine - ", "LONDON, England (CNN) -- ", or a credit: "(CNN)The", "Paris (AFP) -".
 _DATELINE = re.compile(
     r"(?:[A-Z][A-Z.'’]{2,}(?:[ -][A-Z][A-Z.'’]+){0,3}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
     rf"(?: ?{_CREDIT})?{_DASH}"
