@@ -366,8 +366,8 @@ def _not_modified(request: Request, entry: _File) -> str | None:
     If-None-Match compares weakly (RFC 9110 §13.1.2) against both representations, and when
     present, If-Modified-Since is ignored (§13.2.2).
     """
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
+    if_none_match = ", ".join(request.headers.getlist("if-none-match"))  # lines may repeat
+    if if_none_match:
         if if_none_match.strip() == "*":
             return ""
         tags = _ETAG.findall(if_none_match)
