@@ -16,6 +16,7 @@ from digest import clean, readers
 from digest.errors import IngestError
 from digest.models import Article, DateSource, Draft
 from digest.store import article_id, body_keys
+from digest.summarize import lead_summary
 
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
@@ -39,6 +40,8 @@ class Options:
     tag_rules: dict[str, list[str]] = field(default_factory=dict)
     max_bytes: int = 5_000_000
     metadata_name: str = "seeds.toml"
+    summary_sentences: int = 2
+    summary_chars: int = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,9 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                 extracted = readers.read_feed(data, options.default_tz)
             for number, (draft, url, source) in enumerate(extracted):
                 found.append(
-                    _finish(draft, path, number, mtime, meta, tagger, url=url, source=source)
+                    _finish(
+                        draft, path, number, mtime, meta, tagger, options, url=url, source=source
+                    )
                 )
         except IngestError as exc:
             rejected.append(Rejected(str(path), str(exc)))
@@ -114,7 +119,7 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
             continue
         meta = metadata.get(path.parent, {})
         for number, draft in enumerate(drafts_of_page):
-            found.append(_finish(draft, path, number, mtime, meta, tagger))
+            found.append(_finish(draft, path, number, mtime, meta, tagger, options))
     return Batch(tuple(found), tuple(rejected), len(files))
 
 
@@ -240,6 +245,7 @@ def _finish(
     mtime: datetime,
     metadata: dict[tuple[str, str | None], _Meta],
     tagger: Callable[[str], set[str]],
+    options: Options,
     *,
     url: str | None = None,
     source: str | None = None,
@@ -264,7 +270,12 @@ def _finish(
         url=url or meta.url,
         dateline=draft.dateline,
         origin=str(path) + (f"#{number + 1}" if number else ""),
-        summary=paragraphs[0] if paragraphs else "",
+        summary=lead_summary(
+            paragraphs,
+            title=draft.title,
+            max_sentences=options.summary_sentences,
+            max_chars=options.summary_chars,
+        ),
         keys=keys,
     )
 
