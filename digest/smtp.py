@@ -1,0 +1,309 @@
+"""The two senders: an SMTP relay for real sends, and the outbox writer for ``--dry-run``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+from digest.deliver import PermanentSendError, TransientSendError
+from digest.errors import DeliveryError
+from digest.files import write_atomic
+
+TlsMode = Literal["auto", "starttls", "ssl", "none"]
+PER_RECIPIENT_LIMIT = 1000  # above this many recipients a dry run writes one file per variant
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+class SmtpSender:
+    """Hands messages to an SMTP relay over one connection, reconnecting when it drops.
+
+    STARTTLS is used whenever the server offers it ("auto"), required ("starttls") or
+    replaced by implicit TLS ("ssl"). A password is only ever sent over TLS: with a user
+    and no TLS, connecting fails with a DeliveryError instead.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        user: str | None = None,
+        password: SecretStr | str | None = None,
+        tls: TlsMode = "auto",
+        timeout: float = 30.0,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        if user and tls == "none":
+            raise DeliveryError(
+                'smtp_user is set but smtp_tls = "none": the password would travel '
+                'unencrypted; use smtp_tls = "auto", "starttls" or "ssl", or unset smtp_user'
+            )
+        self._host, self._port = host, port
+        self._user, self._password = user, password
+        self._tls, self._timeout = tls, timeout
+        self._context = context
+        self._conn: smtplib.SMTP | None = None
+        self._connected_once = False
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """One message to one recipient; 4xx and lost connections are transient, 5xx not."""
+        conn = self._connection()
+        try:
+            conn.sendmail(sender, [recipient], message)
+        except smtplib.SMTPSenderRefused as exc:
+            self._reset(conn)
+            shown = _reply(exc.smtp_code, exc.smtp_error)
+            raise DeliveryError(
+                f"{self._where} refused the sender {sender}: {shown}; check from_address"
+            ) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients.get(recipient, (550, b"recipient refused"))
+            self._reset(conn)
+            raise self._reply_error(code, reply, recipient) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise TransientSendError(f"{self._where} closed the connection: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                self._drop()
+            else:
+                self._reset(conn)
+            raise self._reply_error(exc.smtp_code, exc.smtp_error, recipient) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TransientSendError(f"{self._where} failed: {exc or type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        """Say QUIT and hang up (a server that is gone already is fine)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+
+    @property
+    def _where(self) -> str:
+        return f"SMTP server {self._host}:{self._port}"
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is None:
+            try:
+                self._conn = self._connect()
+            except (OSError, smtplib.SMTPException) as exc:
+                if self._connected_once and not isinstance(exc, smtplib.SMTPAuthenticationError):
+                    raise TransientSendError(f"cannot reconnect to {self._where}: {exc}") from exc
+                raise DeliveryError(
+                    f"cannot reach {self._where}: {_why(exc)}; check smtp_host and smtp_port "
+                    "(DIGEST_SMTP_HOST, DIGEST_SMTP_PORT), or use --dry-run"
+                ) from exc
+            self._connected_once = True
+        return self._conn
+
+    def _connect(self) -> smtplib.SMTP:
+        context = self._context or ssl.create_default_context()
+        conn: smtplib.SMTP
+        if self._tls == "ssl":
+            conn = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
+        else:
+            conn = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        try:
+            conn.ehlo()
+            secure = self._tls == "ssl"
+            if self._tls in ("auto", "starttls") and conn.has_extn("starttls"):
+                conn.starttls(context=context)
+                conn.ehlo()
+                secure = True
+            elif self._tls == "starttls":
+                raise DeliveryError(
+                    f'{self._where} does not offer STARTTLS, which smtp_tls = "starttls" '
+                    'requires; use smtp_tls = "ssl" (port 465) or another relay'
+                )
+            if self._user:
+                if not secure:
+                    raise DeliveryError(
+                        f"{self._where} offers no TLS, and the SMTP password is never sent "
+                        'unencrypted; use smtp_tls = "ssl", a relay with STARTTLS, or unset '
+                        "smtp_user for a local relay"
+                    )
+                password = self._password or ""
+                if isinstance(password, SecretStr):
+                    password = password.get_secret_value()
+                conn.login(self._user, password)
+        except smtplib.SMTPAuthenticationError as exc:
+            conn.close()
+            raise DeliveryError(
+                f"{self._where} refused the login of {self._user!r} ({_why(exc)}); "
+                "check smtp_user and smtp_password"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reply_error(self, code: int, reply: bytes | str, recipient: str) -> DeliveryError:
+        shown = _reply(code, reply)
+        if 400 <= code < 500:
+            return TransientSendError(f"{self._where} deferred {recipient}: {shown}")
+        return PermanentSendError(shown)
+
+    def _reset(self, conn: smtplib.SMTP) -> None:
+        try:
+            conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return f"{code} {' '.join(text.split())}"
+
+
+class OutboxWriter:
+    """The ``--dry-run`` sender: what would go out, as .eml files in outbox/mail/YYYY-MM-DD/.
+
+    Up to 1,000 recipients, one file per recipient; above that, one file per variant (the
+    message of its first recipient) plus recipients.csv (email, variant file). The folder's
+    .eml files from an earlier run are cleared on construction.
+    """
+
+    def __init__(self, outbox_dir: Path, issue_date: date) -> None:
+        self.directory = outbox_dir / "mail" / issue_date.isoformat()
+        self._clear()
+        self._recipients = 0
+        self._variants = 0
+        self._variant_file: str | None = None
+        self._tags: frozenset[str] = frozenset()
+        self._variant_paths: list[Path] = []
+        self._recipient_paths: list[Path] = []
+        self._csv = _StreamingFile(self.directory / "recipients.csv")
+        self._closed = False
+
+    def begin_variant(self, tags: frozenset[str], articles: int) -> None:
+        """The next recipients get the variant for ``tags``."""
+        self._variants += 1
+        self._variant_file = None
+        self._tags = tags
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Write the message where the operator can read it."""
+        self._recipients += 1
+        if self._variant_file is None:
+            if self._variants == 0:
+                self.begin_variant(frozenset(), 0)
+            slug = "+".join(sorted(self._tags)) or "all"
+            self._variant_file = _safe_name(f"variant-{self._variants:03d}-{slug}", ".eml")
+            path = self.directory / self._variant_file
+            write_atomic(path, message)
+            self._variant_paths.append(path)
+        self._csv.write_row(recipient, self._variant_file)
+        if self._recipients <= PER_RECIPIENT_LIMIT:
+            path = self.directory / _safe_name(recipient, ".eml")
+            write_atomic(path, message)
+            self._recipient_paths.append(path)
+        elif self._recipients == PER_RECIPIENT_LIMIT + 1:
+            for path in self._recipient_paths:
+                path.unlink(missing_ok=True)
+            self._recipient_paths = []
+
+    def close(self) -> None:
+        """Keep either the per-recipient files or the per-variant files and recipients.csv."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._recipients > PER_RECIPIENT_LIMIT:
+            self._csv.commit()
+            return
+        self._csv.discard()
+        for path in self._variant_paths:
+            path.unlink(missing_ok=True)
+
+    def _clear(self) -> None:
+        try:
+            if not self.directory.is_dir():
+                return
+            for path in self.directory.iterdir():
+                if path.suffix == ".eml" or path.name.startswith(("recipients.csv", ".")):
+                    path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot clear {self.directory}: {exc.strerror or exc}; check outbox_dir"
+            ) from exc
+
+
+class _StreamingFile:
+    """A CSV written row by row to a temp file beside it, renamed into place when complete.
+
+    (files.write_atomic needs the whole content at once; a million rows need not be held.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._tmp = path
+        self._handle: io.TextIOWrapper | None = None
+
+    def write_row(self, *cells: str) -> None:
+        try:
+            if self._handle is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(
+                    dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp"
+                )
+                self._tmp = Path(tmp)
+                self._handle = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                csv.writer(self._handle).writerow(["email", "variant"])
+            csv.writer(self._handle).writerow(cells)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def commit(self) -> None:
+        if self._handle is None:
+            return
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.chmod(self._tmp, 0o644)
+            os.replace(self._tmp, self._path)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._tmp.unlink(missing_ok=True)
+
+    def _error(self, exc: OSError) -> DeliveryError:
+        return DeliveryError(f"cannot write {self._path}: {exc.strerror or exc}; check outbox_dir")
+
+
+def _safe_name(name: str, suffix: str) -> str:
+    """A file name from an address or label: safe characters only, unique, not too long."""
+    safe = _UNSAFE_NAME.sub("_", name)
+    if safe != name or len(safe) > 120:
+        safe = f"{safe[:120]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return safe + suffix

@@ -1,0 +1,643 @@
+"""Delivery: a real SMTP server on loopback, the send ledger, the message format, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import email
+import email.policy
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import SecretStr
+from sqlalchemy import Engine, select
+
+from digest import deliver, render, selection, smtp, subscribers
+from digest.deliver import DeliveryReport, MailInfo
+from digest.errors import DeliveryError
+from digest.links import verify_unsubscribe_token
+from digest.models import Article, Issue, Subscriber
+from digest.schema import sends
+
+from .conftest import ROOT
+
+NOW = datetime(2019, 1, 1, 12, 30, tzinfo=UTC)
+SECRET = "test-secret"
+LOOK = render.Look(
+    title="The Daily Digest",
+    base_url="https://news.example.org/daily",
+    postal_address="The Daily Digest · 1 Example Street · Springfield",
+    subject="{title} for {date:%B %d}: {count} stories",
+    timezone=UTC,
+)
+INFO = MailInfo(
+    from_address="digest@example.org",
+    from_name="The Daily Digest",
+    title="The Daily Digest",
+    digest_name="daily",
+    base_url="https://news.example.org/daily",
+    unsubscribe_secret=SECRET,
+    unsubscribe_mailto="unsubscribe@example.org",
+    max_articles=25,
+)
+# Six subscribers in four variants: all articles, russia, usa+summit, and one that matches none.
+AUDIENCE = (
+    Subscriber("ada@example.org", "Ada"),
+    Subscriber("bob@example.com"),
+    Subscriber("cy@example.org", tags=frozenset({"russia"})),
+    Subscriber("di@example.org", tags=frozenset({"russia"})),
+    Subscriber("ed@example.com", tags=frozenset({"summit", "usa"})),
+    Subscriber("flo@example.org", tags=frozenset({"gardening"})),
+)
+RECEIVING = {s.email for s in AUDIENCE} - {"flo@example.org"}
+
+
+def make_article(n: int, tags: set[str], **overrides: Any) -> Article:
+    fields: dict[str, Any] = {
+        "id": f"{n:016x}",
+        "title": f"Story {n}: Putin and Trump — “talks” in Zürich",
+        "published": NOW - timedelta(hours=n + 1),
+        "date_source": "text",
+        "tags": frozenset(tags),
+        "paragraphs": (f"Body of story {n}.",),
+        "source": "Wire",
+        "url": f"https://example.com/story-{n}",
+        "summary": f"Lead sentence of story {n}, with ünïcödé and a <b>tag</b>.",
+    }
+    return Article(**(fields | overrides))
+
+
+def make_issue(count: int = 6) -> Issue:
+    cycle = [{"russia"}, {"usa", "summit"}, {"russia", "usa"}]
+    articles = tuple(make_article(n, cycle[n % 3]) for n in range(count))
+    return Issue("daily", date(2019, 1, 1), NOW - timedelta(days=1), NOW, articles)
+
+
+def real_render(issue: Issue) -> render.Email:
+    return render.render_email(issue, LOOK)
+
+
+# ---------------------------------------------------------------- the SMTP server
+
+
+@dataclass
+class Handler:
+    """aiosmtpd handler: records accepted messages; defers, drops or refuses on demand."""
+
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)
+    rcpt_tried: list[str] = field(default_factory=list)
+    defer: int = 0  # answer 451 to the next N messages
+    drop: int = 0  # hang up on the next N messages
+    refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
+    delay: float = 0.0  # seconds before the 250 (the message is recorded first)
+    logins: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            self.rcpt_tried.append(address)
+        if address in self.refuse:
+            return "550 5.1.1 <" + address + ">: no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.drop:
+                self.drop -= 1
+                server.transport.close()
+                return "421 4.3.2 going away"
+            if self.defer:
+                self.defer -= 1
+                return "451 4.3.0 try again later"
+            for rcpt in envelope.rcpt_tos:
+                self.accepted.append((rcpt, envelope.content))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 OK"
+
+    def counts(self) -> Counter[str]:
+        with self.lock:
+            return Counter(rcpt for rcpt, _ in self.accepted)
+
+
+@dataclass
+class Mailbox:
+    handler: Handler
+    port: int
+
+    def sender(self, **options: Any) -> smtp.SmtpSender:
+        return smtp.SmtpSender("127.0.0.1", self.port, timeout=5, **options)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield Mailbox(handler, controller.port)
+    finally:
+        controller.stop()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def stored_issue(engine: Engine, audience: tuple[Subscriber, ...] = AUDIENCE) -> tuple[int, Issue]:
+    for s in audience:
+        subscribers.add(engine, s.email, name=s.name, tags=s.tags, now=NOW)
+    return selection.claim(engine, make_issue(), now=NOW)
+
+
+def send(
+    engine: Engine,
+    issue: Issue,
+    issue_id: int | None,
+    sender: deliver.Sender,
+    *,
+    retries: int = 3,
+    sleeps: list[float] | None = None,
+    renders: list[frozenset[str]] | None = None,
+    render_with: Callable[[Issue], render.Email] = real_render,
+    info: MailInfo = INFO,
+) -> DeliveryReport:
+    def counted(chosen: Issue) -> render.Email:
+        if renders is not None:
+            renders.append(chosen.tags)
+        return render_with(chosen)
+
+    return deliver.deliver(
+        engine,
+        issue,
+        issue_id,
+        subscribers.stream(engine),
+        render=counted,
+        variant=selection.variant,
+        info=info,
+        sender=sender,
+        now=NOW,
+        sleep=(sleeps.append if sleeps is not None else lambda _s: None),
+        retries=retries,
+    )
+
+
+def ledger(engine: Engine) -> dict[str, tuple[str, int, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(sends.c.email, sends.c.status, sends.c.attempts, sends.c.error))
+        return {r.email: (r.status, r.attempts, r.error) for r in rows}
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+@dataclass
+class Collector:
+    """A sender that keeps what it is given (for dry runs and format checks)."""
+
+    messages: dict[str, bytes] = field(default_factory=dict)
+    closed: int = 0
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        self.messages[recipient] = message
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+# ---------------------------------------------------------------- sending
+
+
+def test_every_subscriber_gets_exactly_one_message(engine: Engine, mailbox: Mailbox) -> None:
+    issue_id, issue = stored_issue(engine)
+    renders: list[frozenset[str]] = []
+    report = send(engine, issue, issue_id, mailbox.sender(), renders=renders)
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+    assert (report.recipients, report.sent, report.variants, report.empty_variants) == (6, 5, 3, 1)
+    assert (report.skipped_empty, report.failed_count, report.deferred) == (1, 0, 0)
+    assert report.bytes == sum(len(raw) for _, raw in mailbox.handler.accepted)
+    assert sorted(renders, key=sorted) == sorted(
+        [frozenset(), frozenset({"russia"}), frozenset({"summit", "usa"})], key=sorted
+    )  # each variant rendered once, the empty one not at all
+    assert {e: s for e, (s, _, _) in ledger(engine).items()} == dict.fromkeys(RECEIVING, "sent")
+
+
+def test_rerun_sends_nothing_new(engine: Engine, mailbox: Mailbox) -> None:
+    issue_id, issue = stored_issue(engine)
+    send(engine, issue, issue_id, mailbox.sender())
+    again = send(engine, issue, issue_id, mailbox.sender())
+    assert (again.sent, again.skipped_already_sent, again.recipients) == (0, 5, 6)
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+
+
+def test_transient_failures_then_recovery(engine: Engine, mailbox: Mailbox) -> None:
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.defer = 3
+    mailbox.handler.drop = 2
+    sleeps: list[float] = []
+    report = send(engine, issue, issue_id, mailbox.sender(), retries=5, sleeps=sleeps)
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+    assert (report.sent, report.deferred, report.failed_count) == (5, 0, 0)
+    assert sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]  # one recipient waited out all five failures
+    assert max(attempts for _, attempts, _ in ledger(engine).values()) == 6
+
+
+def test_server_down_stops_the_run_and_the_next_run_finishes(
+    engine: Engine, mailbox: Mailbox
+) -> None:
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.defer = 10**6
+    with pytest.raises(DeliveryError) as caught:
+        send(engine, issue, issue_id, mailbox.sender(), retries=1)
+    assert str(caught.value).startswith("delivery stopped: 3 recipients in a row failed after 1")
+    assert str(caught.value).endswith(
+        "0 sent this run, run `digest send` again later to send the rest"
+    )
+    statuses = Counter(status for status, _, _ in ledger(engine).values())
+    assert statuses == {"deferred": 3, "claimed": 1}  # ed's variant was not reached
+    mailbox.handler.defer = 0
+    report = send(engine, issue, issue_id, mailbox.sender())
+    assert report.sent == 5
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+
+
+def test_permanent_failure_is_recorded_reported_and_never_retried(
+    engine: Engine, mailbox: Mailbox
+) -> None:
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.refuse = {"cy@example.org"}
+    report = send(engine, issue, issue_id, mailbox.sender())
+    assert report.failed == (("cy@example.org", "550 5.1.1 <cy@example.org>: no such user"),)
+    assert (report.sent, report.failed_count) == (4, 1)
+    assert mailbox.handler.counts() == Counter(RECEIVING - {"cy@example.org"})
+    assert ledger(engine)["cy@example.org"] == (
+        "failed", 1, "550 5.1.1 <cy@example.org>: no such user"
+    )  # fmt: skip
+    mailbox.handler.refuse = set()
+    again = send(engine, issue, issue_id, mailbox.sender())
+    assert (again.sent, again.skipped_already_sent) == (0, 5)
+    assert mailbox.handler.rcpt_tried.count("cy@example.org") == 1
+
+
+class Interrupting:
+    """Wraps a sender: Ctrl-C on the n-th message, before or after the server took it."""
+
+    def __init__(self, inner: deliver.Sender, n: int, *, after_handoff: bool) -> None:
+        self.inner, self.n, self.after, self.calls = inner, n, after_handoff, 0
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        self.calls += 1
+        if self.calls == self.n and not self.after:
+            raise KeyboardInterrupt
+        self.inner.send(sender, recipient, message)
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("after_handoff", [False, True])
+def test_interrupted_run_then_rerun(engine: Engine, mailbox: Mailbox, after_handoff: bool) -> None:
+    issue_id, issue = stored_issue(engine)
+    with pytest.raises(KeyboardInterrupt):
+        send(
+            engine, issue, issue_id, Interrupting(mailbox.sender(), 3, after_handoff=after_handoff)
+        )
+    assert sum(mailbox.handler.counts().values()) == (3 if after_handoff else 2)
+    send(engine, issue, issue_id, mailbox.sender())
+    counts = mailbox.handler.counts()
+    assert set(counts) == RECEIVING
+    # Only the message in flight at the interrupt may arrive twice.
+    assert sum(counts.values()) - len(RECEIVING) == (1 if after_handoff else 0)
+
+
+CHILD = """
+import sys
+from digest import deliver, selection, store, subscribers
+from tests.test_deliver import INFO, NOW, real_render, make_issue, smtp
+url, port = sys.argv[1], int(sys.argv[2])
+with store.opened(url) as engine:
+    issue_id = selection.issue_id_of(engine, "daily", make_issue().date)
+    deliver.deliver(
+        engine, make_issue(), issue_id, subscribers.stream(engine, chunk=7),
+        render=real_render, variant=selection.variant, info=INFO,
+        sender=smtp.SmtpSender("127.0.0.1", port, timeout=5), now=NOW, retries=0,
+    )
+"""
+
+
+def test_killed_mid_send_then_rerun(database_url: str, engine: Engine, mailbox: Mailbox) -> None:
+    audience = tuple(Subscriber(f"reader{n:02d}@example.org") for n in range(30))
+    issue_id, issue = stored_issue(engine, audience)
+    mailbox.handler.delay = 0.1  # the server records each message, then is slow to say 250
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, database_url, str(mailbox.port)],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while sum(mailbox.handler.counts().values()) < 5 and child.poll() is None:
+            assert time.monotonic() < deadline, "the child sent nothing in 30 s"
+            time.sleep(0.01)
+        assert child.poll() is None, child.communicate()[1].decode()
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=10)
+        assert child.stderr is not None
+        child.stderr.close()
+    before = sum(mailbox.handler.counts().values())
+    assert 5 <= before < 30
+    mailbox.handler.delay = 0
+    report = send(engine, issue, issue_id, mailbox.sender())
+    counts = mailbox.handler.counts()
+    assert set(counts) == {s.email for s in audience}  # nobody left without the issue
+    assert sum(counts.values()) - 30 <= 1  # at most the message in flight, twice
+    assert report.sent == 30 - before + (sum(counts.values()) - 30)
+
+
+# ---------------------------------------------------------------- SMTP sessions
+
+
+def test_refused_connection_is_one_clear_error() -> None:
+    port = free_port()
+    sender = smtp.SmtpSender("127.0.0.1", port, timeout=5)
+    with pytest.raises(DeliveryError) as caught:
+        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
+    assert str(caught.value) == (
+        f"cannot reach SMTP server 127.0.0.1:{port}: connection refused; check smtp_host and "
+        "smtp_port (DIGEST_SMTP_HOST, DIGEST_SMTP_PORT), or use --dry-run"
+    )
+    assert not isinstance(caught.value, deliver.TransientSendError)
+
+
+def test_credentials_never_sent_without_tls(mailbox: Mailbox) -> None:
+    with pytest.raises(DeliveryError, match='smtp_user is set but smtp_tls = "none"'):
+        mailbox.sender(user="digest", password=SecretStr("pw"), tls="none")
+    sender = mailbox.sender(user="digest", password=SecretStr("pw"))
+    with pytest.raises(DeliveryError) as caught:
+        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
+    assert "offers no TLS, and the SMTP password is never sent unencrypted" in str(caught.value)
+    assert mailbox.handler.logins == [] and mailbox.handler.accepted == []
+    with pytest.raises(DeliveryError, match="does not offer STARTTLS, which smtp_tls"):
+        mailbox.sender(tls="starttls").send("digest@example.org", "a@example.org", b"x\r\n")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_starttls_then_login(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    handler = Handler()
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        handler.logins.append(data.login.decode())
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), tls_context=server_tls,
+        require_starttls=True, authenticator=authenticate, auth_require_tls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        sender = smtp.SmtpSender(
+            "127.0.0.1", controller.port, user="digest", password=SecretStr("s3cret"),
+            timeout=5, context=ssl.create_default_context(cafile=str(cert)),
+        )  # fmt: skip
+        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
+        sender.close()
+        wrong = smtp.SmtpSender(
+            "127.0.0.1", controller.port, user="digest", password=SecretStr("nope"),
+            timeout=5, context=ssl.create_default_context(cafile=str(cert)),
+        )  # fmt: skip
+        with pytest.raises(DeliveryError, match="refused the login of 'digest'"):
+            wrong.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
+    finally:
+        controller.stop()
+    assert set(handler.logins) == {"digest"}  # smtplib tries PLAIN, then LOGIN
+    assert [rcpt for rcpt, _ in handler.accepted] == ["ada@example.org"]
+
+
+# ---------------------------------------------------------------- the message
+
+
+def dry_run(issue: Issue, audience: tuple[Subscriber, ...], **overrides: Any) -> Collector:
+    collector = Collector()
+    ordered = sorted(audience, key=lambda s: (" ".join(sorted(s.tags)), s.email))
+    deliver.deliver(
+        None,  # type: ignore[arg-type]  # a dry run never touches the store
+        issue, None, ordered,
+        render=overrides.pop("render", real_render), variant=selection.variant,
+        info=overrides.pop("info", INFO), sender=collector, now=NOW,
+    )  # fmt: skip
+    assert collector.closed == 1
+    return collector
+
+
+def test_message_parts_and_headers() -> None:
+    rendered: dict[frozenset[str], render.Email] = {}
+
+    def keep(chosen: Issue) -> render.Email:
+        rendered[chosen.tags] = real_render(chosen)
+        return rendered[chosen.tags]
+
+    issue = make_issue()
+    sent = dry_run(issue, AUDIENCE, render=keep).messages
+    assert set(sent) == RECEIVING
+    for address, raw in sent.items():
+        assert raw.isascii() and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        message = parse(raw)
+        assert message.defects == []
+        assert message["From"] == "The Daily Digest <digest@example.org>"
+        assert message["To"] == address
+        assert parsedate_to_datetime(message["Date"]) == NOW
+        assert message["MIME-Version"] == "1.0"
+        assert message["List-Id"] == '"The Daily Digest" <daily.example.org>'
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert re.fullmatch(r"<daily\.20190101\.[0-9a-f]{12}@example\.org>", message["Message-ID"])
+        https, mailto = re.fullmatch(r"<(\S+)>, <(\S+)>", message["List-Unsubscribe"]).groups()
+        assert mailto == "mailto:unsubscribe@example.org?subject=unsubscribe"
+        token = parse_qs(urlsplit(https).query)["token"][0]
+        assert https.startswith("https://news.example.org/daily/unsubscribe?token=")
+        assert verify_unsubscribe_token(SECRET, token) == address
+        assert verify_unsubscribe_token("another-secret", token) is None
+        assert message.get_content_type() == "multipart/alternative"
+        parts = list(message.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        assert all(p.get_content_charset() == "utf-8" for p in parts)
+        # The fast path gives what rendering for this one recipient would.
+        tags = next(s.tags for s in AUDIENCE if s.email == address)
+        variant = rendered[tags]
+        assert message["Subject"] == variant.subject
+        html, text = render.personalize(variant, {"unsubscribe_url": https, "email": address})
+        assert parts[0].get_content().replace("\r\n", "\n") == text
+        assert parts[1].get_content().replace("\r\n", "\n") == html
+    tokens = [parse(raw)["List-Unsubscribe"] for raw in sent.values()]
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_message_ids_are_stable_and_distinct() -> None:
+    first = {
+        a: parse(raw)["Message-ID"] for a, raw in dry_run(make_issue(), AUDIENCE).messages.items()
+    }
+    again = {
+        a: parse(raw)["Message-ID"] for a, raw in dry_run(make_issue(), AUDIENCE).messages.items()
+    }
+    assert first == again
+    assert len(set(first.values())) == len(first)
+    later = replace(make_issue(), date=date(2019, 1, 2))
+    assert set(
+        parse(r)["Message-ID"] for r in dry_run(later, AUDIENCE).messages.values()
+    ).isdisjoint(first.values())
+
+
+def test_header_injection_is_inert() -> None:
+    def evil(chosen: Issue) -> render.Email:
+        good = real_render(chosen)
+        return replace(good, subject="Hello\r\nBcc: victim@example.net\nX-Evil: 1")
+
+    info = replace(
+        INFO, title="Daily\r\nX-Injected: yes", from_name="Digest\nReply-To: x@example.net"
+    )
+    raw = dry_run(make_issue(), AUDIENCE[:1], render=evil, info=info).messages["ada@example.org"]
+    message = parse(raw)
+    assert not {"Bcc", "X-Evil", "X-Injected", "Reply-To"} & set(message.keys())
+    assert message["Subject"] == "Hello Bcc: victim@example.net X-Evil: 1"
+    assert message["From"] == '"Digest Reply-To: x@example.net" <digest@example.org>'
+    head = raw.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    names = [line.split(":", 1)[0] for line in head if not line.startswith(" ")]
+    assert names == [
+        "From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
+        "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+    ]  # fmt: skip
+
+
+def test_tokens_survive_long_lines_and_long_values() -> None:
+    """QP wrapping never splits a token, and long values keep every line within limits."""
+    tokens = {"unsubscribe_url": "tok-unsub-0a1b2c", "email": "tok-email-3d4e5f"}
+    filler = "Zürich — “quotes” and = signs " * 60
+    text = f"{filler}{tokens['email']}{filler}\nUnsubscribe: {tokens['unsubscribe_url']}\n"
+    html = f'<p>{filler}</p><a href="{tokens["unsubscribe_url"]}">x</a>{tokens["email"]}{filler}'
+    fake = render.Email(subject="Long", html=html, text=text, tokens=tokens)
+    info = replace(INFO, base_url="https://example.org/" + "very-long-path/" * 13)
+    address = "a.very.long.local.part+newsletter-subscriptions@sub.domain.example.org"
+    raw = dry_run(make_issue(), (Subscriber(address),), render=lambda _i: fake, info=info).messages
+    message = parse(raw[address])
+    url = re.fullmatch(r"<(\S+)>, <\S+>", message["List-Unsubscribe"]).group(1)
+    assert len(url) > 200
+    body_lines = raw[address].split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert max(len(line) for line in body_lines) <= 77
+    want_html, want_text = render.personalize(fake, {"unsubscribe_url": url, "email": address})
+    plain, rich = message.iter_parts()
+    assert plain.get_content().replace("\r\n", "\n") == want_text
+    assert rich.get_content() == want_html
+
+
+def test_issue_without_articles_sends_nothing(engine: Engine, mailbox: Mailbox) -> None:
+    issue_id, issue = stored_issue(engine)
+    empty = replace(issue, articles=())
+    report = send(engine, empty, issue_id, mailbox.sender())
+    assert (report.articles, report.recipients, report.sent) == (0, 0, 0)
+    assert report.summary() == "The issue has no articles: nothing sent."
+    assert mailbox.handler.accepted == [] and ledger(engine) == {}
+
+
+def test_bad_from_address_is_a_config_error() -> None:
+    with pytest.raises(DeliveryError) as caught:
+        dry_run(make_issue(), AUDIENCE, info=replace(INFO, from_address="digest at example"))
+    assert str(caught.value) == (
+        "from_address 'digest at example' is not a plain email address; fix from_address"
+    )
+
+
+# ---------------------------------------------------------------- dry run: the outbox
+
+
+def test_dry_run_writes_one_eml_per_subscriber(engine: Engine, tmp_path: Path) -> None:
+    _, issue = stored_issue(engine)
+    folder = tmp_path / "mail" / "2019-01-01"
+    folder.mkdir(parents=True)
+    (folder / "gone@example.org.eml").write_bytes(b"stale")
+    writer = smtp.OutboxWriter(tmp_path, issue.date)
+    report = send(engine, issue, None, writer)
+    assert report.sent == 5
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{a}.eml" for a in RECEIVING)
+    for address in RECEIVING:
+        assert parse((folder / f"{address}.eml").read_bytes())["To"] == address
+    assert ledger(engine) == {}
+    assert subscribers.count(engine) == len(AUDIENCE)
+
+
+def test_dry_run_above_the_limit_writes_one_eml_per_variant(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smtp, "PER_RECIPIENT_LIMIT", 3)
+    _, issue = stored_issue(engine)
+    writer = smtp.OutboxWriter(tmp_path, issue.date)
+    send(engine, issue, None, writer)
+    folder = tmp_path / "mail" / "2019-01-01"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "recipients.csv", "variant-001-all.eml", "variant-002-russia.eml",
+        "variant-003-summit+usa.eml",
+    ]  # fmt: skip
+    with (folder / "recipients.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["email", "variant"]
+    assert sorted(rows[1:]) == [
+        ["ada@example.org", "variant-001-all.eml"],
+        ["bob@example.com", "variant-001-all.eml"],
+        ["cy@example.org", "variant-002-russia.eml"],
+        ["di@example.org", "variant-002-russia.eml"],
+        ["ed@example.com", "variant-003-summit+usa.eml"],
+    ]
+    sample = parse((folder / "variant-002-russia.eml").read_bytes())
+    assert sample["To"] == "cy@example.org"
+    assert ledger(engine) == {}
+
+
+def test_outbox_file_names_are_safe() -> None:
+    assert smtp._safe_name("ada@example.org", ".eml") == "ada@example.org.eml"
+    odd = smtp._safe_name("a/b|c@example.org", ".eml")
+    assert re.fullmatch(r"a_b_c@example\.org-[0-9a-f]{8}\.eml", odd)
+    assert odd != smtp._safe_name("a_b_c@example.org", ".eml")
