@@ -188,12 +188,16 @@ class OutboxWriter:
 
     Up to 1,000 recipients, one file per recipient; above that, one file per variant (the
     message of its first recipient) plus recipients.csv (email, variant file). The folder's
-    .eml files from an earlier run are cleared on construction.
+    .eml files from an earlier run are cleared on construction. Pass ``recipients`` when the
+    count is known; else both kinds are written until the count decides, the other dropped.
     """
 
-    def __init__(self, outbox_dir: Path, issue_date: date) -> None:
+    def __init__(
+        self, outbox_dir: Path, issue_date: date, *, recipients: int | None = None
+    ) -> None:
         self.directory = outbox_dir / "mail" / issue_date.isoformat()
         self._clear()
+        self._many = None if recipients is None else recipients > PER_RECIPIENT_LIMIT
         self._recipients = 0
         self._variants = 0
         self._variant_file: str | None = None
@@ -212,30 +216,30 @@ class OutboxWriter:
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Write the message where the operator can read it."""
         self._recipients += 1
-        if self._variant_file is None:
-            if self._variants == 0:
-                self.begin_variant(frozenset(), 0)
-            slug = "+".join(sorted(self._tags)) or "all"
-            self._variant_file = _safe_name(f"variant-{self._variants:03d}-{slug}", ".eml")
-            path = self.directory / self._variant_file
-            write_atomic(path, message)
-            self._variant_paths.append(path)
-        self._csv.write_row(recipient, self._variant_file)
-        if self._recipients <= PER_RECIPIENT_LIMIT:
-            path = self.directory / _safe_name(recipient, ".eml")
-            write_atomic(path, message)
-            self._recipient_paths.append(path)
-        elif self._recipients == PER_RECIPIENT_LIMIT + 1:
+        if self._many is not False:
+            if self._variant_file is None:
+                slug = "+".join(sorted(self._tags)) or "all"
+                self._variant_file = _safe_name(f"variant-{self._variants:03d}-{slug}", ".eml")
+                path = self.directory / self._variant_file
+                write_atomic(path, message)
+                self._variant_paths.append(path)
+            self._csv.write_row(recipient, self._variant_file)
+        if self._many is None and self._recipients > PER_RECIPIENT_LIMIT:
+            self._many = True
             for path in self._recipient_paths:
                 path.unlink(missing_ok=True)
-            self._recipient_paths = []
+        if not self._many:
+            path = self.directory / _safe_name(recipient, ".eml")
+            write_atomic(path, message)
+            if self._many is None:
+                self._recipient_paths.append(path)
 
     def close(self) -> None:
         """Keep either the per-recipient files or the per-variant files and recipients.csv."""
         if self._closed:
             return
         self._closed = True
-        if self._recipients > PER_RECIPIENT_LIMIT:
+        if self._many:
             self._csv.commit()
             return
         self._csv.discard()

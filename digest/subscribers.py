@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.clean import tag_slug
@@ -102,10 +102,8 @@ def stream(engine: Engine, *, chunk: int = 2000) -> Iterator[Subscriber]:
     while True:
         stmt = select(table.c.email, table.c.name, table.c.tags)
         if last is not None:
-            tags, email = last
-            stmt = stmt.where(
-                or_(table.c.tags > tags, and_(table.c.tags == tags, table.c.email > email))
-            )
+            # A row-value comparison, not an OR: both SQLite and PostgreSQL seek the index.
+            stmt = stmt.where(tuple_(table.c.tags, table.c.email) > tuple_(*last))
         stmt = stmt.order_by(table.c.tags, table.c.email).limit(chunk)
         try:
             with engine.connect() as conn:

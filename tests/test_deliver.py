@@ -594,12 +594,15 @@ def test_bad_from_address_is_a_config_error() -> None:
 # ---------------------------------------------------------------- dry run: the outbox
 
 
-def test_dry_run_writes_one_eml_per_subscriber(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hint", [None, len(AUDIENCE)])
+def test_dry_run_writes_one_eml_per_subscriber(
+    engine: Engine, tmp_path: Path, hint: int | None
+) -> None:
     _, issue = stored_issue(engine)
     folder = tmp_path / "mail" / "2019-01-01"
     folder.mkdir(parents=True)
     (folder / "gone@example.org.eml").write_bytes(b"stale")
-    writer = smtp.OutboxWriter(tmp_path, issue.date)
+    writer = smtp.OutboxWriter(tmp_path, issue.date, recipients=hint)
     report = send(engine, issue, None, writer)
     assert report.sent == 5
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{a}.eml" for a in RECEIVING)
@@ -609,12 +612,13 @@ def test_dry_run_writes_one_eml_per_subscriber(engine: Engine, tmp_path: Path) -
     assert subscribers.count(engine) == len(AUDIENCE)
 
 
+@pytest.mark.parametrize("hint", [None, len(AUDIENCE)])
 def test_dry_run_above_the_limit_writes_one_eml_per_variant(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hint: int | None
 ) -> None:
     monkeypatch.setattr(smtp, "PER_RECIPIENT_LIMIT", 3)
     _, issue = stored_issue(engine)
-    writer = smtp.OutboxWriter(tmp_path, issue.date)
+    writer = smtp.OutboxWriter(tmp_path, issue.date, recipients=hint)
     send(engine, issue, None, writer)
     folder = tmp_path / "mail" / "2019-01-01"
     assert sorted(p.name for p in folder.iterdir()) == [
