@@ -254,7 +254,7 @@ class _Ledger:
                     )
         except IntegrityError as exc:
             raise DeliveryError(
-                "another `digest send` is delivering this issue at the same time; "
+                "another `digest send` is already delivering this issue; "
                 "let it finish, or stop it and run again"
             ) from exc
         except SQLAlchemyError as exc:
