@@ -1,0 +1,457 @@
+"""``digest schedule``: the daily run at a local time, exactly once per issue date.
+
+APScheduler 3 runs one cron job, ``scheduled_run``, in a background thread. Its job store is
+a SQLAlchemy table (``schedule_db``), so the pending next run time survives a restart: the job
+is added only when it is not stored yet, and changed in place (``reschedule_job`` when the
+time or zone changed, ``modify_job`` otherwise), so a restart neither loses nor repeats a run.
+A run the scheduler was down for still starts on restart when it is at most
+``misfire_grace_seconds`` late (APScheduler's default of 1 s would drop it), and several missed
+runs coalesce into one. A run that starts late sends the issue of its scheduled day, not of the
+day it starts on.
+
+Two guards make a run happen once per issue date:
+
+- an exclusive ``flock`` on a file next to the job store, held for the scheduler's life, so a
+  second scheduler on the same store fails at once;
+- an ``issue_runs(digest, issue_date)`` row in the main database, claimed before sending, so
+  an overlap, ``digest schedule --once`` run alongside, or a doubled hour sends once. The row
+  ends ``done``, or ``failed`` when the run raised or left recipients deferred (a crash, the
+  relay down, a shutdown mid-send). A failed run is retried by
+  the next ``--once`` or the next start of the scheduler within the grace time; ``--once
+  --force`` also re-runs a ``done`` or a stale ``running`` one. Re-running is safe: the send
+  ledger hands each subscriber at most one copy of an issue.
+
+DST: the job is a cron rule in the digest's zone, so 07:00 local fires once a day, on the
+change days too. A time between 01:00 and 04:00 local is another matter: on the spring day a
+time that does not exist fires an hour late, and on the autumn day a time that happens twice
+fires twice (the ``issue_runs`` claim makes the second a no-op).
+
+SIGTERM or SIGINT stops the scheduler: a send in progress stops between two messages, its run
+is marked failed, and the next start finishes it. A second signal acts as if none was caught.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import obj_to_ref, ref_to_obj
+from sqlalchemy import ColumnElement, Engine, insert, select, true, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from digest import pipeline, store
+from digest.errors import DigestError, StoreError
+from digest.pipeline import RunReport
+from digest.schema import issue_runs
+from digest.settings import Settings, load_settings
+
+# Sends one issue: (settings, issue date, now) → its report. Module-level: the job store
+# keeps its import path.
+Runner = Callable[[Settings, date, datetime], RunReport]
+
+_log = logging.getLogger("digest.schedule")
+_stopping = threading.Event()  # set on shutdown: a send in progress stops between two messages
+
+
+class ScheduleError(DigestError):
+    """The scheduler cannot start, or its run was stopped."""
+
+
+def job_id(settings: Settings) -> str:
+    """The fixed id of the digest's daily job in the job store."""
+    return f"digest-{settings.digest_name}"
+
+
+def daily_trigger(settings: Settings) -> CronTrigger:
+    """The cron rule of the daily run: ``schedule_time`` in the digest's zone."""
+    hour, minute = settings.schedule_time.split(":")
+    return CronTrigger(hour=int(hour), minute=int(minute), timezone=ZoneInfo(settings.timezone))
+
+
+def next_runs(settings: Settings, *, now: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` run times from ``now``, in the digest's zone."""
+    found = [_next_fire(settings, now)]
+    while len(found) < count:
+        found.append(_next_fire(settings, found[-1], after=True))
+    return found[:count]
+
+
+def fire_time(settings: Settings, now: datetime) -> datetime:
+    """The latest scheduled run time at or before ``now``: the run a late start belongs to."""
+    latest = _next_fire(settings, now - timedelta(days=2))  # a daily rule fires within 2 days
+    while (fire := _next_fire(settings, latest, after=True)).astimezone(UTC) <= now:
+        latest = fire
+    return latest
+
+
+def send_issue(settings: Settings, day: date, now: datetime) -> RunReport:
+    """The real run: the pipeline of ``digest send`` over SMTP, stoppable between messages."""
+    sender = pipeline.sender_for(settings, day, dry_run=False)
+    return pipeline.run(settings, sender, now=now, issue_date=day, progress=check_stop)
+
+
+def check_stop(_sent: int) -> None:
+    """The send's progress hook: once shutdown began, stop between two messages."""
+    if _stopping.is_set():
+        raise ScheduleError(
+            "send stopped by shutdown between two messages; the send ledger records who got "
+            "it, and the next start (or `digest schedule --once`) sends the rest"
+        )
+
+
+def run_once(
+    settings: Settings, *, now: datetime, force: bool = False, runner: Runner = send_issue
+) -> RunReport | None:
+    """Run today's issue now unless it ran already (None then); for cron and systemd timers.
+
+    ``force`` also re-runs an issue whose run is recorded as done or still running.
+    """
+    with _signals(_stopping):
+        try:
+            day = pipeline.issue_date_of(settings, now)
+            return _claimed_run(settings, day, now, force, runner)
+        finally:
+            _stopping.clear()
+
+
+def scheduled_run(config: str | None, digest_name: str, runner: str) -> RunReport | None:
+    """The stored job: reload the settings, then run the issue of the scheduled day, once.
+
+    Its arguments are all the job store keeps (no secrets): the config path, the digest's
+    name, and the runner's import path.
+    """
+    try:
+        settings = load_settings(Path(config) if config else None)
+    except DigestError as exc:
+        _log.error("scheduled run skipped: %s", exc)
+        return None
+    if settings.digest_name != digest_name:
+        _log.warning("job of digest %r skipped: the config now names %r", digest_name,
+                     settings.digest_name)  # fmt: skip
+        return None
+    now = datetime.now(UTC)
+    day = pipeline.issue_date_of(settings, fire_time(settings, now))
+    try:
+        return _claimed_run(settings, day, now, False, ref_to_obj(runner))
+    except DigestError:
+        return None  # logged; the next start or `digest schedule --once` runs it again
+
+
+def run_scheduler(
+    settings: Settings,
+    *,
+    config: Path | None,
+    stop: threading.Event | None = None,
+    on_run: Callable[[RunReport | None], None] | None = None,
+    runner: Runner = send_issue,
+) -> None:
+    """Run the daily job until ``stop`` is set or SIGTERM/SIGINT arrives.
+
+    ``on_run`` gets each run's report (None when it was skipped or failed). ``runner`` must be
+    importable by name: the job store keeps the name.
+    """
+    stop = stop or threading.Event()
+    with _exclusive(lock_path(settings)), _signals(stop):
+        retry = _failed_run_due(settings)
+        scheduler = _scheduler(settings)
+        scheduler.add_listener(_listener(settings, on_run), EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
+        try:
+            scheduler.start(paused=True)
+        except SQLAlchemyError as exc:
+            raise _store_error(settings, exc) from exc
+        try:
+            job = _ensure_job(scheduler, settings, config, runner)
+        except SQLAlchemyError as exc:
+            # A paused scheduler that shuts down still runs its due jobs once: let go of them.
+            scheduler.remove_jobstore("default")
+            scheduler.shutdown(wait=False)
+            raise _store_error(settings, exc) from exc
+        if retry is not None:
+            _log.info("issue %s: its run failed; running it again now", retry)
+            scheduler.add_job(job.func, id=f"{job.id}-retry", args=job.args, jobstore="memory")
+        scheduler.resume()
+        _log.info("digest %s: daily at %s %s; next run %s", settings.digest_name,
+                  settings.schedule_time, settings.timezone, job.next_run_time)  # fmt: skip
+        try:
+            stop.wait()
+        finally:
+            _stopping.set()
+            scheduler.shutdown(wait=True)
+            _stopping.clear()
+
+
+def lock_path(settings: Settings) -> Path:
+    """The scheduler's lock file: next to a SQLite job store, else in the temp folder."""
+    path = _store_file(settings.schedule_db)
+    if path is not None:
+        return path.with_suffix(".lock")
+    return Path(tempfile.gettempdir()) / f"digest-schedule-{settings.digest_name}.lock"
+
+
+# ---------------------------------------------------------------- the run ledger
+
+
+def _claimed_run(
+    settings: Settings, day: date, now: datetime, force: bool, runner: Runner
+) -> RunReport | None:
+    """Claim the issue date, run, and record how it ended; None when it is not ours to run."""
+    digest = settings.digest_name
+    started = time.monotonic()
+    try:
+        with store.opened(settings.database_url) as engine:
+            status = _claim(engine, digest, day, now, force)
+            if status is not None:
+                _log.info("issue %s: already ran (%s); skipped, `--once --force` runs it again",
+                          day, status)  # fmt: skip
+                return None
+            try:
+                report = runner(settings, day, now)
+            except BaseException:
+                _finish(engine, digest, day, now + _since(started), "failed")
+                raise
+            # Deferred recipients wait for a re-run, which only a failed run gets.
+            ended = "failed" if report.delivery and report.delivery.deferred else "done"
+            _finish(engine, digest, day, now + _since(started), ended)
+    except BaseException as exc:
+        seconds = _since(started).total_seconds()
+        _log.error("issue %s: failed after %.1fs: %s", day, seconds, exc or type(exc).__name__)
+        raise
+    _log.info("%s in %.1fs", _summary(day, report), _since(started).total_seconds())
+    return report
+
+
+def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -> str | None:
+    """Take the run of ``day``: None when taken, else the status that stands in the way.
+
+    A new row is inserted; an existing one is taken over only when it failed (or ``force``).
+    The UNIQUE row and the conditional update let exactly one of two racing claims win.
+    """
+    row = {"started_at": _utc_naive(now), "finished_at": None, "status": "running"}
+    try:
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(issue_runs).values(digest=digest, issue_date=day, **row))
+            return None
+        except IntegrityError:
+            pass
+        retry = true() if force else issue_runs.c.status == "failed"
+        with engine.begin() as conn:
+            taken = conn.execute(update(issue_runs).where(_key(digest, day), retry).values(row))
+            if taken.rowcount == 1:
+                return None
+            return str(conn.execute(select(issue_runs.c.status).where(_key(digest, day))).scalar())
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot claim the run of {day}: {store.reason(exc)}") from exc
+
+
+def _finish(engine: Engine, digest: str, day: date, when: datetime, status: str) -> None:
+    done = {"status": status, "finished_at": _utc_naive(when)}
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(issue_runs).where(_key(digest, day)).values(done))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record the run of {day}: {store.reason(exc)}") from exc
+
+
+def _failed_run_due(settings: Settings) -> date | None:
+    """The issue date of the latest scheduled run if that run failed and is still in grace."""
+    now = datetime.now(UTC)
+    fired = fire_time(settings, now)
+    if now - fired > timedelta(seconds=settings.misfire_grace_seconds):
+        return None
+    day = pipeline.issue_date_of(settings, fired)
+    try:
+        with store.opened(settings.database_url) as engine, engine.connect() as conn:
+            status = conn.execute(
+                select(issue_runs.c.status).where(_key(settings.digest_name, day))
+            ).scalar()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the run of {day}: {store.reason(exc)}") from exc
+    return day if status == "failed" else None
+
+
+def _key(digest: str, day: date) -> ColumnElement[bool]:
+    return (issue_runs.c.digest == digest) & (issue_runs.c.issue_date == day)
+
+
+def _summary(day: date, report: RunReport) -> str:
+    """The run's log line, e.g. ``issue 2026-11-27: 12 articles, 3 variants, 250 sent, …``."""
+    d = report.delivery
+    if d is None:
+        return f"issue {day}: no articles, nothing sent"
+    return (
+        f"issue {day}: {d.articles} articles, {d.variants} variants, {d.sent} sent, "
+        f"{d.failed_count} failed, {d.deferred} deferred"
+    )
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+def _scheduler(settings: Settings) -> BackgroundScheduler:
+    path = _store_file(settings.schedule_db)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        jobs = SQLAlchemyJobStore(url=settings.schedule_db)
+    except (ArgumentError, ImportError) as exc:
+        raise ScheduleError(f"cannot use the job store: {exc}; check schedule_db") from exc
+    return BackgroundScheduler(
+        jobstores={"default": jobs, "memory": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(1)},  # one run after the other
+        job_defaults=_job_options(settings),
+        timezone=ZoneInfo(settings.timezone),
+    )
+
+
+def _job_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "coalesce": True,  # runs missed while down are one run
+        "max_instances": 1,
+        "misfire_grace_time": settings.misfire_grace_seconds,
+    }
+
+
+def _ensure_job(
+    scheduler: BackgroundScheduler, settings: Settings, config: Path | None, runner: Runner
+) -> Job:
+    """The daily job: the stored one, changed in place where the settings changed.
+
+    Replacing it would recompute its next run time and lose a run that is due.
+    """
+    ours = job_id(settings)
+    for job in scheduler.get_jobs():
+        if job.id != ours:  # the lock makes the store ours alone: an old digest's job
+            _log.info("removed job %s from the job store: not this digest's", job.id)
+            scheduler.remove_job(job.id)
+    args = (str(config) if config else None, settings.digest_name, obj_to_ref(runner))
+    trigger = daily_trigger(settings)
+    job = scheduler.get_job(ours)
+    if job is None:
+        return scheduler.add_job(scheduled_run, trigger, id=ours, name=ours, args=args)
+    if repr(job.trigger) != repr(trigger):  # the repr holds the fields and the zone
+        job = scheduler.reschedule_job(ours, trigger=trigger)
+    wanted = {"func": scheduled_run, "args": args, **_job_options(settings)}
+    changes = {key: value for key, value in wanted.items() if getattr(job, key) != value}
+    return scheduler.modify_job(ours, **changes) if changes else job
+
+
+def _listener(
+    settings: Settings, on_run: Callable[[RunReport | None], None] | None
+) -> Callable[[JobExecutionEvent], None]:
+    def on_event(event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            _log.warning(
+                "run of %s missed: more than misfire_grace_seconds (%d) late; "
+                "`digest schedule --once` sends today's issue",
+                event.scheduled_run_time,
+                settings.misfire_grace_seconds,
+            )
+        elif on_run is not None:
+            on_run(event.retval)
+
+    return on_event
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``; the OS drops it if the process dies."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise ScheduleError(f"cannot create the lock file {path}: {exc.strerror}; "
+                            "check schedule_db") from exc  # fmt: skip
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ScheduleError(
+                f"another `digest schedule` is running (lock {path}); stop it first"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` once; a second one acts as if they were not caught."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        _log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _next_fire(settings: Settings, start: datetime, *, after: bool = False) -> datetime:
+    """The first run time at (or ``after``) ``start``, in the digest's zone.
+
+    The arithmetic is done in UTC: on aware datetimes of one zone Python adds and compares
+    wall-clock times, which reads the repeated hour of a DST change wrongly.
+    """
+    utc = start.astimezone(UTC) + timedelta(seconds=1 if after else 0)
+    fire: datetime = daily_trigger(settings).get_next_fire_time(None, utc)
+    return fire.astimezone(UTC).astimezone(ZoneInfo(settings.timezone))  # 02:30 → 03:30 EDT
+
+
+def _store_file(url: str) -> Path | None:
+    """The file of a SQLite job store URL; None for a server or in-memory store."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ScheduleError(f"bad job store URL: {exc}; check schedule_db") from exc
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        return Path(str(parsed.database))
+    return None
+
+
+def _store_error(settings: Settings, exc: SQLAlchemyError) -> ScheduleError:
+    shown = make_url(settings.schedule_db).render_as_string(hide_password=True)
+    return ScheduleError(
+        f"cannot use the job store {shown}: {store.reason(exc)}; check schedule_db"
+    )
+
+
+def _since(started: float) -> timedelta:
+    return timedelta(seconds=time.monotonic() - started)
+
+
+def _utc_naive(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None)
