@@ -31,6 +31,7 @@ from pathlib import Path
 from bench_ingest import snapshot, sources_digest
 
 MAX_LOAD_SECONDS = 60
+BUSY = 0.9  # server CPU / wall below this: its core was shared, or the client was too slow
 FEED_BYTES = 50_000
 HOST = "127.0.0.1"
 PYTHONPATH = os.environ.get("PYTHONPATH", "")
@@ -251,7 +252,7 @@ def main() -> None:
                     runs[scenario.name].append(Run(rps, p99, per, cpu))
                     print(
                         f"  {scenario.name:<20} {rps:9,.0f} req/s  p99 {p99:7.2f} ms  "
-                        f"{per:9,.0f} B/answer  server CPU {cpu:4.0%}",
+                        f"{per:9,.0f} B/answer  server CPU {cpu:4.0%}{' *' if cpu < BUSY else ''}",
                         flush=True,
                     )
         finally:
@@ -269,6 +270,8 @@ def main() -> None:
         cpu = statistics.median(r.server_cpu for r in done)
         print(f"| {name} | {rps:,.0f} | {p99:.1f} ms | {per:,.0f} | {cpu:.0%} |")
     print(f"\nmedians of {args.runs} run(s) of {args.seconds:g} s each")
+    if any(r.server_cpu < BUSY for done in runs.values() for r in done):
+        print(f"* the server used < {BUSY:.0%} of its core: it shared it, or waited on the client")
     if sources_digest() != fingerprint:
         print(f"note: digest/*.py changed during the run; figures are for {fingerprint}")
 
