@@ -346,7 +346,7 @@ def _repeats_title(paragraph: str, title_words: list[str]) -> bool:
 
 
 def _after_byline(paragraph: str) -> str | None:
-    """What follows a byline at the start of ``paragraph`` ("" for a byline paragraph), or
+    """What follows a byline opening ``paragraph`` ("" for a byline paragraph), or
     None when it does not start with one.
 
     A scraper that turned newlines into " . " glues the story to the byline ("By . Jane Doe
