@@ -1,30 +1,23 @@
 """``digest schedule``: the daily run at a local time, exactly once per issue date.
 
-APScheduler 3 runs one cron job, ``scheduled_run``, in a background thread. Its job store is
-a SQLAlchemy table (``schedule_db``), so the pending next run time survives a restart: the job
-is added only when it is not stored yet, and changed in place (``reschedule_job`` when the
-time or zone changed, ``modify_job`` otherwise), so a restart neither loses nor repeats a run.
-A run the scheduler was down for still starts on restart when it is at most
-``misfire_grace_seconds`` late (APScheduler's default of 1 s would drop it), and several missed
-runs coalesce into one. A run that starts late sends the issue of its scheduled day, not of the
-day it starts on.
+APScheduler 3 runs one cron job, ``scheduled_run``, from a SQLAlchemy job store
+(``schedule_db``). The job is added only when not stored, else changed in place, so its pending
+next run time survives a restart: a restart neither loses nor repeats a run. A run missed while
+down still starts if at most ``misfire_grace_seconds`` late (APScheduler's default of 1 s would
+drop it), missed runs coalesce into one, and a late run sends its scheduled day's issue.
 
-Two guards make a run happen once per issue date:
+Two guards make a run happen once per issue date: an exclusive ``flock`` next to the job store,
+held for the scheduler's life, so a second scheduler fails at once; and an ``issue_runs(digest,
+issue_date)`` row in the main database, claimed before sending, so an overlap, a ``--once``
+alongside or a doubled hour sends once. The row ends ``done``, or ``failed`` when the run
+raised or left recipients deferred. A failed run is run again by the next ``--once`` or the
+next start within the grace time; ``--once --force`` also re-runs a ``done`` or stale
+``running`` one. That is safe: the send ledger hands each subscriber one copy of an issue.
 
-- an exclusive ``flock`` on a file next to the job store, held for the scheduler's life, so a
-  second scheduler on the same store fails at once;
-- an ``issue_runs(digest, issue_date)`` row in the main database, claimed before sending, so
-  an overlap, ``digest schedule --once`` run alongside, or a doubled hour sends once. The row
-  ends ``done``, or ``failed`` when the run raised or left recipients deferred (a crash, the
-  relay down, a shutdown mid-send). A failed run is retried by
-  the next ``--once`` or the next start of the scheduler within the grace time; ``--once
-  --force`` also re-runs a ``done`` or a stale ``running`` one. Re-running is safe: the send
-  ledger hands each subscriber at most one copy of an issue.
-
-DST: the job is a cron rule in the digest's zone, so 07:00 local fires once a day, on the
-change days too. A time between 01:00 and 04:00 local is another matter: on the spring day a
-time that does not exist fires an hour late, and on the autumn day a time that happens twice
-fires twice (the ``issue_runs`` claim makes the second a no-op).
+DST: the rule is cron in the digest's zone, so 07:00 local fires once a day, on the change days
+too. Times between 01:00 and 04:00 local may be skipped or doubled: in spring a time that does
+not exist fires an hour late, in autumn one that happens twice fires twice (the ``issue_runs``
+claim makes the second a no-op).
 
 SIGTERM or SIGINT stops the scheduler: a send in progress stops between two messages, its run
 is marked failed, and the next start finishes it. A second signal acts as if none was caught.
@@ -54,7 +47,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import obj_to_ref, ref_to_obj
-from sqlalchemy import ColumnElement, Engine, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, true, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
@@ -64,8 +57,7 @@ from digest.pipeline import RunReport
 from digest.schema import issue_runs
 from digest.settings import Settings, load_settings
 
-# Sends one issue: (settings, issue date, now) → its report. Module-level: the job store
-# keeps its import path.
+# Sends one issue: (settings, issue date, now) → its report; the job store keeps its name.
 Runner = Callable[[Settings, date, datetime], RunReport]
 
 _log = logging.getLogger("digest.schedule")
@@ -112,10 +104,8 @@ def send_issue(settings: Settings, day: date, now: datetime) -> RunReport:
 def check_stop(_sent: int) -> None:
     """The send's progress hook: once shutdown began, stop between two messages."""
     if _stopping.is_set():
-        raise ScheduleError(
-            "send stopped by shutdown between two messages; the send ledger records who got "
-            "it, and the next start (or `digest schedule --once`) sends the rest"
-        )
+        raise ScheduleError("send stopped by shutdown between two messages; the next start "
+                            "(or `digest schedule --once`) sends the rest")  # fmt: skip
 
 
 def run_once(
@@ -127,29 +117,20 @@ def run_once(
     """
     with _signals(_stopping):
         try:
-            day = pipeline.issue_date_of(settings, now)
-            return _claimed_run(settings, day, now, force, runner)
+            return _claimed_run(settings, pipeline.issue_date_of(settings, now), now, force, runner)
         finally:
             _stopping.clear()
 
 
-def scheduled_run(config: str | None, digest_name: str, runner: str) -> RunReport | None:
-    """The stored job: reload the settings, then run the issue of the scheduled day, once.
-
-    Its arguments are all the job store keeps (no secrets): the config path, the digest's
-    name, and the runner's import path.
-    """
+def scheduled_run(config: str | None, runner: str) -> RunReport | None:
+    """The stored job (its arguments hold no secret): run the scheduled day's issue, once."""
     try:
         settings = load_settings(Path(config) if config else None)
+        now = datetime.now(UTC)
+        day = pipeline.issue_date_of(settings, fire_time(settings, now))
     except DigestError as exc:
         _log.error("scheduled run skipped: %s", exc)
         return None
-    if settings.digest_name != digest_name:
-        _log.warning("job of digest %r skipped: the config now names %r", digest_name,
-                     settings.digest_name)  # fmt: skip
-        return None
-    now = datetime.now(UTC)
-    day = pipeline.issue_date_of(settings, fire_time(settings, now))
     try:
         return _claimed_run(settings, day, now, False, ref_to_obj(runner))
     except DigestError:
@@ -176,15 +157,14 @@ def run_scheduler(
         scheduler.add_listener(_listener(settings, on_run), EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
         try:
             scheduler.start(paused=True)
-        except SQLAlchemyError as exc:
-            raise _store_error(settings, exc) from exc
-        try:
             job = _ensure_job(scheduler, settings, config, runner)
         except SQLAlchemyError as exc:
-            # A paused scheduler that shuts down still runs its due jobs once: let go of them.
-            scheduler.remove_jobstore("default")
-            scheduler.shutdown(wait=False)
-            raise _store_error(settings, exc) from exc
+            if scheduler.running:  # shut down paused, it would still run what is due: let go
+                scheduler.remove_jobstore("default")
+                scheduler.shutdown(wait=False)
+            shown = make_url(settings.schedule_db).render_as_string(hide_password=True)
+            raise ScheduleError(f"cannot use the job store {shown}: {store.reason(exc)}; "
+                                "check schedule_db") from exc  # fmt: skip
         if retry is not None:
             _log.info("issue %s: its run failed; running it again now", retry)
             scheduler.add_job(job.func, id=f"{job.id}-retry", args=job.args, jobstore="memory")
@@ -201,13 +181,9 @@ def run_scheduler(
 
 def lock_path(settings: Settings) -> Path:
     """The scheduler's lock file: next to a SQLite job store, else in the temp folder."""
-    path = _store_file(settings.schedule_db)
-    if path is not None:
+    if (path := _store_file(settings.schedule_db)) is not None:
         return path.with_suffix(".lock")
     return Path(tempfile.gettempdir()) / f"digest-schedule-{settings.digest_name}.lock"
-
-
-# ---------------------------------------------------------------- the run ledger
 
 
 def _claimed_run(
@@ -215,7 +191,7 @@ def _claimed_run(
 ) -> RunReport | None:
     """Claim the issue date, run, and record how it ended; None when it is not ours to run."""
     digest = settings.digest_name
-    started = time.monotonic()
+    started, ended = time.monotonic(), "failed"
     try:
         with store.opened(settings.database_url) as engine:
             status = _claim(engine, digest, day, now, force)
@@ -225,25 +201,24 @@ def _claimed_run(
                 return None
             try:
                 report = runner(settings, day, now)
-            except BaseException:
-                _finish(engine, digest, day, now + _since(started), "failed")
-                raise
-            # Deferred recipients wait for a re-run, which only a failed run gets.
-            ended = "failed" if report.delivery and report.delivery.deferred else "done"
-            _finish(engine, digest, day, now + _since(started), ended)
+                # Deferred recipients wait for a re-run, which only a failed run gets.
+                ended = "failed" if report.delivery and report.delivery.deferred else "done"
+            finally:
+                seconds = time.monotonic() - started
+                _finish(engine, digest, day, now + timedelta(seconds=seconds), ended)
     except BaseException as exc:
-        seconds = _since(started).total_seconds()
+        seconds = time.monotonic() - started
         _log.error("issue %s: failed after %.1fs: %s", day, seconds, exc or type(exc).__name__)
         raise
-    _log.info("%s in %.1fs", _summary(day, report), _since(started).total_seconds())
+    _log.info("%s in %.1fs", _summary(day, report), seconds)
     return report
 
 
 def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -> str | None:
     """Take the run of ``day``: None when taken, else the status that stands in the way.
 
-    A new row is inserted; an existing one is taken over only when it failed (or ``force``).
-    The UNIQUE row and the conditional update let exactly one of two racing claims win.
+    An existing row is taken over only when it failed (or ``force``). The UNIQUE row and the
+    conditional update let exactly one of two racing claims win.
     """
     row = {"started_at": _utc_naive(now), "finished_at": None, "status": "running"}
     try:
@@ -256,9 +231,7 @@ def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -
         retry = true() if force else issue_runs.c.status == "failed"
         with engine.begin() as conn:
             taken = conn.execute(update(issue_runs).where(_key(digest, day), retry).values(row))
-            if taken.rowcount == 1:
-                return None
-            return str(conn.execute(select(issue_runs.c.status).where(_key(digest, day))).scalar())
+            return None if taken.rowcount == 1 else _status(conn, digest, day)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot claim the run of {day}: {store.reason(exc)}") from exc
 
@@ -281,12 +254,15 @@ def _failed_run_due(settings: Settings) -> date | None:
     day = pipeline.issue_date_of(settings, fired)
     try:
         with store.opened(settings.database_url) as engine, engine.connect() as conn:
-            status = conn.execute(
-                select(issue_runs.c.status).where(_key(settings.digest_name, day))
-            ).scalar()
+            status = _status(conn, settings.digest_name, day)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read the run of {day}: {store.reason(exc)}") from exc
     return day if status == "failed" else None
+
+
+def _status(conn: Connection, digest: str, day: date) -> str | None:
+    found = conn.execute(select(issue_runs.c.status).where(_key(digest, day))).scalar()
+    return None if found is None else str(found)
 
 
 def _key(digest: str, day: date) -> ColumnElement[bool]:
@@ -295,21 +271,15 @@ def _key(digest: str, day: date) -> ColumnElement[bool]:
 
 def _summary(day: date, report: RunReport) -> str:
     """The run's log line, e.g. ``issue 2026-11-27: 12 articles, 3 variants, 250 sent, …``."""
-    d = report.delivery
-    if d is None:
+    if (d := report.delivery) is None:
         return f"issue {day}: no articles, nothing sent"
-    return (
-        f"issue {day}: {d.articles} articles, {d.variants} variants, {d.sent} sent, "
-        f"{d.failed_count} failed, {d.deferred} deferred"
-    )
-
-
-# ---------------------------------------------------------------- the scheduler
+    counts = zip((d.articles, d.variants), ("article", "variant"), strict=True)
+    shown = ", ".join(f"{n} {noun}{'s' * (n != 1)}" for n, noun in counts)
+    return f"issue {day}: {shown}, {d.sent} sent, {d.failed_count} failed, {d.deferred} deferred"
 
 
 def _scheduler(settings: Settings) -> BackgroundScheduler:
-    path = _store_file(settings.schedule_db)
-    if path is not None:
+    if (path := _store_file(settings.schedule_db)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         jobs = SQLAlchemyJobStore(url=settings.schedule_db)
@@ -324,26 +294,20 @@ def _scheduler(settings: Settings) -> BackgroundScheduler:
 
 
 def _job_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "coalesce": True,  # runs missed while down are one run
-        "max_instances": 1,
-        "misfire_grace_time": settings.misfire_grace_seconds,
-    }
+    grace = settings.misfire_grace_seconds  # and runs missed while down coalesce into one
+    return {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
 
 
 def _ensure_job(
     scheduler: BackgroundScheduler, settings: Settings, config: Path | None, runner: Runner
 ) -> Job:
-    """The daily job: the stored one, changed in place where the settings changed.
-
-    Replacing it would recompute its next run time and lose a run that is due.
-    """
+    """The daily job: the stored one, changed in place (replacing it would lose a due run)."""
     ours = job_id(settings)
     for job in scheduler.get_jobs():
         if job.id != ours:  # the lock makes the store ours alone: an old digest's job
             _log.info("removed job %s from the job store: not this digest's", job.id)
             scheduler.remove_job(job.id)
-    args = (str(config) if config else None, settings.digest_name, obj_to_ref(runner))
+    args = (str(config) if config else None, obj_to_ref(runner))
     trigger = daily_trigger(settings)
     job = scheduler.get_job(ours)
     if job is None:
@@ -360,12 +324,9 @@ def _listener(
 ) -> Callable[[JobExecutionEvent], None]:
     def on_event(event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
-            _log.warning(
-                "run of %s missed: more than misfire_grace_seconds (%d) late; "
-                "`digest schedule --once` sends today's issue",
-                event.scheduled_run_time,
-                settings.misfire_grace_seconds,
-            )
+            _log.warning("run of %s missed: more than misfire_grace_seconds (%d) late; "
+                         "`digest schedule --once` sends today's issue",
+                         event.scheduled_run_time, settings.misfire_grace_seconds)  # fmt: skip
         elif on_run is not None:
             on_run(event.retval)
 
@@ -385,13 +346,9 @@ def _exclusive(path: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise ScheduleError(
-                f"another `digest schedule` is running (lock {path}); stop it first"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            msg = f"another `digest schedule` is running (lock {path}); stop it first"
+            raise ScheduleError(msg) from exc
+        yield  # closing the file lets go of the lock
 
 
 @contextmanager
@@ -402,37 +359,34 @@ def _signals(stop: threading.Event) -> Iterator[None]:
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
     def handle(signum: int, _frame: FrameType | None) -> None:
         _log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()
 
     for sig in previous:
         signal.signal(sig, handle)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-# ---------------------------------------------------------------- small helpers
+        restore()
 
 
 def _next_fire(settings: Settings, start: datetime, *, after: bool = False) -> datetime:
     """The first run time at (or ``after``) ``start``, in the digest's zone.
 
-    The arithmetic is done in UTC: on aware datetimes of one zone Python adds and compares
-    wall-clock times, which reads the repeated hour of a DST change wrongly.
+    In UTC: Python adds and compares aware datetimes of one zone by wall clock, DST unaware.
     """
     utc = start.astimezone(UTC) + timedelta(seconds=1 if after else 0)
     fire: datetime = daily_trigger(settings).get_next_fire_time(None, utc)
     return fire.astimezone(UTC).astimezone(ZoneInfo(settings.timezone))  # 02:30 → 03:30 EDT
 
 
-def _store_file(url: str) -> Path | None:
-    """The file of a SQLite job store URL; None for a server or in-memory store."""
+def _store_file(url: str) -> Path | None:  # None for a database server or in memory
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
@@ -440,17 +394,6 @@ def _store_file(url: str) -> Path | None:
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         return Path(str(parsed.database))
     return None
-
-
-def _store_error(settings: Settings, exc: SQLAlchemyError) -> ScheduleError:
-    shown = make_url(settings.schedule_db).render_as_string(hide_password=True)
-    return ScheduleError(
-        f"cannot use the job store {shown}: {store.reason(exc)}; check schedule_db"
-    )
-
-
-def _since(started: float) -> timedelta:
-    return timedelta(seconds=time.monotonic() - started)
 
 
 def _utc_naive(when: datetime) -> datetime:

@@ -477,3 +477,26 @@ def test_two_schedulers_and_run_once_send_the_issue_once(
         ["ada@example.org", "bob@example.org", "cy@example.org"]
     )
     assert _logged(caplog, "issue 2019-01-01: already ran (done); skipped") == 1
+
+
+def test_a_changed_run_time_reschedules_the_stored_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = datetime.now(UTC)
+    for hour in ("05", "17"):
+        config = _config(tmp_path, schedule_time=f'"{hour}:15"')
+        settings = load_settings(config)
+        with _scheduler(caplog, settings, config):
+            pass
+        assert _stored_next_run(settings) == schedule.next_runs(settings, now=now, count=1)[0]
+    assert seen == []
+
+
+def test_a_bad_job_store_is_one_clear_error(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, schedule_db='"nosuchdb://host/jobs"')
+    with pytest.raises(schedule.ScheduleError) as caught:
+        schedule.run_scheduler(settings, config=None, stop=threading.Event(), runner=record)
+    assert str(caught.value) == (
+        "cannot use the job store: Can't load plugin: sqlalchemy.dialects:nosuchdb; "
+        "check schedule_db"
+    )
