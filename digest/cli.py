@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from digest import __version__, dates, ingest, selection, store
+from digest import __version__, dates, ingest, pipeline, selection, store
 from digest.clean import tag_slug
 from digest.errors import DigestError
 from digest.models import Article
@@ -58,15 +62,11 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     idempotent; a syndicated copy of a stored story is folded into it.
     """
     settings = _settings(ctx)
-    options = ingest.Options(
-        default_tz=dates.zone(settings.timezone),
-        tag_rules=settings.tag_rules,
-        max_bytes=settings.max_file_bytes,
-        metadata_name=settings.seeds_metadata,
-    )
+    options = pipeline.ingest_options(settings)
     batch = ingest.read_paths(list(paths) or [settings.seeds_dir], options)
     with store.opened(settings.database_url) as engine:
         saved = store.save(engine, batch.articles, now=datetime.now(UTC))
+        pipeline.refresh_summaries(engine, settings)
     out = Console(soft_wrap=True)
     if batch.articles:
         table = _table("File", "Published", "Date from", "Title", title="Ingested")
@@ -119,6 +119,185 @@ def articles_command(
         click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
         return
     _print_table(found)
+
+
+@cli.command("send")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write what would go out to outbox/mail/DATE/ instead; no ledger, no subscriber change.",
+)
+@click.option(
+    "--date",
+    "issue_date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
+)
+@click.option("--force", is_flag=True, help="Also pick articles already shown in another issue.")
+@click.pass_context
+def send_command(
+    ctx: click.Context, dry_run: bool, issue_date: datetime | None, force: bool
+) -> None:
+    """Ingest new sources, select the issue, render it into outbox/ and deliver it.
+
+    A re-run sends only to whom the issue has not reached yet.
+    """
+    settings = _settings(ctx)
+    now = datetime.now(UTC)
+    day = pipeline.issue_date_of(settings, now, _day(issue_date))
+    sender = pipeline.sender_for(settings, day, dry_run=dry_run)
+    out = Console(soft_wrap=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("Delivering" if not dry_run else "Writing", total=None)
+        report = pipeline.run(
+            settings,
+            sender,
+            now=now,
+            issue_date=day,
+            dry_run=dry_run,
+            force=force,
+            progress=lambda n: bar.advance(task, n),
+        )
+    _print_run(out, report)
+    if report.delivery is not None and (report.delivery.failed_count or report.delivery.deferred):
+        ctx.exit(1)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--with-scheduler", is_flag=True, help="Also run the daily send (small installs: one process)."
+)
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool) -> None:
+    """Serve outbox/ (feeds with ETag/304 and gzip, archive pages) and one-click unsubscribe."""
+    from digest.serve import serve
+
+    settings = _settings(ctx)
+    if with_scheduler:
+        _log_to_stderr()
+    serve(
+        settings.outbox_dir,
+        extra_lifespan=_scheduler_beside(settings, ctx.find_root().obj) if with_scheduler else None,
+        host=host,
+        port=port,
+        engine_url=settings.database_url,
+        unsubscribe_secret=settings.unsubscribe_secret.get_secret_value(),
+        cache_max_age=settings.cache_max_age,
+        title=settings.title,
+        on_started=lambda: click.echo(f"Serving {settings.outbox_dir} on http://{host}:{port}/"),
+    )
+
+
+@cli.command("schedule")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Run today's issue now unless it ran already, then exit (cron, systemd timers).",
+)
+@click.option(
+    "--force", is_flag=True, help="With --once: run even if today's run is recorded as done."
+)
+@click.option("--next", "show_next", is_flag=True, help="Print the next run times and exit.")
+@click.pass_context
+def schedule_command(ctx: click.Context, once: bool, force: bool, show_next: bool) -> None:
+    """Send each day's issue at schedule_time (in timezone), until SIGTERM or Ctrl-C."""
+    from digest import schedule
+
+    if force and not once:
+        raise click.UsageError("--force works with --once only")
+    settings = _settings(ctx)
+    if show_next:
+        for when in schedule.next_runs(settings, now=datetime.now(UTC)):
+            click.echo(f"{when:%Y-%m-%d %H:%M %Z} ({when.astimezone(UTC):%H:%M} UTC)")
+        return
+    _log_to_stderr()
+    if once:
+        report = schedule.run_once(settings, now=datetime.now(UTC), force=force)
+        if report is None:
+            click.echo("This issue already ran; --once --force runs it again.")
+        else:
+            _print_run(Console(soft_wrap=True), report)
+        return
+    schedule.run_scheduler(settings, config=ctx.find_root().obj)
+
+
+def _scheduler_beside(
+    settings: Settings, config: Path | None
+) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """The scheduler in a thread of the server's process, stopped when the server stops."""
+    from starlette.concurrency import run_in_threadpool
+
+    from digest import schedule
+
+    @asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        stop = threading.Event()
+        failed: list[DigestError] = []
+
+        def work() -> None:
+            try:
+                schedule.run_scheduler(settings, config=config, stop=stop)
+            except DigestError as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=work, name="digest-schedule", daemon=True)
+        thread.start()
+        await run_in_threadpool(thread.join, 1.0)
+        if failed:
+            raise failed[0]
+        try:
+            yield
+        finally:
+            stop.set()
+            await run_in_threadpool(thread.join)
+
+    return running
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _print_run(out: Console, report: pipeline.RunReport) -> None:
+    issue, delivery = report.issue, report.delivery
+    for rejected in report.rejected:
+        click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    if delivery is None:
+        out.print(
+            f"Issue {issue.date}: no articles from {issue.start:%Y-%m-%d} to "
+            f"{issue.end:%Y-%m-%d} (exclusive); nothing sent."
+        )
+        return
+    table = _table(
+        "Issue",
+        "Variants",
+        "Recipients",
+        "Articles",
+        "Bytes",
+        title=("Dry run: nothing sent" if report.dry_run else "Sent"),
+    )
+    table.add_row(
+        issue.date.isoformat(),
+        str(delivery.variants),
+        str(delivery.recipients),
+        str(delivery.articles),
+        f"{delivery.bytes:,}",
+    )
+    out.print(table)
+    out.print(delivery.summary())
+    if report.mail_dir is not None:
+        out.print(f"Messages written to {report.mail_dir}/")
+    for address, reply in delivery.failed:
+        click.echo(f"Error: {address}: {reply}", err=True)
 
 
 def _day(value: datetime | None) -> date | None:

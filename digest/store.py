@@ -21,7 +21,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
@@ -57,13 +63,22 @@ def connect(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        metadata.create_all(engine)
+        _create_schema(engine)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot open database {shown}: {reason(exc)}; check database_url "
-            "(DIGEST_DATABASE_URL)"
+            f"cannot open database {shown}: {reason(exc)}; check database_url (DIGEST_DATABASE_URL)"
         ) from exc
     return engine
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables; a second process creating them at the same moment is fine."""
+    try:
+        metadata.create_all(engine)
+    except (OperationalError, ProgrammingError, IntegrityError) as exc:
+        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
+            raise
+        metadata.create_all(engine)  # the other process won the race: check again
 
 
 @contextmanager

@@ -1,0 +1,217 @@
+"""One run of a digest: ingest new sources, select the issue, render it, write the outbox, deliver.
+
+``digest send`` and the scheduler both call ``run``; the clock and the sender are passed in.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from digest import (
+    dates,
+    deliver,
+    feeds,
+    ingest,
+    pages,
+    render,
+    selection,
+    smtp,
+    store,
+    subscribers,
+)
+from digest.files import write_atomic
+from digest.models import Article, Issue, Subscriber
+from digest.settings import Settings
+from digest.summarize import lead_summary, summary_key
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What one run did, for the operator's table and the scheduler's log line."""
+
+    issue: Issue
+    ingested: int
+    rejected: tuple[ingest.Rejected, ...]
+    delivery: deliver.DeliveryReport | None  # None when the issue has no articles
+    dry_run: bool
+    mail_dir: Path | None
+
+
+def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
+    """The issue date: the one asked for, else the pinned one, else today in the zone."""
+    return issue_date or settings.issue_date or now.astimezone(dates.zone(settings.timezone)).date()
+
+
+def ingest_options(settings: Settings) -> ingest.Options:
+    """What ingestion needs from the settings."""
+    return ingest.Options(
+        default_tz=dates.zone(settings.timezone),
+        tag_rules=settings.tag_rules,
+        max_bytes=settings.max_file_bytes,
+        metadata_name=settings.seeds_metadata,
+        summary_sentences=settings.summary_sentences,
+        summary_chars=settings.summary_chars,
+    )
+
+
+def refresh_summaries(engine: Engine, settings: Settings) -> int:
+    """Recompute stored summaries when the summarizer or its settings changed."""
+    sentences, chars = settings.summary_sentences, settings.summary_chars
+
+    def summarize(article: Article) -> str:
+        return lead_summary(
+            article.paragraphs, title=article.title, max_sentences=sentences, max_chars=chars
+        )
+
+    return store.refresh_summaries(engine, summary_key(sentences, chars), summarize)
+
+
+def look(settings: Settings) -> render.Look:
+    """What rendering needs from the settings."""
+    return render.Look(
+        title=settings.title,
+        base_url=settings.base_url,
+        postal_address=settings.postal_address,
+        subject=settings.subject,
+        timezone=dates.zone(settings.timezone),
+    )
+
+
+def mail_info(settings: Settings) -> deliver.MailInfo:
+    """What building the messages needs from the settings."""
+    return deliver.MailInfo(
+        from_address=settings.from_address,
+        from_name=settings.from_name,
+        title=settings.title,
+        digest_name=settings.digest_name,
+        base_url=settings.base_url,
+        unsubscribe_secret=settings.unsubscribe_secret.get_secret_value(),
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        max_articles=settings.max_articles,
+    )
+
+
+def sender_for(settings: Settings, issue_date: date, *, dry_run: bool) -> deliver.Sender:
+    """The outbox writer for a dry run, else the SMTP relay of the settings."""
+    if dry_run:
+        return smtp.OutboxWriter(settings.outbox_dir, issue_date)
+    return smtp.SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        tls=settings.smtp_tls,
+        timeout=settings.smtp_timeout,
+    )
+
+
+def run(
+    settings: Settings,
+    sender: deliver.Sender,
+    *,
+    now: datetime,
+    issue_date: date | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = _time.sleep,
+) -> RunReport:
+    """Ingest, select, render and deliver one issue. A dry run changes nothing outside outbox/."""
+    tz = dates.zone(settings.timezone)
+    day = issue_date_of(settings, now, issue_date)
+    with store.opened(settings.database_url) as engine:
+        batch, added = _ingest_new(engine, settings, now=now)
+        refresh_summaries(engine, settings)
+        issue = selection.select_issue(
+            engine,
+            digest=settings.digest_name,
+            issue_date=day,
+            days=selection.window_days(settings.window),
+            tz=tz,
+            max_articles=settings.max_articles,
+            force=force,
+        )
+        if not issue.articles:
+            return RunReport(issue, added, batch.rejected, None, dry_run, None)
+        issue_id = None
+        if not dry_run:
+            issue_id, issue = selection.claim(engine, issue, now=now)
+        shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
+        _publish(settings, [issue, *(i for i in shown if i.date != issue.date)])
+        report = deliver.deliver(
+            engine,
+            issue,
+            issue_id,
+            _audience(engine, settings, now=now, dry_run=dry_run),
+            render=lambda chosen: render.render_email(chosen, look(settings)),
+            variant=selection.variant,
+            info=mail_info(settings),
+            sender=sender,
+            now=now,
+            sleep=sleep,
+            retries=settings.smtp_retries,
+            progress=progress,
+        )
+    mail_dir = settings.outbox_dir / "mail" / day.isoformat() if dry_run else None
+    return RunReport(issue, added, batch.rejected, report, dry_run, mail_dir)
+
+
+def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[ingest.Batch, int]:
+    """Read the source files that are new or changed since the last run, and store them.
+
+    A dry run does too: the store is a cache of the sources, and the dry run must show
+    exactly what a send would select from them.
+    """
+    files, _ = ingest.discover([settings.seeds_dir])
+    fresh = store.new_files(engine, files)
+    if not fresh:
+        return ingest.Batch((), (), 0), 0
+    batch = ingest.read_paths(fresh, ingest_options(settings))
+    saved = store.save(engine, batch.articles, now=now)
+    store.mark_ingested(engine, fresh, now=now)
+    return batch, saved.inserted
+
+
+def _audience(
+    engine: Engine, settings: Settings, *, now: datetime, dry_run: bool
+) -> Iterator[Subscriber]:
+    """The stored subscribers; when there are none, the shipped list (stored unless dry run)."""
+    if subscribers.count(engine) == 0 and settings.subscribers_file.is_file():
+        if dry_run:
+            found, _ = subscribers.read_csv(settings.subscribers_file)
+            return iter(sorted(found, key=lambda s: (sorted(s.tags), s.email)))
+        subscribers.import_csv(engine, settings.subscribers_file, now=now)
+    return subscribers.stream(engine)
+
+
+def _publish(settings: Settings, shown: Iterable[Issue]) -> None:
+    """The web side of the outbox: the issue pages, article pages, archive and feeds."""
+    tz = dates.zone(settings.timezone)
+    issues = sorted(shown, key=lambda i: i.date, reverse=True)
+    outbox = settings.outbox_dir
+    the_look = look(settings)
+    for issue in issues[:1]:
+        page = outbox / "issues" / issue.date.isoformat() / "index.html"
+        write_atomic(page, render.render_browser_page(issue, the_look))
+    articles = {a.id: a for issue in issues for a in issue.articles}
+    pages.write_article_pages(
+        outbox, articles.values(), title=settings.title, base_url=settings.base_url, tz=tz
+    )
+    pages.write_archive(outbox, issues, title=settings.title, base_url=settings.base_url, tz=tz)
+    feeds.write_feeds(
+        outbox,
+        issues,
+        feeds.FeedInfo(
+            title=settings.title,
+            base_url=settings.base_url,
+            digest=settings.digest_name,
+            author_name=settings.from_name,
+            author_email=settings.from_address,
+        ),
+    )
