@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import email
 import email.policy
 import os
 import re
-import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,9 +22,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from digest import deliver, render, selection, smtp, subscribers
@@ -40,6 +32,7 @@ from digest.models import Article, Issue, Subscriber
 from digest.schema import sends
 
 from .conftest import ROOT
+from .test_smtp import Handler, Mailbox, serving
 
 NOW = datetime(2019, 1, 1, 12, 30, tzinfo=UTC)
 SECRET = "test-secret"
@@ -97,76 +90,11 @@ def real_render(issue: Issue) -> render.Email:
     return render.render_email(issue, LOOK)
 
 
-# ---------------------------------------------------------------- the SMTP server
-
-
-@dataclass
-class Handler:
-    """aiosmtpd handler: records accepted messages; defers, drops or refuses on demand."""
-
-    accepted: list[tuple[str, bytes]] = field(default_factory=list)
-    rcpt_tried: list[str] = field(default_factory=list)
-    defer: int = 0  # answer 451 to the next N messages
-    drop: int = 0  # hang up on the next N messages
-    refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
-    delay: float = 0.0  # seconds before the 250 (the message is recorded first)
-    logins: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        with self.lock:
-            self.rcpt_tried.append(address)
-        if address in self.refuse:
-            return "550 5.1.1 <" + address + ">: no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            if self.drop:
-                self.drop -= 1
-                server.transport.close()
-                return "421 4.3.2 going away"
-            if self.defer:
-                self.defer -= 1
-                return "451 4.3.0 try again later"
-            for rcpt in envelope.rcpt_tos:
-                self.accepted.append((rcpt, envelope.content))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return "250 OK"
-
-    def counts(self) -> Counter[str]:
-        with self.lock:
-            return Counter(rcpt for rcpt, _ in self.accepted)
-
-
-@dataclass
-class Mailbox:
-    handler: Handler
-    port: int
-
-    def sender(self, **options: Any) -> smtp.SmtpSender:
-        return smtp.SmtpSender("127.0.0.1", self.port, timeout=5, **options)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with serving(handler) as controller:
         yield Mailbox(handler, controller.port)
-    finally:
-        controller.stop()
 
 
 # ---------------------------------------------------------------- helpers
@@ -389,75 +317,6 @@ def test_killed_mid_send_then_rerun(database_url: str, engine: Engine, mailbox: 
     assert report.sent == 30 - before + (sum(counts.values()) - 30)
 
 
-# ---------------------------------------------------------------- SMTP sessions
-
-
-def test_refused_connection_is_one_clear_error() -> None:
-    port = free_port()
-    sender = smtp.SmtpSender("127.0.0.1", port, timeout=5)
-    with pytest.raises(DeliveryError) as caught:
-        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
-    assert str(caught.value) == (
-        f"cannot reach SMTP server 127.0.0.1:{port}: connection refused; check smtp_host and "
-        "smtp_port (DIGEST_SMTP_HOST, DIGEST_SMTP_PORT), or use --dry-run"
-    )
-    assert not isinstance(caught.value, deliver.TransientSendError)
-
-
-def test_credentials_never_sent_without_tls(mailbox: Mailbox) -> None:
-    with pytest.raises(DeliveryError, match='smtp_user is set but smtp_tls = "none"'):
-        mailbox.sender(user="digest", password=SecretStr("pw"), tls="none")
-    sender = mailbox.sender(user="digest", password=SecretStr("pw"))
-    with pytest.raises(DeliveryError) as caught:
-        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
-    assert "offers no TLS, and the SMTP password is never sent unencrypted" in str(caught.value)
-    assert mailbox.handler.logins == [] and mailbox.handler.accepted == []
-    with pytest.raises(DeliveryError, match="does not offer STARTTLS, which smtp_tls"):
-        mailbox.sender(tls="starttls").send("digest@example.org", "a@example.org", b"x\r\n")
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_starttls_then_login(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    handler = Handler()
-
-    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-        assert isinstance(data, LoginPassword)
-        handler.logins.append(data.login.decode())
-        return AuthResult(success=data.password == b"s3cret", handled=False)
-
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=free_port(), tls_context=server_tls,
-        require_starttls=True, authenticator=authenticate, auth_require_tls=True,
-    )  # fmt: skip
-    controller.start()
-    try:
-        sender = smtp.SmtpSender(
-            "127.0.0.1", controller.port, user="digest", password=SecretStr("s3cret"),
-            timeout=5, context=ssl.create_default_context(cafile=str(cert)),
-        )  # fmt: skip
-        sender.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
-        sender.close()
-        wrong = smtp.SmtpSender(
-            "127.0.0.1", controller.port, user="digest", password=SecretStr("nope"),
-            timeout=5, context=ssl.create_default_context(cafile=str(cert)),
-        )  # fmt: skip
-        with pytest.raises(DeliveryError, match="refused the login of 'digest'"):
-            wrong.send("digest@example.org", "ada@example.org", b"Subject: x\r\n\r\nx\r\n")
-    finally:
-        controller.stop()
-    assert set(handler.logins) == {"digest"}  # smtplib tries PLAIN, then LOGIN
-    assert [rcpt for rcpt, _ in handler.accepted] == ["ada@example.org"]
-
-
 # ---------------------------------------------------------------- the message
 
 
@@ -638,10 +497,3 @@ def test_dry_run_above_the_limit_writes_one_eml_per_variant(
     sample = parse((folder / "variant-002-russia.eml").read_bytes())
     assert sample["To"] == "cy@example.org"
     assert ledger(engine) == {}
-
-
-def test_outbox_file_names_are_safe() -> None:
-    assert smtp._safe_name("ada@example.org", ".eml") == "ada@example.org.eml"
-    odd = smtp._safe_name("a/b|c@example.org", ".eml")
-    assert re.fullmatch(r"a_b_c@example\.org-[0-9a-f]{8}\.eml", odd)
-    assert odd != smtp._safe_name("a_b_c@example.org", ".eml")
