@@ -19,7 +19,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/digest ingest
+	$(BIN)/digest send --dry-run
 	$(BIN)/digest articles
 
 lint: $(STAMP)
