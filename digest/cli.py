@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,6 @@ def send_command(
     settings = _settings(ctx)
     now = datetime.now(UTC)
     day = pipeline.issue_date_of(settings, now, _day(issue_date))
-    sender = pipeline.sender_for(settings, day, dry_run=dry_run)
     out = Console(soft_wrap=True)
     with Progress(
         SpinnerColumn(),
@@ -157,7 +156,6 @@ def send_command(
         task = bar.add_task("Delivering" if not dry_run else "Writing", total=None)
         report = pipeline.run(
             settings,
-            sender,
             now=now,
             issue_date=day,
             dry_run=dry_run,
@@ -267,33 +265,34 @@ def _log_to_stderr() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+_VARIANTS_SHOWN = 20
+
+
 def _print_run(out: Console, report: pipeline.RunReport) -> None:
     issue, delivery = report.issue, report.delivery
+    out.print(f"Ingested {_count(report.ingested, 'new article')} from the sources.")
     for rejected in report.rejected:
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
     if delivery is None:
+        last = issue.date - timedelta(days=1)
         out.print(
-            f"Issue {issue.date}: no articles from {issue.start:%Y-%m-%d} to "
-            f"{issue.end:%Y-%m-%d} (exclusive); nothing sent."
+            f"Issue {issue.date}: no new articles published {issue.start:%Y-%m-%d} … {last}; "
+            "nothing sent."
         )
         return
-    table = _table(
-        "Issue",
-        "Variants",
-        "Recipients",
-        "Articles",
-        "Bytes",
-        title=("Dry run: nothing sent" if report.dry_run else "Sent"),
-    )
-    table.add_row(
-        issue.date.isoformat(),
-        str(delivery.variants),
-        str(delivery.recipients),
-        str(delivery.articles),
-        f"{delivery.bytes:,}",
-    )
+    title = f"Issue {issue.date}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    table = _table("Variant (tags)", "Recipients", "Articles", "Bytes", title=title)
+    for row in delivery.by_variant[:_VARIANTS_SHOWN]:
+        table.add_row(
+            ", ".join(sorted(row.tags)) or "(all articles)",
+            f"{row.recipients:,}",
+            str(row.articles),
+            f"{row.bytes:,}",
+        )
+    if len(delivery.by_variant) > _VARIANTS_SHOWN:
+        table.add_row(f"… {len(delivery.by_variant) - _VARIANTS_SHOWN} more", "", "", "")
     out.print(table)
-    out.print(delivery.summary())
+    out.print(delivery.summary(dry_run=report.dry_run))
     if report.mail_dir is not None:
         out.print(f"Messages written to {report.mail_dir}/")
     for address, reply in delivery.failed:

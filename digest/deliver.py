@@ -79,6 +79,17 @@ class MailInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantReport:
+    """One tag set's share of a delivery (an empty tag set is the whole issue)."""
+
+    tags: frozenset[str]
+    articles: int
+    recipients: int
+    sent: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What one delivery did. ``failed`` lists the first refused addresses with the reply."""
 
@@ -93,13 +104,15 @@ class DeliveryReport:
     failed: tuple[tuple[str, str], ...]  # (address, reply), at most 100
     failed_count: int  # every permanent failure of this run
     bytes: int  # of the messages handed over
+    by_variant: tuple[VariantReport, ...] = ()  # the variants with articles, in send order
 
-    def summary(self) -> str:
+    def summary(self, *, dry_run: bool = False) -> str:
         """One line for the operator."""
         if not self.articles:
             return "The issue has no articles: nothing sent."
+        done = "written (dry run)" if dry_run else "sent"
         return (
-            f"{self.sent} of {self.recipients} recipients sent in {self.variants} variants "
+            f"{self.sent} of {self.recipients} recipients {done} in {self.variants} variants "
             f"({self.bytes:,} bytes); {self.skipped_already_sent} already sent, "
             f"{self.skipped_empty} with no matching articles, {self.deferred} deferred, "
             f"{self.failed_count} refused."
@@ -147,6 +160,7 @@ def deliver(
             run.variants += 1
             if isinstance(sender, VariantAware):
                 sender.begin_variant(tags, len(chosen.articles))
+            before = (run.recipients, run.sent, run.bytes)
             for batch in _batches(group, _CLAIM_BATCH):
                 todo = batch if ledger is None else ledger.claim(batch)
                 run.recipients += len(batch)
@@ -155,12 +169,21 @@ def deliver(
                 for subscriber in todo:
                     run.send(template, subscriber.email)
                     advance(1)
+            run.by_variant.append(
+                VariantReport(
+                    tags,
+                    len(chosen.articles),
+                    run.recipients - before[0],
+                    run.sent - before[1],
+                    run.bytes - before[2],
+                )
+            )
     finally:
         sender.close()
     return DeliveryReport(
         len(issue.articles), run.variants, run.empty_variants, run.recipients, run.sent,
         run.skipped_already_sent, run.skipped_empty, run.deferred, tuple(run.failed),
-        run.failed_count, run.bytes,
+        run.failed_count, run.bytes, tuple(run.by_variant),
     )  # fmt: skip
 
 
@@ -183,6 +206,7 @@ class _Run:
     failed_count: int = 0
     bytes: int = 0
     given_up_in_a_row: int = 0
+    by_variant: list[VariantReport] = field(default_factory=list)
 
     def send(self, template: _Template, email: str) -> None:
         """One recipient: hand-off with retries, then its ledger row."""

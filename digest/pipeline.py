@@ -97,10 +97,12 @@ def mail_info(settings: Settings) -> deliver.MailInfo:
     )
 
 
-def sender_for(settings: Settings, issue_date: date, *, dry_run: bool) -> deliver.Sender:
-    """The outbox writer for a dry run, else the SMTP relay of the settings."""
+def sender_for(
+    settings: Settings, issue_date: date, *, dry_run: bool, recipients: int | None = None
+) -> deliver.Sender:
+    """The outbox writer for a dry run (told how many recipients), else the SMTP relay."""
     if dry_run:
-        return smtp.OutboxWriter(settings.outbox_dir, issue_date)
+        return smtp.OutboxWriter(settings.outbox_dir, issue_date, recipients=recipients)
     return smtp.SmtpSender(
         settings.smtp_host,
         settings.smtp_port,
@@ -113,7 +115,7 @@ def sender_for(settings: Settings, issue_date: date, *, dry_run: bool) -> delive
 
 def run(
     settings: Settings,
-    sender: deliver.Sender,
+    sender: deliver.Sender | None = None,
     *,
     now: datetime,
     issue_date: date | None = None,
@@ -122,7 +124,10 @@ def run(
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = _time.sleep,
 ) -> RunReport:
-    """Ingest, select, render and deliver one issue. A dry run changes nothing outside outbox/."""
+    """Ingest, select, render and deliver one issue. A dry run changes nothing outside outbox/.
+
+    With no ``sender``, the one the settings name (``sender_for``) is used.
+    """
     tz = dates.zone(settings.timezone)
     day = issue_date_of(settings, now, issue_date)
     with store.opened(settings.database_url) as engine:
@@ -144,11 +149,17 @@ def run(
             issue_id, issue = selection.claim(engine, issue, now=now)
         shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
         _publish(settings, [issue, *(i for i in shown if i.date != issue.date)])
+        audience = _audience(engine, settings, now=now, dry_run=dry_run)
+        if sender is None:
+            recipients = len(audience) if isinstance(audience, list) else None
+            if dry_run and recipients is None:
+                recipients = subscribers.count(engine)
+            sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
         report = deliver.deliver(
             engine,
             issue,
             issue_id,
-            _audience(engine, settings, now=now, dry_run=dry_run),
+            audience,
             render=lambda chosen: render.render_email(chosen, look(settings)),
             variant=selection.variant,
             info=mail_info(settings),
@@ -180,12 +191,13 @@ def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[i
 
 def _audience(
     engine: Engine, settings: Settings, *, now: datetime, dry_run: bool
-) -> Iterator[Subscriber]:
-    """The stored subscribers; when there are none, the shipped list (stored unless dry run)."""
+) -> list[Subscriber] | Iterator[Subscriber]:
+    """The stored subscribers, ordered by tags; when there are none, the shipped list
+    (imported, unless this is a dry run)."""
     if subscribers.count(engine) == 0 and settings.subscribers_file.is_file():
         if dry_run:
             found, _ = subscribers.read_csv(settings.subscribers_file)
-            return iter(sorted(found, key=lambda s: (sorted(s.tags), s.email)))
+            return sorted(found, key=lambda s: (" ".join(sorted(s.tags)), s.email))
         subscribers.import_csv(engine, settings.subscribers_file, now=now)
     return subscribers.stream(engine)
 

@@ -97,8 +97,7 @@ def fire_time(settings: Settings, now: datetime) -> datetime:
 
 def send_issue(settings: Settings, day: date, now: datetime) -> RunReport:
     """The real run: the pipeline of ``digest send`` over SMTP, stoppable between messages."""
-    sender = pipeline.sender_for(settings, day, dry_run=False)
-    return pipeline.run(settings, sender, now=now, issue_date=day, progress=check_stop)
+    return pipeline.run(settings, now=now, issue_date=day, progress=check_stop)
 
 
 def check_stop(_sent: int) -> None:

@@ -1,0 +1,135 @@
+"""`digest send` end to end: the seeds in, the outbox and a real SMTP server out."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from pathlib import Path
+
+import feedparser
+import pytest
+from sqlalchemy import func, select
+
+from digest import store
+from digest.schema import issues, sends, subscribers
+
+from .conftest import ROOT, SEEDS, run, write_config
+from .test_smtp import Handler, free_port, serving
+
+
+@pytest.fixture
+def relay() -> Iterator[Handler]:
+    handler = Handler()
+    with serving(handler) as controller:
+        handler.port = controller.port  # type: ignore[attr-defined]
+        yield handler
+
+
+def _config(tmp_path: Path, port: int | None = None, **extra: str) -> Path:
+    settings = {
+        "seeds_dir": f'"{SEEDS}"',
+        "outbox_dir": f'"{tmp_path / "outbox"}"',
+        "subscribers_file": f'"{ROOT / "config" / "subscribers.csv"}"',
+        "issue_date": "2019-01-01",
+        "window": '"800d"',
+        "smtp_host": '"127.0.0.1"',
+        "smtp_port": str(port or free_port()),
+        "smtp_timeout": "5",
+        "smtp_retries": "0",
+        # The shipped subscribers follow these tags: each gets a variant of the seeds.
+        "tag_rules": '{ arms-control = ["arms race"], sanctions = ["sanctions"] }',
+    }
+    return write_config(tmp_path, **{**settings, **extra})
+
+
+def _rows(tmp_path: Path, table: object) -> int:
+    with store.opened(f"sqlite:///{tmp_path / 'digest.db'}") as engine, engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_a_dry_run_writes_the_outbox_and_changes_nothing_else(tmp_path: Path) -> None:
+    result = run("send", "--dry-run", config=_config(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Ingested 6 new articles from the sources." in result.output
+    assert "Issue 2019-01-01 (dry run: nothing sent)" in result.output
+    assert "3 of 3 recipients written (dry run) in 3 variants" in result.output
+    outbox = tmp_path / "outbox"
+    mails = sorted(p.name for p in (outbox / "mail" / "2019-01-01").glob("*.eml"))
+    assert mails == ["ada@example.org.eml", "alan@example.org.eml", "grace@example.com.eml"]
+    for name in ("feed.xml", "atom.xml", "index.html", "issues/2019-01-01/index.html"):
+        assert (outbox / name).stat().st_size > 0, name
+    assert len(list((outbox / "articles").glob("*.html"))) == 6
+    assert len(feedparser.parse(outbox / "feed.xml").entries) == 6
+    # No ledger rows, no issue claimed, no subscriber imported.
+    assert (_rows(tmp_path, issues), _rows(tmp_path, sends), _rows(tmp_path, subscribers)) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_a_send_reaches_everyone_once_and_a_rerun_sends_nothing(
+    tmp_path: Path, relay: Handler
+) -> None:
+    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    first = run("send", config=config)
+    assert first.exit_code == 0, first.output
+    assert "3 of 3 recipients sent in 3 variants" in first.output
+    assert relay.counts() == {"ada@example.org": 1, "alan@example.org": 1, "grace@example.com": 1}
+    again = run("send", config=config)
+    assert again.exit_code == 0, again.output
+    assert "0 of 3 recipients sent in 3 variants" in again.output
+    assert "3 already sent" in again.output
+    assert sum(relay.counts().values()) == 3
+    assert (_rows(tmp_path, issues), _rows(tmp_path, sends), _rows(tmp_path, subscribers)) == (
+        1,
+        3,
+        3,
+    )
+    for rcpt, raw in relay.accepted:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert message["To"] == rcpt
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_dry_run_after_a_send_shows_the_same_issue(tmp_path: Path, relay: Handler) -> None:
+    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    assert run("send", config=config).exit_code == 0
+    preview = run("send", "--dry-run", config=config)
+    assert "3 of 3 recipients written (dry run)" in preview.output
+    assert "(all articles) │ 1          │ 6" in preview.output
+
+
+def test_an_issue_with_no_articles_sends_nothing_and_says_so(
+    tmp_path: Path, relay: Handler
+) -> None:
+    config = _config(tmp_path, relay.port, window='"1d"')  # type: ignore[attr-defined]
+    result = run("send", "--date", "2026-11-27", config=config)
+    assert result.exit_code == 0, result.output
+    assert "Issue 2026-11-27: no new articles published 2026-11-26 … 2026-11-26; nothing sent." in (
+        result.output
+    )
+    assert relay.accepted == []
+    assert _rows(tmp_path, issues) == 0
+
+
+def test_an_unreachable_relay_is_one_error_line_and_the_rerun_finishes(tmp_path: Path) -> None:
+    port = free_port()
+    result = run("send", config=_config(tmp_path, port))
+    assert result.exit_code == 1
+    (line,) = [x for x in result.output.splitlines() if x.startswith("Error:")]
+    assert f"127.0.0.1:{port}" in line and "--dry-run" in line
+    assert "Traceback" not in result.output
+    handler = Handler()
+    with serving(handler) as controller:
+        later = run("send", config=_config(tmp_path, controller.port))
+    assert later.exit_code == 0, later.output
+    assert sum(handler.counts().values()) == 3
+
+
+def test_a_bad_date_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("send", "--date", "27/11/2026", config=_config(tmp_path))
+    assert result.exit_code == 2
+    assert "Invalid value for '--date'" in result.output
