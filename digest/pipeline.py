@@ -25,7 +25,7 @@ from digest import (
     store,
     subscribers,
 )
-from digest.files import write_atomic
+from digest.files import write_if_changed
 from digest.models import Article, Issue, Subscriber
 from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
@@ -148,7 +148,7 @@ def run(
         if not dry_run:
             issue_id, issue = selection.claim(engine, issue, now=now)
         shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
-        _publish(settings, [issue, *(i for i in shown if i.date != issue.date)])
+        _publish(settings, issue, [issue, *(i for i in shown if i.date != issue.date)])
         audience = _audience(engine, settings, now=now, dry_run=dry_run)
         if sender is None:
             recipients = len(audience) if isinstance(audience, list) else None
@@ -202,15 +202,14 @@ def _audience(
     return subscribers.stream(engine)
 
 
-def _publish(settings: Settings, shown: Iterable[Issue]) -> None:
-    """The web side of the outbox: the issue pages, article pages, archive and feeds."""
+def _publish(settings: Settings, issue: Issue, shown: Iterable[Issue]) -> None:
+    """The web side of the outbox: ``issue``'s page, and the article pages, archive and feeds
+    of the issues ``shown``."""
     tz = dates.zone(settings.timezone)
     issues = sorted(shown, key=lambda i: i.date, reverse=True)
     outbox = settings.outbox_dir
-    the_look = look(settings)
-    for issue in issues[:1]:
-        page = outbox / "issues" / issue.date.isoformat() / "index.html"
-        write_atomic(page, render.render_browser_page(issue, the_look))
+    page = outbox / "issues" / issue.date.isoformat() / "index.html"
+    write_if_changed(page, render.render_browser_page(issue, look(settings)))
     articles = {a.id: a for issue in issues for a in issue.articles}
     pages.write_article_pages(
         outbox, articles.values(), title=settings.title, base_url=settings.base_url, tz=tz

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,29 @@ def test_a_bad_date_is_a_usage_error(tmp_path: Path) -> None:
     result = run("send", "--date", "27/11/2026", config=_config(tmp_path))
     assert result.exit_code == 2
     assert "Invalid value for '--date'" in result.output
+
+
+def test_a_back_dated_issue_gets_its_own_page(tmp_path: Path, relay: Handler) -> None:
+    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    assert run("send", config=config).exit_code == 0
+    earlier = run("send", "--dry-run", "--date", "2018-12-31", "--force", config=config)
+    assert earlier.exit_code == 0, earlier.output
+    page = tmp_path / "outbox" / "issues" / "2018-12-31" / "index.html"
+    assert "Monday, December 31, 2018" in page.read_text(encoding="utf-8")
+    archive = (tmp_path / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert archive.index("2019-01-01") < archive.index("2018-12-31")
+
+
+def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path) -> None:
+    def summaries(config: Path) -> list[str]:
+        listed = run("articles", "--json", config=config)
+        return [a["summary"] for a in json.loads(listed.output)]
+
+    two = _config(tmp_path, summary_sentences="2")
+    assert run("ingest", config=two).exit_code == 0
+    before = summaries(two)
+    one = _config(tmp_path, summary_sentences="1")
+    assert run("send", "--dry-run", config=one).exit_code == 0
+    after = summaries(one)
+    assert after != before
+    assert all(b.startswith(a) for a, b in zip(after, before, strict=True))
