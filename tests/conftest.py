@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -13,6 +15,7 @@ from sqlalchemy import Engine
 
 from digest import store
 from digest.cli import cli
+from digest.models import Article
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -28,6 +31,24 @@ def run(*args: str, config: Path | None = None) -> Result:
     """Invoke the CLI in-process, as a user would type it."""
     argv = (["--config", str(config)] if config else []) + list(args)
     return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+def make_article(**overrides: Any) -> Article:
+    """A plausible stored article; override any field (modules pin their own with partial)."""
+    fields: dict[str, Any] = {
+        "id": "a1b2c3",
+        "title": "Bus lanes open on Main Street",
+        "subtitle": "Riders save ten minutes",
+        "published": datetime(2018, 3, 5, 19, 30, tzinfo=UTC),
+        "date_source": "text",
+        "tags": frozenset({"transit", "city"}),
+        "paragraphs": ("The lanes open Monday.", "Buses run every six minutes."),
+        "author": "Jane Roe",
+        "source": "NewsDaily",
+        "url": "https://newsdaily.example.com/bus-lanes",
+        "summary": "The lanes open Monday.",
+    }
+    return Article(**(fields | overrides))
 
 
 def write_config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Path:

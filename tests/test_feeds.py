@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from digest.errors import DigestError
 from digest.feeds import MAX_FEED_BYTES, FeedInfo, build_feeds, write_feeds
 from digest.links import article_link
 from digest.models import Article, Issue
+
+from . import conftest
 
 BASE = "https://news.example.org/digest"
 INFO = FeedInfo(
@@ -32,21 +35,13 @@ EST = timezone(timedelta(hours=-5))
 HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nBcc: x@example.org"
 
 
-def make_article(**overrides: Any) -> Article:
-    values: dict[str, Any] = {
-        "id": "a1b2c3",
-        "title": "Bus lanes open on Main Street",
-        "published": datetime(2018, 3, 5, 14, 30, tzinfo=EST),
-        "date_source": "text",
-        "tags": frozenset({"transit", "city"}),
-        "paragraphs": ("The lanes open Monday.", "Riders save ten minutes."),
-        "author": "Jane Roe",
-        "source": "NewsDaily",
-        "url": None,
-        "summary": "The lanes open Monday.",
-    }
-    values.update(overrides)
-    return Article(**values)
+make_article = partial(
+    conftest.make_article,
+    subtitle=None,
+    url=None,
+    published=datetime(2018, 3, 5, 14, 30, tzinfo=EST),
+    paragraphs=("The lanes open Monday.", "Riders save ten minutes."),
+)
 
 
 def make_issue(day: date, *articles: Article) -> Issue:

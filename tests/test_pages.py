@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,27 +17,11 @@ from digest.links import article_link, issue_link
 from digest.models import Article, Issue
 from digest.pages import write_archive, write_article_pages
 
+from .conftest import make_article
+
 BASE = "https://news.example.org/digest"
 TZ = ZoneInfo("America/New_York")
 HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nrise"
-
-
-def make_article(**overrides: Any) -> Article:
-    values: dict[str, Any] = {
-        "id": "a1b2c3",
-        "title": "Bus lanes open on Main Street",
-        "subtitle": "Riders save ten minutes",
-        "published": datetime(2018, 3, 5, 19, 30, tzinfo=UTC),
-        "date_source": "text",
-        "tags": frozenset({"transit", "city"}),
-        "paragraphs": ("The lanes open Monday.", "Buses run every six minutes."),
-        "author": "Jane Roe",
-        "source": "NewsDaily",
-        "url": "https://newsdaily.example.com/bus-lanes",
-        "summary": "The lanes open Monday.",
-    }
-    values.update(overrides)
-    return Article(**values)
 
 
 def make_issue(day: date, *articles: Article, tags: frozenset[str] = frozenset()) -> Issue:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
 from digest.models import Article, Issue
 from digest.render import Email, Look, personalize, render_browser_page, render_email
+
+from . import conftest
 
 TZ = ZoneInfo("America/New_York")
 ISSUE_DATE = date(2026, 11, 27)
@@ -28,21 +31,19 @@ SUMMARY = (
 VALUES = {"unsubscribe_url": "https://d.example.org/unsubscribe?token=abc.def", "email": "a@b.org"}
 
 
-def make_article(**overrides: Any) -> Article:
-    """A plausible article; override any field."""
-    fields: dict[str, Any] = {
-        "id": "a1",
-        "title": "Night buses reach the eastern districts",
-        "published": datetime(2026, 11, 26, 15, 30, tzinfo=UTC),
-        "date_source": "text",
-        "tags": frozenset({"transit", "city-hall"}),
-        "paragraphs": ("First paragraph.", "Second paragraph."),
-        "source": "The Wire",
-        "url": "https://news.example.org/2026/11/26/night-buses",
-        "summary": SUMMARY,
-    }
-    fields.update(overrides)
-    return Article(**fields)
+make_article = partial(
+    conftest.make_article,
+    id="a1",
+    title="Night buses reach the eastern districts",
+    subtitle=None,
+    author=None,
+    published=datetime(2026, 11, 26, 15, 30, tzinfo=UTC),
+    tags=frozenset({"transit", "city-hall"}),
+    paragraphs=("First paragraph.", "Second paragraph."),
+    source="The Wire",
+    url="https://news.example.org/2026/11/26/night-buses",
+    summary=SUMMARY,
+)
 
 
 def make_issue(*articles: Article) -> Issue:
