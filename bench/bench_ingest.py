@@ -15,7 +15,6 @@ JSON.  Generation is deterministic (seeded) and not timed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pstats
@@ -23,7 +22,6 @@ import random
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -34,12 +32,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import fingerprint, snapshot
+from common import run_child as run_child_in
+
 TARGET_RATE = 1_000.0  # articles/s, at the small N
 TARGET_RSS_MB = 200.0  # peak RSS, at the small N
 TARGET_RATIO = 2.2  # t(large) / t(small)
 CONTENTION = 1.15  # wall / CPU time above which a run is flagged as sharing its core
-PACKAGE = Path(__file__).resolve().parent.parent / "digest"
-PYTHONPATH = os.environ.get("PYTHONPATH", "")
 Result = dict[str, Any]  # the JSON a child prints
 TAG_RULES = {"arms-control": ["arms race", "nuclear"], "harbor": ["harbor", "harbour"]}
 
@@ -520,19 +519,14 @@ def run_child(
 ) -> Result:
     """One timed run in a fresh process that imports digest from the snapshot in ``src``."""
     db = work / f"bench-{time.monotonic_ns()}.db"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder)]
-    cmd += [str(expected), str(db), "--cpu", str(cpu)]
+    args = [str(Path(__file__).resolve()), "--child", str(folder)]
+    args += [str(expected), str(db), "--cpu", str(cpu)]
     if profile is not None:
-        cmd += ["--profile-out", str(profile)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), PYTHONPATH]))}
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=work)
-    db.unlink(missing_ok=True)
-    if done.returncode != 0:
-        sys.exit(f"child failed ({done.returncode}):\n{done.stderr.strip()}")
-    result: Result = json.loads(done.stdout.strip().splitlines()[-1])
-    if not str(result["digest"]).startswith(str(src.resolve())):
-        sys.exit(f"child imported {result['digest']}, not the snapshot in {src}")
-    return result
+        args += ["--profile-out", str(profile)]
+    try:
+        return run_child_in(args, src, cwd=work)  # type: ignore[return-value]
+    finally:
+        db.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- parent
@@ -575,22 +569,6 @@ def _where(key: tuple[str, int, str], package: str) -> str:
     return f"{Path(filename).parent.name}/{Path(filename).name}:{line}({name})"
 
 
-def snapshot(src: Path) -> str:
-    """Copy digest/*.py to ``src``/digest (others may edit it mid-run); its fingerprint."""
-    (src / "digest").mkdir(parents=True)
-    for path in PACKAGE.glob("*.py"):
-        shutil.copy2(path, src / "digest" / path.name)
-    return sources_digest(src / "digest")
-
-
-def sources_digest(package: Path = PACKAGE) -> str:
-    """A fingerprint of digest/*.py, to tell which code a set of figures belongs to."""
-    h = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 / 2,000 articles, 1 repeat")
@@ -618,8 +596,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     try:
         src = work / "src"
-        fingerprint = snapshot(src)
-        print(f"digest sources {fingerprint} (snapshot), python {sys.version.split()[0]}")
+        code = snapshot(src)
+        print(f"digest sources {code} (snapshot), python {sys.version.split()[0]}")
         data: dict[int, tuple[Path, int, int]] = {}
         for n in (small, large):
             t0 = time.perf_counter()
@@ -685,8 +663,8 @@ def main() -> None:
             res = run_child(folder, articles, work, src, args.cpu, profile=prof)
             print(f"\nprofiled run N={small:,}: {res['seconds']:.2f} s under cProfile")
             print_profile(prof, src)
-        if sources_digest() != fingerprint:
-            print(f"note: digest/*.py changed during the run; figures are for {fingerprint}")
+        if fingerprint() != code:
+            print(f"note: digest/*.py changed during the run; figures are for {code}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

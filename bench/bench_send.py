@@ -16,7 +16,6 @@ naive baseline, timed in the same run on fewer recipients, renders the variant a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -25,13 +24,15 @@ import resource
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from common import fingerprint, snapshot
+from common import run_child as run_child_in
 
 TARGET_RATE = 20_000.0  # recipients/s at 100,000 subscribers
 TARGET_RSS_MB = 150.0
@@ -273,38 +274,12 @@ def _naive(engine: Any, issue: Any, info: Any, render: Any, sender: NullSender, 
 
 
 def run_child(mode: str, db: Path, count: int, src: Path, cpu: int) -> Result:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(db), str(count)]
-    cmd += ["--cpu", str(cpu)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), _PYTHONPATH]))}
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=src)
-    if done.returncode != 0:
-        sys.exit(f"child failed ({done.returncode}):\n{done.stderr.strip()}")
-    result: Result = json.loads(done.stdout.strip().splitlines()[-1])
-    if not str(result["digest"]).startswith(str(src.resolve())):
-        sys.exit(f"child imported {result['digest']}, not the snapshot in {src}")
-    return result
-
-
-_PYTHONPATH = os.environ.get("PYTHONPATH", "")
+    script = str(Path(__file__).resolve())
+    args = [script, "--child", mode, str(db), str(count), "--cpu", str(cpu)]
+    return run_child_in(args, src, cwd=src)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- parent
-
-
-def snapshot(src: Path) -> str:
-    """Copy digest/*.py and templates/ to ``src`` (others may edit them mid-run)."""
-    (src / "digest").mkdir(parents=True)
-    for path in (ROOT / "digest").glob("*.py"):
-        shutil.copy2(path, src / "digest" / path.name)
-    shutil.copytree(ROOT / "templates", src / "templates")
-    return fingerprint(src)
-
-
-def fingerprint(root: Path = ROOT) -> str:
-    h = hashlib.sha256()
-    for path in sorted([*(root / "digest").glob("*.py"), *(root / "templates").rglob("*.j2")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def main() -> None:
