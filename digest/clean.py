@@ -25,6 +25,7 @@ from datetime import datetime, tzinfo
 
 from digest import dates
 from digest.models import DateSource, Draft
+from digest.summarize import split_dateline
 
 _NON_WORD = re.compile(r"[\W_]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -93,11 +94,6 @@ _BYLINE = re.compile(
     re.I,
 )
 _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+(?P<cats>.+))?$")
-_DATELINE = re.compile(
-    r"^(?P<dateline>(?:[A-Z][A-Z.'’]+(?:[ -][A-Z][A-Z.'’]+){0,3}"
-    r"(?:,\s*[A-Z][\w.'’]*(?: [A-Z][\w.'’]*){0,2})?(?:\s*\([^()]{1,24}\))?"
-    r"|\([A-Z][\w .]{1,20}\)))\s*(?:--|[-–—])\s+(?=\S)"
-)
 _NAME_PARTICLES = frozenset({"de", "da", "van", "von", "der", "den", "al", "bin", "la", "le", "di"})
 _UTC = dates.zone("UTC")  # for telling whether a line is a date, not for reading it
 _ECHO = 5  # a headline printed again within this many lines of the story's start
@@ -404,11 +400,10 @@ def _article(
 
 def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]:
     """Take "QINGDAO, China - " or "(CNN) -- " off the first paragraph."""
-    match = _DATELINE.match(paragraphs[0])
-    if match is None or match.end() >= len(paragraphs[0]):
+    dateline, first = split_dateline(paragraphs[0])
+    if dateline is None:
         return tuple(paragraphs), None
-    first = paragraphs[0][match.end() :]
-    return (first, *paragraphs[1:]), match.group("dateline").strip()
+    return (first, *paragraphs[1:]), dateline
 
 
 def _has_any(text: str, needles: tuple[str, ...]) -> bool:

@@ -249,6 +249,7 @@ _DATELINE = re.compile(
     rf"|(?:{_PLACE} ?)?{_CREDIT}(?:{_DASH}|(?=[A-Z“\"‘'])))"
     r"(?=[A-Z0-9“\"‘'])"
 )
+_DASH_END = re.compile(rf"{_DASH}$")
 _BY = re.compile(r"(?:by|written by|words by|story by|reporting by|posted by)\b\s*", re.I)
 _DAILY_MAIL_BY = re.compile(r"by\s+\.\s", re.I)  # newlines turned into " . " by a scraper
 _DM_SEPARATOR = re.compile(r"\s+[.|](?:\s+[.|])*\s+")
@@ -317,6 +318,14 @@ def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
     dateline = _DATELINE.match(head[opening])
     yield head[opening][dateline.end() :] if dateline else head[opening]
     yield from paragraphs[opening + 1 :]
+
+
+def split_dateline(text: str) -> tuple[str | None, str]:
+    """("QINGDAO, China", "rest…") for "QINGDAO, China - rest…", or (None, text)."""
+    match = _DATELINE.match(text)
+    if match is None:
+        return None, text
+    return _DASH_END.sub("", match.group()).strip(), text[match.end() :]
 
 
 def _opens_story(paragraph: str, number: int) -> bool:
