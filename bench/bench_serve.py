@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_ingest import snapshot, sources_digest
+from common import fingerprint, snapshot
 
 MAX_LOAD_SECONDS = 60
 BUSY = 0.9  # server CPU / wall below this: its core was shared, or the client was too slow
@@ -220,7 +220,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
-        fingerprint = snapshot(work / "src")
+        code = snapshot(work / "src")
         size = write_feed(work / "outbox")
         port = free_port()
         server = start_server(work, work / "src", port, args.server_cpu, args.access_log)
@@ -235,7 +235,7 @@ def main() -> None:
                 Scenario("304 (If-None-Match)", {"If-None-Match": etag}, 304, None),
             ]
             print(
-                f"digest sources {fingerprint} (snapshot), python {sys.version.split()[0]}, "
+                f"digest sources {code} (snapshot), python {sys.version.split()[0]}, "
                 f"client {client}, {args.connections} connections, feed.xml {size:,} bytes, "
                 f"server on CPU {args.server_cpu}, client on CPU {args.client_cpu}, "
                 f"access log {'on' if args.access_log else 'off'}"
@@ -272,7 +272,7 @@ def main() -> None:
     print(f"\nmedians of {args.runs} run(s) of {args.seconds:g} s each")
     if any(r.server_cpu < BUSY for done in runs.values() for r in done):
         print(f"* the server used < {BUSY:.0%} of its core: it shared it, or waited on the client")
-    if sources_digest() != fingerprint:
+    if fingerprint() != code:
         print(f"note: digest/*.py changed during the run; figures are for {fingerprint}")
 
 
