@@ -146,12 +146,14 @@ def send_command(
     now = datetime.now(UTC)
     day = pipeline.issue_date_of(settings, now, _day(issue_date))
     out = Console(soft_wrap=True)
+    progress_to = Console(stderr=True)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=progress_to,
         transient=True,
+        disable=not progress_to.is_terminal,  # no bar in logs, cron mail or pipes
     ) as bar:
         task = bar.add_task("Delivering" if not dry_run else "Writing", total=None)
         report = pipeline.run(

@@ -25,9 +25,10 @@ from digest import (
     store,
     subscribers,
 )
+from digest.errors import ConfigError
 from digest.files import write_if_changed
 from digest.models import Article, Issue, Subscriber
-from digest.settings import Settings
+from digest.settings import PLACEHOLDER_SECRET, Settings
 from digest.summarize import lead_summary, summary_key
 
 
@@ -130,6 +131,12 @@ def run(
     """
     tz = dates.zone(settings.timezone)
     day = issue_date_of(settings, now, issue_date)
+    if not dry_run and settings.unsubscribe_secret.get_secret_value() == PLACEHOLDER_SECRET:
+        raise ConfigError(
+            "unsubscribe_secret is still the shipped placeholder, so anyone could forge "
+            "unsubscribe links; set your own in the config or DIGEST_UNSUBSCRIBE_SECRET "
+            "before a real send"
+        )
     with store.opened(settings.database_url) as engine:
         batch, added = _ingest_new(engine, settings, now=now)
         refresh_summaries(engine, settings)

@@ -20,6 +20,9 @@ from digest import dates
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/digest.toml")
+# The shipped unsubscribe key: fine for dry runs, refused for real sends (anyone could
+# forge unsubscribe links with it).
+PLACEHOLDER_SECRET = "change-me"
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
 
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
         description="Postal/identity line in the email footer (required of bulk senders).",
     )
     unsubscribe_secret: SecretStr = Field(
-        SecretStr("change-me"),
+        SecretStr(PLACEHOLDER_SECRET),
         description="HMAC key of unsubscribe tokens; set your own, keep it secret.",
     )
     unsubscribe_mailto: str = Field(

@@ -54,7 +54,7 @@ def make_article(**overrides: Any) -> Article:
 def write_config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Path:
     """A config file for one test, with its own SQLite store unless told otherwise."""
     url = database_url or f"sqlite:///{tmp_path / 'digest.db'}"
-    lines = [f'database_url = "{url}"', 'timezone = "UTC"']
+    lines = [f'database_url = "{url}"', 'timezone = "UTC"', 'unsubscribe_secret = "test-secret"']
     lines += [f"{key} = {value}" for key, value in extra.items()]
     path = tmp_path / "digest.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

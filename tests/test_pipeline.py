@@ -160,3 +160,16 @@ def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path)
     after = summaries(one)
     assert after != before
     assert all(b.startswith(a) for a, b in zip(after, before, strict=True))
+
+
+def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
+    tmp_path: Path, relay: Handler
+) -> None:
+    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    text = config.read_text(encoding="utf-8").replace('"test-secret"', '"change-me"')
+    config.write_text(text, encoding="utf-8")
+    refused = run("send", config=config)
+    assert refused.exit_code == 1
+    assert refused.output.startswith("Error: unsubscribe_secret is still the shipped placeholder")
+    assert relay.accepted == []
+    assert run("send", "--dry-run", config=config).exit_code == 0  # a preview is fine
