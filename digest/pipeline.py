@@ -158,16 +158,15 @@ def run(
         _publish(settings, issue, [issue, *(i for i in shown if i.date != issue.date)])
         audience = _audience(engine, settings, now=now, dry_run=dry_run)
         if sender is None:
-            recipients = len(audience) if isinstance(audience, list) else None
-            if dry_run and recipients is None:
-                recipients = subscribers.count(engine)
+            recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
             sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
+        the_look = look(settings)
         report = deliver.deliver(
             engine,
             issue,
             issue_id,
             audience,
-            render=lambda chosen: render.render_email(chosen, look(settings)),
+            render=lambda chosen: render.render_email(chosen, the_look),
             variant=selection.variant,
             info=mail_info(settings),
             sender=sender,

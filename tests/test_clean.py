@@ -165,6 +165,22 @@ def test_news_layout_byline_date_dateline_and_furniture() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("opening", "dateline"),
+    [
+        ("(Wirefeed) -- Dockworkers", "(Wirefeed)"),
+        ("(Wirefeed)Dockworkers", "(Wirefeed)"),
+        ("LAGOS, Nigeria (Wirefeed) -- Dockworkers", "LAGOS, Nigeria (Wirefeed)"),
+        ("TEMA - Dockworkers", "TEMA"),
+    ],
+)
+def test_a_credit_dateline_goes_to_the_dateline_field(opening: str, dateline: str) -> None:
+    page = NEWS_PAGE.replace("OAKLAND, Calif. — Dockworkers", opening)
+    ((draft,),) = clean_all(page)
+    assert draft.dateline == dateline
+    assert draft.paragraphs[0].startswith("Dockworkers walked off the job at dawn")
+
+
 BLOG_POST = """Notes From the Ridge
 a small blog about the night sky
 
