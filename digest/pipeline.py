@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from digest import (
     deliver,
     feeds,
     ingest,
+    locks,
     pages,
     render,
     selection,
@@ -137,7 +139,10 @@ def run(
             "unsubscribe links; set your own in the config or DIGEST_UNSUBSCRIBE_SECRET "
             "before a real send"
         )
-    with store.opened(settings.database_url) as engine:
+    with (
+        store.opened(settings.database_url) as engine,
+        nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
+    ):
         batch, added = _ingest_new(engine, settings, now=now)
         refresh_summaries(engine, settings)
         issue = selection.select_issue(

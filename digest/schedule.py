@@ -25,7 +25,6 @@ is marked failed, and the next start finishes it. A second signal acts as if non
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import signal
 import tempfile
@@ -53,6 +52,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from digest import pipeline, store
 from digest.errors import DigestError, StoreError
+from digest.locks import file_lock
 from digest.pipeline import RunReport
 from digest.schema import issue_runs
 from digest.settings import Settings, load_settings
@@ -150,7 +150,7 @@ def run_scheduler(
     importable by name: the job store keeps the name.
     """
     stop = stop or threading.Event()
-    with _exclusive(lock_path(settings)), _signals(stop):
+    with file_lock(lock_path(settings), "`digest schedule`", "stop it first"), _signals(stop):
         retry = _failed_run_due(settings)
         scheduler = _scheduler(settings)
         scheduler.add_listener(_listener(settings, on_run), EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
@@ -330,24 +330,6 @@ def _listener(
             on_run(event.retval)
 
     return on_event
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``; the OS drops it if the process dies."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a", encoding="utf-8")
-    except OSError as exc:
-        raise ScheduleError(f"cannot create the lock file {path}: {exc.strerror}; "
-                            "check schedule_db") from exc  # fmt: skip
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            msg = f"another `digest schedule` is running (lock {path}); stop it first"
-            raise ScheduleError(msg) from exc
-        yield  # closing the file lets go of the lock
 
 
 @contextmanager

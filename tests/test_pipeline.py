@@ -12,7 +12,7 @@ import feedparser
 import pytest
 from sqlalchemy import func, select
 
-from digest import store
+from digest import locks, store
 from digest.schema import issues, sends, subscribers
 
 from .conftest import ROOT, SEEDS, run, write_config
@@ -27,7 +27,9 @@ def relay() -> Iterator[Handler]:
         yield handler
 
 
-def _config(tmp_path: Path, port: int | None = None, **extra: str) -> Path:
+def _config(
+    tmp_path: Path, port: int | None = None, database_url: str | None = None, **extra: str
+) -> Path:
     settings = {
         "seeds_dir": f'"{SEEDS}"',
         "outbox_dir": f'"{tmp_path / "outbox"}"',
@@ -41,7 +43,7 @@ def _config(tmp_path: Path, port: int | None = None, **extra: str) -> Path:
         # The shipped subscribers follow these tags: each gets a variant of the seeds.
         "tag_rules": '{ arms-control = ["arms race"], sanctions = ["sanctions"] }',
     }
-    return write_config(tmp_path, **{**settings, **extra})
+    return write_config(tmp_path, database_url, **{**settings, **extra})
 
 
 def _rows(tmp_path: Path, table: object) -> int:
@@ -173,3 +175,18 @@ def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
     assert refused.output.startswith("Error: unsubscribe_secret is still the shipped placeholder")
     assert relay.accepted == []
     assert run("send", "--dry-run", config=config).exit_code == 0  # a preview is fine
+
+
+def test_two_real_sends_of_one_digest_never_run_at_once(
+    tmp_path: Path, database_url: str, relay: Handler
+) -> None:
+    config = _config(tmp_path, relay.port, database_url=database_url)  # type: ignore[attr-defined]
+    with store.opened(database_url) as engine, locks.send_lock(engine, "daily"):
+        busy = run("send", config=config)
+        assert busy.exit_code == 1
+        assert busy.output.startswith("Error: another real send of digest 'daily' is running")
+        assert run("send", "--dry-run", config=config).exit_code == 0  # a preview may run
+    assert relay.accepted == []
+    done = run("send", config=config)
+    assert done.exit_code == 0, done.output
+    assert sum(relay.counts().values()) == 3

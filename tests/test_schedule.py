@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from digest import schedule, store
 from digest.errors import DeliveryError
+from digest.locks import BusyError
 from digest.models import Issue
 from digest.pipeline import RunReport
 from digest.schema import issue_runs
@@ -322,13 +323,13 @@ def test_of_two_schedulers_started_at_once_one_fails_on_the_lock(
     settings = load_settings(config)
     stop = threading.Event()
     start = threading.Barrier(2)
-    failures: list[schedule.ScheduleError] = []
+    failures: list[BusyError] = []
 
     def serve() -> None:
         start.wait()
         try:
             schedule.run_scheduler(settings, config=config, stop=stop, runner=record)
-        except schedule.ScheduleError as exc:
+        except BusyError as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=serve) for _ in range(2)]
@@ -449,13 +450,13 @@ def test_two_schedulers_and_run_once_send_the_issue_once(
     stop = threading.Event()
     start = threading.Barrier(2)
     reports: list[RunReport | None] = []
-    failures: list[schedule.ScheduleError] = []
+    failures: list[BusyError] = []
 
     def serve() -> None:
         start.wait()
         try:
             schedule.run_scheduler(settings, config=config, stop=stop, on_run=reports.append)
-        except schedule.ScheduleError as exc:
+        except BusyError as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=serve) for _ in range(2)]

@@ -1,0 +1,74 @@
+"""Locks that keep two processes from doing one job at once.
+
+A file lock (``flock``) is dropped by the OS when its process dies, so a crash never leaves
+a stale lock behind. The send lock is a PostgreSQL advisory lock when the store is
+PostgreSQL (it then holds across machines), else a file lock beside the SQLite file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.errors import DigestError, StoreError
+
+
+class BusyError(DigestError):
+    """Another process holds the lock."""
+
+
+@contextmanager
+def file_lock(path: Path, what: str, advice: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` or raise BusyError naming ``what`` runs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"cannot create the lock file {path}: {exc.strerror or exc}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BusyError(f"another {what} is running (lock {path}); {advice}") from exc
+        yield  # closing the file lets go of the lock
+
+
+@contextmanager
+def send_lock(engine: Engine, digest: str) -> Iterator[None]:
+    """At most one real send of ``digest`` at a time on this store."""
+    what = f"real send of digest {digest!r}"
+    advice = "let it finish; a `digest send` after it finishes whatever it left"
+    if engine.dialect.name == "postgresql":
+        with _advisory_lock(engine, f"digest-send:{digest}", what, advice):
+            yield
+        return
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+        path = Path(f"{database}.send-{digest}.lock")
+    else:
+        path = Path(tempfile.gettempdir()) / f"digest-send-{digest}.lock"
+    with file_lock(path, what, advice):
+        yield
+
+
+@contextmanager
+def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterator[None]:
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot take the send lock: {exc}") from exc
+    with conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            raise BusyError(f"another {what} is running (PostgreSQL advisory lock); {advice}")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
