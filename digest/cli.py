@@ -323,31 +323,36 @@ def _as_json(article: Article) -> dict[str, Any]:
     }
 
 
+_WIDE_TABLE = 110  # columns needed to show author and source too
+
+
 def _print_table(found: Sequence[Article]) -> None:
     out = Console(soft_wrap=True)
     if not found:
         out.print("No articles match.")
         return
-    table = _table("Published", "Title", "Author", "Source", "Tags", "ID")
+    # Author and source only where they fit: squeezed to nothing they would hide the rest.
+    wide = out.width >= _WIDE_TABLE
+    columns = ("Published", "Title", "Author", "Source", "Tags", "ID")
+    shown = [c for c in columns if wide or c not in ("Author", "Source")]
+    # The title gives way first: the other columns keep their width (16 for a date or an id,
+    # 14 for the rest), and each column costs 3 more for its border and padding.
+    others = sum(16 if c in ("Published", "ID") else 14 for c in shown if c != "Title")
+    title_width = max(16, min(44, out.width - others - 3 * len(shown) - 1))
+    table = _table(*shown, title_width=title_width)
     for article in found:
-        table.add_row(
-            _when(article),
-            article.title,
-            article.author or "",
-            article.source or "",
-            ", ".join(sorted(article.tags)),
-            article.id,
-        )
+        cells = [_when(article), article.title, article.author or "", article.source or ""]
+        table.add_row(*cells[:2], *cells[2:] * wide, ", ".join(sorted(article.tags)), article.id)
     out.print(table)
     out.print(f"{_count(len(found), 'article')}.")
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
+def _table(*columns: str, title: str | None = None, title_width: int = 44) -> Table:
     """A table whose dates, ids and file names never wrap; long titles end in "…"."""
     table = Table(title=title)
     for name in columns:
         if name == "Title":
-            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=44)
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=title_width)
         elif name in ("Tags", "Author", "Source"):
             table.add_column(name, overflow="fold", min_width=14, max_width=24)
         else:

@@ -56,6 +56,21 @@ def test_articles_table_and_tag_filter(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("columns", "author"), [(80, False), (100, False), (140, True)])
+def test_the_articles_table_fits_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: int, author: bool
+) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
+    run("ingest", config=config)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    lines = run("articles", config=config).output.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert ("Author" in lines[1]) is author
+    assert all(h in lines[1] for h in ("Published", "Title", "Tags", "ID"))
+    assert "2018-06-11 08:51" in "\n".join(lines)  # dates and ids are never cut
+    assert "83cfda704649bf98" in "\n".join(lines)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
