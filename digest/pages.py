@@ -19,8 +19,8 @@ from digest.errors import DigestError
 from digest.files import write_if_changed
 from digest.links import article_link, issue_link, web_url
 from digest.models import Article, Issue
+from digest.render import TEMPLATES_DIR
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ARTICLE_TEMPLATE = "article.html.j2"
 ARCHIVE_TEMPLATE = "archive.html.j2"
 ARCHIVE_TITLES = 3  # titles shown under each issue in the archive
@@ -126,7 +126,7 @@ def _window(issue: Issue, tz: tzinfo) -> str:
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -140,9 +140,9 @@ def _render(name: str, **context: Any) -> str:
         return _environment().get_template(name).render(**context)
     except jinja2.TemplateSyntaxError as exc:
         raise DigestError(
-            f"cannot read {TEMPLATES / name} line {exc.lineno}: {exc.message}; fix the template"
+            f"cannot read {TEMPLATES_DIR / name} line {exc.lineno}: {exc.message}; fix the template"
         ) from exc
     except jinja2.TemplateError as exc:
         raise DigestError(
-            f"cannot render {TEMPLATES / name}: {exc.message}; fix the template"
+            f"cannot render {TEMPLATES_DIR / name}: {exc.message}; fix the template"
         ) from exc

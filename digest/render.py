@@ -26,7 +26,16 @@ from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
 from digest.models import Article, Issue
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+def _shipped_templates() -> Path:
+    """The copy a wheel installs as digest/templates, else templates/ beside the package
+    (a source checkout, where operators edit them)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = _shipped_templates()
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 TOKEN_NAMES = ("unsubscribe_url", "email")
