@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from contextvars import ContextVar
 from datetime import date
@@ -13,6 +14,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -24,6 +26,8 @@ DEFAULT_CONFIG = Path("config/digest.toml")
 # forge unsubscribe links with it).
 PLACEHOLDER_SECRET = "change-me"
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
+# pydantic-settings reads a list or dict setting from the environment as JSON.
+_JSON_EXAMPLES = {"tag_rules": '{"sanctions": ["sanctions"]}'}
 
 
 class Settings(BaseSettings):
@@ -171,6 +175,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     token = _config_file.set(path if path.is_file() else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise ConfigError(_env_json_message(str(exc))) from exc
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "settings"
@@ -180,6 +186,15 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         ) from exc
     finally:
         _config_file.reset(token)
+
+
+def _env_json_message(error: str) -> str:
+    """pydantic-settings names the field it could not parse only inside its message."""
+    found = re.search(r'field "(\w+)"', error)
+    name = found.group(1) if found else "tag_rules"
+    example = _JSON_EXAMPLES.get(name)
+    shown = f", e.g. DIGEST_{name.upper()}='{example}'" if example else ""
+    return f"DIGEST_{name.upper()} is not JSON; write it as a JSON object{shown}"
 
 
 def settings_table() -> str:

@@ -96,3 +96,15 @@ def test_bad_config_is_one_error_line(tmp_path: Path) -> None:
     assert result.output == (
         f"Error: timezone: unknown time zone 'Nowhere/Land' (in {config} or DIGEST_TIMEZONE)\n"
     )
+
+
+def test_an_environment_variable_that_is_not_json_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_TAG_RULES", "sanctions=sanctions")
+    result = run("articles", config=write_config(tmp_path))
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: DIGEST_TAG_RULES is not JSON; write it as a JSON object, "
+        'e.g. DIGEST_TAG_RULES=\'{"sanctions": ["sanctions"]}\'\n'
+    )
