@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from contextvars import ContextVar
@@ -9,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +27,21 @@ DEFAULT_CONFIG = Path("config/digest.toml")
 # forge unsubscribe links with it).
 PLACEHOLDER_SECRET = "change-me"
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
+# The settings written in a fixed form: the form, and what to tell an operator who missed it.
+_FORMS = {
+    "digest_name": (
+        re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+        'is not a short name; use lower-case letters, digits and dashes (at most 40), e.g. "daily"',
+    ),
+    "window": (
+        re.compile(r"[1-9][0-9]{0,3}d"),
+        'is not a number of days; write it like "7d" (1d to 9999d)',
+    ),
+    "schedule_time": (
+        re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]"),
+        'is not a time of day; write it as HH:MM, e.g. "07:00"',
+    ),
+}
 # pydantic-settings reads a list or dict setting from the environment as JSON.
 _JSON_EXAMPLES = {"tag_rules": '{"sanctions": ["sanctions"]}'}
 
@@ -65,7 +81,6 @@ class Settings(BaseSettings):
     )
     digest_name: str = Field(
         "daily",
-        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
         description="Short name of this digest, used in its List-Id, feed ids and send ledger.",
     )
     title: str = Field("The Daily Digest", description="Name shown in the email, feeds and pages.")
@@ -74,7 +89,6 @@ class Settings(BaseSettings):
     )
     window: str = Field(
         "1d",
-        pattern=r"^[1-9][0-9]{0,3}d$",
         description="Whole local days an issue covers, ending the day before the issue date.",
     )
     max_articles: int = Field(
@@ -119,9 +133,7 @@ class Settings(BaseSettings):
     smtp_retries: int = Field(
         5, ge=0, description="Retries of a transient SMTP failure (4xx, disconnect, timeout)."
     )
-    schedule_time: str = Field(
-        "07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Daily run, local HH:MM."
-    )
+    schedule_time: str = Field("07:00", description="Daily run, local HH:MM.")
     schedule_db: str = Field(
         "sqlite:///var/schedule.db", description="SQLAlchemy URL of the scheduler's job store."
     )
@@ -131,6 +143,14 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(
         300, ge=0, description="Cache-Control max-age (seconds) of what `digest serve` serves."
     )
+
+    @field_validator("digest_name", "window", "schedule_time")
+    @classmethod
+    def _in_its_form(cls, value: str, info: ValidationInfo) -> str:
+        form, wrong = _FORMS[info.field_name or ""]
+        if not form.fullmatch(value):
+            raise ValueError(f"{value!r} {wrong}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -178,14 +198,32 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     except SettingsError as exc:
         raise ConfigError(_env_json_message(str(exc))) from exc
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "settings"
-        message = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(
-            f"{where}: {message} (in {path} or DIGEST_{str(error['loc'][0]).upper()})"
-        ) from exc
+        raise ConfigError(_validation_message(exc, path)) from exc
     finally:
         _config_file.reset(token)
+
+
+def _validation_message(exc: ValidationError, path: Path) -> str:
+    """The first error, naming the setting, what to write, and where it was read from."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    where = ".".join(str(part) for part in error["loc"]) or "settings"
+    if error["type"] == "extra_forbidden":  # only the file can hold an unknown key
+        return f"{where}: unknown setting; {_unknown_hint(name, error['input'])} (in {path})"
+    message = error["msg"].removeprefix("Value error, ")
+    variable = f"DIGEST_{name.upper()}"
+    return f"{where}: {message} (in {f'{path} or ' if path.is_file() else ''}{variable})"
+
+
+def _unknown_hint(name: str, value: object) -> str:
+    """A [section] of flat settings (smtp → smtp_host), a misspelling, or where to look."""
+    if isinstance(value, dict):
+        flat = [f"{name}_{key}" for key in value if f"{name}_{key}" in Settings.model_fields]
+        if flat:
+            where = f"before any [table], not under [{name}]"
+            return f"settings are not grouped: write {flat[0]} = … {where}"
+    close = difflib.get_close_matches(name, Settings.model_fields, n=1)
+    return f"did you mean {close[0]}?" if close else "the settings are listed in README.md"
 
 
 def _env_json_message(error: str) -> str:

@@ -108,3 +108,62 @@ def test_an_environment_variable_that_is_not_json_is_one_error_line(
         "Error: DIGEST_TAG_RULES is not JSON; write it as a JSON object, "
         'e.g. DIGEST_TAG_RULES=\'{"sanctions": ["sanctions"]}\'\n'
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'window = "7"',
+            "window: '7' is not a number of days; write it like \"7d\" (1d to 9999d) "
+            "(in {config} or DIGEST_WINDOW)",
+        ),
+        (
+            'window = "0d"',
+            "window: '0d' is not a number of days; write it like \"7d\" (1d to 9999d) "
+            "(in {config} or DIGEST_WINDOW)",
+        ),
+        (
+            'schedule_time = "7:00 am"',
+            "schedule_time: '7:00 am' is not a time of day; write it as HH:MM, e.g. \"07:00\" "
+            "(in {config} or DIGEST_SCHEDULE_TIME)",
+        ),
+        (
+            'digest_name = "Daily News"',
+            "digest_name: 'Daily News' is not a short name; use lower-case letters, digits and "
+            'dashes (at most 40), e.g. "daily" (in {config} or DIGEST_DIGEST_NAME)',
+        ),
+        (
+            'datbase_url = "sqlite:///x.db"',
+            "datbase_url: unknown setting; did you mean database_url? (in {config})",
+        ),
+        (
+            "colour = 1",
+            "colour: unknown setting; the settings are listed in README.md (in {config})",
+        ),
+        (
+            '[smtp]\nhost = "mail.example.org"',
+            "smtp: unknown setting; settings are not grouped: write smtp_host = … before any "
+            "[table], not under [smtp] (in {config})",
+        ),
+    ],
+)
+def test_a_bad_setting_says_what_to_write(tmp_path: Path, line: str, message: str) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    result = run("articles", config=config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message.format(config=config)}\n"
+
+
+def test_a_bad_variable_without_a_config_file_names_only_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config/digest.toml here
+    monkeypatch.setenv("DIGEST_SMTP_PORT", "twenty-five")
+    result = run("articles")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: smtp_port: Input should be a valid integer, unable to parse string as an "
+        "integer (in DIGEST_SMTP_PORT)\n"
+    )
