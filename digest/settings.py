@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 import tomllib
 from contextvars import ContextVar
 from datetime import date
@@ -42,6 +43,8 @@ _FORMS = {
         'is not a time of day; write it as HH:MM, e.g. "07:00"',
     ),
 }
+_DATE_CODE = re.compile(r"%%|%[-_0^#]?[A-Za-z]")  # "%%" is a literal percent sign
+_SAMPLE_DAY = date(2026, 11, 27)
 # pydantic-settings reads a list or dict setting from the environment as JSON.
 _JSON_EXAMPLES = {"tag_rules": '{"sanctions": ["sanctions"]}'}
 
@@ -152,6 +155,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} {wrong}")
         return value
 
+    @field_validator("subject")
+    @classmethod
+    def _subject_template(cls, value: str) -> str:
+        _check_subject(value)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -224,6 +233,35 @@ def _unknown_hint(name: str, value: object) -> str:
             return f"settings are not grouped: write {flat[0]} = … {where}"
     close = difflib.get_close_matches(name, Settings.model_fields, n=1)
     return f"did you mean {close[0]}?" if close else "the settings are listed in README.md"
+
+
+def _check_subject(template: str) -> None:
+    """Fill the subject once with sample values, so a bad one stops a run before it starts."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(_not_a_template(template, exc)) from exc
+    for _, field, spec, _ in parts:
+        if field is None:
+            continue
+        if re.split(r"[.\[]", field)[0] not in ("title", "date", "count"):
+            raise ValueError(
+                f"{template!r} names {{{field}}}; use only {{title}}, {{date}} and {{count}}"
+            )
+        for code in _DATE_CODE.findall(spec or "") if field == "date" else ():
+            if code != "%%" and _SAMPLE_DAY.strftime(code) == code:  # the C library kept it
+                raise ValueError(
+                    f"{template!r} has {code}, which is not a date format code; "
+                    "use codes like %A, %B, %d, %Y"
+                )
+    try:
+        template.format(title="Title", date=_SAMPLE_DAY, count=3)
+    except (ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise ValueError(_not_a_template(template, exc)) from exc
+
+
+def _not_a_template(template: str, exc: Exception) -> str:
+    return f"{template!r} is not a template ({exc}); write {{{{ and }}}} for a literal brace"
 
 
 def _env_json_message(error: str) -> str:

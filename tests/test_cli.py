@@ -167,3 +167,37 @@ def test_a_bad_variable_without_a_config_file_names_only_the_variable(
         "Error: smtp_port: Input should be a valid integer, unable to parse string as an "
         "integer (in DIGEST_SMTP_PORT)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("subject", "message"),
+    [
+        ("{nope}", "'{nope}' names {nope}; use only {title}, {date} and {count}"),
+        ("{0} stories", "'{0} stories' names {0}; use only {title}, {date} and {count}"),
+        (
+            "{date:%Q}",
+            "'{date:%Q}' has %Q, which is not a date format code; use codes like %A, %B, %d, %Y",
+        ),
+        (
+            "{title} {",
+            "'{title} {' is not a template (Single '{' encountered in format string); "
+            "write {{ and }} for a literal brace",
+        ),
+        (
+            "{count:%Y}",
+            "'{count:%Y}' is not a template (Invalid format specifier '%Y' for object of type "
+            "'int'); write {{ and }} for a literal brace",
+        ),
+    ],
+)
+def test_a_bad_subject_template_is_refused_before_anything_runs(
+    tmp_path: Path, subject: str, message: str
+) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"', outbox_dir=f'"{tmp_path / "out"}"')
+    config.write_text(
+        config.read_text(encoding="utf-8") + f"subject = {json.dumps(subject)}\n", encoding="utf-8"
+    )
+    result = run("send", "--dry-run", config=config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: subject: {message} (in {config} or DIGEST_SUBJECT)\n"
+    assert not (tmp_path / "out").exists()  # nothing written before the error

@@ -64,3 +64,10 @@ def test_the_readme_settings_table_is_the_generated_one() -> None:
     from digest.settings import settings_table
 
     assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("subject", ["{date:%%Q} {{braces}}", "{date.year}: {count:,}", "Digest"])
+def test_subjects_that_format_are_accepted(tmp_path: Path, subject: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"subject = {subject!r}\n", encoding="utf-8")
+    assert load_settings(config).subject == subject
