@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -43,6 +44,8 @@ _FORMS = {
         'is not a time of day; write it as HH:MM, e.g. "07:00"',
     ),
 }
+# What the mail headers and the SMTP envelope take as is: no display name, ASCII only.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.-]+")
 _DATE_CODE = re.compile(r"%%|%[-_0^#]?[A-Za-z]")  # "%%" is a literal percent sign
 _SAMPLE_DAY = date(2026, 11, 27)
 # pydantic-settings reads a list or dict setting from the environment as JSON.
@@ -159,6 +162,27 @@ class Settings(BaseSettings):
     @classmethod
     def _subject_template(cls, value: str) -> str:
         _check_subject(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL with a host; set it to the public URL of "
+                "outbox/, e.g. https://news.example.org/digest"
+            )
+        return value
+
+    @field_validator("from_address", "unsubscribe_mailto")
+    @classmethod
+    def _plain_address(cls, value: str, info: ValidationInfo) -> str:
+        if not _PLAIN_ADDRESS.fullmatch(value.strip()):
+            example = "digest@example.org, the name in from_name"
+            if info.field_name == "unsubscribe_mailto":
+                example = "unsubscribe@example.org"
+            raise ValueError(f"{value!r} is not a plain email address; write it like {example}")
         return value
 
     @field_validator("timezone")

@@ -201,3 +201,42 @@ def test_a_bad_subject_template_is_refused_before_anything_runs(
     assert result.exit_code == 1
     assert result.output == f"Error: subject: {message} (in {config} or DIGEST_SUBJECT)\n"
     assert not (tmp_path / "out").exists()  # nothing written before the error
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'base_url = "ftp://news.example.org"',
+            "base_url: 'ftp://news.example.org' is not an http(s) URL with a host; set it to the "
+            "public URL of outbox/, e.g. https://news.example.org/digest "
+            "(in {config} or DIGEST_BASE_URL)",
+        ),
+        (
+            'base_url = "news.example.org"',
+            "base_url: 'news.example.org' is not an http(s) URL with a host; set it to the "
+            "public URL of outbox/, e.g. https://news.example.org/digest "
+            "(in {config} or DIGEST_BASE_URL)",
+        ),
+        (
+            'from_address = "The Digest <digest@example.org>"',
+            "from_address: 'The Digest <digest@example.org>' is not a plain email address; "
+            "write it like digest@example.org, the name in from_name "
+            "(in {config} or DIGEST_FROM_ADDRESS)",
+        ),
+        (
+            'unsubscribe_mailto = "unsubscribe"',
+            "unsubscribe_mailto: 'unsubscribe' is not a plain email address; "
+            "write it like unsubscribe@example.org (in {config} or DIGEST_UNSUBSCRIBE_MAILTO)",
+        ),
+    ],
+)
+def test_a_bad_address_or_url_is_refused_before_the_outbox_is_touched(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"', outbox_dir=f'"{tmp_path / "out"}"')
+    config.write_text(config.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    result = run("send", "--dry-run", config=config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message.format(config=config)}\n"
+    assert not (tmp_path / "out").exists()
