@@ -28,6 +28,10 @@ DEFAULT_CONFIG = Path("config/digest.toml")
 # The shipped unsubscribe key: fine for dry runs, refused for real sends (anyone could
 # forge unsubscribe links with it).
 PLACEHOLDER_SECRET = "change-me"
+# Issue and listing dates: a window of up to 9999 days before the first, and a day after the
+# last, must still be dates.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 # The settings written in a fixed form: the form, and what to tell an operator who missed it.
 _FORMS = {
@@ -135,19 +139,30 @@ class Settings(BaseSettings):
         "auto",
         description="auto: STARTTLS when offered; starttls: required; ssl: implicit TLS; none.",
     )
-    smtp_timeout: float = Field(30.0, gt=0, description="Seconds to wait on the SMTP server.")
+    smtp_timeout: float = Field(
+        30.0, gt=0, le=3600, allow_inf_nan=False, description="Seconds to wait on the SMTP server."
+    )
     smtp_retries: int = Field(
-        5, ge=0, description="Retries of a transient SMTP failure (4xx, disconnect, timeout)."
+        5,
+        ge=0,
+        le=20,
+        description="Retries of a transient SMTP failure (4xx, disconnect, timeout).",
     )
     schedule_time: str = Field("07:00", description="Daily run, local HH:MM.")
     schedule_db: str = Field(
         "sqlite:///var/schedule.db", description="SQLAlchemy URL of the scheduler's job store."
     )
     misfire_grace_seconds: int = Field(
-        21600, ge=1, description="A run missed by downtime still runs if this late (6 h)."
+        21600,
+        ge=1,
+        le=604800,
+        description="A run missed by downtime still runs if this late (6 h).",
     )
     cache_max_age: int = Field(
-        300, ge=0, description="Cache-Control max-age (seconds) of what `digest serve` serves."
+        300,
+        ge=0,
+        le=31536000,
+        description="Cache-Control max-age (seconds) of what `digest serve` serves.",
     )
 
     @field_validator("digest_name", "window", "schedule_time")
@@ -183,6 +198,24 @@ class Settings(BaseSettings):
             if info.field_name == "unsubscribe_mailto":
                 example = "unsubscribe@example.org"
             raise ValueError(f"{value!r} is not a plain email address; write it like {example}")
+        return value
+
+    @field_validator("seeds_dir", "outbox_dir", "subscribers_file", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object, info: ValidationInfo) -> object:
+        # Path("") is the current folder: ingest would read it all, send would write into it.
+        if isinstance(value, str) and not value.strip():
+            default = cls.model_fields[info.field_name or ""].default
+            raise ValueError(
+                f"is empty, which would mean the current folder; set it, e.g. to {default}"
+            )
+        return value
+
+    @field_validator("issue_date")
+    @classmethod
+    def _in_range(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"{value} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}")
         return value
 
     @field_validator("timezone")

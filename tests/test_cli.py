@@ -240,3 +240,56 @@ def test_a_bad_address_or_url_is_refused_before_the_outbox_is_touched(
     assert result.exit_code == 1
     assert result.output == f"Error: {message.format(config=config)}\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DIGEST_SMTP_TIMEOUT", "inf", "smtp_timeout: Input should be a finite number"),
+        (
+            "DIGEST_SMTP_TIMEOUT",
+            "1e300",
+            "smtp_timeout: Input should be less than or equal to 3600",
+        ),
+        ("DIGEST_SMTP_RETRIES", "100000", "smtp_retries: Input should be less than or equal to 20"),
+        (
+            "DIGEST_MISFIRE_GRACE_SECONDS",
+            "99999999999999",
+            "misfire_grace_seconds: Input should be less than or equal to 604800",
+        ),
+        (
+            "DIGEST_CACHE_MAX_AGE",
+            "99999999999999999999",
+            "cache_max_age: Input should be less than or equal to 31536000",
+        ),
+        (
+            "DIGEST_ISSUE_DATE",
+            "0001-01-01",
+            "issue_date: 0001-01-01 is out of range; use a date from 1900-01-01 to 9998-12-31",
+        ),
+        (
+            "DIGEST_SEEDS_DIR",
+            "",
+            "seeds_dir: is empty, which would mean the current folder; set it, e.g. to seeds",
+        ),
+        (
+            "DIGEST_OUTBOX_DIR",
+            " ",
+            "outbox_dir: is empty, which would mean the current folder; set it, e.g. to outbox",
+        ),
+        (
+            "DIGEST_SUBSCRIBERS_FILE",
+            "",
+            "subscribers_file: is empty, which would mean the current folder; set it, "
+            "e.g. to config/subscribers.csv",
+        ),
+    ],
+)
+def test_a_value_out_of_range_is_refused_when_the_settings_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    config = write_config(tmp_path, smtp_port="1")
+    monkeypatch.setenv(variable, value)
+    result = run("send", config=config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message} (in {config} or {variable})\n"
