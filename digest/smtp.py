@@ -23,6 +23,8 @@ from digest.files import write_atomic
 TlsMode = Literal["auto", "starttls", "ssl", "none"]
 PER_RECIPIENT_LIMIT = 1000  # above this many recipients a dry run writes one file per variant
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+_END = b"\r\n.\r\n"
 
 
 class SmtpSender:
@@ -57,32 +59,33 @@ class SmtpSender:
         self._connected_once = False
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
-        """One message to one recipient; 4xx and lost connections are transient, 5xx not."""
+        """One message to one recipient; 4xx and lost connections are transient, 5xx not.
+
+        The SMTP transaction is spelled out (not smtplib's sendmail) so that each reply is
+        judged where it comes: a 4xx to MAIL FROM is a busy server, not a bad sender.
+        """
         conn = self._connection()
         try:
-            conn.sendmail(sender, [recipient], message)
-        except smtplib.SMTPSenderRefused as exc:
-            self._reset(conn)
-            shown = _reply(exc.smtp_code, exc.smtp_error)
-            raise DeliveryError(
-                f"{self._where} refused the sender {sender}: {shown}; check from_address"
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(recipient, (550, b"recipient refused"))
-            self._reset(conn)
-            raise self._reply_error(code, reply, recipient) from exc
+            options = [f"SIZE={len(message)}"] if conn.has_extn("size") else []
+            code, reply = conn.mail(sender, options)
+            if code != 250:
+                raise self._refused(conn, code, reply, recipient, sender=sender)
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                raise self._refused(conn, code, reply, recipient)
+            code, reply = conn.docmd("DATA")
+            if code != 354:
+                raise self._refused(conn, code, reply, recipient)
+            conn.send(_DOT_AT_LINE_START.sub(b"..", message).removesuffix(b"\r\n") + _END)
+            code, reply = conn.getreply()
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
             raise TransientSendError(f"{self._where} closed the connection: {exc}") from exc
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:
-                self._drop()
-            else:
-                self._reset(conn)
-            raise self._reply_error(exc.smtp_code, exc.smtp_error, recipient) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise TransientSendError(f"{self._where} failed: {exc or type(exc).__name__}") from exc
+            raise TransientSendError(f"{self._where} failed: {_why(exc)}") from exc
+        if not 200 <= code < 300:
+            raise self._refused(conn, code, reply, recipient)
 
     def close(self) -> None:
         """Say QUIT and hang up (a server that is gone already is fine)."""
@@ -152,10 +155,27 @@ class SmtpSender:
             raise
         return conn
 
-    def _reply_error(self, code: int, reply: bytes | str, recipient: str) -> DeliveryError:
+    def _refused(
+        self, conn: smtplib.SMTP, code: int, reply: bytes, recipient: str, *, sender: str = ""
+    ) -> DeliveryError:
+        """The error for a refusal, the connection reset (RSET) or, after a 421, dropped.
+
+        A 5xx to MAIL FROM refuses every message alike (the sender, the login), so it stops
+        the run, but for 552: the message is too big (SIZE), which only fails its recipients.
+        """
         shown = _reply(code, reply)
+        if code == 421 or not 400 <= code < 600:
+            self._drop()
+        else:
+            self._reset(conn)
         if 400 <= code < 500:
             return TransientSendError(f"{self._where} deferred {recipient}: {shown}")
+        if sender and code != 552:
+            return DeliveryError(
+                f"{self._where} refused the sender {sender}: {shown}; check from_address"
+            )
+        if not 500 <= code < 600:
+            return TransientSendError(f"{self._where} answered {recipient} with {shown}")
         return PermanentSendError(shown)
 
     def _reset(self, conn: smtplib.SMTP) -> None:

@@ -201,6 +201,15 @@ def test_transient_failures_then_recovery(engine: Engine, mailbox: Mailbox) -> N
     assert max(attempts for _, attempts, _ in ledger(engine).values()) == 6
 
 
+def test_rate_limited_at_mail_from_then_recovery(engine: Engine, mailbox: Mailbox) -> None:
+    """A relay's rate limit (421/451 to MAIL FROM) is waited out, not taken for a bad sender."""
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.mail_replies = ["421 4.7.0 too many messages, closing", "451 4.7.1 slow down"]
+    report = send(engine, issue, issue_id, mailbox.sender(), retries=5)
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+    assert (report.sent, report.deferred, report.failed_count) == (5, 0, 0)
+
+
 def test_server_down_stops_the_run_and_the_next_run_finishes(
     engine: Engine, mailbox: Mailbox
 ) -> None:

@@ -37,15 +37,41 @@ class Handler:
     drop: int = 0  # hang up on the next N messages
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
     delay: float = 0.0  # seconds before the 250 (the message is recorded first)
+    rcpt_delay: float = 0.0  # seconds before answering RCPT
     logins: list[str] = field(default_factory=list)
     sessions: int = 0  # EHLOs: one a connection without TLS
+    mail_replies: list[str] = field(default_factory=list)  # answers to the next MAILs
+    data_replies: list[str] = field(default_factory=list)  # answers to the next DATAs
+    hang_up_after_data: int = 0  # take the next N messages, then hang up without a reply
+    rsets: int = 0
+    encrypted: list[bool] = field(default_factory=list)  # one a message: over TLS?
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            if self.mail_replies:
+                reply = self.mail_replies.pop(0)
+                if reply.startswith("421"):  # say it, then hang up
+                    asyncio.get_running_loop().call_soon(server.transport.close)
+                return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.rsets += 1
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         with self.lock:
             self.rcpt_tried.append(address)
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         if address in self.refuse:
             return "550 5.1.1 <" + address + ">: no such user"
         envelope.rcpt_tos.append(address)
@@ -61,6 +87,13 @@ class Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+            if self.hang_up_after_data:
+                self.hang_up_after_data -= 1
+                self.accepted.append((envelope.rcpt_tos[0], envelope.content))
+                server.transport.close()
+                return "250 OK"  # never reaches the client: the connection is gone
             if self.drop:
                 self.drop -= 1
                 server.transport.close()
@@ -70,6 +103,7 @@ class Handler:
                 return "451 4.3.0 try again later"
             for rcpt in envelope.rcpt_tos:
                 self.accepted.append((rcpt, envelope.content))
+                self.encrypted.append(session.ssl is not None)
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
@@ -85,7 +119,7 @@ class Mailbox:
     port: int
 
     def sender(self, **options: Any) -> smtp.SmtpSender:
-        return smtp.SmtpSender("127.0.0.1", self.port, timeout=5, **options)
+        return smtp.SmtpSender("127.0.0.1", self.port, **({"timeout": 5.0} | options))
 
 
 def free_port() -> int:
@@ -201,3 +235,83 @@ def test_outbox_file_names_are_safe() -> None:
     odd = smtp._safe_name("a/b|c@example.org", ".eml")
     assert re.fullmatch(r"a_b_c@example\.org-[0-9a-f]{8}\.eml", odd)
     assert odd != smtp._safe_name("a_b_c@example.org", ".eml")
+
+
+@pytest.mark.parametrize(
+    ("reply", "sessions"),
+    [("421 4.7.0 too many messages, closing", 2), ("451 4.3.0 local problem", 1)],
+)
+def test_busy_reply_to_mail_from_is_transient(mailbox: Mailbox, reply: str, sessions: int) -> None:
+    """Rate limits come as a 4xx to MAIL FROM (Gmail's 421 4.7.0): retry, not a config error."""
+    mailbox.handler.mail_replies = [reply]
+    sender = mailbox.sender()
+    with pytest.raises(deliver.TransientSendError) as caught:
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    assert str(caught.value) == (
+        f"SMTP server 127.0.0.1:{mailbox.port} deferred ada@example.org: {reply}"
+    )
+    sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    sender.close()
+    assert mailbox.handler.counts() == Counter(["ada@example.org"])
+    assert mailbox.handler.sessions == sessions  # 421 hangs up: one reconnect
+
+
+def test_refused_sender_stops_the_run(mailbox: Mailbox) -> None:
+    """A 5xx to MAIL FROM refuses every message alike: one error naming the setting."""
+    mailbox.handler.mail_replies = ["553 5.7.1 sender not allowed"]
+    sender = mailbox.sender()
+    with pytest.raises(DeliveryError) as caught:
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    sender.close()
+    assert type(caught.value) is DeliveryError
+    assert str(caught.value) == (
+        f"SMTP server 127.0.0.1:{mailbox.port} refused the sender digest@example.org: "
+        "553 5.7.1 sender not allowed; check from_address"
+    )
+
+
+def test_message_too_big_is_permanent() -> None:
+    """552 is about the message, whether the server says so at MAIL FROM (SIZE) or after DATA."""
+    handler = Handler()
+    big = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 40
+    with serving(handler, data_size_limit=1000) as controller:
+        sender = smtp.SmtpSender("127.0.0.1", controller.port, timeout=5)
+        with pytest.raises(deliver.PermanentSendError) as caught:
+            sender.send("digest@example.org", "ada@example.org", big)
+        assert str(caught.value) == "552 Error: message size exceeds fixed maximum message size"
+        handler.data_replies = ["552 5.3.4 message too big for this mailbox"]
+        with pytest.raises(deliver.PermanentSendError) as after_data:
+            sender.send("digest@example.org", "bob@example.org", MESSAGE)
+        assert str(after_data.value) == "552 5.3.4 message too big for this mailbox"
+        sender.send("digest@example.org", "cy@example.org", MESSAGE)  # the connection goes on
+        sender.close()
+    assert handler.counts() == Counter(["cy@example.org"])
+    assert handler.sessions == 1
+
+
+def test_refusals_reset_the_transaction_and_keep_the_connection(mailbox: Mailbox) -> None:
+    """After a refusal at RCPT or at DATA the next message starts clean (RSET), same session."""
+    mailbox.handler.refuse = {"cy@example.org"}
+    sender = mailbox.sender()
+    with pytest.raises(deliver.PermanentSendError, match=r"^550 5\.1\.1 <cy@example\.org>"):
+        sender.send("digest@example.org", "cy@example.org", MESSAGE)
+    sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    mailbox.handler.data_replies = ["550 5.7.1 content rejected"]
+    with pytest.raises(deliver.PermanentSendError, match=r"^550 5\.7\.1 content rejected$"):
+        sender.send("digest@example.org", "bob@example.org", MESSAGE)
+    sender.send("digest@example.org", "di@example.org", MESSAGE)
+    sender.close()
+    assert mailbox.handler.counts() == Counter(["ada@example.org", "di@example.org"])
+    assert mailbox.handler.rsets >= 2 and mailbox.handler.sessions == 1
+
+
+def test_timeout_before_data_is_transient_and_sends_once(mailbox: Mailbox) -> None:
+    mailbox.handler.rcpt_delay = 0.6
+    sender = mailbox.sender(timeout=0.2)
+    with pytest.raises(deliver.TransientSendError, match="timed out"):
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    mailbox.handler.rcpt_delay = 0
+    sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    sender.close()
+    assert mailbox.handler.counts() == Counter(["ada@example.org"])
+    assert mailbox.handler.sessions == 2
