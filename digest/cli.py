@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,7 +22,33 @@ from digest import __version__, dates, ingest, pipeline, selection, store
 from digest.clean import tag_slug
 from digest.errors import DigestError
 from digest.models import Article
-from digest.settings import Settings, load_settings
+from digest.settings import FIRST_DAY, LAST_DAY, Settings, load_settings
+
+
+class _Day(click.ParamType[date]):
+    """A calendar day written YYYY-MM-DD, within the days the store and the windows handle."""
+
+    name = "YYYY-MM-DD"
+    _FORM = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        found = self._FORM.fullmatch(str(value).strip())
+        if not found:
+            self.fail(f"{value!r} is not a date; write it as YYYY-MM-DD", param, ctx)
+        try:
+            day = date(*(int(part) for part in found.groups()))
+        except ValueError as exc:
+            self.fail(f"{value!r} is not a calendar date ({exc})", param, ctx)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            self.fail(
+                f"{day} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}", param, ctx
+            )
+        return day
+
+
+_DAY = _Day()
 
 
 class _Group(click.Group):
@@ -90,28 +117,27 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @cli.command("articles")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day, YYYY-MM-DD.")
+@click.option("--since", type=_DAY, help="First day, YYYY-MM-DD.")
+@click.option("--until", type=_DAY, help="Last day, YYYY-MM-DD.")
 @click.option("--tag", "tags", multiple=True, help="Only articles with this tag (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
 def articles_command(
     ctx: click.Context,
-    since: datetime | None,
-    until: datetime | None,
+    since: date | None,
+    until: date | None,
     tags: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """List stored articles, newest first (days are whole days in the configured zone)."""
-    first, last = _day(since), _day(until)
-    if first and last and first > last:
+    if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     settings = _settings(ctx)
     with store.opened(settings.database_url) as engine:
         found = selection.find(
             engine,
-            since=first,
-            until=last,
+            since=since,
+            until=until,
             tz=dates.zone(settings.timezone),
             tags=[tag_slug(t) for t in tags],
         )
@@ -130,21 +156,19 @@ def articles_command(
 @click.option(
     "--date",
     "issue_date",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=_DAY,
     help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
 )
 @click.option("--force", is_flag=True, help="Also pick articles already shown in another issue.")
 @click.pass_context
-def send_command(
-    ctx: click.Context, dry_run: bool, issue_date: datetime | None, force: bool
-) -> None:
+def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, force: bool) -> None:
     """Ingest new sources, select the issue, render it into outbox/ and deliver it.
 
     A re-run sends only to whom the issue has not reached yet.
     """
     settings = _settings(ctx)
     now = datetime.now(UTC)
-    day = pipeline.issue_date_of(settings, now, _day(issue_date))
+    day = pipeline.issue_date_of(settings, now, issue_date)
     out = Console(soft_wrap=True)
     progress_to = Console(stderr=True)
     with Progress(
@@ -299,10 +323,6 @@ def _print_run(out: Console, report: pipeline.RunReport) -> None:
         out.print(f"Messages written to {report.mail_dir}/")
     for address, reply in delivery.failed:
         click.echo(f"Error: {address}: {reply}", err=True)
-
-
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value else None
 
 
 def _as_json(article: Article) -> dict[str, Any]:

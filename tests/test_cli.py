@@ -293,3 +293,49 @@ def test_a_value_out_of_range_is_refused_when_the_settings_load(
     result = run("send", config=config)
     assert result.exit_code == 1
     assert result.output == f"Error: {message} (in {config} or {variable})\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["send", "--dry-run", "--date", "2019-02-30"],
+            "Invalid value for '--date': '2019-02-30' is not a calendar date "
+            "(day is out of range for month)",
+        ),
+        (
+            ["send", "--dry-run", "--date", "0001-01-01"],
+            "Invalid value for '--date': 0001-01-01 is out of range; "
+            "use a date from 1900-01-01 to 9998-12-31",
+        ),
+        (
+            ["articles", "--until", "9999-12-31"],
+            "Invalid value for '--until': 9999-12-31 is out of range; "
+            "use a date from 1900-01-01 to 9998-12-31",
+        ),
+        (
+            ["articles", "--since", "1.3.2019"],
+            "Invalid value for '--since': '1.3.2019' is not a date; write it as YYYY-MM-DD",
+        ),
+    ],
+)
+def test_a_day_that_is_no_date_is_a_usage_error(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run(*args, config=write_config(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == f"Error: {message}"
+    assert "Traceback" not in result.output
+
+
+def test_the_widest_days_list_without_overflow(tmp_path: Path) -> None:
+    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"', window='"9999d"')
+    text = config.read_text(encoding="utf-8").replace('"UTC"', '"Pacific/Kiritimati"')
+    config.write_text(text, encoding="utf-8")
+    run("ingest", config=config)
+    result = run("articles", "--since", "1900-01-01", "--until", "9998-12-31", config=config)
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("6 articles.")
+    early = run("send", "--dry-run", "--date", "1900-01-01", config=config)
+    assert early.exit_code == 0, early.output
+    assert "Issue 1900-01-01: no new articles published 1872-08-16 … 1899-12-31" in early.output
