@@ -25,6 +25,7 @@ PER_RECIPIENT_LIMIT = 1000  # above this many recipients a dry run writes one fi
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
 _DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 _END = b"\r\n.\r\n"
+_FINAL_REPLY_WAIT = 600.0  # RFC 5321 4.5.3.2.6: ten minutes for the reply to the final dot
 
 
 class SmtpSender:
@@ -62,9 +63,13 @@ class SmtpSender:
         """One message to one recipient; 4xx and lost connections are transient, 5xx not.
 
         The SMTP transaction is spelled out (not smtplib's sendmail) so that each reply is
-        judged where it comes: a 4xx to MAIL FROM is a busy server, not a bad sender.
+        judged where it comes (a 4xx to MAIL FROM is a busy server, not a bad sender), and to
+        tell a connection lost before the final dot, when the server cannot have the message,
+        from one lost after it, when it may. The reply to the dot is waited for as long as
+        RFC 5321 asks: giving up sooner sends a message the server already took once more.
         """
         conn = self._connection()
+        sent_dot = False
         try:
             options = [f"SIZE={len(message)}"] if conn.has_extn("size") else []
             code, reply = conn.mail(sender, options)
@@ -77,12 +82,19 @@ class SmtpSender:
             if code != 354:
                 raise self._refused(conn, code, reply, recipient)
             conn.send(_DOT_AT_LINE_START.sub(b"..", message).removesuffix(b"\r\n") + _END)
+            sent_dot = True
+            if conn.sock is not None:
+                conn.sock.settimeout(max(self._timeout, _FINAL_REPLY_WAIT))
             code, reply = conn.getreply()
-        except smtplib.SMTPServerDisconnected as exc:
-            self._drop()
-            raise TransientSendError(f"{self._where} closed the connection: {exc}") from exc
+            if conn.sock is not None:
+                conn.sock.settimeout(self._timeout)
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
+            if sent_dot:
+                raise TransientSendError(
+                    f"{self._where} closed the connection before confirming the message to "
+                    f"{recipient} (it may have arrived; it is sent again): {_why(exc)}"
+                ) from exc
             raise TransientSendError(f"{self._where} failed: {_why(exc)}") from exc
         if not 200 <= code < 300:
             raise self._refused(conn, code, reply, recipient)

@@ -210,6 +210,31 @@ def test_rate_limited_at_mail_from_then_recovery(engine: Engine, mailbox: Mailbo
     assert (report.sent, report.deferred, report.failed_count) == (5, 0, 0)
 
 
+def test_slow_server_gets_each_message_once(engine: Engine, mailbox: Mailbox) -> None:
+    """A relay slower to confirm than smtp_timeout (a content scan) must not get each
+    message again on every retry: the reply to the final dot is waited for."""
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.delay = 0.3
+    report = send(engine, issue, issue_id, mailbox.sender(timeout=0.1))
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+    assert (report.sent, report.deferred) == (5, 0)
+
+
+def test_hang_up_after_the_message_costs_one_duplicate(engine: Engine, mailbox: Mailbox) -> None:
+    """The server took the message, then hung up before its 250: sent again, the recipient
+    has it twice, with one Message-ID (so mail clients can fold the two)."""
+    issue_id, issue = stored_issue(engine)
+    mailbox.handler.hang_up_after_data = 1
+    report = send(engine, issue, issue_id, mailbox.sender())
+    counts = mailbox.handler.counts()
+    assert set(counts) == RECEIVING and sum(counts.values()) == len(RECEIVING) + 1
+    twice = [rcpt for rcpt, n in counts.items() if n == 2]
+    copies = [parse(raw) for rcpt, raw in mailbox.handler.accepted if rcpt in twice]
+    assert len({m["Message-ID"] for m in copies}) == 1
+    assert report.sent == 5
+    assert {status for status, _, _ in ledger(engine).values()} == {"sent"}
+
+
 def test_server_down_stops_the_run_and_the_next_run_finishes(
     engine: Engine, mailbox: Mailbox
 ) -> None:

@@ -305,6 +305,16 @@ def test_refusals_reset_the_transaction_and_keep_the_connection(mailbox: Mailbox
     assert mailbox.handler.rsets >= 2 and mailbox.handler.sessions == 1
 
 
+def test_slow_reply_after_data_is_waited_for(mailbox: Mailbox) -> None:
+    """The server has the message once it has the final dot: a timeout there would send it
+    again, so that one reply is waited for as long as RFC 5321 says (10 minutes)."""
+    mailbox.handler.delay = 0.6
+    sender = mailbox.sender(timeout=0.2)
+    sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    sender.close()
+    assert mailbox.handler.counts() == Counter(["ada@example.org"])
+
+
 def test_timeout_before_data_is_transient_and_sends_once(mailbox: Mailbox) -> None:
     mailbox.handler.rcpt_delay = 0.6
     sender = mailbox.sender(timeout=0.2)
@@ -315,3 +325,19 @@ def test_timeout_before_data_is_transient_and_sends_once(mailbox: Mailbox) -> No
     sender.close()
     assert mailbox.handler.counts() == Counter(["ada@example.org"])
     assert mailbox.handler.sessions == 2
+
+
+def test_hang_up_after_the_message_is_sent_again(mailbox: Mailbox) -> None:
+    """No reply to the final dot: the server may or may not have the message. Sending it
+    again is the only way not to lose it, so it may arrive twice (RFC 1047); said so."""
+    mailbox.handler.hang_up_after_data = 1
+    sender = mailbox.sender()
+    with pytest.raises(deliver.TransientSendError) as caught:
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    assert str(caught.value).startswith(
+        f"SMTP server 127.0.0.1:{mailbox.port} closed the connection before confirming the "
+        "message to ada@example.org (it may have arrived; it is sent again):"
+    )
+    sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    sender.close()
+    assert mailbox.handler.counts() == Counter({"ada@example.org": 2})
