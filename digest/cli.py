@@ -90,7 +90,9 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """
     settings = _settings(ctx)
     options = pipeline.ingest_options(settings)
-    batch = ingest.read_paths(list(paths) or [settings.seeds_dir], options)
+    # Paths that name no file are reported apart, so the count is of the files read.
+    files, missing = ingest.discover(list(paths) or [settings.seeds_dir])
+    batch = ingest.read_paths(files, options)
     with store.opened(settings.database_url) as engine:
         saved = store.save(engine, batch.articles, now=datetime.now(UTC))
         pipeline.refresh_summaries(engine, settings)
@@ -110,9 +112,9 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         f"{batch.files} files: {saved.inserted} new, {saved.updated} updated, "
         f"{saved.unchanged} unchanged, {saved.duplicates} duplicate copies folded."
     )
-    for rejected in batch.rejected:
+    for rejected in (*missing, *batch.rejected):
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
-    if batch.rejected:
+    if missing or batch.rejected:
         ctx.exit(1)
 
 

@@ -339,3 +339,26 @@ def test_the_widest_days_list_without_overflow(tmp_path: Path) -> None:
     early = run("send", "--dry-run", "--date", "1900-01-01", config=config)
     assert early.exit_code == 0, early.output
     assert "Issue 1900-01-01: no new articles published 1872-08-16 … 1899-12-31" in early.output
+
+
+def test_ingest_counts_files_and_reports_missing_paths_apart(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    seed = sorted(SEEDS.glob("*.txt"))[0]
+    missing = tmp_path / "nosuch.txt"
+    result = run(
+        "ingest",
+        str(seed),
+        str(tmp_path / "empty.txt"),
+        str(missing),
+        config=write_config(tmp_path),
+    )
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert (
+        "2 articles from 1 of 2 files: 2 new, 0 updated, 0 unchanged, 0 duplicate copies folded."
+        in lines
+    )
+    assert lines[-2:] == [
+        f"Error: {missing}: no such file or directory; skipped",
+        f"Error: {tmp_path / 'empty.txt'}: empty file; skipped",
+    ]
