@@ -32,8 +32,10 @@ class SmtpSender:
     """Hands messages to an SMTP relay over one connection, reconnecting when it drops.
 
     STARTTLS is used whenever the server offers it ("auto"), required ("starttls") or
-    replaced by implicit TLS ("ssl"). A password is only ever sent over TLS: with a user
-    and no TLS, connecting fails with a DeliveryError instead.
+    replaced by implicit TLS ("ssl"). A password is only ever sent over TLS to a server whose
+    certificate verifies: with a user and no TLS, connecting fails with a DeliveryError
+    instead. With no password to protect, "auto" encrypts whatever certificate the relay
+    shows (a local Postfix's self-signed one), as it would otherwise send in the clear.
     """
 
     def __init__(
@@ -116,6 +118,17 @@ class SmtpSender:
         if self._conn is None:
             try:
                 self._conn = self._connect()
+            except ssl.SSLCertVerificationError as exc:
+                why = (
+                    "the SMTP password only goes to a verified server"
+                    if self._user
+                    else f'smtp_tls = "{self._tls}" asks for a verified one ("auto" does not)'
+                )
+                raise DeliveryError(
+                    f"the TLS certificate of {self._where} does not verify "
+                    f"({exc.verify_message}), and {why}; give the relay a trusted "
+                    "certificate, or connect by the name on it"
+                ) from exc
             except (OSError, smtplib.SMTPException) as exc:
                 if self._connected_once and not isinstance(exc, smtplib.SMTPAuthenticationError):
                     raise TransientSendError(f"cannot reconnect to {self._where}: {exc}") from exc
@@ -128,6 +141,10 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         context = self._context or ssl.create_default_context()
+        if self._context is None and self._tls == "auto" and not self._user:
+            # Opportunistic (RFC 7435): an unchecked certificate still beats plain text.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         conn: smtplib.SMTP
         if self._tls == "ssl":
             conn = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)

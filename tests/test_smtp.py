@@ -237,6 +237,20 @@ def test_outbox_file_names_are_safe() -> None:
     assert odd != smtp._safe_name("a_b_c@example.org", ".eml")
 
 
+def self_signed(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 no default trust store accepts, and a server context."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    return cert, server_tls
+
+
 @pytest.mark.parametrize(
     ("reply", "sessions"),
     [("421 4.7.0 too many messages, closing", 2), ("451 4.3.0 local problem", 1)],
@@ -341,3 +355,60 @@ def test_hang_up_after_the_message_is_sent_again(mailbox: Mailbox) -> None:
     sender.send("digest@example.org", "ada@example.org", MESSAGE)
     sender.close()
     assert mailbox.handler.counts() == Counter({"ada@example.org": 2})
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_auto_uses_starttls_when_offered_even_with_a_self_signed_certificate(
+    tmp_path: Path,
+) -> None:
+    """With no password to protect, "auto" encrypts whatever certificate the relay shows
+    (Debian's Postfix offers STARTTLS with a self-signed one); plain only when not offered."""
+    _, server_tls = self_signed(tmp_path)
+    handler = Handler()
+    with serving(handler, tls_context=server_tls) as controller:
+        sender = smtp.SmtpSender("127.0.0.1", controller.port, timeout=5)
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+        sender.close()
+    assert handler.encrypted == [True]
+    plain = Handler()
+    with serving(plain) as controller:
+        sender = smtp.SmtpSender("127.0.0.1", controller.port, timeout=5)
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+        sender.close()
+    assert plain.encrypted == [False]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_password_only_goes_to_a_verified_server(tmp_path: Path) -> None:
+    """With a login, or smtp_tls = "starttls", the certificate must check out."""
+    _, server_tls = self_signed(tmp_path)
+    handler = Handler()
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        handler.logins.append(mechanism)
+        return AuthResult(success=True, handled=False)
+
+    with serving(
+        handler, tls_context=server_tls, authenticator=authenticate, auth_require_tls=True
+    ) as controller:
+        for tls in ("auto", "starttls"):
+            sender = smtp.SmtpSender(
+                "127.0.0.1", controller.port, user="digest", password=SecretStr("pw"), tls=tls,
+                timeout=5,
+            )  # fmt: skip
+            with pytest.raises(DeliveryError) as caught:
+                sender.send("digest@example.org", "ada@example.org", MESSAGE)
+            assert str(caught.value) == (
+                f"the TLS certificate of SMTP server 127.0.0.1:{controller.port} does not verify "
+                "(self-signed certificate), and the SMTP password only goes to a verified "
+                "server; give the relay a trusted certificate, or connect by the name on it"
+            )
+        strict = smtp.SmtpSender("127.0.0.1", controller.port, tls="starttls", timeout=5)
+        with pytest.raises(DeliveryError) as caught:
+            strict.send("digest@example.org", "ada@example.org", MESSAGE)
+        assert str(caught.value) == (
+            f"the TLS certificate of SMTP server 127.0.0.1:{controller.port} does not verify "
+            '(self-signed certificate), and smtp_tls = "starttls" asks for a verified one '
+            '("auto" does not); give the relay a trusted certificate, or connect by the name on it'
+        )
+    assert handler.logins == [] and handler.accepted == []
