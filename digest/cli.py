@@ -301,6 +301,8 @@ def _print_run(out: Console, report: pipeline.RunReport) -> None:
     out.print(f"Ingested {_count(report.ingested, 'new article')} from the sources.")
     for rejected in report.rejected:
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    for skipped in report.skipped_subscribers:
+        click.echo(f"Error: {skipped}", err=True)
     if delivery is None:
         last = issue.date - timedelta(days=1)
         out.print(
@@ -309,6 +311,12 @@ def _print_run(out: Console, report: pipeline.RunReport) -> None:
         )
         return
     title = f"Issue {issue.date}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    if delivery.recipients == 0:
+        out.print(
+            f"{title}: no subscribers, so nothing to send; add them with "
+            "`digest subscribers add` or `digest subscribers import FILE.csv`."
+        )
+        return
     table = _table("Variant (tags)", "Recipients", "Articles", "Bytes", title=title)
     for row in delivery.by_variant[:_VARIANTS_SHOWN]:
         table.add_row(

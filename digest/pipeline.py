@@ -44,6 +44,7 @@ class RunReport:
     delivery: deliver.DeliveryReport | None  # None when the issue has no articles
     dry_run: bool
     mail_dir: Path | None
+    skipped_subscribers: tuple[str, ...] = ()  # "FILE:line N: reason", rows of subscribers_file
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
@@ -143,6 +144,7 @@ def run(
         store.opened(settings.database_url) as engine,
         nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
     ):
+        _check_audience(engine, settings)
         batch, added = _ingest_new(engine, settings, now=now)
         refresh_summaries(engine, settings)
         issue = selection.select_issue(
@@ -161,7 +163,7 @@ def run(
             issue_id, issue = selection.claim(engine, issue, now=now)
         shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
         _publish(settings, issue, [issue, *(i for i in shown if i.date != issue.date)])
-        audience = _audience(engine, settings, now=now, dry_run=dry_run)
+        audience, skipped = _audience(engine, settings, now=now, dry_run=dry_run)
         if sender is None:
             recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
             sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
@@ -181,7 +183,7 @@ def run(
             progress=progress,
         )
     mail_dir = settings.outbox_dir / "mail" / day.isoformat() if dry_run else None
-    return RunReport(issue, added, batch.rejected, report, dry_run, mail_dir)
+    return RunReport(issue, added, batch.rejected, report, dry_run, mail_dir, skipped)
 
 
 def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[ingest.Batch, int]:
@@ -190,27 +192,41 @@ def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[i
     A dry run does too: the store is a cache of the sources, and the dry run must show
     exactly what a send would select from them.
     """
-    files, _ = ingest.discover([settings.seeds_dir])
+    files, missing = ingest.discover([settings.seeds_dir])
     fresh = store.new_files(engine, files)
     if not fresh:
-        return ingest.Batch((), (), 0), 0
+        return ingest.Batch((), tuple(missing), 0), 0
     batch = ingest.read_paths(fresh, ingest_options(settings))
     saved = store.save(engine, batch.articles, now=now)
     store.mark_ingested(engine, fresh, now=now)
-    return batch, saved.inserted
+    return ingest.Batch(batch.articles, (*missing, *batch.rejected), batch.files), saved.inserted
+
+
+def _check_audience(engine: Engine, settings: Settings) -> None:
+    """Stop before anything is ingested, claimed or written when no one can get the issue."""
+    if subscribers.count(engine) == 0 and not settings.subscribers_file.is_file():
+        raise ConfigError(
+            f"no subscribers: none is stored and subscribers_file {settings.subscribers_file} "
+            "does not exist; add them with `digest subscribers add` or "
+            "`digest subscribers import FILE.csv`, or fix subscribers_file"
+        )
 
 
 def _audience(
     engine: Engine, settings: Settings, *, now: datetime, dry_run: bool
-) -> list[Subscriber] | Iterator[Subscriber]:
+) -> tuple[list[Subscriber] | Iterator[Subscriber], tuple[str, ...]]:
     """The stored subscribers, ordered by tags; when there are none, the shipped list
-    (imported, unless this is a dry run)."""
-    if subscribers.count(engine) == 0 and settings.subscribers_file.is_file():
+    (imported, unless this is a dry run). Also the rows of that list that were skipped."""
+    skipped: tuple[str, ...] = ()
+    path = settings.subscribers_file
+    if subscribers.count(engine) == 0 and path.is_file():
         if dry_run:
-            found, _ = subscribers.read_csv(settings.subscribers_file)
-            return sorted(found, key=lambda s: (" ".join(sorted(s.tags)), s.email))
-        subscribers.import_csv(engine, settings.subscribers_file, now=now)
-    return subscribers.stream(engine)
+            found, errors = subscribers.read_csv(path)
+            ordered = sorted(found, key=lambda s: (" ".join(sorted(s.tags)), s.email))
+            return ordered, tuple(f"{path}:{error}" for error in errors)
+        imported = subscribers.import_csv(engine, path, now=now)
+        skipped = tuple(f"{path}:{error}" for error in imported.errors)
+    return subscribers.stream(engine), skipped
 
 
 def _publish(settings: Settings, issue: Issue, shown: Iterable[Issue]) -> None:

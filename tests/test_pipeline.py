@@ -190,3 +190,61 @@ def test_two_real_sends_of_one_digest_never_run_at_once(
     done = run("send", config=config)
     assert done.exit_code == 0, done.output
     assert sum(relay.counts().values()) == 3
+
+
+def test_a_missing_seeds_folder_is_reported_and_the_send_goes_on(tmp_path: Path) -> None:
+    missing = tmp_path / "no-seeds"
+    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{missing}"'))
+    assert result.exit_code == 0, result.output
+    assert f"Error: {missing}: no such file or directory; skipped" in result.output.splitlines()
+    assert "Ingested 0 new articles from the sources." in result.output
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_no_subscriber_stored_and_no_subscribers_file_is_an_error_before_anything(
+    tmp_path: Path, relay: Handler, dry_run: bool
+) -> None:
+    missing = tmp_path / "subscribers.csv"
+    config = _config(tmp_path, relay.port, subscribers_file=f'"{missing}"')  # type: ignore[attr-defined]
+    result = run("send", *(["--dry-run"] if dry_run else []), config=config)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: no subscribers: none is stored and subscribers_file {missing} does not exist; "
+        "add them with `digest subscribers add` or `digest subscribers import FILE.csv`, "
+        "or fix subscribers_file\n"
+    )
+    assert not (tmp_path / "outbox").exists()
+    assert _rows(tmp_path, issues) == 0
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_rows_of_the_subscribers_file_that_are_skipped_are_shown(
+    tmp_path: Path, relay: Handler, dry_run: bool
+) -> None:
+    listed = tmp_path / "subscribers.csv"
+    listed.write_text(
+        "email,name,tags\nada@example.org,Ada,\nada@example.org,Ada again,\nnobody,,\n",
+        encoding="utf-8",
+    )
+    config = _config(tmp_path, relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
+    result = run("send", *(["--dry-run"] if dry_run else []), config=config)
+    assert result.exit_code == 0, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: {listed}:line 3: ada@example.org is already on line 2; skipped",
+        f"Error: {listed}:line 4: 'nobody' is not a valid email address: "
+        "An email address must have an @-sign.",
+    ]
+    assert "1 of 1 recipients" in result.output
+
+
+def test_a_send_to_an_empty_list_says_so_instead_of_an_empty_table(tmp_path: Path) -> None:
+    listed = tmp_path / "subscribers.csv"
+    listed.write_text("email,name,tags\n", encoding="utf-8")
+    result = run("send", "--dry-run", config=_config(tmp_path, subscribers_file=f'"{listed}"'))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "Issue 2019-01-01 (dry run: nothing sent): no subscribers, so nothing to send; add them "
+        "with `digest subscribers add` or `digest subscribers import FILE.csv`."
+    )
+    assert "Variant" not in result.output
