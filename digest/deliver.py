@@ -7,6 +7,7 @@ and unsubscribe values. The senders (SMTP, and the outbox for dry runs) are in d
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import hmac
@@ -16,8 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.policy import default as _policy
 from email.utils import format_datetime
 from itertools import groupby, islice
 from typing import Protocol, runtime_checkable
@@ -36,6 +35,10 @@ _CLAIM_BATCH = 200
 _FAILED_SHOWN = 100
 _MAX_BACKOFF = 60.0
 _GIVE_UP_AFTER = 3  # recipients in a row whose retries all failed: the server is down
+_LINE = 78  # header lines fold at RFC 5322's recommended length (998 is the hard limit)
+_ENCODED_WORD = 75  # RFC 2047's longest encoded word
+# Display-name words that need no quoting: RFC 5322 atext.
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
 # An address that is safe as it stands in a header and an SMTP command: no space, no
 # brackets or separators, ASCII (subscribers.normalize only stores such addresses).
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.-]+")
@@ -329,17 +332,17 @@ class _Template:
         mailto = _config_address(info.unsubscribe_mailto, "unsubscribe_mailto")
         domain = sender.rpartition("@")[2].lower()
         title = one_line(info.title)
-        label = '"' + title.replace("\\", "\\\\").replace('"', '\\"') + '"'
         boundary = "=_" + hashlib.sha256(" ".join(sorted(issue.tags)).encode()).hexdigest()[:24]
-        list_id = f"{label if title.isascii() else title} <{info.digest_name}.{domain}>"
         # NUL marks the recipient slots: no header or QP-encoded body can contain one.
         out = [
-            _header("From", str(Address(one_line(info.from_name), addr_spec=sender))),
+            _header("From", _phrase("From", one_line(info.from_name)), f"<{sender}>"),
             b"To: \0to\0\n",
-            _header("Subject", one_line(email.subject)),
-            _header("Date", format_datetime(now)),
+            _header("Subject", _text("Subject", one_line(email.subject))),
+            _header("Date", [format_datetime(now)]),
             b"Message-ID: \0message_id\0\n",
-            _header("List-Id", list_id),
+            _header(
+                "List-Id", _phrase("List-Id", title, quote=True), f"<{info.digest_name}.{domain}>"
+            ),
             f"List-Unsubscribe: <\0url\0>,\n <mailto:{mailto}?subject=unsubscribe>\n".encode(),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\nMIME-Version: 1.0\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'.encode(),
@@ -390,10 +393,57 @@ class _Template:
         return b"".join(out)
 
 
-def _header(name: str, value: str) -> bytes:
-    """``Name: value``, RFC 2047-encoded where not ASCII and folded; value is one line."""
-    folded: str = _policy.header_factory(name, value).fold(policy=_policy)
-    return folded.encode("ascii")
+def _header(name: str, words: list[str], last: str = "") -> bytes:
+    """``Name: words last``, folded between words at 78 columns (RFC 5322's line length)."""
+    lines = [f"{name}:"]
+    for word in [*words, last] if last else words:
+        if len(lines[-1]) + 1 + len(word) > _LINE and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += " " + word
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def _text(name: str, text: str) -> list[str]:
+    """The words of an unstructured header (Subject): as they are, or encoded."""
+    if _plain(text):
+        return text.split()
+    return _encoded_words(text, len(name) + 2)
+
+
+def _phrase(name: str, text: str, *, quote: bool = False) -> list[str]:
+    """The words of a display name (From, List-Id): atoms, a quoted string or encoded words.
+    Folding may break a quoted string at its spaces (RFC 5322 FWS)."""
+    if not _plain(text):
+        return _encoded_words(text, len(name) + 2)
+    if _ATOMS.fullmatch(text) and not quote:
+        return text.split()
+    return ('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"').split(" ")
+
+
+def _plain(text: str) -> bool:
+    """ASCII that needs no encoding: nothing a reader would decode, no word beyond a line."""
+    return text.isascii() and "=?" not in text and all(len(w) < _LINE for w in text.split())
+
+
+def _encoded_words(text: str, taken: int) -> list[str]:
+    """``text`` as RFC 2047 encoded words of whole characters, at most 75 columns each and
+    the first within what is left of a line of which ``taken`` columns are used.
+
+    The spaces of the text go inside the words: readers drop the whitespace between two
+    encoded words, which is where Python's own folder puts them (a space lost).
+    """
+    words: list[str] = []
+    chunk = b""
+    room = min(_ENCODED_WORD, _LINE - taken)
+    for char in text:
+        raw = char.encode()
+        if chunk and 12 + 4 * -(-(len(chunk) + len(raw)) // 3) > room:
+            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+            chunk, room = b"", _ENCODED_WORD
+        chunk += raw
+    if chunk:
+        words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+    return words
 
 
 def _qp(value: str) -> bytes:
