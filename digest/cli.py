@@ -24,6 +24,8 @@ from digest.errors import DigestError
 from digest.models import Article
 from digest.settings import FIRST_DAY, LAST_DAY, Settings, load_settings
 
+_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
+
 
 class _Day(click.ParamType[date]):
     """A calendar day written YYYY-MM-DD, within the days the store and the windows handle."""
@@ -182,14 +184,21 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
         disable=not progress_to.is_terminal,  # no bar in logs, cron mail or pipes
     ) as bar:
         task = bar.add_task("Delivering" if not dry_run else "Writing", total=None)
-        report = pipeline.run(
-            settings,
-            now=now,
-            issue_date=day,
-            dry_run=dry_run,
-            force=force,
-            progress=lambda n: bar.advance(task, n),
-        )
+        try:
+            report = pipeline.run(
+                settings,
+                now=now,
+                issue_date=day,
+                dry_run=dry_run,
+                force=force,
+                progress=lambda n: bar.advance(task, n),
+            )
+        except KeyboardInterrupt:
+            again = "`digest send` again to send to whom this run did not reach"
+            if dry_run:
+                again = "`digest send --dry-run` again for the whole issue"
+            click.echo(f"Error: interrupted; run {again}", err=True)
+            ctx.exit(_INTERRUPTED)
     _print_run(out, report)
     if report.delivery is not None and (report.delivery.failed_count or report.delivery.deferred):
         ctx.exit(1)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +252,33 @@ def test_a_send_to_an_empty_list_says_so_instead_of_an_empty_table(tmp_path: Pat
         "with `digest subscribers add` or `digest subscribers import FILE.csv`."
     )
     assert "Variant" not in result.output
+
+
+def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path: Path) -> None:
+    listed = tmp_path / "subscribers.csv"
+    listed.write_text(
+        "email,name,tags\n" + "".join(f"u{i}@example.org,,\n" for i in range(20)), encoding="utf-8"
+    )
+    handler = Handler(delay=0.2)
+    with serving(handler) as controller:
+        config = _config(tmp_path, controller.port, subscribers_file=f'"{listed}"')
+        command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as child:
+            deadline = time.monotonic() + 20
+            while not handler.accepted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=20)
+        assert child.returncode == 130
+        assert err == (
+            "Error: interrupted; run `digest send` again to send to whom this run did not reach\n"
+        )
+        assert "Traceback" not in out
+        reached = set(handler.counts())
+        assert 0 < len(reached) < 20
+        handler.delay = 0.0
+        rerun = run("send", config=config)
+    assert rerun.exit_code == 0, rerun.output
+    assert set(handler.counts()) == {f"u{i}@example.org" for i in range(20)}
