@@ -81,6 +81,20 @@ def _settings(ctx: click.Context) -> Settings:
     return load_settings(ctx.find_root().obj)
 
 
+def _named_tags(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Refuse a --tag that slugs to nothing: it would match nothing, or follow everything."""
+    for value in values:
+        if not tag_slug(value):
+            raise click.BadParameter(
+                f"{value!r} has no letter or digit, so it names no tag; use tags like arms-control",
+                ctx,
+                param,
+            )
+    return values
+
+
 @cli.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
@@ -123,7 +137,13 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 @cli.command("articles")
 @click.option("--since", type=_DAY, help="First day, YYYY-MM-DD.")
 @click.option("--until", type=_DAY, help="Last day, YYYY-MM-DD.")
-@click.option("--tag", "tags", multiple=True, help="Only articles with this tag (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    callback=_named_tags,
+    help="Only articles with this tag (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
 def articles_command(
@@ -419,6 +439,7 @@ def subscribers_group() -> None:
     "--tag",
     "tags",
     multiple=True,
+    callback=_named_tags,
     help="Follow only articles with this tag (repeatable; none: every article).",
 )
 @click.pass_context

@@ -362,3 +362,18 @@ def test_ingest_counts_files_and_reports_missing_paths_apart(tmp_path: Path) -> 
         f"Error: {missing}: no such file or directory; skipped",
         f"Error: {tmp_path / 'empty.txt'}: empty file; skipped",
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["articles", "--tag", "!!!"], ["subscribers", "add", "ada@example.org", "--tag", "!!!"]],
+)
+def test_a_tag_with_no_letter_or_digit_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    config = write_config(tmp_path)
+    result = run(*args, config=config)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--tag': '!!!' has no letter or digit, so it names no tag; "
+        "use tags like arms-control"
+    )
+    assert run("subscribers", "list", "--json", config=config).output == "[]\n"
