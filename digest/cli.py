@@ -236,6 +236,11 @@ def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool
     from digest.serve import serve
 
     settings = _settings(ctx)
+    if settings.outbox_dir.exists() and not settings.outbox_dir.is_dir():
+        raise DigestError(
+            f"outbox_dir {settings.outbox_dir} is not a folder; set outbox_dir to the folder "
+            "`digest send` writes"
+        )
     if with_scheduler:
         _log_to_stderr()
     serve(

@@ -377,3 +377,14 @@ def test_a_tag_with_no_letter_or_digit_is_a_usage_error(tmp_path: Path, args: li
         "use tags like arms-control"
     )
     assert run("subscribers", "list", "--json", config=config).output == "[]\n"
+
+
+def test_serve_refuses_an_outbox_that_is_a_file(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.write_text("not a folder", encoding="utf-8")
+    result = run("serve", "--port", "0", config=write_config(tmp_path, outbox_dir=f'"{outbox}"'))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: outbox_dir {outbox} is not a folder; set outbox_dir to the folder "
+        "`digest send` writes\n"
+    )
