@@ -112,7 +112,7 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     with store.opened(settings.database_url) as engine:
         saved = store.save(engine, batch.articles, now=datetime.now(UTC))
         pipeline.refresh_summaries(engine, settings)
-    out = Console(soft_wrap=True)
+    out = _console()
     if batch.articles:
         table = _table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
@@ -193,8 +193,8 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
     settings = _settings(ctx)
     now = datetime.now(UTC)
     day = pipeline.issue_date_of(settings, now, issue_date)
-    out = Console(soft_wrap=True)
-    progress_to = Console(stderr=True)
+    out = _console()
+    progress_to = _console(stderr=True)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -284,7 +284,7 @@ def schedule_command(ctx: click.Context, once: bool, force: bool, show_next: boo
         if report is None:
             click.echo("This issue already ran; --once --force runs it again.")
         else:
-            _print_run(Console(soft_wrap=True), report)
+            _print_run(_console(), report)
         return
     schedule.run_scheduler(settings, config=ctx.find_root().obj)
 
@@ -391,7 +391,7 @@ _WIDE_TABLE = 110  # columns needed to show author and source too
 
 
 def _print_table(found: Sequence[Article]) -> None:
-    out = Console(soft_wrap=True)
+    out = _console()
     if not found:
         out.print("No articles match.")
         return
@@ -426,6 +426,12 @@ def _table(*columns: str, title: str | None = None, title_width: int = 44) -> Ta
 
 def _when(article: Article) -> str:
     return article.published.strftime("%Y-%m-%d %H:%M")
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console that prints titles, names and paths as they are: "[red]" or ":smile:" in an
+    article's title is text, not rich markup or an emoji code (a stray "[/b]" would crash)."""
+    return Console(soft_wrap=True, markup=False, emoji=False, stderr=stderr)
 
 
 def _count(n: int, noun: str) -> str:
@@ -490,7 +496,7 @@ def subscribers_list_command(ctx: click.Context, as_json: bool) -> None:
         rows = [{"email": s.email, "name": s.name, "tags": sorted(s.tags)} for s in found]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    out = Console(soft_wrap=True)
+    out = _console()
     if not found:
         out.print("No subscribers.")
         return

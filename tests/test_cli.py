@@ -10,7 +10,7 @@ import pytest
 
 from digest.cli import cli
 
-from .conftest import JSON_FIELDS, SEEDS, run, write_config
+from .conftest import JSON_FIELDS, ROOT, SEEDS, run, write_config
 
 
 def all_commands() -> list[str]:
@@ -388,3 +388,37 @@ def test_serve_refuses_an_outbox_that_is_a_file(tmp_path: Path) -> None:
         f"Error: outbox_dir {outbox} is not a folder; set outbox_dir to the folder "
         "`digest send` writes\n"
     )
+
+
+def test_titles_and_paths_are_printed_as_they_are_not_as_markup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "[red]sources"
+    sources.mkdir()
+    title = "Vote [/b] passes [red]at last :thumbs_up:"
+    body = (
+        "The city council passed the budget on Tuesday evening after a debate that ran for six "
+        "hours. Members argued over the money for buses, parks and the new library.\n\n"
+        "The mayor said she was pleased with the result and thanked the residents who came to "
+        "speak. The budget takes effect in July, when the fiscal year begins.\n"
+    )
+    (sources / "budget.txt").write_text(f"{title}\n\nMarch 5, 2018\n\n{body}", encoding="utf-8")
+    config = write_config(
+        tmp_path,
+        seeds_dir=f'"{sources}"',
+        outbox_dir=f'"{sources / "outbox"}"',
+        subscribers_file=f'"{ROOT / "config" / "subscribers.csv"}"',
+        issue_date="2018-03-06",
+    )
+    ingested = run("ingest", config=config)
+    assert ingested.exit_code == 0, ingested.output
+    assert "Traceback" not in ingested.output
+    listed = run("articles", "--json", config=config)
+    (article,) = json.loads(listed.output)
+    assert article["title"] == title
+    monkeypatch.setenv("COLUMNS", "240")
+    table = run("articles", config=config)
+    assert table.exit_code == 0
+    assert title in table.output
+    preview = run("send", "--dry-run", config=config)
+    assert f"Messages written to {sources / 'outbox' / 'mail' / '2018-03-06'}/" in preview.output
