@@ -54,13 +54,17 @@ _DAY = _Day()
 
 
 class _Group(click.Group):
-    """Maps a ``DigestError`` to one ``Error: …`` line and exit status 1."""
+    """Maps a ``DigestError`` to one ``Error: …`` line and exit status 1, and Ctrl-C to one
+    line and 130 (click's own "Aborted!" says neither what happened nor what to do)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DigestError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; run the command again to finish", err=True)
+            ctx.exit(_INTERRUPTED)
 
 
 @click.group(cls=_Group)

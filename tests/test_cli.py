@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -422,3 +427,35 @@ def test_titles_and_paths_are_printed_as_they_are_not_as_markup(
     assert title in table.output
     preview = run("send", "--dry-run", config=config)
     assert f"Messages written to {sources / 'outbox' / 'mail' / '2018-03-06'}/" in preview.output
+
+
+def test_ctrl_c_in_any_command_is_one_error_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "subscribers.csv"
+    os.mkfifo(fifo)  # like `digest subscribers import <(curl …)`: waits for its writer
+    config = write_config(tmp_path)
+    command = [sys.executable, "-m", "digest", "--config", str(config)]
+    with subprocess.Popen(
+        [*command, "subscribers", "import", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # a writer can open the FIFO once the reader has
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                time.sleep(0.05)
+        try:
+            time.sleep(0.2)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=20)
+        finally:
+            os.close(writer)
+    assert (child.returncode, out, err) == (
+        130,
+        "",
+        "Error: interrupted; run the command again to finish\n",
+    )
+    assert run("subscribers", "list", "--json", config=config).output == "[]\n"
