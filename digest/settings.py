@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 import string
@@ -253,11 +254,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     if config is not None and not path.is_file():
         raise ConfigError(f"config file {path} not found; pass --config PATH or create it")
     if path.is_file():
-        try:
-            with path.open("rb") as handle:
-                tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        _check_toml(path)
     token = _config_file.set(path if path.is_file() else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -267,6 +264,29 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(_validation_message(exc, path)) from exc
     finally:
         _config_file.reset(token)
+
+
+def _check_toml(path: Path) -> None:
+    """Read the file once here, so a syntax error is one line saying how to write it."""
+    try:
+        data = path.read_bytes()
+        if data.startswith(codecs.BOM_UTF8):  # Notepad's UTF-8; tomllib refuses it
+            raise ConfigError(
+                f"config file {path} starts with a byte order mark (BOM); "
+                "save it as UTF-8 without BOM"
+            )
+        tomllib.loads(data.decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}; write it as TOML: key = value, "
+            'text in quotes, e.g. timezone = "UTC"'
+        ) from exc
 
 
 def _validation_message(exc: ValidationError, path: Path) -> str:

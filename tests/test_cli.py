@@ -459,3 +459,32 @@ def test_ctrl_c_in_any_command_is_one_error_line(tmp_path: Path) -> None:
         "Error: interrupted; run the command again to finish\n",
     )
     assert run("subscribers", "list", "--json", config=config).output == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"timezone = UTC\n",
+            "cannot read config file {config}: Invalid value (at line 1, column 12); "
+            'write it as TOML: key = value, text in quotes, e.g. timezone = "UTC"',
+        ),
+        (
+            b'\xef\xbb\xbftimezone = "UTC"\n',
+            "config file {config} starts with a byte order mark (BOM); save it as UTF-8 "
+            "without BOM",
+        ),
+        (
+            b'title = "Caf\xe9 News"\n',
+            "config file {config} is not UTF-8 text (invalid continuation byte); save it as UTF-8",
+        ),
+    ],
+)
+def test_a_config_file_that_is_not_toml_says_how_to_write_it(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_bytes(content)
+    result = run("articles", config=config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message.format(config=config)}\n"
