@@ -22,7 +22,7 @@ from digest import __version__, dates, ingest, pipeline, selection, store
 from digest.clean import tag_slug
 from digest.errors import DigestError
 from digest.models import Article
-from digest.settings import FIRST_DAY, LAST_DAY, Settings, load_settings
+from digest.settings import FIRST_DAY, LAST_DAY, NO_TAG, Settings, load_settings
 
 _INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
 
@@ -91,11 +91,7 @@ def _named_tags(
     """Refuse a --tag that slugs to nothing: it would match nothing, or follow everything."""
     for value in values:
         if not tag_slug(value):
-            raise click.BadParameter(
-                f"{value!r} has no letter or digit, so it names no tag; use tags like arms-control",
-                ctx,
-                param,
-            )
+            raise click.BadParameter(f"{value!r} {NO_TAG}", ctx, param)
     return values
 
 

@@ -29,6 +29,8 @@ DEFAULT_CONFIG = Path("config/digest.toml")
 # The shipped unsubscribe key: fine for dry runs, refused for real sends (anyone could
 # forge unsubscribe links with it).
 PLACEHOLDER_SECRET = "change-me"
+# What is wrong with a tag name that slugs to nothing ("!!!"), and what to write instead.
+NO_TAG = "has no letter or digit, so it names no tag; use tags like arms-control"
 # Issue and listing dates: a window of up to 9999 days before the first, and a day after the
 # last, must still be dates.
 FIRST_DAY = date(1900, 1, 1)
@@ -230,7 +232,12 @@ class Settings(BaseSettings):
     def _slug_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         from digest.clean import tag_slug
 
-        return {tag_slug(slug): phrases for slug, phrases in value.items() if tag_slug(slug)}
+        merged: dict[str, list[str]] = {}
+        for name, phrases in value.items():  # "Arms Control" and "arms-control" are one tag
+            if not (slug := tag_slug(name)):
+                raise ValueError(f"{name!r} {NO_TAG}")
+            merged.setdefault(slug, []).extend(phrases)
+        return merged
 
     @classmethod
     def settings_customise_sources(

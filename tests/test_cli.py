@@ -488,3 +488,13 @@ def test_a_config_file_that_is_not_toml_says_how_to_write_it(
     result = run("articles", config=config)
     assert result.exit_code == 1
     assert result.output == f"Error: {message.format(config=config)}\n"
+
+
+def test_a_tag_rule_whose_name_has_no_letter_or_digit_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tag_rules='{ "!!!" = ["sanctions"] }')
+    result = run("articles", config=config)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: tag_rules: '!!!' has no letter or digit, so it names no tag; "
+        f"use tags like arms-control (in {config} or DIGEST_TAG_RULES)\n"
+    )

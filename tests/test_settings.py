@@ -71,3 +71,12 @@ def test_subjects_that_format_are_accepted(tmp_path: Path, subject: str) -> None
     config = tmp_path / "c.toml"
     config.write_text(f"subject = {subject!r}\n", encoding="utf-8")
     assert load_settings(config).subject == subject
+
+
+def test_tag_rules_that_name_one_tag_two_ways_keep_both_phrase_lists(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[tag_rules]\n"Arms Control" = ["arms race"]\narms-control = ["INF treaty"]\n',
+        encoding="utf-8",
+    )
+    assert load_settings(config).tag_rules == {"arms-control": ["arms race", "INF treaty"]}
