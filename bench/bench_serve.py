@@ -95,7 +95,7 @@ def start_server(
         f"serve(Path({str(work / 'outbox')!r}), host={HOST!r}, port={port}, "
         f"engine_url={'sqlite:///' + str(work / 'bench.db')!r}, unsubscribe_secret='bench', "
         f"cache_max_age=300, title='Bench', log_level='warning', access_log={access_log}, "
-        "on_started=lambda: print(__import__('digest').__file__, flush=True))"
+        "on_started=lambda host, port: print(__import__('digest').__file__, flush=True))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), PYTHONPATH]))}
     server = subprocess.Popen(

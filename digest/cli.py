@@ -252,7 +252,9 @@ def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool
         unsubscribe_secret=settings.unsubscribe_secret.get_secret_value(),
         cache_max_age=settings.cache_max_age,
         title=settings.title,
-        on_started=lambda: click.echo(f"Serving {settings.outbox_dir} on http://{host}:{port}/"),
+        on_started=lambda bound, real: click.echo(
+            f"Serving {settings.outbox_dir} on http://{bound}:{real}/"
+        ),
     )
 
 

@@ -241,7 +241,7 @@ def serve(
     unsubscribe_secret: str,
     cache_max_age: int,
     title: str,
-    on_started: Callable[[], None] | None = None,
+    on_started: Callable[[str, int], None] | None = None,
     extra_lifespan: ExtraLifespan | None = None,
     log_level: str = "info",
     access_log: bool = True,
@@ -270,7 +270,7 @@ def serve(
 
 
 async def _serve(
-    server: uvicorn.Server, sock: socket.socket, on_started: Callable[[], None] | None
+    server: uvicorn.Server, sock: socket.socket, on_started: Callable[[str, int], None] | None
 ) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
@@ -278,7 +278,8 @@ async def _serve(
     if server.started:
         logging.getLogger("uvicorn.error").info("Serving on %s port %d", *sock.getsockname()[:2])
         if on_started is not None:
-            on_started()
+            host, port = sock.getsockname()[:2]
+            on_started(str(host), int(port))  # the real port, when asked for port 0
     await task
 
 

@@ -56,7 +56,13 @@ def connect(url: str) -> Engine:
     try:
         parsed = make_url(url)
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise StoreError(
+                    f"cannot open database {shown}: {folder} is not a folder; check database_url"
+                ) from exc
         engine = create_engine(url)
     except (ArgumentError, ImportError, OSError, ValueError) as exc:
         raise StoreError(f"bad database URL {shown}: {exc}; check database_url") from exc

@@ -403,7 +403,7 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
         "import sys; from pathlib import Path; from digest.serve import serve; "
         f"serve(Path({str(outbox)!r}), port={port}, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
         "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
-        "on_started=lambda: print('started', flush=True)); print('returned', flush=True)"
+        "on_started=lambda host, port: print('started', flush=True)); print('returned', flush=True)"
     )
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -533,3 +533,29 @@ def test_serve_with_scheduler_runs_both_in_one_process(tmp_path: Path) -> None:
         finally:
             child.kill()
             reader.join(timeout=10)
+
+
+def test_serve_on_port_0_says_the_port_it_got(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    write_atomic(outbox / "feed.xml", rss("One story"))
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path}/d.db"\noutbox_dir = "{outbox}"\n', encoding="utf-8"
+    )
+    command = [sys.executable, "-m", "digest", "--config", str(config), "serve", "--port", "0"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as child:
+        try:
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            match = re.fullmatch(r"Serving \S+ on http://127\.0\.0\.1:(\d+)/\n", line)
+            assert match is not None and match.group(1) != "0", line
+            assert (
+                httpx.get(f"http://127.0.0.1:{match.group(1)}/feed.xml", timeout=5).status_code
+                == 200
+            )
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(timeout=20) == 0
+        finally:
+            child.kill()

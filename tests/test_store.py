@@ -6,9 +6,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from digest import dates, selection, store
+from digest.errors import StoreError
 from digest.models import Article
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -113,3 +115,10 @@ def test_summaries_are_recomputed_only_when_the_summarizer_changes(engine: Engin
     assert [a.summary for a in store.query(engine)] == ["ONE. TWO."]
     assert store.refresh_summaries(engine, "v2", lambda a: a.paragraphs[-1]) == 1
     assert [a.summary for a in store.query(engine)] == ["Three."]
+
+
+def test_a_sqlite_path_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StoreError) as caught:
+        store.connect(f"sqlite:///{tmp_path / 'afile' / 'digest.db'}")
+    assert str(caught.value).endswith(f"{tmp_path / 'afile'} is not a folder; check database_url")
