@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import DigestError, StoreError
+from digest.store import reason
 
 
 class BusyError(DigestError):
@@ -60,15 +61,33 @@ def send_lock(engine: Engine, digest: str) -> Iterator[None]:
 
 @contextmanager
 def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterator[None]:
+    """A session-level advisory lock on a connection of its own, held until the way out.
+
+    The connection runs in autocommit, so it idles outside any transaction for the whole
+    send (no snapshot holding back VACUUM, no idle_in_transaction_session_timeout), and it
+    opts out of idle_session_timeout: a session a DBA's timeout ends would let a second send
+    in halfway through the first.
+    """
     key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     try:
-        conn = engine.connect()
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot take the send lock: {exc}") from exc
+        raise StoreError(f"cannot take the send lock: {reason(exc)}; check database_url") from exc
     with conn:
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+        try:
+            if (conn.dialect.server_version_info or (0,)) >= (14,):
+                conn.execute(text("SET idle_session_timeout = 0"))
+            taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot take the send lock: {reason(exc)}; check database_url"
+            ) from exc
+        if not taken:
             raise BusyError(f"another {what} is running (PostgreSQL advisory lock); {advice}")
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            except SQLAlchemyError:
+                conn.invalidate()  # a broken session: closing it lets go of its locks
