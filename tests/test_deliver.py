@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from digest import deliver, render, selection, smtp, subscribers
 from digest.deliver import DeliveryReport, MailInfo
@@ -305,6 +305,128 @@ def test_interrupted_run_then_rerun(engine: Engine, mailbox: Mailbox, after_hand
     assert set(counts) == RECEIVING
     # Only the message in flight at the interrupt may arrive twice.
     assert sum(counts.values()) - len(RECEIVING) == (1 if after_handoff else 0)
+
+
+@dataclass
+class Tally:
+    """A sender that counts what it is handed; Ctrl-C on the n-th message, before the
+    hand-off or after it (the server has it, the ledger does not know)."""
+
+    interrupt_at: int = 0
+    after_handoff: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        self.calls += 1
+        if self.calls == self.interrupt_at and not self.after_handoff:
+            raise KeyboardInterrupt
+        self.counts[recipient] += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        pass
+
+
+MANY = tuple(Subscriber(f"reader{n:03d}@example.org") for n in range(250))
+
+
+def many_subscribers(engine: Engine, tmp_path: Path) -> tuple[int, Issue]:
+    rows = "".join(f"{s.email},,\n" for s in MANY)
+    (tmp_path / "many.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    assert subscribers.import_csv(engine, tmp_path / "many.csv", now=NOW).added == len(MANY)
+    return selection.claim(engine, make_issue(), now=NOW)
+
+
+@pytest.mark.parametrize(("at", "after_handoff", "sent_before"), [(2, False, 1), (1, True, 1)])
+def test_crash_after_a_batch_claim_the_next_run_sends_the_rest(
+    engine: Engine, tmp_path: Path, at: int, after_handoff: bool, sent_before: int
+) -> None:
+    """200 rows claimed, then a crash on the first messages: the next run sends the other
+    199 too, and at most the message in flight at the crash twice."""
+    issue_id, issue = many_subscribers(engine, tmp_path)
+    crashed = Tally(interrupt_at=at, after_handoff=after_handoff)
+    with pytest.raises(KeyboardInterrupt):
+        send(engine, issue, issue_id, crashed)
+    assert sum(crashed.counts.values()) == sent_before
+    statuses = Counter(status for status, _, _ in ledger(engine).values())
+    assert statuses == Counter(sent=at - 1, claimed=200 - (at - 1))  # one batch claimed
+    again = Tally()
+    report = send(engine, issue, issue_id, again)
+    total = crashed.counts + again.counts
+    assert set(total) == {s.email for s in MANY}
+    assert sum(total.values()) - len(MANY) == (1 if after_handoff else 0)
+    assert (report.recipients, report.sent, report.skipped_already_sent) == (
+        250,
+        250 - at + 1,
+        at - 1,
+    )
+    assert set(Counter(status for status, _, _ in ledger(engine).values())) == {"sent"}
+
+
+def test_crash_while_claiming_a_batch_claims_nothing_of_it(engine: Engine, tmp_path: Path) -> None:
+    """The claim of a batch is one transaction: a crash inside it leaves none of its rows."""
+    issue_id, issue = many_subscribers(engine, tmp_path)
+    inserts = 0
+
+    def crash_on_second_claim(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        nonlocal inserts
+        if statement.lstrip().upper().startswith("INSERT INTO SENDS"):
+            inserts += 1
+            if inserts == 2:
+                raise KeyboardInterrupt
+
+    event.listen(engine, "before_cursor_execute", crash_on_second_claim)
+    crashed = Tally()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            send(engine, issue, issue_id, crashed)
+    finally:
+        event.remove(engine, "before_cursor_execute", crash_on_second_claim)
+    assert sum(crashed.counts.values()) == 200
+    assert Counter(status for status, _, _ in ledger(engine).values()) == {"sent": 200}
+    again = Tally()
+    report = send(engine, issue, issue_id, again)
+    assert crashed.counts + again.counts == Counter({s.email: 1 for s in MANY})
+    assert (report.sent, report.skipped_already_sent) == (50, 200)
+
+
+def test_each_ledger_state_on_the_next_run(engine: Engine, mailbox: Mailbox) -> None:
+    """'claimed' (a crashed run's) and 'deferred' rows are sent, once; 'sent' and 'failed'
+    are not; the report counts each."""
+    issue_id, issue = stored_issue(engine)
+    earlier = {
+        "ada@example.org": "claimed",
+        "bob@example.com": "deferred",
+        "cy@example.org": "sent",
+        "di@example.org": "failed",
+    }  # ed@example.com has no row yet; flo@example.org's variant is empty
+    with engine.begin() as conn:
+        conn.execute(
+            sends.insert(),
+            [
+                {"issue_id": issue_id, "email": e, "status": s, "attempts": 1, "updated_at": NOW}
+                for e, s in earlier.items()
+            ],
+        )
+    first = send(engine, issue, issue_id, mailbox.sender())
+    assert mailbox.handler.counts() == Counter(
+        ["ada@example.org", "bob@example.com", "ed@example.com"]
+    )
+    assert (first.recipients, first.sent, first.skipped_already_sent, first.skipped_empty) == (
+        6, 3, 2, 1
+    )  # fmt: skip
+    assert ledger(engine) == {
+        "ada@example.org": ("sent", 2, None),
+        "bob@example.com": ("sent", 2, None),
+        "cy@example.org": ("sent", 1, None),
+        "di@example.org": ("failed", 1, None),
+        "ed@example.com": ("sent", 1, None),
+    }
+    second = send(engine, issue, issue_id, mailbox.sender())
+    assert (second.sent, second.skipped_already_sent, second.deferred) == (0, 5, 0)
+    assert sum(mailbox.handler.counts().values()) == 3
 
 
 CHILD = """
