@@ -39,6 +39,8 @@ _LINE = 78  # header lines fold at RFC 5322's recommended length (998 is the har
 _ENCODED_WORD = 75  # RFC 2047's longest encoded word
 # Display-name words that need no quoting: RFC 5322 atext.
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
+# A URL that can stand in <…> in a header: printable ASCII but space, '"', '<' and '>'.
+_HEADER_URL = re.compile(r"[!#-;=?-~]+")
 # An address that is safe as it stands in a header and an SMTP command: no space, no
 # brackets or separators, ASCII (subscribers.normalize only stores such addresses).
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.-]+")
@@ -330,6 +332,14 @@ class _Template:
         """The template of one rendered variant (the render's tokens become slots)."""
         sender = _config_address(info.from_address, "from_address")
         mailto = _config_address(info.unsubscribe_mailto, "unsubscribe_mailto")
+        if not _HEADER_URL.fullmatch(
+            unsubscribe_url(info.unsubscribe_secret, sender, info.base_url)
+        ):
+            raise DeliveryError(
+                f"base_url {info.base_url!r} is not a plain ASCII URL, which the "
+                "List-Unsubscribe header needs; write the host in punycode (xn--…) and "
+                "percent-encode the path; fix base_url"
+            )
         domain = sender.rpartition("@")[2].lower()
         title = one_line(info.title)
         boundary = "=_" + hashlib.sha256(" ".join(sorted(issue.tags)).encode()).hexdigest()[:24]

@@ -706,6 +706,20 @@ def test_bad_from_address_is_a_config_error() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "base_url", ["https://bücher.example/digest", "https://example.org/my digest"]
+)
+def test_base_url_must_fit_the_unsubscribe_header(base_url: str) -> None:
+    """List-Unsubscribe carries the URL as it is: 8-bit bytes or a space there would break
+    the header (and Gmail's one-click unsubscribe)."""
+    with pytest.raises(DeliveryError) as caught:
+        dry_run(make_issue(), AUDIENCE, info=replace(INFO, base_url=base_url))
+    assert str(caught.value) == (
+        f"base_url {base_url!r} is not a plain ASCII URL, which the List-Unsubscribe header "
+        "needs; write the host in punycode (xn--…) and percent-encode the path; fix base_url"
+    )
+
+
 # ---------------------------------------------------------------- dry run: the outbox
 
 
