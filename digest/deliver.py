@@ -387,7 +387,10 @@ class _Template:
         if not _PLAIN_ADDRESS.fullmatch(address):
             raise PermanentSendError(f"{address!r} is not a plain ASCII address; not sent")
         url = unsubscribe_url(self.secret, address, self.base_url)
-        mac = hmac.new(self.secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:12]
+        # Its own HMAC input: the unsubscribe token's MAC is HMAC(secret, address), and a
+        # Message-ID, quoted in every reply, must not carry a piece of it.
+        mark = hmac.new(self.secret.encode(), b"message-id\0" + address.encode(), hashlib.sha256)
+        mac = mark.hexdigest()[:12]
         values = {
             "to": address.encode(),
             "message_id": f"{self.message_id[0]}{mac}{self.message_id[1]}".encode(),

@@ -549,6 +549,20 @@ def test_message_ids_are_stable_and_distinct() -> None:
     ).isdisjoint(first.values())
 
 
+def test_message_id_gives_nothing_of_the_unsubscribe_token_away() -> None:
+    """A Message-ID travels further than the message (In-Reply-To, References of replies):
+    it must not be a piece of the HMAC that lets its holder unsubscribe the reader."""
+    for address, raw in dry_run(make_issue(), AUDIENCE).messages.items():
+        message = parse(raw)
+        mark = re.fullmatch(
+            r"<daily\.20190101\.([0-9a-f]{12})@example\.org>", message["Message-ID"]
+        )
+        assert mark
+        token = parse_qs(urlsplit(message["List-Unsubscribe"][1:].split(">")[0]).query)["token"][0]
+        mac = base64.urlsafe_b64decode(token.split(".")[1] + "==")
+        assert not mac.hex().startswith(mark.group(1)), address
+
+
 def test_header_injection_is_inert() -> None:
     def evil(chosen: Issue) -> render.Email:
         good = real_render(chosen)
