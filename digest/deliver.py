@@ -369,7 +369,7 @@ class _Template:
                 if i % 2:
                     out.append(f"=\n\0{part}:{names[chunk]}\0=\n".encode())
                 elif chunk:
-                    out.append(binascii.b2a_qp(chunk.encode("utf-8")))
+                    out.append(_qp(chunk, before_slot=i + 1 < len(chunks)))
             out.append(b"\n")
         out.append(f"--{boundary}--\n".encode())
         split_at_slots = b"".join(out).replace(b"\n", b"\r\n").split(b"\0")
@@ -395,10 +395,10 @@ class _Template:
             "to": address.encode(),
             "message_id": f"{self.message_id[0]}{mac}{self.message_id[1]}".encode(),
             "url": url.encode(),
-            "plain:unsubscribe_url": _qp(url),
-            "plain:email": _qp(address),
-            "html:unsubscribe_url": _qp(html.escape(url)),
-            "html:email": _qp(html.escape(address)),
+            "plain:unsubscribe_url": _qp_crlf(url),
+            "plain:email": _qp_crlf(address),
+            "html:unsubscribe_url": _qp_crlf(html.escape(url)),
+            "html:email": _qp_crlf(html.escape(address)),
         }
         out = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
@@ -459,8 +459,28 @@ def _encoded_words(text: str, taken: int) -> list[str]:
     return words
 
 
-def _qp(value: str) -> bytes:
-    return binascii.b2a_qp(value.encode("utf-8")).replace(b"=\n", b"=\r\n")
+def _qp(text: str, *, before_slot: bool = True) -> bytes:
+    """Quoted-printable UTF-8 (LF line ends) in lines of at most 76 columns, as RFC 2045 asks.
+
+    binascii makes a 77th column where it encodes a line's trailing tab, and before a slot
+    (or as a slot's value) the last line needs a column for the soft break that follows.
+    """
+    lines = binascii.b2a_qp(text.encode("utf-8")).split(b"\n")
+    out = []
+    for n, line in enumerate(lines):
+        limit = 75 if before_slot and n == len(lines) - 1 else 76
+        while len(line) > limit:
+            cut = limit - 1
+            if b"=" in line[cut - 2 : cut]:  # never inside an =XX
+                cut = line.rindex(b"=", cut - 2, cut)
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return b"\n".join(out)
+
+
+def _qp_crlf(text: str) -> bytes:
+    return _qp(text).replace(b"\n", b"\r\n")
 
 
 def _lf(text: str) -> str:
