@@ -262,3 +262,48 @@ def test_cli_import_missing_file(tmp_path: Path) -> None:
         f"Error: cannot read {tmp_path / 'nope.csv'}: No such file or directory; "
         "check the file name\n"
     )
+
+
+def test_import_csv_from_excel_bom_crlf_and_quoted_fields(engine: Engine, tmp_path: Path) -> None:
+    """What a spreadsheet saves: a BOM, CRLF line ends, quoted cells holding commas, quotes
+    and a line break; errors still name the line the row ends on."""
+    path = write_csv(
+        tmp_path,
+        '\ufeff"Email","Name","Tags"\r\n'
+        '"ada@example.org","Lovelace, Ada","Russia, arms-control"\r\n'
+        '"bob@example.org","Bob ""The Builder""\r\nJones",usa\r\n'
+        '"bad address",x,y\r\n'
+        "Cy+News@Example.ORG,,\r\n",
+    )
+    report = subscribers.import_csv(engine, path, now=NOW)
+    assert report == subscribers.ImportReport(
+        added=3,
+        updated=0,
+        errors=(
+            "line 5: 'bad address' is not a valid email address: "
+            "An email address must have an @-sign.",
+        ),
+    )
+    assert subscribers.all_subscribers(engine) == [
+        Subscriber("Cy+News@example.org", None, frozenset()),
+        Subscriber("ada@example.org", "Lovelace, Ada", frozenset({"russia", "arms-control"})),
+        Subscriber("bob@example.org", 'Bob "The Builder" Jones', frozenset({"usa"})),
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 10, 49, 50, 51])
+def test_stream_is_one_total_order_across_any_page_size(engine: Engine, chunk: int) -> None:
+    """Many subscribers per tag set, pages ending inside and at the edge of a tag set,
+    addresses differing only in case or '+': each once, equal tag sets together, in the
+    same order whatever the page size."""
+    tag_sets = [(), ("usa",), ("russia", "usa"), ("summit",), ("arms-control", "usa")]
+    for n in range(50):
+        local = ["reader", "Reader", "reader+news", "READER", "r.eader"][n % 5]
+        subscribers.add(engine, f"{local}{n // 5}@example.org", tags=tag_sets[n // 5 % 5], now=NOW)
+    everyone = subscribers.all_subscribers(engine)
+    assert len(everyone) == 50
+    streamed = list(subscribers.stream(engine, chunk=chunk))
+    assert sorted(streamed, key=lambda s: s.email) == everyone
+    assert streamed == list(subscribers.stream(engine, chunk=1000))
+    runs = [s.tags for n, s in enumerate(streamed) if n == 0 or streamed[n - 1].tags != s.tags]
+    assert len(runs) == len(set(runs))  # each tag set in one run: one render of its variant
