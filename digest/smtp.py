@@ -98,6 +98,11 @@ class SmtpSender:
                     f"{recipient} (it may have arrived; it is sent again): {_why(exc)}"
                 ) from exc
             raise TransientSendError(f"{self._where} failed: {_why(exc)}") from exc
+        except DeliveryError:
+            raise  # a refusal: the connection is reset or dropped already
+        except BaseException:
+            self._drop()  # Ctrl-C mid-transaction: a QUIT now would be read as message text
+            raise
         if not 200 <= code < 300:
             raise self._refused(conn, code, reply, recipient)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -412,3 +414,25 @@ def test_a_password_only_goes_to_a_verified_server(tmp_path: Path) -> None:
             '("auto" does not); give the relay a trusted certificate, or connect by the name on it'
         )
     assert handler.logins == [] and handler.accepted == []
+
+
+def test_ctrl_c_mid_message_hangs_up_at_once(mailbox: Mailbox) -> None:
+    """Ctrl-C while the server takes its time: closing must not say QUIT into the unfinished
+    transaction and wait out the server (up to the ten minutes a final reply may take)."""
+    mailbox.handler.delay = 3.0
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    sender = mailbox.sender()
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            sender.send("digest@example.org", "ada@example.org", MESSAGE)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    started = time.monotonic()
+    sender.close()
+    assert time.monotonic() - started < 1.0
