@@ -184,9 +184,9 @@ def child(mode: str, db: Path, count: int, cpu: int) -> None:
     if cpu not in os.sched_getaffinity(0):
         sys.exit(f"CPU {cpu} is not available to this process; pick one with --cpu")
     os.sched_setaffinity(0, {cpu})
-    from digest import deliver, selection, store, subscribers
+    from digest import deliver, message, selection, store, subscribers
 
-    info = deliver.MailInfo(
+    info = message.MailInfo(
         from_address="digest@example.org",
         from_name="The Daily Digest",
         title="The Daily Digest",

@@ -23,3 +23,11 @@ class DeliveryError(DigestError):
 
 class SubscriberError(DigestError):
     """A subscriber address or list is wrong."""
+
+
+class TransientSendError(DeliveryError):
+    """The server may take the message later: a 4xx reply, a dropped connection, a timeout."""
+
+
+class PermanentSendError(DeliveryError):
+    """The server refused the message for good (a 5xx reply): never retried."""

@@ -6,12 +6,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from datetime import date
 from urllib.parse import quote, urlsplit
 
 from digest.models import Article
 
 _MAC_BYTES = 16
+# An address that is safe as it stands in a header and an SMTP command: no space, no
+# brackets or separators, ASCII (subscribers.normalize only stores such addresses).
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.-]+")
 
 
 def article_link(article: Article, base_url: str) -> str:

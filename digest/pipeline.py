@@ -20,6 +20,7 @@ from digest import (
     feeds,
     ingest,
     locks,
+    message,
     pages,
     render,
     selection,
@@ -87,9 +88,9 @@ def look(settings: Settings) -> render.Look:
     )
 
 
-def mail_info(settings: Settings) -> deliver.MailInfo:
+def mail_info(settings: Settings) -> message.MailInfo:
     """What building the messages needs from the settings."""
-    return deliver.MailInfo(
+    return message.MailInfo(
         from_address=settings.from_address,
         from_name=settings.from_name,
         title=settings.title,

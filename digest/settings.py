@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from digest import dates
 from digest.errors import ConfigError
+from digest.links import PLAIN_ADDRESS
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 # The shipped unsubscribe key: fine for dry runs, refused for real sends (anyone could
@@ -52,7 +53,6 @@ _FORMS = {
     ),
 }
 # What the mail headers and the SMTP envelope take as is: no display name, ASCII only.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.-]+")
 _DATE_CODE = re.compile(r"%%|%[-_0^#]?[A-Za-z]")  # "%%" is a literal percent sign
 _SAMPLE_DAY = date(2026, 11, 27)
 # pydantic-settings reads a list or dict setting from the environment as JSON.
@@ -196,7 +196,7 @@ class Settings(BaseSettings):
     @field_validator("from_address", "unsubscribe_mailto")
     @classmethod
     def _plain_address(cls, value: str, info: ValidationInfo) -> str:
-        if not _PLAIN_ADDRESS.fullmatch(value.strip()):
+        if not PLAIN_ADDRESS.fullmatch(value.strip()):
             example = "digest@example.org, the name in from_name"
             if info.field_name == "unsubscribe_mailto":
                 example = "unsubscribe@example.org"

@@ -16,8 +16,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from digest.deliver import PermanentSendError, TransientSendError
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 from digest.files import write_atomic
 
 TlsMode = Literal["auto", "starttls", "ssl", "none"]

@@ -27,9 +27,10 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from digest import deliver, render, selection, smtp, subscribers
-from digest.deliver import DeliveryReport, MailInfo
+from digest.deliver import DeliveryReport
 from digest.errors import DeliveryError
 from digest.links import verify_unsubscribe_token
+from digest.message import MailInfo
 from digest.models import Article, Issue, Subscriber
 from digest.schema import sends
 

@@ -23,8 +23,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from digest import deliver, smtp
-from digest.errors import DeliveryError
+from digest import smtp
+from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 
 MESSAGE = b"Subject: x\r\n\r\nx\r\n"
 
@@ -152,16 +152,16 @@ def test_replies_are_transient_or_permanent_and_the_connection_is_reused(mailbox
     sender = mailbox.sender()
     sender.send("digest@example.org", "ada@example.org", MESSAGE)
     mailbox.handler.defer = 1
-    with pytest.raises(deliver.TransientSendError) as deferred:
+    with pytest.raises(TransientSendError) as deferred:
         sender.send("digest@example.org", "bob@example.org", MESSAGE)
     assert str(deferred.value) == (
         f"SMTP server 127.0.0.1:{mailbox.port} deferred bob@example.org: 451 4.3.0 try again later"
     )
     mailbox.handler.drop = 1
-    with pytest.raises(deliver.TransientSendError, match="closed the connection"):
+    with pytest.raises(TransientSendError, match="closed the connection"):
         sender.send("digest@example.org", "bob@example.org", MESSAGE)
     mailbox.handler.refuse = {"cy@example.org"}
-    with pytest.raises(deliver.PermanentSendError) as refused:
+    with pytest.raises(PermanentSendError) as refused:
         sender.send("digest@example.org", "cy@example.org", MESSAGE)
     assert str(refused.value) == "550 5.1.1 <cy@example.org>: no such user"
     sender.send("digest@example.org", "bob@example.org", MESSAGE)  # reconnected after the drop
@@ -179,7 +179,7 @@ def test_refused_connection_is_one_clear_error() -> None:
         f"cannot reach SMTP server 127.0.0.1:{port}: connection refused; check smtp_host and "
         "smtp_port (DIGEST_SMTP_HOST, DIGEST_SMTP_PORT), or use --dry-run"
     )
-    assert not isinstance(caught.value, deliver.TransientSendError)
+    assert not isinstance(caught.value, TransientSendError)
 
 
 def test_credentials_never_sent_without_tls(mailbox: Mailbox) -> None:
@@ -261,7 +261,7 @@ def test_busy_reply_to_mail_from_is_transient(mailbox: Mailbox, reply: str, sess
     """Rate limits come as a 4xx to MAIL FROM (Gmail's 421 4.7.0): retry, not a config error."""
     mailbox.handler.mail_replies = [reply]
     sender = mailbox.sender()
-    with pytest.raises(deliver.TransientSendError) as caught:
+    with pytest.raises(TransientSendError) as caught:
         sender.send("digest@example.org", "ada@example.org", MESSAGE)
     assert str(caught.value) == (
         f"SMTP server 127.0.0.1:{mailbox.port} deferred ada@example.org: {reply}"
@@ -292,11 +292,11 @@ def test_message_too_big_is_permanent() -> None:
     big = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 40
     with serving(handler, data_size_limit=1000) as controller:
         sender = smtp.SmtpSender("127.0.0.1", controller.port, timeout=5)
-        with pytest.raises(deliver.PermanentSendError) as caught:
+        with pytest.raises(PermanentSendError) as caught:
             sender.send("digest@example.org", "ada@example.org", big)
         assert str(caught.value) == "552 Error: message size exceeds fixed maximum message size"
         handler.data_replies = ["552 5.3.4 message too big for this mailbox"]
-        with pytest.raises(deliver.PermanentSendError) as after_data:
+        with pytest.raises(PermanentSendError) as after_data:
             sender.send("digest@example.org", "bob@example.org", MESSAGE)
         assert str(after_data.value) == "552 5.3.4 message too big for this mailbox"
         sender.send("digest@example.org", "cy@example.org", MESSAGE)  # the connection goes on
@@ -309,11 +309,11 @@ def test_refusals_reset_the_transaction_and_keep_the_connection(mailbox: Mailbox
     """After a refusal at RCPT or at DATA the next message starts clean (RSET), same session."""
     mailbox.handler.refuse = {"cy@example.org"}
     sender = mailbox.sender()
-    with pytest.raises(deliver.PermanentSendError, match=r"^550 5\.1\.1 <cy@example\.org>"):
+    with pytest.raises(PermanentSendError, match=r"^550 5\.1\.1 <cy@example\.org>"):
         sender.send("digest@example.org", "cy@example.org", MESSAGE)
     sender.send("digest@example.org", "ada@example.org", MESSAGE)
     mailbox.handler.data_replies = ["550 5.7.1 content rejected"]
-    with pytest.raises(deliver.PermanentSendError, match=r"^550 5\.7\.1 content rejected$"):
+    with pytest.raises(PermanentSendError, match=r"^550 5\.7\.1 content rejected$"):
         sender.send("digest@example.org", "bob@example.org", MESSAGE)
     sender.send("digest@example.org", "di@example.org", MESSAGE)
     sender.close()
@@ -334,7 +334,7 @@ def test_slow_reply_after_data_is_waited_for(mailbox: Mailbox) -> None:
 def test_timeout_before_data_is_transient_and_sends_once(mailbox: Mailbox) -> None:
     mailbox.handler.rcpt_delay = 0.6
     sender = mailbox.sender(timeout=0.2)
-    with pytest.raises(deliver.TransientSendError, match="timed out"):
+    with pytest.raises(TransientSendError, match="timed out"):
         sender.send("digest@example.org", "ada@example.org", MESSAGE)
     mailbox.handler.rcpt_delay = 0
     sender.send("digest@example.org", "ada@example.org", MESSAGE)
@@ -348,7 +348,7 @@ def test_hang_up_after_the_message_is_sent_again(mailbox: Mailbox) -> None:
     again is the only way not to lose it, so it may arrive twice (RFC 1047); said so."""
     mailbox.handler.hang_up_after_data = 1
     sender = mailbox.sender()
-    with pytest.raises(deliver.TransientSendError) as caught:
+    with pytest.raises(TransientSendError) as caught:
         sender.send("digest@example.org", "ada@example.org", MESSAGE)
     assert str(caught.value).startswith(
         f"SMTP server 127.0.0.1:{mailbox.port} closed the connection before confirming the "
