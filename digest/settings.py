@@ -140,10 +140,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged).")
     smtp_tls: Literal["auto", "starttls", "ssl", "none"] = Field(
         "auto",
-        description="auto: STARTTLS when offered; starttls: required; ssl: implicit TLS; none.",
+        description="auto: STARTTLS when offered (certificate checked only with a login); "
+        "starttls: required; ssl: implicit TLS; none.",
     )
     smtp_timeout: float = Field(
-        30.0, gt=0, le=3600, allow_inf_nan=False, description="Seconds to wait on the SMTP server."
+        30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds to wait on the SMTP server (its reply to a sent message: 10 min).",
     )
     smtp_retries: int = Field(
         5,
@@ -190,6 +195,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value!r} is not an http(s) URL with a host; set it to the public URL of "
                 "outbox/, e.g. https://news.example.org/digest"
+            )
+        if not value.isascii() or any(c.isspace() for c in value):
+            # It goes into the List-Unsubscribe header as it stands, which takes plain ASCII.
+            raise ValueError(
+                f"{value!r} has spaces or non-ASCII characters; write the host in punycode "
+                "(xn--…) and percent-encode the path"
             )
         return value
 

@@ -224,6 +224,12 @@ def test_a_bad_subject_template_is_refused_before_anything_runs(
             "(in {config} or DIGEST_BASE_URL)",
         ),
         (
+            'base_url = "https://nachrichten.bücher.example/tägl ich"',
+            "base_url: 'https://nachrichten.bücher.example/tägl ich' has spaces or non-ASCII "
+            "characters; write the host in punycode (xn--…) and percent-encode the path "
+            "(in {config} or DIGEST_BASE_URL)",
+        ),
+        (
             'from_address = "The Digest <digest@example.org>"',
             "from_address: 'The Digest <digest@example.org>' is not a plain email address; "
             "write it like digest@example.org, the name in from_name "
