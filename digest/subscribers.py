@@ -35,15 +35,18 @@ class ImportReport:
 
 
 def normalize(email: str) -> str:
-    """The address as stored and sent to: domain lower-cased, IDN domains in ASCII (punycode).
+    """The address as stored and sent to: lower-cased, IDN domains in ASCII (punycode).
 
-    Only ASCII local parts are accepted, so every message goes out without SMTPUTF8.
+    RFC 5321 lets a mailbox tell "Ada@" from "ada@", but no mail provider in use does, and
+    keeping both would send one inbox two copies: like listmonk, one address is one
+    subscriber whatever its case. Only ASCII local parts are accepted, so every message
+    goes out without SMTPUTF8.
     """
     try:
         found = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{email.strip()!r} is not a valid email address: {exc}") from exc
-    return str(found.ascii_email or found.normalized)
+    return str(found.ascii_email or found.normalized).lower()
 
 
 def tags_of(values: Iterable[str]) -> frozenset[str]:
