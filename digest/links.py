@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from datetime import date
 from urllib.parse import quote, urlsplit
 
@@ -28,9 +29,21 @@ def web_url(url: str | None) -> str | None:
     return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
-def issue_link(issue_date: date, base_url: str) -> str:
-    """The browser version of an issue."""
-    return f"{base_url.rstrip('/')}/issues/{issue_date.isoformat()}/"
+def issue_link(issue_date: date, base_url: str, tags: Iterable[str] = ()) -> str:
+    """The browser version of an issue, or of its variant for ``tags``."""
+    folder = f"{base_url.rstrip('/')}/{issue_page(issue_date)}"
+    return folder if not tags else folder + variant_page(tags)
+
+
+def issue_page(issue_date: date) -> str:
+    """Where an issue's page lives under outbox/ (its index.html)."""
+    return f"issues/{issue_date.isoformat()}/"
+
+
+def variant_page(tags: Iterable[str]) -> str:
+    """The file name of a variant's page beside its issue's index.html (tag slugs are
+    [a-z0-9-], so "+" between them keeps the name a plain URL)."""
+    return "+".join(sorted(tags)) + ".html"
 
 
 def unsubscribe_token(secret: str, email: str) -> str:

@@ -30,6 +30,7 @@ from digest import (
 )
 from digest.errors import ConfigError
 from digest.files import write_if_changed
+from digest.links import issue_page, variant_page
 from digest.models import Article, Issue, Subscriber
 from digest.settings import PLACEHOLDER_SECRET, Settings
 from digest.summarize import lead_summary, summary_key
@@ -169,12 +170,20 @@ def run(
             recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
             sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
         the_look = look(settings)
+
+        def render_variant(chosen: Issue) -> render.Email:
+            """The variant's email, and its own browser version (the email links to it)."""
+            if chosen.tags:
+                page = settings.outbox_dir / issue_page(day) / variant_page(chosen.tags)
+                write_if_changed(page, render.render_browser_page(chosen, the_look))
+            return render.render_email(chosen, the_look)
+
         report = deliver.deliver(
             engine,
             issue,
             issue_id,
             audience,
-            render=lambda chosen: render.render_email(chosen, the_look),
+            render=render_variant,
             variant=selection.variant,
             info=mail_info(settings),
             sender=sender,
@@ -236,7 +245,7 @@ def _publish(settings: Settings, issue: Issue, shown: Iterable[Issue]) -> None:
     tz = dates.zone(settings.timezone)
     issues = sorted(shown, key=lambda i: i.date, reverse=True)
     outbox = settings.outbox_dir
-    page = outbox / "issues" / issue.date.isoformat() / "index.html"
+    page = outbox / issue_page(issue.date) / "index.html"
     write_if_changed(page, render.render_browser_page(issue, look(settings)))
     articles = {a.id: a for issue in issues for a in issue.articles}
     pages.write_article_pages(

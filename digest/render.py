@@ -154,7 +154,7 @@ def _context(issue: Issue, look: Look, *, browser: bool, **tokens: str) -> dict[
         "topics": sorted(one_line(tag) for tag in issue.tags),
         "preheader": _preheader(entries),
         "browser": browser,
-        "browser_url": issue_link(issue.date, look.base_url),
+        "browser_url": issue_link(issue.date, look.base_url, issue.tags),
         "postal_address": one_line(look.postal_address),
         **tokens,
     }

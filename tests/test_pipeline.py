@@ -282,3 +282,24 @@ def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path
         rerun = run("send", config=config)
     assert rerun.exit_code == 0, rerun.output
     assert set(handler.counts()) == {f"u{i}@example.org" for i in range(20)}
+
+
+def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> None:
+    assert run("send", "--dry-run", config=_config(tmp_path)).exit_code == 0
+    outbox = tmp_path / "outbox"
+    mail = outbox / "mail" / "2019-01-01"
+
+    def html_of(name: str) -> str:
+        message = email.message_from_bytes((mail / name).read_bytes(), policy=email.policy.default)
+        body = message.get_body(("html",))
+        assert body is not None
+        return str(body.get_content())
+
+    base = "http://127.0.0.1:8080/issues/2019-01-01/"
+    assert f'href="{base}"' in html_of("ada@example.org.eml")
+    assert f'href="{base}arms-control.html"' in html_of("grace@example.com.eml")
+    page = (outbox / "issues" / "2019-01-01" / "arms-control.html").read_text(encoding="utf-8")
+    whole = (outbox / "issues" / "2019-01-01" / "index.html").read_text(encoding="utf-8")
+    titles = [e.title for e in feedparser.parse(outbox / "feed.xml").entries]
+    assert sum(title in whole for title in titles) == 6
+    assert sum(title in page for title in titles) == 3
