@@ -7,21 +7,18 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
-from digest import __version__, dates, ingest, pipeline, selection, store
+from digest import __version__, dates, ingest, pipeline, selection, store, tables
 from digest.clean import tag_slug
 from digest.errors import DigestError
-from digest.models import Article
 from digest.settings import FIRST_DAY, LAST_DAY, NO_TAG, Settings, load_settings
 
 _INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
@@ -112,20 +109,21 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     with store.opened(settings.database_url) as engine:
         saved = store.save(engine, batch.articles, now=datetime.now(UTC))
         pipeline.refresh_summaries(engine, settings)
-    out = _console()
+    out = tables.console()
     if batch.articles:
-        table = _table("File", "Published", "Date from", "Title", title="Ingested")
+        table = tables.new_table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
             table.add_row(
                 Path(article.origin).name.replace("#", " #"),
-                _when(article),
+                tables.when(article),
                 article.date_source,
                 article.title,
             )
         out.print(table)
     out.print(
-        f"{_count(len(batch.articles), 'article')} from {batch.files - len(batch.rejected)} of "
-        f"{batch.files} files: {saved.inserted} new, {saved.updated} updated, "
+        f"{tables.count(len(batch.articles), 'article')} from "
+        f"{batch.files - len(batch.rejected)} of {batch.files} files: {saved.inserted} new, "
+        f"{saved.updated} updated, "
         f"{saved.unchanged} unchanged, {saved.duplicates} duplicate copies folded."
     )
     for rejected in (*missing, *batch.rejected):
@@ -166,9 +164,11 @@ def articles_command(
             tags=[tag_slug(t) for t in tags],
         )
     if as_json:
-        click.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps([tables.article_json(a) for a in found], ensure_ascii=False, indent=2)
+        )
         return
-    _print_table(found)
+    tables.print_articles(found)
 
 
 @cli.command("send")
@@ -193,8 +193,8 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
     settings = _settings(ctx)
     now = datetime.now(UTC)
     day = pipeline.issue_date_of(settings, now, issue_date)
-    out = _console()
-    progress_to = _console(stderr=True)
+    out = tables.console()
+    progress_to = tables.console(stderr=True)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -219,7 +219,7 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
                 again = "`digest send --dry-run` again for the whole issue"
             click.echo(f"Error: interrupted; run {again}", err=True)
             ctx.exit(_INTERRUPTED)
-    _print_run(out, report)
+    tables.print_run(out, report)
     if report.delivery is not None and (report.delivery.failed_count or report.delivery.deferred):
         ctx.exit(1)
 
@@ -286,7 +286,7 @@ def schedule_command(ctx: click.Context, once: bool, force: bool, show_next: boo
         if report is None:
             click.echo("This issue already ran; --once --force runs it again.")
         else:
-            _print_run(_console(), report)
+            tables.print_run(tables.console(), report)
         return
     schedule.run_scheduler(settings, config=ctx.find_root().obj)
 
@@ -327,117 +327,6 @@ def _scheduler_beside(
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
-_VARIANTS_SHOWN = 20
-
-
-def _print_run(out: Console, report: pipeline.RunReport) -> None:
-    issue, delivery = report.issue, report.delivery
-    out.print(f"Ingested {_count(report.ingested, 'new article')} from the sources.")
-    for rejected in report.rejected:
-        click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
-    for skipped in report.skipped_subscribers:
-        click.echo(f"Error: {skipped}", err=True)
-    if delivery is None:
-        last = issue.date - timedelta(days=1)
-        out.print(
-            f"Issue {issue.date}: no new articles published {issue.start:%Y-%m-%d} … {last}; "
-            "nothing sent."
-        )
-        return
-    title = f"Issue {issue.date}" + (" (dry run: nothing sent)" if report.dry_run else "")
-    if delivery.recipients == 0:
-        out.print(
-            f"{title}: no subscribers, so nothing to send; add them with "
-            "`digest subscribers add` or `digest subscribers import FILE.csv`."
-        )
-        return
-    table = _table("Variant (tags)", "Recipients", "Articles", "Bytes", title=title)
-    for row in delivery.by_variant[:_VARIANTS_SHOWN]:
-        table.add_row(
-            ", ".join(sorted(row.tags)) or "(all articles)",
-            f"{row.recipients:,}",
-            str(row.articles),
-            f"{row.bytes:,}",
-        )
-    if len(delivery.by_variant) > _VARIANTS_SHOWN:
-        table.add_row(f"… {len(delivery.by_variant) - _VARIANTS_SHOWN} more", "", "", "")
-    out.print(table)
-    out.print(delivery.summary(dry_run=report.dry_run))
-    if report.mail_dir is not None:
-        out.print(f"Messages written to {report.mail_dir}/")
-    for address, reply in delivery.failed:
-        click.echo(f"Error: {address}: {reply}", err=True)
-
-
-def _as_json(article: Article) -> dict[str, Any]:
-    return {
-        "id": article.id,
-        "title": article.title,
-        "subtitle": article.subtitle,
-        "url": article.url,
-        "published": article.published.isoformat(),
-        "date_source": article.date_source,
-        "tags": sorted(article.tags),
-        "author": article.author,
-        "source": article.source,
-        "dateline": article.dateline,
-        "summary": article.summary,
-        "body": article.body,
-        "origin": article.origin,
-    }
-
-
-_WIDE_TABLE = 110  # columns needed to show author and source too
-
-
-def _print_table(found: Sequence[Article]) -> None:
-    out = _console()
-    if not found:
-        out.print("No articles match.")
-        return
-    # Author and source only where they fit: squeezed to nothing they would hide the rest.
-    wide = out.width >= _WIDE_TABLE
-    columns = ("Published", "Title", "Author", "Source", "Tags", "ID")
-    shown = [c for c in columns if wide or c not in ("Author", "Source")]
-    # The title gives way first: the other columns keep their width (16 for a date or an id,
-    # 14 for the rest), and each column costs 3 more for its border and padding.
-    others = sum(16 if c in ("Published", "ID") else 14 for c in shown if c != "Title")
-    title_width = max(16, min(44, out.width - others - 3 * len(shown) - 1))
-    table = _table(*shown, title_width=title_width)
-    for article in found:
-        cells = [_when(article), article.title, article.author or "", article.source or ""]
-        table.add_row(*cells[:2], *cells[2:] * wide, ", ".join(sorted(article.tags)), article.id)
-    out.print(table)
-    out.print(f"{_count(len(found), 'article')}.")
-
-
-def _table(*columns: str, title: str | None = None, title_width: int = 44) -> Table:
-    """A table whose dates, ids and file names never wrap; long titles end in "…"."""
-    table = Table(title=title)
-    for name in columns:
-        if name == "Title":
-            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=title_width)
-        elif name in ("Tags", "Author", "Source"):
-            table.add_column(name, overflow="fold", min_width=14, max_width=24)
-        else:
-            table.add_column(name, no_wrap=True)
-    return table
-
-
-def _when(article: Article) -> str:
-    return article.published.strftime("%Y-%m-%d %H:%M")
-
-
-def _console(*, stderr: bool = False) -> Console:
-    """A console that prints titles, names and paths as they are: "[red]" or ":smile:" in an
-    article's title is text, not rich markup or an emoji code (a stray "[/b]" would crash)."""
-    return Console(soft_wrap=True, markup=False, emoji=False, stderr=stderr)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @cli.group("subscribers")
@@ -498,15 +387,15 @@ def subscribers_list_command(ctx: click.Context, as_json: bool) -> None:
         rows = [{"email": s.email, "name": s.name, "tags": sorted(s.tags)} for s in found]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    out = _console()
+    out = tables.console()
     if not found:
         out.print("No subscribers.")
         return
-    table = _table("Email", "Name", "Tags")
+    table = tables.new_table("Email", "Name", "Tags")
     for s in found:
         table.add_row(s.email, s.name or "", ", ".join(sorted(s.tags)) or "(every article)")
     out.print(table)
-    out.print(f"{_count(len(found), 'subscriber')}.")
+    out.print(f"{tables.count(len(found), 'subscriber')}.")
 
 
 @subscribers_group.command("import")
@@ -525,7 +414,7 @@ def subscribers_import_command(ctx: click.Context, path: Path) -> None:
         report = subscribers.import_csv(engine, path, now=datetime.now(UTC))
     click.echo(
         f"Imported {path}: {report.added} added, {report.updated} updated, "
-        f"{_count(len(report.errors), 'row')} skipped."
+        f"{tables.count(len(report.errors), 'row')} skipped."
     )
     for error in report.errors:
         click.echo(f"Error: {path}:{error}", err=True)

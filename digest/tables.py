@@ -1,0 +1,129 @@
+"""What the command line prints: tables that fit a terminal, and one line per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest import pipeline
+from digest.models import Article
+
+_VARIANTS_SHOWN = 20
+
+
+def print_run(out: Console, report: pipeline.RunReport) -> None:
+    """What a send did: a row per variant, the summary line, and an Error line per problem."""
+    issue, delivery = report.issue, report.delivery
+    out.print(f"Ingested {count(report.ingested, 'new article')} from the sources.")
+    for rejected in report.rejected:
+        click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    for skipped in report.skipped_subscribers:
+        click.echo(f"Error: {skipped}", err=True)
+    if delivery is None:
+        last = issue.date - timedelta(days=1)
+        out.print(
+            f"Issue {issue.date}: no new articles published {issue.start:%Y-%m-%d} … {last}; "
+            "nothing sent."
+        )
+        return
+    title = f"Issue {issue.date}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    if delivery.recipients == 0:
+        out.print(
+            f"{title}: no subscribers, so nothing to send; add them with "
+            "`digest subscribers add` or `digest subscribers import FILE.csv`."
+        )
+        return
+    table = new_table("Variant (tags)", "Recipients", "Articles", "Bytes", title=title)
+    for row in delivery.by_variant[:_VARIANTS_SHOWN]:
+        table.add_row(
+            ", ".join(sorted(row.tags)) or "(all articles)",
+            f"{row.recipients:,}",
+            str(row.articles),
+            f"{row.bytes:,}",
+        )
+    if len(delivery.by_variant) > _VARIANTS_SHOWN:
+        table.add_row(f"… {len(delivery.by_variant) - _VARIANTS_SHOWN} more", "", "", "")
+    out.print(table)
+    out.print(delivery.summary(dry_run=report.dry_run))
+    if report.mail_dir is not None:
+        out.print(f"Messages written to {report.mail_dir}/")
+    for address, reply in delivery.failed:
+        click.echo(f"Error: {address}: {reply}", err=True)
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    """One object of `digest articles --json` (DESIGN.md's contract)."""
+    return {
+        "id": article.id,
+        "title": article.title,
+        "subtitle": article.subtitle,
+        "url": article.url,
+        "published": article.published.isoformat(),
+        "date_source": article.date_source,
+        "tags": sorted(article.tags),
+        "author": article.author,
+        "source": article.source,
+        "dateline": article.dateline,
+        "summary": article.summary,
+        "body": article.body,
+        "origin": article.origin,
+    }
+
+
+_WIDE_TABLE = 110  # columns needed to show author and source too
+
+
+def print_articles(found: Sequence[Article]) -> None:
+    """The articles table, fitted to the terminal."""
+    out = console()
+    if not found:
+        out.print("No articles match.")
+        return
+    # Author and source only where they fit: squeezed to nothing they would hide the rest.
+    wide = out.width >= _WIDE_TABLE
+    columns = ("Published", "Title", "Author", "Source", "Tags", "ID")
+    shown = [c for c in columns if wide or c not in ("Author", "Source")]
+    # The title gives way first: the other columns keep their width (16 for a date or an id,
+    # 14 for the rest), and each column costs 3 more for its border and padding.
+    others = sum(16 if c in ("Published", "ID") else 14 for c in shown if c != "Title")
+    title_width = max(16, min(44, out.width - others - 3 * len(shown) - 1))
+    table = new_table(*shown, title_width=title_width)
+    for article in found:
+        cells = [when(article), article.title, article.author or "", article.source or ""]
+        table.add_row(*cells[:2], *cells[2:] * wide, ", ".join(sorted(article.tags)), article.id)
+    out.print(table)
+    out.print(f"{count(len(found), 'article')}.")
+
+
+def new_table(*columns: str, title: str | None = None, title_width: int = 44) -> Table:
+    """A table whose dates, ids and file names never wrap; long titles end in "…"."""
+    table = Table(title=title)
+    for name in columns:
+        if name == "Title":
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=title_width)
+        elif name in ("Tags", "Author", "Source"):
+            table.add_column(name, overflow="fold", min_width=14, max_width=24)
+        else:
+            table.add_column(name, no_wrap=True)
+    return table
+
+
+def when(article: Article) -> str:
+    """An article's date and time as the tables show it."""
+    return article.published.strftime("%Y-%m-%d %H:%M")
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that prints titles, names and paths as they are: "[red]" or ":smile:" in an
+    article's title is text, not rich markup or an emoji code (a stray "[/b]" would crash)."""
+    return Console(soft_wrap=True, markup=False, emoji=False, stderr=stderr)
+
+
+def count(n: int, noun: str) -> str:
+    """``3 articles``, ``1 article``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
