@@ -68,7 +68,6 @@ def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterato
     opts out of idle_session_timeout: a session a DBA's timeout ends would let a second send
     in halfway through the first.
     """
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except SQLAlchemyError as exc:
@@ -77,6 +76,10 @@ def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterato
         try:
             if (conn.dialect.server_version_info or (0,)) >= (14,):
                 conn.execute(text("SET idle_session_timeout = 0"))
+            # Advisory locks are database-wide: the schema in the key keeps two stores that
+            # share a database (one schema each) from blocking each other's sends.
+            schema = conn.execute(text("SELECT current_schema()")).scalar()
+            key = _key(f"{schema}:{name}")
             taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         except SQLAlchemyError as exc:
             raise StoreError(
@@ -91,3 +94,9 @@ def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterato
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             except SQLAlchemyError:
                 conn.invalidate()  # a broken session: closing it lets go of its locks
+
+
+def _key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name``."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

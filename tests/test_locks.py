@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from digest import locks
+from digest import locks, store
 from digest.errors import DigestError
 
-from .conftest import ROOT
+from .conftest import PG_URL, ROOT
 
 BUSY = (
     "another real send of digest 'daily' is running ({where}); let it finish; "
@@ -57,7 +57,7 @@ def test_let_go_on_errors_and_ctrl_c(engine: Engine, error: type[BaseException])
 HOLDER = """
 import sys, time
 from sqlalchemy import create_engine
-from digest import locks
+from digest import locks, store
 from digest.errors import DigestError
 with locks.send_lock(create_engine(sys.argv[1]), "daily"):
     print("held", flush=True)
@@ -152,3 +152,27 @@ def test_file_lock_cannot_be_created(tmp_path: Path) -> None:
     with pytest.raises(DigestError) as caught, lock:
         pass  # pragma: no cover
     assert str(caught.value).startswith(f"cannot create the lock file {tmp_path / 'file'}")
+
+
+def test_stores_sharing_a_database_do_not_block_each_other(database_url: str) -> None:
+    """Two stores in one PostgreSQL database (a schema each) send the same digest at once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL's advisory locks are database-wide")
+    admin = create_engine(PG_URL)
+    other = f"t_other_{os.getpid()}"
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {other}"))
+    try:
+        with (
+            store.opened(database_url) as first,
+            store.opened(f"{PG_URL}?options=-csearch_path%3D{other}") as second,
+            locks.send_lock(first, "daily"),
+            locks.send_lock(second, "daily"),  # another store: not busy
+            pytest.raises(locks.BusyError),
+            locks.send_lock(first, "daily"),  # the same store: busy
+        ):
+            pass
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {other} CASCADE"))
+        admin.dispose()
