@@ -146,7 +146,8 @@ def run(
         store.opened(settings.database_url) as engine,
         nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
     ):
-        _check_audience(engine, settings)
+        stored = subscribers.count(engine)
+        _check_audience(stored, settings)
         batch, added = _ingest_new(engine, settings, now=now)
         refresh_summaries(engine, settings)
         issue = selection.select_issue(
@@ -164,12 +165,12 @@ def run(
         if not dry_run:
             issue_id, issue = selection.claim(engine, issue, now=now)
         shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
-        _publish(settings, issue, [issue, *(i for i in shown if i.date != issue.date)])
-        audience, skipped = _audience(engine, settings, now=now, dry_run=dry_run)
+        the_look = look(settings)
+        _publish(settings, the_look, issue, [issue, *(i for i in shown if i.date != issue.date)])
+        audience, skipped = _audience(engine, settings, stored, now=now, dry_run=dry_run)
         if sender is None:
             recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
             sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
-        the_look = look(settings)
 
         def render_variant(chosen: Issue) -> render.Email:
             """The variant's email, and its own browser version (the email links to it)."""
@@ -212,9 +213,9 @@ def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[i
     return ingest.Batch(batch.articles, (*missing, *batch.rejected), batch.files), saved.inserted
 
 
-def _check_audience(engine: Engine, settings: Settings) -> None:
+def _check_audience(stored: int, settings: Settings) -> None:
     """Stop before anything is ingested, claimed or written when no one can get the issue."""
-    if subscribers.count(engine) == 0 and not settings.subscribers_file.is_file():
+    if stored == 0 and not settings.subscribers_file.is_file():
         raise ConfigError(
             f"no subscribers: none is stored and subscribers_file {settings.subscribers_file} "
             "does not exist; add them with `digest subscribers add` or "
@@ -223,30 +224,32 @@ def _check_audience(engine: Engine, settings: Settings) -> None:
 
 
 def _audience(
-    engine: Engine, settings: Settings, *, now: datetime, dry_run: bool
+    engine: Engine, settings: Settings, stored: int, *, now: datetime, dry_run: bool
 ) -> tuple[list[Subscriber] | Iterator[Subscriber], tuple[str, ...]]:
     """The stored subscribers, ordered by tags; when there are none, the shipped list
     (imported, unless this is a dry run). Also the rows of that list that were skipped."""
     skipped: tuple[str, ...] = ()
     path = settings.subscribers_file
-    if subscribers.count(engine) == 0 and path.is_file():
+    if stored == 0 and path.is_file():
         if dry_run:
             found, errors = subscribers.read_csv(path)
-            ordered = sorted(found, key=lambda s: (" ".join(sorted(s.tags)), s.email))
+            ordered = subscribers.in_delivery_order(found)
             return ordered, tuple(f"{path}:{error}" for error in errors)
         imported = subscribers.import_csv(engine, path, now=now)
         skipped = tuple(f"{path}:{error}" for error in imported.errors)
     return subscribers.stream(engine), skipped
 
 
-def _publish(settings: Settings, issue: Issue, shown: Iterable[Issue]) -> None:
+def _publish(
+    settings: Settings, the_look: render.Look, issue: Issue, shown: Iterable[Issue]
+) -> None:
     """The web side of the outbox: ``issue``'s page, and the article pages, archive and feeds
     of the issues ``shown``."""
     tz = dates.zone(settings.timezone)
     issues = sorted(shown, key=lambda i: i.date, reverse=True)
     outbox = settings.outbox_dir
     page = outbox / issue_page(issue.date) / "index.html"
-    write_if_changed(page, render.render_browser_page(issue, look(settings)))
+    write_if_changed(page, render.render_browser_page(issue, the_look))
     articles = {a.id: a for issue in issues for a in issue.articles}
     pages.write_article_pages(
         outbox, articles.values(), title=settings.title, base_url=settings.base_url, tz=tz

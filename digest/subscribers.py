@@ -152,6 +152,11 @@ def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
     return ImportReport(added, updated, tuple(errors))
 
 
+def in_delivery_order(found: Iterable[Subscriber]) -> list[Subscriber]:
+    """``found`` in the order ``stream`` yields stored subscribers: by tag set, then address."""
+    return sorted(found, key=lambda s: (_tag_text(s.tags), s.email))
+
+
 def read_csv(path: Path) -> tuple[list[Subscriber], tuple[str, ...]]:
     """The valid subscribers of a CSV file, and why the other rows were skipped; stores nothing."""
     errors: list[str] = []
