@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby, islice
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +23,7 @@ from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
 from digest.render import Email
 from digest.schema import sends
-from digest.store import reason
+from digest.store import reason, utc_naive
 
 _CLAIM_BATCH = 200
 _FAILED_SHOWN = 100
@@ -220,7 +220,7 @@ class _Ledger:
     def __init__(self, engine: Engine, issue_id: int, now: datetime) -> None:
         self._engine = engine
         self._issue_id = issue_id
-        self._now = now.astimezone(UTC).replace(tzinfo=None)
+        self._now = utc_naive(now)
 
     def claim(self, batch: list[Subscriber]) -> list[Subscriber]:
         """The subscribers of ``batch`` still to send: new rows, and rows left claimed/deferred."""

@@ -219,7 +219,7 @@ def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -
     An existing row is taken over only when it failed (or ``force``). The UNIQUE row and the
     conditional update let exactly one of two racing claims win.
     """
-    row = {"started_at": _utc_naive(now), "finished_at": None, "status": "running"}
+    row = {"started_at": store.utc_naive(now), "finished_at": None, "status": "running"}
     try:
         try:
             with engine.begin() as conn:
@@ -236,7 +236,7 @@ def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -
 
 
 def _finish(engine: Engine, digest: str, day: date, when: datetime, status: str) -> None:
-    done = {"status": status, "finished_at": _utc_naive(when)}
+    done = {"status": status, "finished_at": store.utc_naive(when)}
     try:
         with engine.begin() as conn:
             conn.execute(update(issue_runs).where(_key(digest, day)).values(done))
@@ -375,7 +375,3 @@ def _store_file(url: str) -> Path | None:  # None for a database server or in me
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         return Path(str(parsed.database))
     return None
-
-
-def _utc_naive(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(tzinfo=None)

@@ -29,8 +29,8 @@ def window(
 
     Each bound is local midnight in ``tz``, so a day is 23 or 25 hours long across a DST change.
     """
-    start = datetime.combine(since, time(), tzinfo=tz) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz) if until else None
+    start = _midnight(since, tz) if since else None
+    end = _midnight(until + timedelta(days=1), tz) if until else None
     return start, end
 
 
@@ -84,8 +84,8 @@ def select_issue(
     if not force:
         shown = _shown_elsewhere(engine, digest, [a.id for a in found])
         found = [a for a in found if a.id not in shown]
-    start = datetime.combine(since, time(), tzinfo=tz)
-    end = datetime.combine(issue_date, time(), tzinfo=tz)
+    # The window ends where the issue's own day begins (until + 1 day).
+    start, end = _midnight(since, tz), _midnight(issue_date, tz)
     return Issue(digest, issue_date, start, end, tuple(found[:max_articles]))
 
 
@@ -101,9 +101,9 @@ def claim(engine: Engine, issue: Issue, *, now: datetime) -> tuple[int, Issue]:
                 .values(
                     digest=issue.digest,
                     issue_date=issue.date,
-                    window_start=_utc(issue.start),
-                    window_end=_utc(issue.end),
-                    created_at=_utc(now),
+                    window_start=store.utc_naive(issue.start),
+                    window_end=store.utc_naive(issue.end),
+                    created_at=store.utc_naive(now),
                 )
                 .returning(issues.c.id)
             ).scalar_one()
@@ -197,5 +197,6 @@ def _shown_elsewhere(engine: Engine, digest: str, ids: Sequence[str]) -> set[str
         raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
 
 
-def _utc(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(tzinfo=None)
+def _midnight(day: date, tz: tzinfo) -> datetime:
+    """The first instant of a local day."""
+    return datetime.combine(day, time(), tzinfo=tz)

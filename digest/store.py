@@ -203,9 +203,9 @@ def query(
     if ids is not None:
         stmt = stmt.where(articles.c.id.in_(list(ids)))
     if start is not None:
-        stmt = stmt.where(articles.c.published_utc >= _utc_naive(start))
+        stmt = stmt.where(articles.c.published_utc >= utc_naive(start))
     if end is not None:
-        stmt = stmt.where(articles.c.published_utc < _utc_naive(end))
+        stmt = stmt.where(articles.c.published_utc < utc_naive(end))
     if tags:
         tagged = select(article_tags.c.article_id).where(article_tags.c.tag.in_(list(tags)))
         stmt = stmt.where(articles.c.id.in_(tagged))
@@ -272,7 +272,7 @@ def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
 def mark_ingested(engine: Engine, files: Sequence[Path], *, now: datetime) -> None:
     """Remember ``files`` as ingested in their current state."""
     rows = [
-        {"path": str(p), "size": s[0], "mtime_ns": s[1], "ingested_at": _utc_naive(now)}
+        {"path": str(p), "size": s[0], "mtime_ns": s[1], "ingested_at": utc_naive(now)}
         for p in files
         if (s := _stamp(p)) is not None
     ]
@@ -352,7 +352,7 @@ def _row(article: Article, now: datetime) -> dict[str, object]:
         "source": article.source,
         "url": article.url,
         "dateline": article.dateline,
-        "published_utc": _utc_naive(article.published),
+        "published_utc": utc_naive(article.published),
         "utc_offset_min": int(offset.total_seconds() // 60),
         "date_source": article.date_source,
         "body": article.body,
@@ -360,7 +360,7 @@ def _row(article: Article, now: datetime) -> dict[str, object]:
         "origin": article.origin,
         "lead_key": lead,
         "tail_key": tail,
-        "ingested_at": _utc_naive(now),
+        "ingested_at": utc_naive(now),
     }
 
 
@@ -396,7 +396,8 @@ def _richness(article: Article) -> tuple[int, int]:
     return filled + dated + bool(article.tags), len(article.body)
 
 
-def _utc_naive(when: datetime) -> datetime:
+def utc_naive(when: datetime) -> datetime:
+    """``when`` as the store keeps instants: naive UTC (SQLite has no zone type)."""
     return when.astimezone(UTC).replace(tzinfo=None)
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -19,7 +19,7 @@ from digest.clean import tag_slug
 from digest.errors import StoreError, SubscriberError
 from digest.models import Subscriber
 from digest.schema import subscribers as table
-from digest.store import reason
+from digest.store import reason, utc_naive
 
 _BATCH = 500
 _TAG_SPLIT = re.compile(r"[\s,;]+")
@@ -237,7 +237,7 @@ def _upsert(conn: Connection, batch: list[Subscriber], now: datetime) -> int:
             select(table.c.email).where(table.c.email.in_([s.email for s in batch]))
         ).scalars()
     )
-    created = now.astimezone(UTC).replace(tzinfo=None)
+    created = utc_naive(now)
     new_rows = [
         {"email": s.email, "name": s.name, "tags": _tag_text(s.tags), "created_at": created}
         for s in batch
