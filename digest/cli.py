@@ -102,13 +102,12 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     idempotent; a syndicated copy of a stored story is folded into it.
     """
     settings = _settings(ctx)
-    options = pipeline.ingest_options(settings)
     # Paths that name no file are reported apart, so the count is of the files read.
     files, missing = ingest.discover(list(paths) or [settings.seeds_dir])
-    batch = ingest.read_paths(files, options)
     with store.opened(settings.database_url) as engine:
-        saved = store.save(engine, batch.articles, now=datetime.now(UTC))
+        batch = pipeline.ingest_files(engine, files, settings, now=datetime.now(UTC))
         pipeline.refresh_summaries(engine, settings)
+    saved = batch.saved
     out = tables.console()
     if batch.articles:
         table = tables.new_table("File", "Published", "Date from", "Title", title="Ingested")
@@ -122,7 +121,8 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         out.print(table)
     out.print(
         f"{tables.count(len(batch.articles), 'article')} from "
-        f"{batch.files - len(batch.rejected)} of {batch.files} files: {saved.inserted} new, "
+        f"{batch.files - len({r.path.partition('#')[0] for r in batch.rejected})} of "
+        f"{batch.files} files: {saved.inserted} new, "
         f"{saved.updated} updated, "
         f"{saved.unchanged} unchanged, {saved.duplicates} duplicate copies folded."
     )
@@ -184,11 +184,19 @@ def articles_command(
     help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
 )
 @click.option("--force", is_flag=True, help="Also pick articles already shown in another issue.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also send again to whom the relay refused for good (once you fixed the cause).",
+)
 @click.pass_context
-def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, force: bool) -> None:
+def send_command(
+    ctx: click.Context, dry_run: bool, issue_date: date | None, force: bool, retry_failed: bool
+) -> None:
     """Ingest new sources, select the issue, render it into outbox/ and deliver it.
 
-    A re-run sends only to whom the issue has not reached yet.
+    A re-run sends only to whom the issue has not reached yet. Exit status 1 while a
+    recipient of the issue was refused or deferred, or a source folder is missing.
     """
     settings = _settings(ctx)
     now = datetime.now(UTC)
@@ -211,6 +219,7 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
                 issue_date=day,
                 dry_run=dry_run,
                 force=force,
+                retry_failed=retry_failed,
                 progress=lambda n: bar.advance(task, n),
             )
         except KeyboardInterrupt:
@@ -220,7 +229,32 @@ def send_command(ctx: click.Context, dry_run: bool, issue_date: date | None, for
             click.echo(f"Error: interrupted; run {again}", err=True)
             ctx.exit(_INTERRUPTED)
     tables.print_run(out, report)
-    if report.delivery is not None and (report.delivery.failed_count or report.delivery.deferred):
+    if report.unfinished:
+        ctx.exit(1)
+
+
+@cli.command("status")
+@click.option(
+    "--date",
+    "issue_date",
+    type=_DAY,
+    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
+)
+@click.pass_context
+def status_command(ctx: click.Context, issue_date: date | None) -> None:
+    """Where an issue's delivery stands: sent, deferred, failed (with the relay's first
+    replies), suppressed, pending. Exit status 1 while any recipient has not got it."""
+    settings = _settings(ctx)
+    issue, found = pipeline.status(settings, now=datetime.now(UTC), issue_date=issue_date)
+    out = tables.console()
+    if found is None:
+        out.print(
+            f"Issue {issue.date} was not sent yet ({tables.count(len(issue.articles), 'article')}"
+            " would go out); `digest send --dry-run` shows it."
+        )
+        return
+    tables.print_status(out, issue, found)
+    if found.failed or found.deferred or found.pending or found.claimed:
         ctx.exit(1)
 
 
@@ -342,60 +376,118 @@ def subscribers_group() -> None:
     "tags",
     multiple=True,
     callback=_named_tags,
-    help="Follow only articles with this tag (repeatable; none: every article).",
+    help="Follow articles with this tag (repeatable; added to a stored subscriber's tags; "
+    "none at all: every article).",
+)
+@click.option(
+    "--set-tags",
+    is_flag=True,
+    help="The --tag values replace the stored tags (none: every article).",
+)
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Make an unsubscribed or bounced address active again; only when they asked you to "
+    "(recorded).",
 )
 @click.pass_context
 def subscribers_add_command(
-    ctx: click.Context, email: str, name: str | None, tags: tuple[str, ...]
+    ctx: click.Context,
+    email: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    set_tags: bool,
+    resubscribe: bool,
 ) -> None:
-    """Add a subscriber, or replace the tags (and the name, if given) of a stored one."""
+    """Add a subscriber, or change what is given of a stored one (its name; --tag adds).
+
+    An unsubscribed or bounced address is refused unless --resubscribe.
+    """
     from digest import subscribers
 
     settings = _settings(ctx)
     with store.opened(settings.database_url) as engine:
-        saved = subscribers.add(engine, email, name=name, tags=tags, now=datetime.now(UTC))
-    follows = ", ".join(sorted(saved.tags)) or "every article"
-    click.echo(f"Subscribed {saved.email} ({follows}).")
+        saved, action = subscribers.add(
+            engine,
+            email,
+            name=name,
+            tags=tags,
+            replace_tags=set_tags,
+            resubscribe=resubscribe,
+            now=datetime.now(UTC),
+        )
+        asked = {tag_slug(tag) for tag in tags}
+        unknown = sorted(asked - set(settings.tag_rules) - store.known_tags(engine, asked))
+    for tag in unknown:
+        click.echo(
+            f"Warning: no tag rule and no stored article has the tag {tag!r}, so {saved.email} "
+            "gets nothing for it yet; check its spelling, or add a tag rule for it",
+            err=True,
+        )
+    follows = ", ".join(sorted(saved.subscriber.tags)) or "every article"
+    done = {"added": "Subscribed", "updated": "Updated", "resubscribed": "Resubscribed"}[action]
+    click.echo(f"{done} {saved.email} ({follows}).")
 
 
 @subscribers_group.command("remove")
 @click.argument("email")
+@click.option("--bounced", is_flag=True, help="Record the address as bounced, not unsubscribed.")
 @click.pass_context
-def subscribers_remove_command(ctx: click.Context, email: str) -> None:
-    """Remove a subscriber."""
+def subscribers_remove_command(ctx: click.Context, email: str, bounced: bool) -> None:
+    """Unsubscribe a subscriber: never mailed again, and no import brings them back."""
     from digest import subscribers
 
     address = subscribers.normalize(email)
     settings = _settings(ctx)
     with store.opened(settings.database_url) as engine:
-        if not subscribers.remove(engine, address):
-            raise DigestError(f"{address} is not subscribed; see `digest subscribers list`")
-    click.echo(f"Removed {address}.")
+        found = subscribers.suppress(
+            engine,
+            address,
+            via="bounce" if bounced else "operator",
+            status="bounced" if bounced else "unsubscribed",
+            now=datetime.now(UTC),
+        )
+    if found is None:
+        raise DigestError(f"{address} is not on the list; see `digest subscribers list`")
+    stored, changed = found
+    if changed:
+        click.echo(f"Removed {address}: {stored.status}, never mailed again.")
+    else:
+        click.echo(f"{address} is already {stored.status} ({stored.since:%Y-%m-%d}, {stored.via}).")
 
 
 @subscribers_group.command("list")
+@click.option(
+    "--status",
+    "status",
+    type=click.Choice(["active", "unsubscribed", "bounced"]),
+    help="Only subscribers with this status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
-def subscribers_list_command(ctx: click.Context, as_json: bool) -> None:
-    """List the subscribers and the tags each follows, by address."""
+def subscribers_list_command(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List the subscribers, their status and the tags each follows, by address."""
     from digest import subscribers
 
     settings = _settings(ctx)
+    chosen = next((s for s in subscribers.STATUSES if s == status), None)
     with store.opened(settings.database_url) as engine:
-        found = subscribers.all_subscribers(engine)
+        found = subscribers.listing(engine, status=chosen)
     if as_json:
-        rows = [{"email": s.email, "name": s.name, "tags": sorted(s.tags)} for s in found]
+        rows = [
+            {
+                "email": s.email,
+                "name": s.subscriber.name,
+                "tags": sorted(s.subscriber.tags),
+                "status": s.status,
+                "since": s.since.replace(tzinfo=UTC).isoformat(),
+                "via": s.via,
+            }
+            for s in found
+        ]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    out = tables.console()
-    if not found:
-        out.print("No subscribers.")
-        return
-    table = tables.new_table("Email", "Name", "Tags")
-    for s in found:
-        table.add_row(s.email, s.name or "", ", ".join(sorted(s.tags)) or "(every article)")
-    out.print(table)
-    out.print(f"{tables.count(len(found), 'subscriber')}.")
+    tables.print_subscribers(tables.console(), found)
 
 
 @subscribers_group.command("import")
@@ -412,8 +504,10 @@ def subscribers_import_command(ctx: click.Context, path: Path) -> None:
     settings = _settings(ctx)
     with store.opened(settings.database_url) as engine:
         report = subscribers.import_csv(engine, path, now=datetime.now(UTC))
+    suppressed = f", {report.suppressed} unsubscribed or bounced left as they are"
     click.echo(
-        f"Imported {path}: {report.added} added, {report.updated} updated, "
+        f"Imported {path}: {report.added} added, {report.updated} updated"
+        f"{suppressed if report.suppressed else ''}, "
         f"{tables.count(len(report.errors), 'row')} skipped."
     )
     for error in report.errors:

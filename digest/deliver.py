@@ -8,6 +8,7 @@ message template in digest.message.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import datetime
 from itertools import groupby, islice
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
@@ -29,6 +30,12 @@ _CLAIM_BATCH = 200
 _FAILED_SHOWN = 100
 _MAX_BACKOFF = 60.0
 _GIVE_UP_AFTER = 3  # recipients in a row whose retries all failed: the server is down
+# The first recipients of a run refused alike: the relay refuses everyone (a bad login, a
+# policy, a blocked IP), not the addresses. Only after none was taken yet, and never for
+# RFC 3463's per-mailbox classes (5.1.x bad address, 5.2.x mailbox full or disabled).
+_SAME_REFUSALS = 3
+_MAILBOX_CLASS = re.compile(r"^\d{3}[ -]5\.[12]\.\d{1,3}\b")
+_ANGLE = re.compile(r"<[^>]*>")
 
 
 class Sender(Protocol):
@@ -73,18 +80,45 @@ class DeliveryReport:
     failed_count: int  # every permanent failure of this run
     bytes: int  # of the messages handed over
     by_variant: tuple[VariantReport, ...] = ()  # the variants with articles, in send order
+    failed_earlier: int = 0  # refused for good by an earlier run, not retried this run
+
+    @property
+    def unfinished(self) -> bool:
+        """Some recipient of the issue has not got it: refused, now or before, or deferred."""
+        return bool(self.failed_count or self.deferred or self.failed_earlier)
 
     def summary(self, *, dry_run: bool = False) -> str:
         """One line for the operator."""
         if not self.articles:
             return "The issue has no articles: nothing sent."
         done = "written (dry run)" if dry_run else "sent"
+        refused = f"{self.failed_count} refused"
+        if self.failed_earlier:
+            refused += (
+                f", {self.failed_earlier} refused by an earlier run (`digest status` lists "
+                "them; `digest send --retry-failed` once the cause is fixed)"
+            )
         return (
-            f"{self.sent} of {self.recipients} recipients {done} in {self.variants} variants "
-            f"({self.bytes:,} bytes); {self.skipped_already_sent} already sent, "
+            f"{self.sent} of {self.recipients} recipients {done} in "
+            f"{_plural(self.variants, 'variant')} ({self.bytes:,} bytes); "
+            f"{self.skipped_already_sent} already sent, "
             f"{self.skipped_empty} with no matching articles, {self.deferred} deferred, "
-            f"{self.failed_count} refused."
+            f"{refused}."
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatus:
+    """Where one issue's delivery stands (``digest status``)."""
+
+    sent: int
+    deferred: int
+    failed: int
+    claimed: int  # handed to a run that is still going, or was killed: sent again next run
+    pending: int  # active subscribers the issue has not been tried for yet
+    no_articles: int  # active subscribers whose tags match none of the issue's articles
+    suppressed: int  # unsubscribed or bounced: never sent to
+    failures: tuple[tuple[str, str], ...]  # (address, reply) of the first refused ones
 
 
 def deliver(
@@ -101,6 +135,7 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     retries: int = 5,
     progress: Callable[[int], None] | None = None,
+    retry_failed: bool = False,
 ) -> DeliveryReport:
     """Send ``issue`` to ``subscribers`` (ordered by tags) through ``sender``, then close it.
 
@@ -109,7 +144,8 @@ def deliver(
     the message, so a re-run skips who got the issue. A row still 'claimed' after a killed
     run is sent again: the one message in flight at the kill may arrive twice, never none.
     Transient failures are retried ``retries`` times with exponential backoff and left
-    'deferred' for the next run; a 5xx is recorded 'failed' and never retried.
+    'deferred' for the next run; a 5xx is recorded 'failed', with its reply, and tried
+    again only with ``retry_failed`` (the operator fixed the cause).
     """
     ledger = None if issue_id is None else _Ledger(engine, issue_id, now)
     run = _Run(sender, ledger, sleep, retries)
@@ -130,12 +166,20 @@ def deliver(
                 sender.begin_variant(tags, len(chosen.articles))
             before = (run.recipients, run.sent, run.bytes)
             for batch in _batches(group, _CLAIM_BATCH):
-                todo = batch if ledger is None else ledger.claim(batch)
+                todo, failed_before = (
+                    (batch, 0) if ledger is None else ledger.claim(batch, retry_failed=retry_failed)
+                )
                 run.recipients += len(batch)
-                run.skipped_already_sent += len(batch) - len(todo)
+                run.failed_earlier += failed_before
+                run.skipped_already_sent += len(batch) - len(todo) - failed_before
                 advance(len(batch) - len(todo))
-                for subscriber in todo:
-                    run.send(template, subscriber.email)
+                for n, subscriber in enumerate(todo):
+                    try:
+                        run.send(template, subscriber.email)
+                    except DeliveryError:
+                        if ledger is not None:  # the rest were never tried: pending again
+                            ledger.release([s.email for s in todo[n + 1 :]])
+                        raise
                     advance(1)
             run.by_variant.append(
                 VariantReport(
@@ -151,7 +195,7 @@ def deliver(
     return DeliveryReport(
         len(issue.articles), run.variants, run.empty_variants, run.recipients, run.sent,
         run.skipped_already_sent, run.skipped_empty, run.deferred, tuple(run.failed),
-        run.failed_count, run.bytes, tuple(run.by_variant),
+        run.failed_count, run.bytes, tuple(run.by_variant), run.failed_earlier,
     )  # fmt: skip
 
 
@@ -175,6 +219,9 @@ class _Run:
     bytes: int = 0
     given_up_in_a_row: int = 0
     by_variant: list[VariantReport] = field(default_factory=list)
+    failed_earlier: int = 0
+    # (address, reply, reply without the address) of refusals before any message was taken
+    first_refusals: list[tuple[str, str, str]] = field(default_factory=list)
 
     def send(self, template: Template, email: str) -> None:
         """One recipient: hand-off with retries, then its ledger row."""
@@ -188,6 +235,7 @@ class _Run:
                 if len(self.failed) < _FAILED_SHOWN:
                     self.failed.append((email, str(exc)))
                 self._mark(email, "failed", attempt, str(exc))
+                self._stop_if_relay_refuses(email, str(exc))
                 return
             except TransientSendError as exc:
                 if attempt <= self.retries:
@@ -209,6 +257,31 @@ class _Run:
             self._mark(email, "sent", attempt, None)
             return
 
+    def _stop_if_relay_refuses(self, email: str, reply: str) -> None:
+        """Stop when the run's first recipients were all refused with one reply: the relay
+        refuses everyone, so they are left to send again (deferred), not failed."""
+        if self.sent or _MAILBOX_CLASS.match(reply):
+            return
+        shape = " ".join(_ANGLE.sub("", reply.replace(email, "")).casefold().split())
+        if self.first_refusals and self.first_refusals[0][2] != shape:
+            self.first_refusals.clear()
+        self.first_refusals.append((email, reply, shape))
+        if len(self.first_refusals) < _SAME_REFUSALS:
+            return
+        stopped = {address: refusal for address, refusal, _ in self.first_refusals}
+        for address, refusal in stopped.items():
+            self._mark(address, "deferred", 0, refusal)
+        self.failed_count -= len(stopped)
+        self.deferred += len(stopped)
+        self.failed = [f for f in self.failed if f[0] not in stopped]
+        raise DeliveryError(
+            f"delivery stopped: the relay refused the first {len(self.first_refusals)} "
+            f"recipients alike ({reply}), so it refuses this sender, not the addresses; check "
+            "smtp_user and smtp_password, the relay's policy for this host and from_address, "
+            "and whether the relay blocks this IP; nobody was marked failed: run "
+            "`digest send` again after the fix"
+        )
+
     def _mark(self, email: str, status: str, attempts: int, error: str | None) -> None:
         if self.ledger is not None:
             self.ledger.mark(email, status, attempts, error)
@@ -222,8 +295,12 @@ class _Ledger:
         self._issue_id = issue_id
         self._now = utc_naive(now)
 
-    def claim(self, batch: list[Subscriber]) -> list[Subscriber]:
-        """The subscribers of ``batch`` still to send: new rows, and rows left claimed/deferred."""
+    def claim(
+        self, batch: list[Subscriber], *, retry_failed: bool = False
+    ) -> tuple[list[Subscriber], int]:
+        """The subscribers of ``batch`` still to send (new rows, and rows left claimed or
+        deferred, and failed ones with ``retry_failed``), and how many failed before."""
+        again = ("deferred", "failed") if retry_failed else ("deferred",)
         emails = [s.email for s in batch]
         key = sends.c.issue_id == self._issue_id
         try:
@@ -237,7 +314,7 @@ class _Ledger:
                 new = [row | {"email": e, "attempts": 0} for e in emails if e not in status]
                 if new:
                     conn.execute(insert(sends), new)
-                retake = [e for e, s in status.items() if s == "deferred"]
+                retake = [e for e, s in status.items() if s in again]
                 if retake:
                     conn.execute(
                         update(sends)
@@ -251,7 +328,26 @@ class _Ledger:
             ) from exc
         except SQLAlchemyError as exc:
             raise DeliveryError(f"cannot claim send-ledger rows: {reason(exc)}") from exc
-        return [s for s in batch if status.get(s.email, "claimed") in ("claimed", "deferred")]
+        todo = [s for s in batch if status.get(s.email, "claimed") in ("claimed", *again)]
+        failed = sum(1 for s in batch if status.get(s.email) == "failed") if not retry_failed else 0
+        return todo, failed
+
+    def release(self, emails: list[str]) -> None:
+        """Give back rows this run claimed but never tried (a stopped run): pending again."""
+        if not emails:
+            return
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    delete(sends).where(
+                        sends.c.issue_id == self._issue_id,
+                        sends.c.email.in_(emails),
+                        sends.c.status == "claimed",
+                        sends.c.attempts == 0,
+                    )
+                )
+        except SQLAlchemyError:
+            pass  # still 'claimed': the next run sends them all the same
 
     def mark(self, email: str, status: str, attempts: int, error: str | None) -> None:
         """Record the outcome of one recipient, in its own transaction (committed at once)."""
@@ -277,3 +373,66 @@ def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
+
+
+def ledger_status(
+    engine: Engine,
+    issue: Issue,
+    issue_id: int,
+    subscribers: Iterable[Subscriber],
+    *,
+    variant: Callable[[Issue, frozenset[str], int], Issue],
+    max_articles: int,
+    suppressed: int,
+) -> LedgerStatus:
+    """Where the delivery of a claimed issue stands, for ``subscribers`` (the active ones,
+    ordered by tags): the ledger's counts, and who is still to try."""
+    key = sends.c.issue_id == issue_id
+    try:
+        with engine.connect() as conn:
+            counts: dict[str, int] = {
+                status: int(n)
+                for status, n in conn.execute(
+                    select(sends.c.status, func.count()).where(key).group_by(sends.c.status)
+                )
+            }
+            failures = tuple(
+                (row.email, row.error or "")
+                for row in conn.execute(
+                    select(sends.c.email, sends.c.error)
+                    .where(key, sends.c.status == "failed")
+                    .order_by(sends.c.email)
+                    .limit(_FAILED_SHOWN)
+                )
+            )
+        pending = no_articles = 0
+        for tags, group in groupby(subscribers, key=lambda s: s.tags):
+            if not variant(issue, tags, max_articles).articles:
+                no_articles += sum(1 for _ in group)
+                continue
+            for batch in _batches(group, _CLAIM_BATCH):
+                with engine.connect() as conn:
+                    known = set(
+                        conn.execute(
+                            select(sends.c.email).where(
+                                key, sends.c.email.in_([s.email for s in batch])
+                            )
+                        ).scalars()
+                    )
+                pending += sum(1 for s in batch if s.email not in known)
+    except SQLAlchemyError as exc:
+        raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
+    return LedgerStatus(
+        sent=counts.get("sent", 0),
+        deferred=counts.get("deferred", 0),
+        failed=counts.get("failed", 0),
+        claimed=counts.get("claimed", 0),
+        pending=pending,
+        no_articles=no_articles,
+        suppressed=suppressed,
+        failures=failures,
+    )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -1,8 +1,10 @@
 """RSS 2.0 and Atom 1.0 feeds of the latest issues, byte-identical for the same data.
 
 Feed readers key items on their ids and poll often, so everything in a feed comes from
-the articles themselves: ``tag:`` ids (RFC 4151) from the article id and year, dates
-from ``published``, the feed's own date from its newest article. Nothing reads the clock.
+the articles themselves: ``tag:`` ids (RFC 4151) from the article id and year (and a host
+pinned at the first publish), dates from ``published``, the feed's own date from its newest
+article. Nothing reads the clock. Article text is text: where a feed carries HTML (the RSS
+description, the html content) it is escaped, so no reader renders markup from it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ ATOM_FILE = "atom.xml"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # A title is one line: CR/LF in it would split headers and list views of feed readers.
 _LINE_BREAKS = re.compile(r"\s+")
+# A tag: URI's authority (RFC 4151): a DNS name, or the IP address a local base_url has.
+_DNS_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 # Seen when there is nothing at all to date the feed by; a fixed instant keeps builds equal.
 _NO_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,6 +47,9 @@ class FeedInfo:
     digest: str  # the digest's short name (settings.digest_name), part of tag: ids
     author_name: str
     author_email: str
+    # The host the tag: ids carry; pinned (the host of the first publish) so a move of
+    # base_url to a new domain does not make every reader show every story again.
+    id_host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,7 @@ class _Entry:
 
 def build_feeds(issues: Sequence[Issue], info: FeedInfo) -> tuple[bytes, bytes]:
     """The RSS and the Atom document of every article of ``issues``, newest first."""
-    host = _host(info.base_url)
+    host = _id_host(info)
     articles = _articles(issues)
     fallback = _issue_instant(issues)
     rss = _fitted(articles, lambda entries: _render(entries, info, host, fallback, atom=False))
@@ -74,11 +81,19 @@ def entry_id(article: Article, host: str, digest: str) -> str:
     return f"tag:{host},{year}:{digest}/{quote(article.id, safe='')}"
 
 
-def _host(base_url: str) -> str:
-    host = urlsplit(base_url).hostname
+def _id_host(info: FeedInfo) -> str:
+    """The tagging authority of the ids (RFC 4151): the pinned host, else base_url's."""
+    if info.id_host is not None:
+        if not _DNS_NAME.fullmatch(info.id_host):
+            raise DigestError(
+                f"feed id host {info.id_host!r} is not a host name; it must be the host "
+                "name of the feeds' first base_url, e.g. news.example.org"
+            )
+        return info.id_host.lower()
+    host = urlsplit(info.base_url).hostname
     if not host:
         raise DigestError(
-            f"base_url {base_url!r} has no host name; set base_url to the public URL "
+            f"base_url {info.base_url!r} has no host name; set base_url to the public URL "
             "of outbox/, e.g. https://news.example.org/digest"
         )
     return host
@@ -169,8 +184,11 @@ def _add_entry(
     item.title(_line(article.title) or article.id)
     item.link(href=article_link(article, info.base_url), rel="alternate", type="text/html")
     summary = _text(article.summary) or _text(article.paragraphs[0] if article.paragraphs else "")
-    if summary:
-        item.summary(summary)
+    if summary and rss:
+        # Readers render an RSS <description> as HTML: escaped, the text shows as text.
+        item.description(html.escape(summary), isSummary=True)
+    elif summary:
+        item.summary(summary)  # Atom's default type is text: readers never parse it
     if entry.full and article.paragraphs:
         item.content(_html(article), type="html")
     for tag in sorted(article.tags):

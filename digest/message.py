@@ -12,18 +12,33 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 from digest.errors import DeliveryError, PermanentSendError
 from digest.links import PLAIN_ADDRESS, unsubscribe_url
 from digest.models import Issue
 from digest.render import Email, one_line
 
-_LINE = 78  # header lines fold at RFC 5322's recommended length (998 is the hard limit)
+_LINE = 78  # header lines fold at RFC 5322's recommended length
+_MAX_LINE = 998  # RFC 5322's hard limit of a line, for what goes out unfolded
 _ENCODED_WORD = 75  # RFC 2047's longest encoded word
 # Display-name words that need no quoting: RFC 5322 atext.
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
 # A URL that can stand in <…> in a header: printable ASCII but space, '"', '<' and '>'.
 _HEADER_URL = re.compile(r"[!#-;=?-~]+")
+# RFC 5322 ftext: a field name is printable ASCII but ':'.
+_FIELD_NAME = re.compile(r"[!-9;-~]+")
+# An extra header's value goes out verbatim, unfolded and unencoded: printable ASCII only.
+_FIELD_VALUE = re.compile(r"[ -~]*")
+# Fields an extra header must not repeat or override: those the message writes itself
+# (List-* and Content-* by prefix); Cc/Bcc, which would show an address to every reader
+# while the envelope decides who gets the message; Sender/Reply-To, which would send the
+# readers' answers elsewhere; and the relay's own trace and signature fields.
+_OWN_FIELDS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "precedence",
+     "sender", "reply-to", "return-path", "received", "dkim-signature"}
+)  # fmt: skip
+_OWN_PREFIXES = ("list-", "content-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +51,9 @@ class MailInfo:
     digest_name: str
     base_url: str
     unsubscribe_secret: str
-    unsubscribe_mailto: str
     max_articles: int
+    unsubscribe_mailto: str | None = None  # the mailto: alternative in List-Unsubscribe
+    headers: tuple[tuple[str, str], ...] = ()  # extra (name, value) fields, e.g. Feedback-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +77,7 @@ class Template:
     def build(cls, email: Email, issue: Issue, info: MailInfo, now: datetime) -> Template:
         """The template of one rendered variant (the render's tokens become slots)."""
         sender = _config_address(info.from_address, "from_address")
-        mailto = _config_address(info.unsubscribe_mailto, "unsubscribe_mailto")
+        extra = _extra_headers(info.headers)
         if not _HEADER_URL.fullmatch(
             unsubscribe_url(info.unsubscribe_secret, sender, info.base_url)
         ):
@@ -83,8 +99,12 @@ class Template:
             _header(
                 "List-Id", _phrase("List-Id", title, quote=True), f"<{info.digest_name}.{domain}>"
             ),
-            f"List-Unsubscribe: <\0url\0>,\n <mailto:{mailto}?subject=unsubscribe>\n".encode(),
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\nMIME-Version: 1.0\n",
+            _list_unsubscribe(info),
+            # Bulk mail says so, as list servers and newsletter tools do: vacation
+            # auto-replies that heed it stay quiet, filters file it as a newsletter.
+            b"Precedence: bulk\n",
+            extra,
+            b"MIME-Version: 1.0\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'.encode(),
         ]
         names = {token: name for name, token in email.tokens.items()}
@@ -134,6 +154,59 @@ class Template:
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
             out += (values[slot], piece)
         return b"".join(out)
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """What is wrong with the extra header ``name: value``, in one line that says what to fix;
+    None when it can go out verbatim."""
+    if not _FIELD_NAME.fullmatch(name):
+        return (
+            f"header name {name!r} is not a field name; use printable ASCII without "
+            "spaces or ':', e.g. Feedback-ID"
+        )
+    folded = name.lower()
+    if folded in _OWN_FIELDS or folded.startswith(_OWN_PREFIXES):
+        return f"header {name} is one digest writes itself; remove it"
+    if not value.strip():
+        return f"header {name} has no value; give it one or remove it"
+    if not _FIELD_VALUE.fullmatch(value):
+        return (
+            f"header {name} value {value!r} is not one line of printable ASCII; "
+            "write it on one line, without non-ASCII characters"
+        )
+    if len(name) + 2 + len(value) > _MAX_LINE:
+        return f"header {name} is longer than {_MAX_LINE} characters; shorten its value"
+    return None
+
+
+def _list_unsubscribe(info: MailInfo) -> bytes:
+    """List-Unsubscribe (RFC 2369), with List-Unsubscribe-Post (RFC 8058) when one-click works.
+
+    RFC 8058 requires the one-click URL to be https; over plain http a receiver must not
+    offer the button, so the header is left out rather than sent beside the wrong scheme.
+    """
+    if info.unsubscribe_mailto is None:
+        header = b"List-Unsubscribe: <\0url\0>\n"
+    else:
+        mailto = _config_address(info.unsubscribe_mailto, "unsubscribe_mailto")
+        header = f"List-Unsubscribe: <\0url\0>,\n <mailto:{mailto}?subject=unsubscribe>\n".encode()
+    if urlsplit(info.base_url).scheme.lower() == "https":
+        header += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+    return header
+
+
+def _extra_headers(headers: tuple[tuple[str, str], ...]) -> bytes:
+    """The extra header lines as given, each checked: none may break or override the message."""
+    lines, seen = [], set()
+    for name, value in headers:
+        problem = header_problem(name, value)
+        if problem is None and name.lower() in seen:
+            problem = f"header {name} is given twice; keep one"
+        if problem:
+            raise DeliveryError(f"{problem} (in the headers setting)")
+        seen.add(name.lower())
+        lines.append(f"{name}: {value}\n".encode("ascii"))
+    return b"".join(lines)
 
 
 def _header(name: str, words: list[str], last: str = "") -> bytes:

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time as _time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -22,18 +24,23 @@ from digest import (
     locks,
     message,
     pages,
+    preflight,
     render,
     selection,
     smtp,
     store,
     subscribers,
 )
-from digest.errors import ConfigError
+from digest.errors import ConfigError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Issue, Subscriber
-from digest.settings import PLACEHOLDER_SECRET, Settings
+from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
+
+PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never published or served
+_IMPORTED = "subscribers_file_imported"  # store_meta: the one automatic import happened
+_FEED_ID_HOST = "feed_id_host:"  # store_meta, + digest name: the host of the first feed's ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,24 @@ class RunReport:
     dry_run: bool
     mail_dir: Path | None
     skipped_subscribers: tuple[str, ...] = ()  # "FILE:line N: reason", rows of subscribers_file
+    suppressed: int = 0  # unsubscribed or bounced subscribers: never sent to
+    missing: tuple[ingest.Rejected, ...] = ()  # source folders that do not exist
+    preview_dir: Path | None = None  # a dry run's issue page, feeds and mails
+
+    @property
+    def unfinished(self) -> bool:
+        """Exit status 1: a source folder is missing, or a recipient has not got the issue."""
+        return bool(self.missing) or (self.delivery is not None and self.delivery.unfinished)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What reading and storing a set of source files did."""
+
+    articles: tuple[Article, ...]  # stored (new, updated, unchanged or folded)
+    rejected: tuple[ingest.Rejected, ...]  # files or feed entries not stored, and why
+    files: int
+    saved: store.SaveReport
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
@@ -100,7 +125,14 @@ def mail_info(settings: Settings) -> message.MailInfo:
         unsubscribe_secret=settings.unsubscribe_secret.get_secret_value(),
         unsubscribe_mailto=settings.unsubscribe_mailto,
         max_articles=settings.max_articles,
+        headers=tuple(settings.headers.items()),
     )
+
+
+def preview_dir(outbox: Path, issue_date: date) -> Path:
+    """Where a dry run of ``issue_date`` writes: the issue page, feeds and mails as they
+    would become, beside (never over) what is published."""
+    return outbox / PREVIEW / issue_date.isoformat()
 
 
 def sender_for(
@@ -108,7 +140,8 @@ def sender_for(
 ) -> deliver.Sender:
     """The outbox writer for a dry run (told how many recipients), else the SMTP relay."""
     if dry_run:
-        return smtp.OutboxWriter(settings.outbox_dir, issue_date, recipients=recipients)
+        mail = preview_dir(settings.outbox_dir, issue_date) / "mail"
+        return smtp.OutboxWriter(mail, recipients=recipients)
     return smtp.SmtpSender(
         settings.smtp_host,
         settings.smtp_port,
@@ -127,28 +160,31 @@ def run(
     issue_date: date | None = None,
     dry_run: bool = False,
     force: bool = False,
+    retry_failed: bool = False,
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = _time.sleep,
 ) -> RunReport:
-    """Ingest, select, render and deliver one issue. A dry run changes nothing outside outbox/.
+    """Ingest, select, render and deliver one issue.
 
+    A dry run writes only into outbox/preview/DATE/: nothing a reader or subscriber sees
+    changes, and no ledger row or subscriber is written (the store's cache of the sources
+    is). A real send first passes the pre-flight (``preflight.check``); it alone publishes.
     With no ``sender``, the one the settings name (``sender_for``) is used.
     """
     tz = dates.zone(settings.timezone)
     day = issue_date_of(settings, now, issue_date)
-    if not dry_run and settings.unsubscribe_secret.get_secret_value() == PLACEHOLDER_SECRET:
-        raise ConfigError(
-            "unsubscribe_secret is still the shipped placeholder, so anyone could forge "
-            "unsubscribe links; set your own in the config or DIGEST_UNSUBSCRIBE_SECRET "
-            "before a real send"
-        )
+    if not dry_run:
+        preflight.check(settings)
     with (
         store.opened(settings.database_url) as engine,
         nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
     ):
-        stored = subscribers.count(engine)
-        _check_audience(stored, settings)
-        batch, added = _ingest_new(engine, settings, now=now)
+        statuses = subscribers.counts(engine)
+        suppressed = sum(n for status, n in statuses.items() if status != subscribers.ACTIVE)
+        first_import = not statuses and store.meta_value(engine, _IMPORTED) is None
+        _check_audience(first_import, statuses, settings)
+        files, missing = ingest.discover([settings.seeds_dir])
+        fresh = ingest_files(engine, store.new_files(engine, files), settings, now=now)
         refresh_summaries(engine, settings)
         issue = selection.select_issue(
             engine,
@@ -159,15 +195,29 @@ def run(
             max_articles=settings.max_articles,
             force=force,
         )
+        ingested = fresh.saved.inserted
         if not issue.articles:
-            return RunReport(issue, added, batch.rejected, None, dry_run, None)
+            return RunReport(
+                issue, ingested, fresh.rejected, None, dry_run, None, (), suppressed,
+                tuple(missing),
+            )  # fmt: skip
         issue_id = None
-        if not dry_run:
+        web = preview_dir(settings.outbox_dir, day) if dry_run else settings.outbox_dir
+        if dry_run:
+            _clear_preview(web)
+        else:
             issue_id, issue = selection.claim(engine, issue, now=now)
         shown = selection.recent(engine, settings.digest_name, limit=settings.feed_issues)
         the_look = look(settings)
-        _publish(settings, the_look, issue, [issue, *(i for i in shown if i.date != issue.date)])
-        audience, skipped = _audience(engine, settings, stored, now=now, dry_run=dry_run)
+        id_host = _feed_id_host(engine, settings, keep=not dry_run)
+        _publish(
+            settings, the_look, web, id_host, issue,
+            [issue, *(i for i in shown if i.date != issue.date)],
+        )  # fmt: skip
+        audience, skipped = _audience(
+            engine, settings, first_import and settings.subscribers_file.is_file(), now=now,
+            dry_run=dry_run,
+        )  # fmt: skip
         if sender is None:
             recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
             sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
@@ -175,7 +225,7 @@ def run(
         def render_variant(chosen: Issue) -> render.Email:
             """The variant's email, and its own browser version (the email links to it)."""
             if chosen.tags:
-                page = settings.outbox_dir / issue_page(day) / variant_page(chosen.tags)
+                page = web / issue_page(day) / variant_page(chosen.tags)
                 write_if_changed(page, render.render_browser_page(chosen, the_look))
             return render.render_email(chosen, the_look)
 
@@ -192,62 +242,157 @@ def run(
             sleep=sleep,
             retries=settings.smtp_retries,
             progress=progress,
+            retry_failed=retry_failed,
         )
-    mail_dir = settings.outbox_dir / "mail" / day.isoformat() if dry_run else None
-    return RunReport(issue, added, batch.rejected, report, dry_run, mail_dir, skipped)
+    mail_dir = preview_dir(settings.outbox_dir, day) / "mail" if dry_run else None
+    return RunReport(
+        issue, ingested, fresh.rejected, report, dry_run, mail_dir, skipped, suppressed,
+        tuple(missing), web if dry_run else None,
+    )  # fmt: skip
 
 
-def _ingest_new(engine: Engine, settings: Settings, *, now: datetime) -> tuple[ingest.Batch, int]:
-    """Read the source files that are new or changed since the last run, and store them.
+def ingest_files(
+    engine: Engine, files: Sequence[Path], settings: Settings, *, now: datetime
+) -> Ingested:
+    """Read, clean and store ``files``, and record each as read (or as failed, with why).
 
-    A dry run does too: the store is a cache of the sources, and the dry run must show
-    exactly what a send would select from them.
+    One article the store refuses (a value the database cannot hold) is rejected alone: the
+    rest of the batch is stored, and the file is not read again until it changes.
     """
-    files, missing = ingest.discover([settings.seeds_dir])
-    fresh = store.new_files(engine, files)
-    if not fresh:
-        return ingest.Batch((), tuple(missing), 0), 0
-    batch = ingest.read_paths(fresh, ingest_options(settings))
-    saved = store.save(engine, batch.articles, now=now)
-    store.mark_ingested(engine, fresh, now=now)
-    return ingest.Batch(batch.articles, (*missing, *batch.rejected), batch.files), saved.inserted
+    batch = ingest.read_paths(files, ingest_options(settings))
+    saved, refused = _save_each(engine, batch.articles, now=now)
+    rejected = (*batch.rejected, *refused)
+    failed = {r.path: r.reason for r in rejected}
+    store.mark_ingested(engine, files, now=now, failed=failed)
+    gone = {r.path for r in refused}
+    kept = tuple(a for a in batch.articles if a.origin not in gone)
+    return Ingested(kept, rejected, batch.files, saved)
 
 
-def _check_audience(stored: int, settings: Settings) -> None:
-    """Stop before anything is ingested, claimed or written when no one can get the issue."""
-    if stored == 0 and not settings.subscribers_file.is_file():
+def status(
+    settings: Settings, *, now: datetime, issue_date: date | None = None
+) -> tuple[Issue, deliver.LedgerStatus | None]:
+    """Where the delivery of an issue stands: None when that issue was never sent."""
+    day = issue_date_of(settings, now, issue_date)
+    with store.opened(settings.database_url) as engine:
+        issue_id = selection.issue_id_of(engine, settings.digest_name, day)
+        issue = selection.select_issue(
+            engine,
+            digest=settings.digest_name,
+            issue_date=day,
+            days=selection.window_days(settings.window),
+            tz=dates.zone(settings.timezone),
+            max_articles=settings.max_articles,
+        )
+        if issue_id is None:
+            return issue, None
+        counts = subscribers.counts(engine)
+        found = deliver.ledger_status(
+            engine,
+            issue,
+            issue_id,
+            subscribers.stream(engine),
+            variant=selection.variant,
+            max_articles=settings.max_articles,
+            suppressed=sum(n for s, n in counts.items() if s != subscribers.ACTIVE),
+        )
+    return issue, found
+
+
+def _save_each(
+    engine: Engine, articles: Sequence[Article], *, now: datetime
+) -> tuple[store.SaveReport, list[ingest.Rejected]]:
+    """``store.save`` of the whole batch; when the store refuses it, article by article, so
+    one bad value costs only its own article. When every one fails, the store is at fault."""
+    try:
+        return store.save(engine, articles, now=now), []
+    except StoreError as whole:
+        if len(articles) < 2:
+            if not articles:
+                raise
+            return store.SaveReport(0, 0, 0, 0), [
+                ingest.Rejected(articles[0].origin, f"cannot be stored: {whole}")
+            ]
+        totals = [0, 0, 0, 0]
+        refused: list[ingest.Rejected] = []
+        for article in articles:
+            try:
+                one = store.save(engine, [article], now=now)
+            except StoreError as exc:
+                refused.append(ingest.Rejected(article.origin, f"cannot be stored: {exc}"))
+                continue
+            for n, value in enumerate((one.inserted, one.updated, one.unchanged, one.duplicates)):
+                totals[n] += value
+        if len(refused) == len(articles):
+            raise
+        return store.SaveReport(*totals), refused
+
+
+def _clear_preview(folder: Path) -> None:
+    """An earlier dry run's preview of this date goes: the new one is all that stays."""
+    try:
+        shutil.rmtree(folder, ignore_errors=False)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
         raise ConfigError(
-            f"no subscribers: none is stored and subscribers_file {settings.subscribers_file} "
-            "does not exist; add them with `digest subscribers add` or "
-            "`digest subscribers import FILE.csv`, or fix subscribers_file"
+            f"cannot clear {folder}: {exc.strerror or exc}; check outbox_dir"
+        ) from exc
+
+
+def _feed_id_host(engine: Engine, settings: Settings, *, keep: bool) -> str:
+    """The host in the feeds' ``tag:`` ids: base_url's at the first real publish, kept for
+    good, so moving the site to a new domain does not show every story again as new."""
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    key = _FEED_ID_HOST + settings.digest_name
+    if keep:
+        return store.keep_meta_value(engine, key, host)
+    return store.meta_value(engine, key) or host
+
+
+def _check_audience(first_import: bool, statuses: dict[str, int], settings: Settings) -> None:
+    """Stop before anything is ingested, claimed or written when no one can get the issue."""
+    if not statuses and not (first_import and settings.subscribers_file.is_file()):
+        where = (
+            f"subscribers_file {settings.subscribers_file} does not exist"
+            if first_import
+            else f"subscribers_file {settings.subscribers_file} was imported once already"
+        )
+        raise ConfigError(
+            f"no subscribers: none is stored and {where}; add them with `digest subscribers "
+            "add` or `digest subscribers import FILE.csv`, or fix subscribers_file"
         )
 
 
 def _audience(
-    engine: Engine, settings: Settings, stored: int, *, now: datetime, dry_run: bool
+    engine: Engine, settings: Settings, first_import: bool, *, now: datetime, dry_run: bool
 ) -> tuple[list[Subscriber] | Iterator[Subscriber], tuple[str, ...]]:
-    """The stored subscribers, ordered by tags; when there are none, the shipped list
-    (imported, unless this is a dry run). Also the rows of that list that were skipped."""
-    skipped: tuple[str, ...] = ()
+    """The active subscribers, ordered by tags. On the first run of an empty store, the
+    subscribers_file is imported first (a dry run reads it without storing): only then,
+    never again, so who left is never brought back. Also the rows of it that were skipped."""
     path = settings.subscribers_file
-    if stored == 0 and path.is_file():
-        if dry_run:
-            found, errors = subscribers.read_csv(path)
-            ordered = subscribers.in_delivery_order(found)
-            return ordered, tuple(f"{path}:{error}" for error in errors)
-        imported = subscribers.import_csv(engine, path, now=now)
-        skipped = tuple(f"{path}:{error}" for error in imported.errors)
-    return subscribers.stream(engine), skipped
+    if not first_import:
+        return subscribers.stream(engine), ()
+    if dry_run:
+        found, errors = subscribers.read_csv(path)
+        return subscribers.in_delivery_order(found), tuple(f"{path}:{e}" for e in errors)
+    imported = subscribers.import_csv(engine, path, now=now)
+    store.keep_meta_value(engine, _IMPORTED, f"{path} at {now.isoformat()}")
+    return subscribers.stream(engine), tuple(f"{path}:{error}" for error in imported.errors)
 
 
 def _publish(
-    settings: Settings, the_look: render.Look, issue: Issue, shown: Iterable[Issue]
+    settings: Settings,
+    the_look: render.Look,
+    outbox: Path,
+    id_host: str,
+    issue: Issue,
+    shown: Iterable[Issue],
 ) -> None:
-    """The web side of the outbox: ``issue``'s page, and the article pages, archive and feeds
-    of the issues ``shown``."""
+    """The web side of an outbox (the public one, or a dry run's preview): ``issue``'s page,
+    and the article pages, archive and feeds of the issues ``shown``."""
     tz = dates.zone(settings.timezone)
     issues = sorted(shown, key=lambda i: i.date, reverse=True)
-    outbox = settings.outbox_dir
     page = outbox / issue_page(issue.date) / "index.html"
     write_if_changed(page, render.render_browser_page(issue, the_look))
     articles = {a.id: a for issue in issues for a in issue.articles}
@@ -264,5 +409,6 @@ def _publish(
             digest=settings.digest_name,
             author_name=settings.from_name,
             author_email=settings.from_address,
+            id_host=id_host,
         ),
     )

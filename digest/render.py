@@ -60,7 +60,7 @@ class Look:
     title: str
     base_url: str
     postal_address: str
-    subject: str  # a str.format template with {title}, {date} (a date) and {count}
+    subject: str  # a str.format template: {title}, {date} (a date), {count}, {stories}
     timezone: tzinfo  # dates are shown in it
 
 
@@ -133,13 +133,21 @@ def long_date(day: date) -> str:
     return f"{day:%A, %B} {day.day}, {day.year}"
 
 
+def stories(count: int) -> str:
+    """'1 story', '3 stories': the count of an issue as the subject and the email say it."""
+    return f"{count} story" if count == 1 else f"{count} stories"
+
+
 def _subject(issue: Issue, look: Look) -> str:
+    count = len(issue.articles)
     try:
-        subject = look.subject.format(title=look.title, date=issue.date, count=len(issue.articles))
+        subject = look.subject.format(
+            title=look.title, date=issue.date, count=count, stories=stories(count)
+        )
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise DeliveryError(
             f"subject template {look.subject!r} is invalid ({exc}); "
-            "use only {title}, {date} and {count} in `subject`"
+            "use only {title}, {date}, {count} and {stories} in `subject`"
         ) from exc
     return one_line(subject)
 
@@ -150,6 +158,7 @@ def _context(issue: Issue, look: Look, *, browser: bool, **tokens: str) -> dict[
         "title": one_line(look.title),
         "date_text": long_date(issue.date),
         "count": len(entries),
+        "stories": stories(len(entries)),  # "1 story", "3 stories"
         "articles": entries,
         "topics": sorted(one_line(tag) for tag in issue.tags),
         "preheader": _preheader(entries),

@@ -1,4 +1,8 @@
-"""The database schema, in one place: every table of the store, the subscribers and the ledgers."""
+"""The database schema, in one place: every table of the store, the subscribers and the ledgers.
+
+Columns added after a table first shipped have a server default or are nullable:
+``store.connect`` adds them to an older store (store._add_missing_columns).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-
-metadata = MetaData()
 
 metadata = MetaData()
 
@@ -68,6 +70,9 @@ ingested_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("ingested_at", DateTime, nullable=False),
+    # "failed": read and rejected, with why; it is read again only once it changes.
+    Column("status", String(12), nullable=False, server_default="ok"),  # ok | failed
+    Column("error", Text),
 )
 
 subscribers = Table(
@@ -77,6 +82,11 @@ subscribers = Table(
     Column("name", Text),
     Column("tags", Text, nullable=False, default=""),  # sorted slugs, space-separated
     Column("created_at", DateTime, nullable=False),
+    # Nobody is deleted: an unsubscribed or bounced address stays, as the suppression list
+    # that no import or `subscribers add` overrides (only `add --resubscribe`).
+    Column("status", String(12), nullable=False, server_default="active"),  # SUBSCRIBER_STATUSES
+    Column("status_at", DateTime),  # UTC; when it last changed (unset: active since created_at)
+    Column("status_via", String(16)),  # how: one-click, link-page, operator, mailto, bounce, …
     # deliver streams subscribers by (tags, email) in keyset pages: equal tag sets together.
     Index("ix_subscribers_tags_email", "tags", "email"),
 )
@@ -112,6 +122,7 @@ sends = Table(
     Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
     Column("email", String(320), primary_key=True),
     Column("status", String(12), nullable=False),  # claimed | sent | deferred | failed
+    # failed: refused for good (5xx), with the reply in error; only --retry-failed retries.
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated_at", DateTime, nullable=False),

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import HTTP
 from email.utils import formatdate, parsedate_to_datetime
@@ -44,7 +45,9 @@ from digest.links import verify_unsubscribe_token
 ExtraLifespan = Callable[[], AbstractAsyncContextManager[object]]
 
 _log = logging.getLogger(__name__)
-_PRIVATE = "mail"  # outbox/mail/ holds the dry-run mails: addresses, unsubscribe tokens
+# outbox/preview/ holds what dry runs wrote (mails with addresses and unsubscribe tokens, an
+# unsent issue), and outbox/mail/ an older digest's dry-run mails: neither is ever served.
+_PRIVATE = ("preview", "mail")
 _CACHE_BYTES = 64 * 1024 * 1024  # file bytes (plain + gzipped) kept in memory
 _GZIP_MIN = 256  # smaller bodies gain nothing from gzip
 _MAX_FORM = 64 * 1024
@@ -67,7 +70,8 @@ _NOT_ONE_CLICK = "An unsubscribe POST carries the form field List-Unsubscribe=On
 _TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few minutes."
 _BUTTON = (
     '<form method="post" action="{}"><input type="hidden" name="List-Unsubscribe" '
-    'value="One-Click"><button type="submit">Unsubscribe</button></form>'
+    'value="One-Click"><input type="hidden" name="via" value="page">'
+    '<button type="submit">Unsubscribe</button></form>'
 )
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -100,7 +104,7 @@ class _Site:
 
     def __init__(self, outbox: Path, secret: str, cache_max_age: int, title: str) -> None:
         self.root = os.path.realpath(outbox)
-        self.private = os.path.join(self.root, _PRIVATE)
+        self.private = tuple(os.path.join(self.root, name) for name in _PRIVATE)
         self.secret = secret
         self.cache_control = f"public, max-age={cache_max_age}"
         self.title = title
@@ -142,7 +146,7 @@ class _Site:
         real = os.path.realpath(os.path.join(self.root, *parts))
         # Symlinks may not lead out of outbox/, nor into its private part.
         inside = real == self.root or real.startswith(self.root + os.sep)
-        private = real == self.private or real.startswith(self.private + os.sep)
+        private = any(real == p or real.startswith(p + os.sep) for p in self.private)
         return real if inside and not private else None
 
     def _remember(self, target: str, entry: _File) -> None:
@@ -184,7 +188,8 @@ class _Site:
         if fields.get("List-Unsubscribe") != "One-Click":
             return self._page(400, "Not an unsubscribe request", _NOT_ONE_CLICK)
         try:
-            await run_in_threadpool(_remove, request.state.engine, email)
+            via: subscribers.Via = "link-page" if fields.get("via") == "page" else "one-click"
+            await run_in_threadpool(_unsubscribe, request.state.engine, email, via)
         except DigestError as exc:
             _log.error("cannot unsubscribe a subscriber: %s", exc)
             return self._page(503, "Try again later", _TRY_AGAIN)
@@ -396,6 +401,6 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
     return {key: values[-1].strip() for key, values in parse_qs(text).items()}
 
 
-def _remove(engine: Engine, email: str) -> None:
+def _unsubscribe(engine: Engine, email: str, via: subscribers.Via) -> None:
     with contextlib.suppress(SubscriberError):  # not a valid address, so never stored: already gone
-        subscribers.remove(engine, email)
+        subscribers.suppress(engine, email, via=via, now=datetime.now(UTC))

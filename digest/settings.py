@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import os
 import re
 import string
 import tomllib
@@ -56,7 +57,14 @@ _FORMS = {
 _DATE_CODE = re.compile(r"%%|%[-_0^#]?[A-Za-z]")  # "%%" is a literal percent sign
 _SAMPLE_DAY = date(2026, 11, 27)
 # pydantic-settings reads a list or dict setting from the environment as JSON.
-_JSON_EXAMPLES = {"tag_rules": '{"sanctions": ["sanctions"]}'}
+_JSON_EXAMPLES = {
+    "tag_rules": '{"sanctions": ["sanctions"]}',
+    "headers": '{"Feedback-ID": "issue:daily:news"}',
+}
+# Settings that name files or folders, and SQLite URLs: relative ones in a config file are
+# read from that file's folder, so `digest --config /srv/news/digest.toml` works from anywhere.
+_PATH_SETTINGS = ("seeds_dir", "outbox_dir", "subscribers_file")
+_URL_SETTINGS = ("database_url", "schedule_db")
 
 
 class Settings(BaseSettings):
@@ -66,16 +74,23 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         "sqlite:///var/digest.db",
-        description="SQLAlchemy URL of the store: a SQLite file, or postgresql+psycopg://…",
+        description="SQLAlchemy URL of the store: a SQLite file, or postgresql+psycopg://…"
+        " (a relative SQLite file in a config file: from that file's folder).",
     )
     seeds_dir: Path = Field(
-        Path("seeds"), description="Where `digest ingest` reads when given no paths."
+        Path("seeds"),
+        description="Where `digest ingest` and `digest send` read sources (relative, in a "
+        "config file: from that file's folder).",
     )
     seeds_metadata: str = Field(
         "seeds.toml",
         description="Operator metadata file in a source folder; fills gaps the text leaves.",
     )
-    outbox_dir: Path = Field(Path("outbox"), description="Where rendered output is written.")
+    outbox_dir: Path = Field(
+        Path("outbox"),
+        description="Where a real send publishes (a dry run: only into preview/DATE/); "
+        "relative, in a config file: from that file's folder.",
+    )
     timezone: str = Field(
         "UTC", description="IANA zone of the digest, and of dates printed without an offset."
     )
@@ -114,8 +129,9 @@ class Settings(BaseSettings):
     from_address: str = Field("digest@example.org", description="Sender address of the email.")
     from_name: str = Field("The Daily Digest", description="Sender display name.")
     subject: str = Field(
-        "{title} for {date:%A, %B %-d, %Y}: {count} stories",
-        description="Subject line; {title}, {date} and {count} are filled in.",
+        "{title} for {date:%A, %B %-d, %Y}: {stories}",
+        description='Subject line; {title}, {date}, {count} and {stories} ("1 story", '
+        '"3 stories") are filled in.',
     )
     postal_address: str = Field(
         "The Daily Digest · 1 Example Street · Springfield, ST 00000",
@@ -125,13 +141,19 @@ class Settings(BaseSettings):
         SecretStr(PLACEHOLDER_SECRET),
         description="HMAC key of unsubscribe tokens; set your own, keep it secret.",
     )
-    unsubscribe_mailto: str = Field(
-        "unsubscribe@example.org",
-        description="Address of the mailto: List-Unsubscribe alternative.",
+    unsubscribe_mailto: str | None = Field(
+        None,
+        description="Mailbox of a mailto: List-Unsubscribe alternative; unset: none (only "
+        "set it once something reads that mailbox).",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra mail headers, e.g. { Feedback-ID = "issue:daily:news" } for Gmail.',
     )
     subscribers_file: Path = Field(
         Path("config/subscribers.csv"),
-        description="CSV (email,name,tags) imported by `digest send` when no subscriber is stored.",
+        description="CSV (email,name,tags) imported once, by the first `digest send` of an empty "
+        "store (relative, in a config file: from that file's folder).",
     )
     feed_issues: int = Field(7, ge=1, description="Issues whose articles the feeds carry.")
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
@@ -158,7 +180,9 @@ class Settings(BaseSettings):
     )
     schedule_time: str = Field("07:00", description="Daily run, local HH:MM.")
     schedule_db: str = Field(
-        "sqlite:///var/schedule.db", description="SQLAlchemy URL of the scheduler's job store."
+        "sqlite:///var/schedule.db",
+        description="SQLAlchemy URL of the scheduler's job store (relative SQLite file: as "
+        "database_url).",
     )
     misfire_grace_seconds: int = Field(
         21600,
@@ -206,12 +230,25 @@ class Settings(BaseSettings):
 
     @field_validator("from_address", "unsubscribe_mailto")
     @classmethod
-    def _plain_address(cls, value: str, info: ValidationInfo) -> str:
+    def _plain_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         if not PLAIN_ADDRESS.fullmatch(value.strip()):
             example = "digest@example.org, the name in from_name"
             if info.field_name == "unsubscribe_mailto":
                 example = "unsubscribe@example.org"
             raise ValueError(f"{value!r} is not a plain email address; write it like {example}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _extra_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        if value:
+            from digest.message import header_problem  # the one rule, where headers are made
+
+            for name, text in value.items():
+                if problem := header_problem(name, text):
+                    raise ValueError(problem)
         return value
 
     @field_validator("seeds_dir", "outbox_dir", "subscribers_file", mode="before")
@@ -262,8 +299,37 @@ class Settings(BaseSettings):
         path = _config_file.get()
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
         if path is not None:
-            sources += (TomlConfigSettingsSource(settings_cls, toml_file=path),)
+            sources += (_ConfigFile(settings_cls, toml_file=path),)
         return sources
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """The TOML file, its relative paths and SQLite URLs read from the file's own folder."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        path = _config_file.get()
+        folder = path.parent if path is not None else Path()
+        for name in _PATH_SETTINGS:
+            value = values.get(name)
+            if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+                values[name] = os.path.normpath(folder / value)
+        for name in _URL_SETTINGS:
+            value = values.get(name)
+            if isinstance(value, str):
+                values[name] = _sqlite_from(folder, value)
+        return values
+
+
+def _sqlite_from(folder: Path, url: str) -> str:
+    """A relative SQLite file read from ``folder``; other URLs as they are."""
+    prefix, sep, file = url.partition(":///")
+    if not sep or not prefix.startswith("sqlite") or not file or file.startswith(":memory:"):
+        return url
+    name, query_sep, query = file.partition("?")
+    if Path(name).is_absolute():
+        return url
+    return f"{prefix}:///{os.path.normpath(folder / name)}{query_sep}{query}"
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
@@ -339,9 +405,10 @@ def _check_subject(template: str) -> None:
     for _, field, spec, _ in parts:
         if field is None:
             continue
-        if re.split(r"[.\[]", field)[0] not in ("title", "date", "count"):
+        if re.split(r"[.\[]", field)[0] not in ("title", "date", "count", "stories"):
             raise ValueError(
-                f"{template!r} names {{{field}}}; use only {{title}}, {{date}} and {{count}}"
+                f"{template!r} names {{{field}}}; use only {{title}}, {{date}}, {{count}} "
+                "and {stories}"
             )
         for code in _DATE_CODE.findall(spec or "") if field == "date" else ():
             if code != "%%" and _SAMPLE_DAY.strftime(code) == code:  # the C library kept it
@@ -350,7 +417,7 @@ def _check_subject(template: str) -> None:
                     "use codes like %A, %B, %d, %Y"
                 )
     try:
-        template.format(title="Title", date=_SAMPLE_DAY, count=3)
+        template.format(title="Title", date=_SAMPLE_DAY, count=3, stories="3 stories")
     except (ValueError, AttributeError, KeyError, IndexError) as exc:
         raise ValueError(_not_a_template(template, exc)) from exc
 

@@ -10,7 +10,6 @@ import re
 import smtplib
 import ssl
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -237,7 +236,8 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 
 class OutboxWriter:
-    """The ``--dry-run`` sender: what would go out, as .eml files in outbox/mail/YYYY-MM-DD/.
+    """The ``--dry-run`` sender: what would go out, as .eml files in ``directory``
+    (outbox/preview/YYYY-MM-DD/mail/).
 
     Up to 1,000 recipients, one file per recipient; above that, one file per variant (the
     message of its first recipient) plus recipients.csv (email, variant file). The folder's
@@ -245,10 +245,8 @@ class OutboxWriter:
     count is known; else both kinds are written until the count decides, the other dropped.
     """
 
-    def __init__(
-        self, outbox_dir: Path, issue_date: date, *, recipients: int | None = None
-    ) -> None:
-        self.directory = outbox_dir / "mail" / issue_date.isoformat()
+    def __init__(self, directory: Path, *, recipients: int | None = None) -> None:
+        self.directory = directory
         self._clear()
         self._many = None if recipients is None else recipients > PER_RECIPIENT_LIMIT
         self._recipients = 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,10 +17,12 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     or_,
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -32,6 +35,11 @@ from sqlalchemy.exc import (
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
 from digest.schema import article_tags, articles, ingested_files, metadata, store_meta
+
+# psycopg logs what it ignores while cleaning up after an error that we report ourselves
+# ("error ignored terminating <psycopg.Pipeline …>"); with no handler anywhere, Python's last
+# resort would print that raw beside our one Error line. A service's own log still gets it.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
@@ -78,13 +86,37 @@ def connect(url: str) -> Engine:
 
 
 def _create_schema(engine: Engine) -> None:
-    """Create missing tables; a second process creating them at the same moment is fine."""
+    """Create missing tables and columns; a second process doing so at once is fine."""
     try:
         metadata.create_all(engine)
+        _add_missing_columns(engine)
     except (OperationalError, ProgrammingError, IntegrityError) as exc:
         if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
             raise
         metadata.create_all(engine)  # the other process won the race: check again
+        _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns a newer digest added to a table an older one created (nullable or defaulted)."""
+    found = inspect(engine)
+    names = set(found.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in names:
+            continue
+        have = {column["name"] for column in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.server_default is not None:
+                text = column.server_default.arg  # type: ignore[attr-defined]
+                default = f" NOT NULL DEFAULT '{text}'"
+            with engine.begin() as conn:
+                conn.execute(
+                    sql_text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
+                )
 
 
 @contextmanager
@@ -250,6 +282,52 @@ def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], s
     return changed
 
 
+def meta_value(engine: Engine, key: str) -> str | None:
+    """A small fact about the store (``store_meta``), or None when it was never set."""
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == key)
+            ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return None if value is None else str(value)
+
+
+def keep_meta_value(engine: Engine, key: str, value: str) -> str:
+    """Set ``key`` unless it is set already; the value it holds afterwards (first one wins,
+    also when two processes race)."""
+    try:
+        with engine.begin() as conn:
+            if conn.execute(select(store_meta.c.key).where(store_meta.c.key == key)).first():
+                return str(
+                    conn.execute(
+                        select(store_meta.c.value).where(store_meta.c.key == key)
+                    ).scalar_one()
+                )
+            conn.execute(insert(store_meta).values(key=key, value=value))
+    except IntegrityError:
+        return meta_value(engine, key) or value
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+    return value
+
+
+def known_tags(engine: Engine, tags: Iterable[str]) -> set[str]:
+    """Which of ``tags`` some stored article has."""
+    wanted = sorted(set(tags))
+    if not wanted:
+        return set()
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(article_tags.c.tag).where(article_tags.c.tag.in_(wanted)).distinct()
+            ).scalars()
+            return set(found)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+
+
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
     """The files not yet ingested as they are now (a changed size or mtime counts as new)."""
     stamps = {str(path): _stamp(path) for path in files}
@@ -269,10 +347,21 @@ def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
     return [path for path in files if known.get(str(path)) != stamps[str(path)]]
 
 
-def mark_ingested(engine: Engine, files: Sequence[Path], *, now: datetime) -> None:
-    """Remember ``files`` as ingested in their current state."""
+def mark_ingested(
+    engine: Engine, files: Sequence[Path], *, now: datetime, failed: Mapping[str, str] | None = None
+) -> None:
+    """Remember ``files`` as ingested in their current state; those in ``failed`` (path →
+    why) as read and rejected, so they are read again only once they change."""
+    failed = failed or {}
     rows = [
-        {"path": str(p), "size": s[0], "mtime_ns": s[1], "ingested_at": utc_naive(now)}
+        {
+            "path": str(p),
+            "size": s[0],
+            "mtime_ns": s[1],
+            "ingested_at": utc_naive(now),
+            "status": "failed" if str(p) in failed else "ok",
+            "error": failed.get(str(p), "")[:1000] or None,
+        }
         for p in files
         if (s := _stamp(p)) is not None
     ]

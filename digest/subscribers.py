@@ -1,4 +1,9 @@
-"""The subscriber list: validated, normalised addresses and the tags each one follows."""
+"""The subscriber list: validated, normalised addresses, the tags each follows, and who left.
+
+Nobody is deleted. An unsubscribed or bounced address stays as a row with its status, when
+and how: the suppression list. No send, CSV import or `subscribers add` makes it active
+again; only `add --resubscribe`, the operator's own recorded decision, does.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Literal, TextIO
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.clean import tag_slug
@@ -23,15 +28,37 @@ from digest.store import reason, utc_naive
 
 _BATCH = 500
 _TAG_SPLIT = re.compile(r"[\s,;]+")
+Status = Literal["active", "unsubscribed", "bounced"]
+STATUSES: tuple[Status, ...] = ("active", "unsubscribed", "bounced")
+ACTIVE: Status = "active"
+# How a status came about: the subscriber's one-click POST or the link's page, the operator,
+# a mailto: request, a bounce, or the operator taking someone back (--resubscribe).
+Via = Literal["one-click", "link-page", "operator", "mailto", "bounce", "resubscribe"]
 
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What one CSV import did; ``errors`` are ``"line N: <reason>"``, one a skipped row."""
+    """What one CSV import did; ``errors`` are ``"line N: <reason>"``, one a skipped row.
+    ``suppressed`` rows name an unsubscribed or bounced address: left as they are."""
 
     added: int
     updated: int
     errors: tuple[str, ...]
+    suppressed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored subscriber with its status, and when and how it last changed."""
+
+    subscriber: Subscriber
+    status: Status
+    since: datetime  # UTC, naive as stored: when the status began
+    via: str | None
+
+    @property
+    def email(self) -> str:
+        return self.subscriber.email
 
 
 def normalize(email: str) -> str:
@@ -60,42 +87,92 @@ def add(
     *,
     name: str | None = None,
     tags: Iterable[str] = (),
+    replace_tags: bool = False,
+    resubscribe: bool = False,
     now: datetime,
-) -> Subscriber:
-    """Store a subscriber, or replace the tags of a stored one (and its name, when given)."""
-    subscriber = Subscriber(normalize(email), _name(name), tags_of(tags))
+) -> tuple[Stored, str]:
+    """Store a subscriber, or change what is given of a stored one: ``tags`` are added to
+    theirs (``replace_tags``: instead of theirs), the name replaced when given.
+
+    Returns the row and what happened: "added", "updated" or "resubscribed". A suppressed
+    (unsubscribed or bounced) address is refused unless ``resubscribe``.
+    """
+    address = normalize(email)
+    wanted = tags_of(tags)
     try:
         with engine.begin() as conn:
-            _upsert(conn, [subscriber], now)
-            row = conn.execute(select(table).where(table.c.email == subscriber.email)).one()
+            row = conn.execute(select(table).where(table.c.email == address)).one_or_none()
+            if row is None:
+                _upsert(conn, [Subscriber(address, _name(name), wanted)], now)
+                action = "added"
+            else:
+                old = _stored(row)
+                if old.status != ACTIVE and not resubscribe:
+                    raise SubscriberError(
+                        f"{address} {old.status} on {old.since:%Y-%m-%d} ({old.via or 'unknown'})"
+                        " and is never mailed again; if they asked to come back, run "
+                        "`digest subscribers add --resubscribe` (it is recorded)"
+                    )
+                values: dict[str, object] = {
+                    "tags": _tag_text(wanted if replace_tags else old.subscriber.tags | wanted)
+                }
+                if _name(name) is not None:
+                    values["name"] = _name(name)
+                action = "updated"
+                if old.status != ACTIVE:
+                    values |= {
+                        "status": ACTIVE,
+                        "status_at": utc_naive(now),
+                        "status_via": "resubscribe",
+                    }
+                    action = "resubscribed"
+                conn.execute(update(table).where(table.c.email == address).values(values))
+            stored = _stored(conn.execute(select(table).where(table.c.email == address)).one())
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot write subscriber {subscriber.email}: {reason(exc)}") from exc
-    return _subscriber(row.email, row.name, row.tags)
+        raise StoreError(f"cannot write subscriber {address}: {reason(exc)}") from exc
+    return stored, action
 
 
-def remove(engine: Engine, email: str) -> bool:
-    """Delete a subscriber; False when the address was not subscribed."""
+def suppress(
+    engine: Engine, email: str, *, via: Via, now: datetime, status: Status = "unsubscribed"
+) -> tuple[Stored, bool] | None:
+    """Mark a subscriber unsubscribed (or bounced): they get no more mail. Returns the row
+    and whether it changed (an address already suppressed keeps its first record), or None
+    when the address is not on the list."""
     address = normalize(email)
     try:
         with engine.begin() as conn:
-            gone = conn.execute(delete(table).where(table.c.email == address)).rowcount
+            changed = conn.execute(
+                update(table)
+                .where(table.c.email == address, table.c.status == ACTIVE)
+                .values(status=status, status_at=utc_naive(now), status_via=via)
+            ).rowcount
+            row = conn.execute(select(table).where(table.c.email == address)).one_or_none()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot remove subscriber {address}: {reason(exc)}") from exc
-    return bool(gone)
+        raise StoreError(f"cannot unsubscribe {address}: {reason(exc)}") from exc
+    return None if row is None else (_stored(row), bool(changed))
 
 
 def all_subscribers(engine: Engine) -> list[Subscriber]:
-    """Every subscriber, by address."""
+    """Every active subscriber, by address."""
+    return [stored.subscriber for stored in listing(engine, status=ACTIVE)]
+
+
+def listing(engine: Engine, *, status: Status | None = None) -> list[Stored]:
+    """Every subscriber (or those of one status), by address."""
+    stmt = select(table).order_by(table.c.email)
+    if status is not None:
+        stmt = stmt.where(table.c.status == status)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(table).order_by(table.c.email)).all()
+            rows = conn.execute(stmt).all()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read subscribers: {reason(exc)}") from exc
-    return [_subscriber(row.email, row.name, row.tags) for row in rows]
+    return [_stored(row) for row in rows]
 
 
 def stream(engine: Engine, *, chunk: int = 2000) -> Iterator[Subscriber]:
-    """Every subscriber ordered by (tags, email), so equal tag sets come one after another.
+    """Every active subscriber ordered by (tags, email): equal tag sets come one after another.
 
     Keyset pages of ``chunk`` rows, each read in its own short transaction: memory stays
     flat however long the list, and no read lock is held while the caller writes the
@@ -103,7 +180,7 @@ def stream(engine: Engine, *, chunk: int = 2000) -> Iterator[Subscriber]:
     """
     last: tuple[str, str] | None = None
     while True:
-        stmt = select(table.c.email, table.c.name, table.c.tags)
+        stmt = select(table.c.email, table.c.name, table.c.tags).where(table.c.status == ACTIVE)
         if last is not None:
             # A row-value comparison, not an OR: both SQLite and PostgreSQL seek the index.
             stmt = stmt.where(tuple_(table.c.tags, table.c.email) > tuple_(*last))
@@ -121,22 +198,29 @@ def stream(engine: Engine, *, chunk: int = 2000) -> Iterator[Subscriber]:
 
 
 def count(engine: Engine) -> int:
-    """How many subscribers are stored."""
+    """How many subscribers are active."""
+    return counts(engine).get(ACTIVE, 0)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """How many stored subscribers have each status (statuses with none are left out)."""
     try:
         with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            rows = conn.execute(select(table.c.status, func.count()).group_by(table.c.status)).all()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read subscribers: {reason(exc)}") from exc
+    return {str(status): int(n) for status, n in rows}
 
 
 def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
     """Add or update the subscribers of a CSV file (columns email, name, tags; UTF-8).
 
     A bad row is reported as ``line N: <reason>`` and skipped; the others are imported in
-    one transaction. A file that cannot be read, or has no email column, is an error.
+    one transaction. An unsubscribed or bounced address is left as it is (counted in
+    ``suppressed``). A file that cannot be read, or has no email column, is an error.
     """
     errors: list[str] = []
-    added = updated = 0
+    added = updated = suppressed = 0
     try:
         with _reading(path) as handle, engine.begin() as conn:
             batch: list[Subscriber] = []
@@ -144,12 +228,13 @@ def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
                 batch.append(subscriber)
                 if len(batch) >= _BATCH:
                     new = _upsert(conn, batch, now)
-                    added, updated, batch = added + new, updated + len(batch) - new, []
+                    added, updated = added + new[0], updated + new[1]
+                    suppressed, batch = suppressed + new[2], []
             new = _upsert(conn, batch, now)
-            added, updated = added + new, updated + len(batch) - new
+            added, updated, suppressed = added + new[0], updated + new[1], suppressed + new[2]
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscribers: {reason(exc)}") from exc
-    return ImportReport(added, updated, tuple(errors))
+    return ImportReport(added, updated, tuple(errors), suppressed)
 
 
 def in_delivery_order(found: Iterable[Subscriber]) -> list[Subscriber]:
@@ -224,18 +309,18 @@ def _rows(path: Path, handle: Iterable[str], errors: list[str]) -> Iterator[Subs
         yield Subscriber(email, _name(cell("name")), tags_of(_TAG_SPLIT.split(cell("tags"))))
 
 
-def _upsert(conn: Connection, batch: list[Subscriber], now: datetime) -> int:
-    """Insert new subscribers and update stored ones; returns how many were new.
+def _upsert(conn: Connection, batch: list[Subscriber], now: datetime) -> tuple[int, int, int]:
+    """Insert new subscribers and update active stored ones; (added, updated, suppressed).
 
     Portable SQL (no dialect upsert): one read of the batch's stored addresses, one insert.
-    A name left out keeps the stored one.
+    A name left out keeps the stored one; a suppressed address is not touched.
     """
     if not batch:
-        return 0
-    stored = set(
+        return 0, 0, 0
+    stored = dict(
         conn.execute(
-            select(table.c.email).where(table.c.email.in_([s.email for s in batch]))
-        ).scalars()
+            select(table.c.email, table.c.status).where(table.c.email.in_([s.email for s in batch]))
+        ).all()
     )
     created = utc_naive(now)
     new_rows = [
@@ -245,13 +330,15 @@ def _upsert(conn: Connection, batch: list[Subscriber], now: datetime) -> int:
     ]
     if new_rows:
         conn.execute(insert(table), new_rows)
+    updated = 0
     for s in batch:
-        if s.email in stored:
+        if stored.get(s.email) == ACTIVE:
             values: dict[str, object] = {"tags": _tag_text(s.tags)}
             if s.name is not None:
                 values["name"] = s.name
             conn.execute(update(table).where(table.c.email == s.email).values(values))
-    return len(new_rows)
+            updated += 1
+    return len(new_rows), updated, len(batch) - len(new_rows) - updated
 
 
 def _tag_text(tags: frozenset[str]) -> str:
@@ -265,3 +352,13 @@ def _name(name: str | None) -> str | None:
 
 def _subscriber(email: str, name: str | None, tags: str) -> Subscriber:
     return Subscriber(email, name, frozenset(tags.split()))
+
+
+def _stored(row: Any) -> Stored:
+    status = next((known for known in STATUSES if known == row.status), ACTIVE)
+    return Stored(
+        _subscriber(row.email, row.name, row.tags),
+        status,
+        row.status_at or row.created_at,
+        row.status_via,
+    )

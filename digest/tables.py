@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -10,8 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from digest import pipeline
-from digest.models import Article
+from digest import deliver, pipeline, subscribers
+from digest.models import Article, Issue
 
 _VARIANTS_SHOWN = 20
 
@@ -20,6 +21,8 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
     """What a send did: a row per variant, the summary line, and an Error line per problem."""
     issue, delivery = report.issue, report.delivery
     out.print(f"Ingested {count(report.ingested, 'new article')} from the sources.")
+    for missing in report.missing:
+        click.echo(f"Error: {missing.path}: {missing.reason}; check seeds_dir", err=True)
     for rejected in report.rejected:
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
     for skipped in report.skipped_subscribers:
@@ -33,10 +36,16 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
         return
     title = f"Issue {issue.date}" + (" (dry run: nothing sent)" if report.dry_run else "")
     if delivery.recipients == 0:
-        out.print(
-            f"{title}: no subscribers, so nothing to send; add them with "
-            "`digest subscribers add` or `digest subscribers import FILE.csv`."
-        )
+        if report.suppressed:
+            out.print(
+                f"{title}: no active subscribers ({report.suppressed} unsubscribed or bounced, "
+                "never mailed again), so nothing to send."
+            )
+        else:
+            out.print(
+                f"{title}: no subscribers, so nothing to send; add them with "
+                "`digest subscribers add` or `digest subscribers import FILE.csv`."
+            )
         return
     table = new_table("Variant (tags)", "Recipients", "Articles", "Bytes", title=title)
     for row in delivery.by_variant[:_VARIANTS_SHOWN]:
@@ -50,10 +59,58 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
         table.add_row(f"… {len(delivery.by_variant) - _VARIANTS_SHOWN} more", "", "", "")
     out.print(table)
     out.print(delivery.summary(dry_run=report.dry_run))
-    if report.mail_dir is not None:
-        out.print(f"Messages written to {report.mail_dir}/")
+    if report.suppressed:
+        out.print(f"{report.suppressed} unsubscribed or bounced: not sent to.")
+    if report.preview_dir is not None:
+        out.print(
+            f"Preview written to {report.preview_dir}/ (messages in mail/; the published "
+            "archive and feeds are unchanged)."
+        )
     for address, reply in delivery.failed:
         click.echo(f"Error: {address}: {reply}", err=True)
+
+
+def print_status(out: Console, issue: Issue, found: deliver.LedgerStatus) -> None:
+    """`digest status`: the ledger's counts of one issue, and the first refusals."""
+    table = new_table("Status", "Recipients", title=f"Issue {issue.date}")
+    for name, value in (
+        ("sent", found.sent),
+        ("deferred (sent again by the next run)", found.deferred),
+        ("failed (refused for good)", found.failed),
+        ("claimed by a run (sent again if it was stopped)", found.claimed),
+        ("pending (not tried yet)", found.pending),
+        ("no matching articles", found.no_articles),
+        ("suppressed (unsubscribed or bounced)", found.suppressed),
+    ):
+        table.add_row(name, f"{value:,}")
+    out.print(table)
+    for address, reply in found.failures:
+        out.print(f"failed: {address}: {reply}")
+    if found.failed:
+        out.print(
+            "After fixing the cause (an address, the relay), `digest send --retry-failed` "
+            f"--date {issue.date} sends to them again."
+        )
+
+
+def print_subscribers(out: Console, found: Sequence[subscribers.Stored]) -> None:
+    """`digest subscribers list`: address, name, tags, and status with when and how."""
+    if not found:
+        out.print("No subscribers.")
+        return
+    table = new_table("Email", "Name", "Tags", "Status")
+    for s in found:
+        status = s.status if s.status == "active" else f"{s.status} {s.since:%Y-%m-%d} ({s.via})"
+        table.add_row(
+            s.email,
+            s.subscriber.name or "",
+            ", ".join(sorted(s.subscriber.tags)) or "(every article)",
+            status,
+        )
+    out.print(table)
+    by_status = Counter(s.status for s in found)
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+    out.print(f"{count(len(found), 'subscriber')}: {shown}.")
 
 
 def article_json(article: Article) -> dict[str, Any]:

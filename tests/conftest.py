@@ -51,11 +51,21 @@ def make_article(**overrides: Any) -> Article:
     return Article(**(fields | overrides))
 
 
+# What a real install sets before its first send (the pre-flight refuses the shipped values).
+REAL_SENDER = {
+    "base_url": '"https://news.digest-test.net/daily"',
+    "from_address": '"news@digest-test.net"',
+    "postal_address": '"Digest Test Ltd · 12 Harbour Road · Leith EH6 6LB · Scotland"',
+    "unsubscribe_secret": '"test-secret-0123456789abcdef"',
+}
+
+
 def write_config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Path:
-    """A config file for one test, with its own SQLite store unless told otherwise."""
+    """A config file for one test, with its own SQLite store unless told otherwise, and
+    sender settings that pass the pre-flight of a real send (each can be overridden)."""
     url = database_url or f"sqlite:///{tmp_path / 'digest.db'}"
-    lines = [f'database_url = "{url}"', 'timezone = "UTC"', 'unsubscribe_secret = "test-secret"']
-    lines += [f"{key} = {value}" for key, value in extra.items()]
+    lines = [f'database_url = "{url}"', 'timezone = "UTC"']
+    lines += [f"{key} = {value}" for key, value in (REAL_SENDER | extra).items()]
     path = tmp_path / "digest.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

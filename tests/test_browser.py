@@ -46,6 +46,10 @@ window.addEventListener("load", function () {
       width: win.innerWidth,
       scrollWidth: doc.documentElement.scrollWidth,
       dark: win.matchMedia("(prefers-color-scheme: dark)").matches,
+      preheader: Array.from(doc.querySelectorAll(".preheader")).map(function (el) {
+        var box = el.getBoundingClientRect();
+        return {height: box.height, text: el.textContent.length};
+      }),
       text: colours(doc, ".masthead, .issue-date, .a-title a, .a-meta, .a-sum, .f-line, .f-link")
     };
   });
@@ -130,6 +134,15 @@ def test_email_fits_phone_and_desktop_width(measured: tuple[bool, list[dict[str,
     assert [frame["width"] for frame in seen] == list(WIDTHS)
     for frame in seen:
         assert frame["scrollWidth"] <= frame["width"], f"sideways scroll at {frame['width']} px"
+
+
+def test_preheader_takes_no_room(measured: tuple[bool, list[dict[str, Any]]]) -> None:
+    """The inbox preview line is in the email but shows nowhere in it, at every width."""
+    _, seen = measured
+    for frame in seen:
+        (preheader,) = frame["preheader"]
+        assert preheader["text"] > 0
+        assert preheader["height"] == 0, f"preheader shows at {frame['width']} px"
 
 
 def test_text_is_legible_in_light_and_dark_mode(

@@ -177,8 +177,11 @@ def test_a_bad_variable_without_a_config_file_names_only_the_variable(
 @pytest.mark.parametrize(
     ("subject", "message"),
     [
-        ("{nope}", "'{nope}' names {nope}; use only {title}, {date} and {count}"),
-        ("{0} stories", "'{0} stories' names {0}; use only {title}, {date} and {count}"),
+        ("{nope}", "'{nope}' names {nope}; use only {title}, {date}, {count} and {stories}"),
+        (
+            "{0} stories",
+            "'{0} stories' names {0}; use only {title}, {date}, {count} and {stories}",
+        ),
         (
             "{date:%Q}",
             "'{date:%Q}' has %Q, which is not a date format code; use codes like %A, %B, %d, %Y",
@@ -245,8 +248,10 @@ def test_a_bad_subject_template_is_refused_before_anything_runs(
 def test_a_bad_address_or_url_is_refused_before_the_outbox_is_touched(
     tmp_path: Path, line: str, message: str
 ) -> None:
-    config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"', outbox_dir=f'"{tmp_path / "out"}"')
-    config.write_text(config.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    key, _, value = line.partition(" = ")
+    config = write_config(
+        tmp_path, seeds_dir=f'"{SEEDS}"', outbox_dir=f'"{tmp_path / "out"}"', **{key: value}
+    )
     result = run("send", "--dry-run", config=config)
     assert result.exit_code == 1
     assert result.output == f"Error: {message.format(config=config)}\n"
@@ -432,7 +437,7 @@ def test_titles_and_paths_are_printed_as_they_are_not_as_markup(
     assert table.exit_code == 0
     assert title in table.output
     preview = run("send", "--dry-run", config=config)
-    assert f"Messages written to {sources / 'outbox' / 'mail' / '2018-03-06'}/" in preview.output
+    assert f"Preview written to {sources / 'outbox' / 'preview' / '2018-03-06'}/ " in preview.output
 
 
 def test_ctrl_c_in_any_command_is_one_error_line(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from digest import deliver, render, selection, smtp, subscribers
 from digest.deliver import DeliveryReport
 from digest.errors import DeliveryError
 from digest.links import verify_unsubscribe_token
-from digest.message import MailInfo
+from digest.message import MailInfo, header_problem
 from digest.models import Article, Issue, Subscriber
 from digest.schema import sends
 
@@ -120,6 +120,7 @@ def send(
     renders: list[frozenset[str]] | None = None,
     render_with: Callable[[Issue], render.Email] = real_render,
     info: MailInfo = INFO,
+    retry_failed: bool = False,
 ) -> DeliveryReport:
     def counted(chosen: Issue) -> render.Email:
         if renders is not None:
@@ -138,6 +139,7 @@ def send(
         now=NOW,
         sleep=(sleeps.append if sleeps is not None else lambda _s: None),
         retries=retries,
+        retry_failed=retry_failed,
     )
 
 
@@ -250,7 +252,9 @@ def test_server_down_stops_the_run_and_the_next_run_finishes(
         "0 sent this run, run `digest send` again later to send the rest"
     )
     statuses = Counter(status for status, _, _ in ledger(engine).values())
-    assert statuses == {"deferred": 3, "claimed": 1}  # ed's variant was not reached
+    # The claimed row of the batch that was never tried is given back (pending, no row);
+    # ed's variant was not reached.
+    assert statuses == {"deferred": 3}
     mailbox.handler.defer = 0
     report = send(engine, issue, issue_id, mailbox.sender())
     assert report.sent == 5
@@ -271,8 +275,20 @@ def test_permanent_failure_is_recorded_reported_and_never_retried(
     )  # fmt: skip
     mailbox.handler.refuse = set()
     again = send(engine, issue, issue_id, mailbox.sender())
-    assert (again.sent, again.skipped_already_sent) == (0, 5)
+    # Refused is never "already sent": the re-run lists it as failed before, and unfinished.
+    assert (again.sent, again.skipped_already_sent, again.failed_earlier) == (0, 4, 1)
+    assert again.unfinished
+    assert "1 refused by an earlier run" in again.summary()
     assert mailbox.handler.rcpt_tried.count("cy@example.org") == 1
+    # The operator fixed the cause: --retry-failed sends it exactly one copy.
+    retried = send(engine, issue, issue_id, mailbox.sender(), retry_failed=True)
+    assert (retried.sent, retried.skipped_already_sent, retried.failed_earlier) == (1, 4, 0)
+    assert not retried.unfinished
+    assert mailbox.handler.counts() == Counter(RECEIVING)
+    assert ledger(engine)["cy@example.org"][0] == "sent"
+    final = send(engine, issue, issue_id, mailbox.sender(), retry_failed=True)
+    assert (final.sent, final.skipped_already_sent) == (0, 5)
+    assert mailbox.handler.counts() == Counter(RECEIVING)
 
 
 class Interrupting:
@@ -415,9 +431,10 @@ def test_each_ledger_state_on_the_next_run(engine: Engine, mailbox: Mailbox) -> 
     assert mailbox.handler.counts() == Counter(
         ["ada@example.org", "bob@example.com", "ed@example.com"]
     )
-    assert (first.recipients, first.sent, first.skipped_already_sent, first.skipped_empty) == (
-        6, 3, 2, 1
-    )  # fmt: skip
+    assert (
+        first.recipients, first.sent, first.skipped_already_sent, first.failed_earlier,
+        first.skipped_empty,
+    ) == (6, 3, 1, 1, 1)  # fmt: skip
     assert ledger(engine) == {
         "ada@example.org": ("sent", 2, None),
         "bob@example.com": ("sent", 2, None),
@@ -426,7 +443,8 @@ def test_each_ledger_state_on_the_next_run(engine: Engine, mailbox: Mailbox) -> 
         "ed@example.com": ("sent", 1, None),
     }
     second = send(engine, issue, issue_id, mailbox.sender())
-    assert (second.sent, second.skipped_already_sent, second.deferred) == (0, 5, 0)
+    assert (second.sent, second.skipped_already_sent, second.failed_earlier) == (0, 4, 1)
+    assert second.deferred == 0
     assert sum(mailbox.handler.counts().values()) == 3
 
 
@@ -513,6 +531,7 @@ def test_message_parts_and_headers() -> None:
         assert message["MIME-Version"] == "1.0"
         assert message["List-Id"] == '"The Daily Digest" <daily.example.org>'
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["Precedence"] == "bulk"
         assert re.fullmatch(r"<daily\.20190101\.[0-9a-f]{12}@example\.org>", message["Message-ID"])
         https, mailto = re.fullmatch(r"<(\S+)>, <(\S+)>", message["List-Unsubscribe"]).groups()
         assert mailto == "mailto:unsubscribe@example.org?subject=unsubscribe"
@@ -642,8 +661,95 @@ def test_header_injection_is_inert() -> None:
     names = [line.split(":", 1)[0] for line in head if not line.startswith(" ")]
     assert names == [
         "From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
-        "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+        "List-Unsubscribe-Post", "Precedence", "MIME-Version", "Content-Type",
     ]  # fmt: skip
+
+
+def test_without_a_mailto_list_unsubscribe_is_the_url_alone() -> None:
+    info = replace(INFO, unsubscribe_mailto=None)
+    for address, raw in dry_run(make_issue(), AUDIENCE[:2], info=info).messages.items():
+        message = parse(raw)
+        (url,) = re.fullmatch(r"<(\S+)>", message["List-Unsubscribe"]).groups()
+        assert verify_unsubscribe_token(SECRET, parse_qs(urlsplit(url).query)["token"][0]) == (
+            address
+        )
+        assert b"mailto:" not in raw
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8080", "http://news.example.org/daily"])
+def test_one_click_is_offered_only_over_https(base_url: str) -> None:
+    """RFC 8058: the one-click POST goes to an https URI; beside an http one the
+    List-Unsubscribe-Post header must not be sent (the plain link still is)."""
+    info = replace(INFO, base_url=base_url)
+    message = parse(dry_run(make_issue(), AUDIENCE[:1], info=info).messages["ada@example.org"])
+    assert "List-Unsubscribe-Post" not in message
+    assert message["List-Unsubscribe"].startswith(f"<{base_url}/unsubscribe?token=")
+
+
+def test_extra_headers_go_out_verbatim_after_the_standard_ones() -> None:
+    extra = (("Feedback-ID", "issue:list:digest:sender"), ("X-Campaign", "daily=2019-01-01; a"))
+    raw = dry_run(make_issue(), AUDIENCE[:1], info=replace(INFO, headers=extra)).messages[
+        "ada@example.org"
+    ]
+    head = header_lines(raw)
+    assert head[head.index("Precedence: bulk") + 1 :][:3] == [
+        "Feedback-ID: issue:list:digest:sender",
+        "X-Campaign: daily=2019-01-01; a",
+        "MIME-Version: 1.0",
+    ]
+    assert parse(raw).defects == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("Feedback ID", "x", "header name 'Feedback ID' is not a field name; use printable "
+         "ASCII without spaces or ':', e.g. Feedback-ID"),
+        ("X-Ünï", "x", "header name 'X-Ünï' is not a field name; use printable ASCII without "
+         "spaces or ':', e.g. Feedback-ID"),
+        ("", "x", "header name '' is not a field name; use printable ASCII without spaces or "
+         "':', e.g. Feedback-ID"),
+        ("subject", "Win", "header subject is one digest writes itself; remove it"),
+        ("List-Unsubscribe", "<https://x.org/u>", "header List-Unsubscribe is one digest "
+         "writes itself; remove it"),
+        ("Content-Type", "text/plain", "header Content-Type is one digest writes itself; "
+         "remove it"),
+        ("Bcc", "boss@example.org", "header Bcc is one digest writes itself; remove it"),
+        ("Feedback-ID", "  ", "header Feedback-ID has no value; give it one or remove it"),
+        ("Feedback-ID", "a\r\nBcc: victim@example.net", "header Feedback-ID value "
+         "'a\\r\\nBcc: victim@example.net' is not one line of printable ASCII; write it on "
+         "one line, without non-ASCII characters"),
+        ("Feedback-ID", "Zürich", "header Feedback-ID value 'Zürich' is not one line of "
+         "printable ASCII; write it on one line, without non-ASCII characters"),
+        ("X-Long", "v" * 991, "header X-Long is longer than 998 characters; shorten its value"),
+    ],
+)  # fmt: skip
+def test_a_bad_extra_header_is_refused_before_any_message(
+    name: str, value: str, problem: str
+) -> None:
+    assert header_problem(name, value) == problem
+    info = replace(INFO, headers=(("Feedback-ID", "a:b:c"), (name, value)))
+    with pytest.raises(DeliveryError) as caught:
+        dry_run(make_issue(), AUDIENCE, info=info)
+    assert str(caught.value) == f"{problem} (in the headers setting)"
+
+
+def test_an_extra_header_given_twice_is_refused() -> None:
+    info = replace(INFO, headers=(("Feedback-ID", "a:b:c"), ("feedback-id", "d:e:f")))
+    with pytest.raises(DeliveryError) as caught:
+        dry_run(make_issue(), AUDIENCE, info=info)
+    assert str(caught.value) == (
+        "header feedback-id is given twice; keep one (in the headers setting)"
+    )
+
+
+def test_the_longest_extra_header_line_fits() -> None:
+    assert header_problem("X-Long", "v" * 990) is None
+    raw = dry_run(
+        make_issue(), AUDIENCE[:1], info=replace(INFO, headers=(("X-Long", "v" * 990),))
+    ).messages["ada@example.org"]
+    assert max(map(len, header_lines(raw))) == 998
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
@@ -807,7 +913,7 @@ def test_dry_run_writes_one_eml_per_subscriber(
     folder = tmp_path / "mail" / "2019-01-01"
     folder.mkdir(parents=True)
     (folder / "gone@example.org.eml").write_bytes(b"stale")
-    writer = smtp.OutboxWriter(tmp_path, issue.date, recipients=hint)
+    writer = smtp.OutboxWriter(tmp_path / "mail" / issue.date.isoformat(), recipients=hint)
     report = send(engine, issue, None, writer)
     assert report.sent == 5
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{a}.eml" for a in RECEIVING)
@@ -823,7 +929,7 @@ def test_dry_run_above_the_limit_writes_one_eml_per_variant(
 ) -> None:
     monkeypatch.setattr(smtp, "PER_RECIPIENT_LIMIT", 3)
     _, issue = stored_issue(engine)
-    writer = smtp.OutboxWriter(tmp_path, issue.date, recipients=hint)
+    writer = smtp.OutboxWriter(tmp_path / "mail" / issue.date.isoformat(), recipients=hint)
     send(engine, issue, None, writer)
     folder = tmp_path / "mail" / "2019-01-01"
     assert sorted(p.name for p in folder.iterdir()) == [

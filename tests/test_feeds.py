@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import calendar
+import html
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import partial
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +171,86 @@ def test_hostile_text_is_inert(kind: str) -> None:
         "<p>&lt;script&gt;alert(2)&lt;/script&gt; &amp; {{ 7*7 }}</p>\n<p>Linewithcontrol</p>"
     )
     assert entry.author == "Eve X-Header: 1"
+
+
+class _Markup(HTMLParser):
+    """The elements and the text of an HTML fragment, as a feed reader would render it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def rendered(value: str) -> _Markup:
+    markup = _Markup()
+    markup.feed(value)
+    markup.close()
+    return markup
+
+
+MARKUP_TEXT = (
+    "<img src=x onerror=alert(3)>",
+    'A "quote" & AT&amp;T <b>bold</b> &lt;i&gt; <a href="javascript:alert(4)">x</a>',
+    "<![CDATA[ ]]> <!-- c --> <svg onload=alert(5)>",
+)
+
+
+@pytest.mark.parametrize("text", MARKUP_TEXT)
+def test_no_article_text_becomes_markup_in_a_feed_reader(kind: str, text: str) -> None:
+    """Read back unsanitized, as a reader that trusts the feed would: the RSS description and
+    Atom's html content render to the article's text with only the tags the feed wrote, and
+    Atom's summary is plain text."""
+    article = make_article(summary=text, subtitle=text, paragraphs=(text, "Plain."))
+    document = feed_of(kind, [make_issue(date(2018, 3, 6), article)])
+    entry = feedparser.parse(document, sanitize_html=False, resolve_relative_uris=False).entries[0]
+    if kind == "rss":  # <description> is HTML to every RSS reader
+        assert entry.summary_detail.type == "text/html"
+        summary = rendered(entry.summary)
+        assert (summary.tags, summary.text) == ([], text)
+    else:
+        assert entry.summary_detail.type == "text/plain"
+        assert entry.summary == text
+    assert entry.content[0].type == "text/html"
+    content = rendered(entry.content[0].value)
+    assert content.tags == ["p", "em", "p", "p"]
+    assert content.text == "\n".join((text, text, "Plain."))
+
+
+def test_the_rss_description_is_the_escaped_summary() -> None:
+    article = make_article(summary="Fares <rise> & fall")
+    rss, _ = build_feeds([make_issue(date(2018, 3, 6), article)], INFO)
+    assert b"<description>Fares &amp;lt;rise&amp;gt; &amp;amp; fall</description>" in rss
+    assert html.unescape(parse(rss).entries[0].summary) == "Fares <rise> & fall"
+
+
+def test_ids_keep_the_pinned_host_when_base_url_moves(kind: str) -> None:
+    """Readers key items on their ids: a site moved to a new domain keeps every id (the
+    host of the first publish), while the links follow the new base_url."""
+    before = parse(feed_of(kind, sample_issues()))
+    moved = replace(INFO, base_url="https://digest.example.net/news", id_host="news.example.org")
+    after = parse(feed_of(kind, sample_issues(), moved))
+    assert [e.id for e in after.entries] == [e.id for e in before.entries]
+    assert after.entries[0].link == "https://digest.example.net/news/articles/a1b2c3.html"
+    if kind == "atom":
+        assert after.feed.id == before.feed.id == "tag:news.example.org,2024:daily"
+    unpinned = parse(feed_of(kind, sample_issues(), replace(moved, id_host=None)))
+    assert unpinned.entries[0].id == "tag:digest.example.net,2018:daily/a1b2c3"
+
+
+@pytest.mark.parametrize("host", ["", "news example.org", "news.example.org/", "-x.org", "a@b"])
+def test_a_bad_pinned_host_is_refused(host: str) -> None:
+    with pytest.raises(DigestError, match=f"feed id host {re.escape(repr(host))} is not a host"):
+        build_feeds(sample_issues(), replace(INFO, id_host=host))
 
 
 def test_feeds_stay_under_one_megabyte_dropping_the_oldest_first(kind: str) -> None:

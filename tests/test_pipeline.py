@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,13 +62,14 @@ def test_a_dry_run_writes_the_outbox_and_changes_nothing_else(tmp_path: Path) ->
     assert "Ingested 6 new articles from the sources." in result.output
     assert "Issue 2019-01-01 (dry run: nothing sent)" in result.output
     assert "3 of 3 recipients written (dry run) in 3 variants" in result.output
-    outbox = tmp_path / "outbox"
-    mails = sorted(p.name for p in (outbox / "mail" / "2019-01-01").glob("*.eml"))
+    preview = tmp_path / "outbox" / "preview" / "2019-01-01"
+    mails = sorted(p.name for p in (preview / "mail").glob("*.eml"))
     assert mails == ["ada@example.org.eml", "alan@example.org.eml", "grace@example.com.eml"]
     for name in ("feed.xml", "atom.xml", "index.html", "issues/2019-01-01/index.html"):
-        assert (outbox / name).stat().st_size > 0, name
-    assert len(list((outbox / "articles").glob("*.html"))) == 6
-    assert len(feedparser.parse(outbox / "feed.xml").entries) == 6
+        assert (preview / name).stat().st_size > 0, name
+        assert not (tmp_path / "outbox" / name).exists(), name  # nothing published
+    assert len(list((preview / "articles").glob("*.html"))) == 6
+    assert len(feedparser.parse(preview / "feed.xml").entries) == 6
     # No ledger rows, no issue claimed, no subscriber imported.
     assert (_rows(tmp_path, issues), _rows(tmp_path, sends), _rows(tmp_path, subscribers)) == (
         0,
@@ -147,10 +149,14 @@ def test_a_back_dated_issue_gets_its_own_page(tmp_path: Path, relay: Handler) ->
     assert run("send", config=config).exit_code == 0
     earlier = run("send", "--dry-run", "--date", "2018-12-31", "--force", config=config)
     assert earlier.exit_code == 0, earlier.output
-    page = tmp_path / "outbox" / "issues" / "2018-12-31" / "index.html"
+    preview = tmp_path / "outbox" / "preview" / "2018-12-31"
+    page = preview / "issues" / "2018-12-31" / "index.html"
     assert "Monday, December 31, 2018" in page.read_text(encoding="utf-8")
-    archive = (tmp_path / "outbox" / "index.html").read_text(encoding="utf-8")
+    archive = (preview / "index.html").read_text(encoding="utf-8")
     assert archive.index("2019-01-01") < archive.index("2018-12-31")
+    published = (tmp_path / "outbox" / "index.html").read_text(encoding="utf-8")
+    assert "2019-01-01" in published
+    assert "2018-12-31" not in published  # a dry run publishes nothing
 
 
 def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path) -> None:
@@ -172,11 +178,15 @@ def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
     tmp_path: Path, relay: Handler
 ) -> None:
     config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
-    text = config.read_text(encoding="utf-8").replace('"test-secret"', '"change-me"')
+    text = config.read_text(encoding="utf-8").replace(
+        '"test-secret-0123456789abcdef"', '"change-me"'
+    )
     config.write_text(text, encoding="utf-8")
     refused = run("send", config=config)
     assert refused.exit_code == 1
-    assert refused.output.startswith("Error: unsubscribe_secret is still the shipped placeholder")
+    assert refused.output.splitlines()[1].startswith(
+        "  unsubscribe_secret is the shipped placeholder"
+    )
     assert relay.accepted == []
     assert run("send", "--dry-run", config=config).exit_code == 0  # a preview is fine
 
@@ -196,11 +206,14 @@ def test_two_real_sends_of_one_digest_never_run_at_once(
     assert sum(relay.counts().values()) == 3
 
 
-def test_a_missing_seeds_folder_is_reported_and_the_send_goes_on(tmp_path: Path) -> None:
+def test_a_missing_seeds_folder_is_reported_and_exits_1(tmp_path: Path) -> None:
     missing = tmp_path / "no-seeds"
     result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{missing}"'))
-    assert result.exit_code == 0, result.output
-    assert f"Error: {missing}: no such file or directory; skipped" in result.output.splitlines()
+    assert result.exit_code == 1, result.output
+    assert (
+        f"Error: {missing}: no such file or directory; check seeds_dir"
+        in result.output.splitlines()
+    )
     assert "Ingested 0 new articles from the sources." in result.output
 
 
@@ -286,8 +299,8 @@ def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path
 
 def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> None:
     assert run("send", "--dry-run", config=_config(tmp_path)).exit_code == 0
-    outbox = tmp_path / "outbox"
-    mail = outbox / "mail" / "2019-01-01"
+    outbox = tmp_path / "outbox" / "preview" / "2019-01-01"
+    mail = outbox / "mail"
 
     def html_of(name: str) -> str:
         message = email.message_from_bytes((mail / name).read_bytes(), policy=email.policy.default)
@@ -295,7 +308,7 @@ def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> No
         assert body is not None
         return str(body.get_content())
 
-    base = "http://127.0.0.1:8080/issues/2019-01-01/"
+    base = "https://news.digest-test.net/daily/issues/2019-01-01/"
     assert f'href="{base}"' in html_of("ada@example.org.eml")
     assert f'href="{base}arms-control.html"' in html_of("grace@example.com.eml")
     page = (outbox / "issues" / "2019-01-01" / "arms-control.html").read_text(encoding="utf-8")
@@ -303,3 +316,54 @@ def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> No
     titles = [e.title for e in feedparser.parse(outbox / "feed.xml").entries]
     assert sum(title in whole for title in titles) == 6
     assert sum(title in page for title in titles) == 3
+
+
+def test_a_file_that_fails_never_blocks_a_send_and_is_read_again_once_changed(
+    tmp_path: Path, database_url: str, relay: Handler
+) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SEEDS, sources)
+    big = sources / "huge.txt"
+    big.write_text("A headline\n\n" + "Too long a page. " * 600, encoding="utf-8")
+    config = _config(
+        tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
+        seeds_dir=f'"{sources}"', max_file_bytes="8000",
+    )  # fmt: skip
+    first = run("send", config=config)
+    assert first.exit_code == 0, first.output
+    assert f"Error: {big}: " in first.output
+    assert "Ingested 6 new articles from the sources." in first.output
+    assert sum(relay.counts().values()) == 3
+    # Recorded as failed: the next run does not read it again, nor say so again.
+    again = run("send", "--dry-run", config=config)
+    assert f"Error: {big}" not in again.output
+    # Once changed, it is read again (and now it fits).
+    big.write_text("A new headline\n\nThe page is short now, and it reads well enough.\n")
+    changed = run("send", "--dry-run", "--date", "2019-01-02", "--force", config=config)
+    assert f"Error: {big}" not in changed.output
+    assert "Ingested 1 new article from the sources." in changed.output
+
+
+def test_an_article_the_database_refuses_costs_only_that_file(
+    tmp_path: Path, database_url: str, relay: Handler
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite stores any length in VARCHAR(80); PostgreSQL refuses it")
+    sources = tmp_path / "sources"
+    shutil.copytree(SEEDS, sources)
+    (sources / "extra.txt").write_text(
+        "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
+        "Many people came to see the building and its books.\n",
+        encoding="utf-8",
+    )
+    with (sources / "seeds.toml").open("a", encoding="utf-8") as meta:
+        meta.write(f'\n[[article]]\nfile = "extra.txt"\ntags = ["{"x" * 120}"]\n')
+    config = _config(
+        tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
+        seeds_dir=f'"{sources}"',
+    )  # fmt: skip
+    result = run("send", config=config)
+    assert result.exit_code == 0, result.output
+    assert f"Error: {sources / 'extra.txt'}: cannot be stored: " in result.output
+    assert "Ingested 6 new articles from the sources." in result.output
+    assert sum(relay.counts().values()) == 3

@@ -62,7 +62,7 @@ def make_look(**overrides: Any) -> Look:
         "title": "The Daily Digest",
         "base_url": "https://d.example.org",
         "postal_address": "The Daily Digest · 1 Example Street · Springfield, ST 00000",
-        "subject": "{title} for {date:%A, %B %-d, %Y}: {count} stories",
+        "subject": "{title} for {date:%A, %B %-d, %Y}: {stories}",
         "timezone": TZ,
     }
     fields.update(overrides)
@@ -91,14 +91,32 @@ def test_subject_has_title_date_and_count_on_one_line() -> None:
     assert email.subject == "The Daily Digest for Friday, November 27, 2026: 3 stories"
 
 
+@pytest.mark.parametrize(
+    ("count", "stories"), [(1, "1 story"), (2, "2 stories"), (25, "25 stories")]
+)
+def test_subject_and_body_count_stories_in_singular_or_plural(count: int, stories: str) -> None:
+    email = render_email(make_issue(*many_articles(count)), make_look())
+    assert email.subject == f"The Daily Digest for Friday, November 27, 2026: {stories}"
+    assert f"Friday, November 27, 2026 · {stories}</p>" in email.html
+    assert f"\nFriday, November 27, 2026 · {stories}\n" in email.text
+    assert "1 stories" not in email.html + email.text
+
+
+def test_subject_may_still_say_the_bare_count() -> None:
+    email = render_email(make_issue(*many_articles(3)), make_look(subject="{count} new: {title}"))
+    assert email.subject == "3 new: The Daily Digest"
+
+
 def test_subject_from_hostile_title_is_one_line() -> None:
     email = render_email(make_issue(), make_look(title="Evil\r\nBcc: x@y\x00\x1b[1m  digest"))
-    assert email.subject == "Evil Bcc: x@y [1m digest for Friday, November 27, 2026: 1 stories"
+    assert email.subject == "Evil Bcc: x@y [1m digest for Friday, November 27, 2026: 1 story"
     assert not re.search(r"[\x00-\x1f\x7f]", email.subject)
 
 
 def test_subject_with_unknown_field_says_what_to_fix() -> None:
-    with pytest.raises(DeliveryError, match=r"use only \{title\}, \{date\} and \{count\}"):
+    with pytest.raises(
+        DeliveryError, match=r"use only \{title\}, \{date\}, \{count\} and \{stories\}"
+    ):
         render_email(make_issue(), make_look(subject="{title} {author}"))
 
 
@@ -154,10 +172,31 @@ def test_content_shows_every_article_and_the_issue(hostile: Email) -> None:
 
 def test_preheader_previews_the_first_titles() -> None:
     email = render_email(make_issue(*many_articles(5)), make_look())
-    preheader = re.search(r'<div style="display:none;[^"]*">([^<]*)</div>', email.html)
+    preheader = re.search(r'<div class="preheader" [^>]*>([^<]*)</div>', email.html)
     assert preheader
     assert preheader.group(1).startswith("Story 0: night buses reach the eastern districts of the")
     assert len(preheader.group(1)) <= 140
+    # The first text of the body, so inbox previews show it rather than the masthead.
+    body = email.html[email.html.index("<body") :]
+    assert re.sub(r"<[^>]*>", "", body).lstrip().startswith(preheader.group(1))
+
+
+def test_preheader_is_hidden_without_invisible_text_signals() -> None:
+    """Hidden by height and overflow (and mso-hide for Outlook), as Cerberus does: not the
+    colour of the background or a 1px font (SpamAssassin's HTML_FONT_LOW_CONTRAST), nor
+    display:none (its invisible-text count), nor runs of &zwnj;&nbsp; padding."""
+    html = render_email(make_issue(*many_articles(5)), make_look()).html
+    tag = re.search(r'<div class="preheader" [^>]*>', html)
+    assert tag
+    assert 'style="max-height:0;overflow:hidden;mso-hide:all"' in tag.group(0)
+    assert 'aria-hidden="true"' in tag.group(0)  # the titles follow: not read out twice
+    assert "display:none" not in html.replace(" ", "")
+    assert "&zwnj;" not in html and "\u200c" not in html
+    assert not re.search(r"font-size:\s*1px", html)
+
+
+def test_browser_page_has_no_preheader() -> None:
+    assert 'class="preheader"' not in render_browser_page(make_issue(), make_look())
 
 
 def test_article_date_is_shown_in_the_look_timezone() -> None:

@@ -68,8 +68,19 @@ class Site:
     engine: Engine
 
     def emails(self) -> set[str]:
+        """The addresses still mailed (active)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(subscribers.c.email)).scalars())
+            active = subscribers.c.status == "active"
+            return set(conn.execute(select(subscribers.c.email).where(active)).scalars())
+
+    def status(self, email: str) -> tuple[str, str | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(subscribers.c.status, subscribers.c.status_via).where(
+                    subscribers.c.email == email
+                )
+            ).one()
+            return row.status, row.status_via
 
 
 @contextmanager
@@ -290,6 +301,7 @@ def test_one_click_post_removes_exactly_that_subscriber(site: Site, encoding: st
         assert "set-cookie" not in answer.headers
         assert "location" not in answer.headers
         assert site.emails() == {"b@example.org", "x<b>@example.org"}
+        assert site.status("a@example.org") == ("unsubscribed", "one-click")
 
 
 FORGED = [
@@ -340,6 +352,7 @@ def test_get_shows_a_confirm_button_and_does_not_unsubscribe(site: Site) -> None
     pressed = httpx.post(urljoin(link, unescape(form[1])), data=fields, timeout=5)
     assert pressed.status_code == 200
     assert site.emails() == {"b@example.org", "x<b>@example.org"}
+    assert site.status("a@example.org") == ("unsubscribed", "link-page")
 
 
 def test_get_with_a_forged_token_gets_400(site: Site) -> None:

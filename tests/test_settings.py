@@ -80,3 +80,75 @@ def test_tag_rules_that_name_one_tag_two_ways_keep_both_phrase_lists(tmp_path: P
         encoding="utf-8",
     )
     assert load_settings(config).tag_rules == {"arms-control": ["arms race", "INF treaty"]}
+
+
+def test_relative_paths_in_a_config_file_are_read_from_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "srv" / "news"
+    folder.mkdir(parents=True)
+    config = folder / "digest.toml"
+    config.write_text(
+        'database_url = "sqlite:///var/digest.db"\n'
+        'schedule_db = "sqlite:///../schedule.db?timeout=5"\n'
+        'seeds_dir = "sources"\noutbox_dir = "../public"\nsubscribers_file = "list.csv"\n',
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(config)
+    assert settings.database_url == f"sqlite:///{folder / 'var' / 'digest.db'}"
+    assert settings.schedule_db == f"sqlite:///{tmp_path / 'srv' / 'schedule.db'}?timeout=5"
+    assert settings.seeds_dir == folder / "sources"
+    assert settings.outbox_dir == tmp_path / "srv" / "public"
+    assert settings.subscribers_file == folder / "list.csv"
+    # Environment variables and absolute paths are taken as they are.
+    monkeypatch.setenv("DIGEST_OUTBOX_DIR", "out")
+    assert load_settings(config).outbox_dir == Path("out")
+    config.write_text(
+        f'seeds_dir = "{tmp_path}"\ndatabase_url = "postgresql+psycopg://db/x"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert (settings.seeds_dir, settings.database_url) == (tmp_path, "postgresql+psycopg://db/x")
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (
+            '{ "Feedback ID" = "x" }',
+            "headers: header name 'Feedback ID' is not a field name; use printable ASCII "
+            "without spaces or ':', e.g. Feedback-ID",
+        ),
+        ('{ Subject = "x" }', "headers: header Subject is one digest writes itself; remove it"),
+        (
+            '{ List-Unsubscribe = "x" }',
+            "headers: header List-Unsubscribe is one digest writes itself; remove it",
+        ),
+        (
+            '{ X-Campaign = "a\\nBcc: victim@example.org" }',
+            "headers: header X-Campaign value 'a\\nBcc: victim@example.org' is not one line "
+            "of printable ASCII; write it on one line, without non-ASCII characters",
+        ),
+        (
+            '{ X-Campaign = "" }',
+            "headers: header X-Campaign has no value; give it one or remove it",
+        ),
+    ],
+)
+def test_bad_extra_headers_are_refused(tmp_path: Path, headers: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"headers = {headers}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(caught.value) == f"{message} (in {config} or DIGEST_HEADERS)"
+
+
+def test_extra_headers_and_no_mailto_by_default(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[headers]\nFeedback-ID = "daily:digest:news"\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.headers == {"Feedback-ID": "daily:digest:news"}
+    assert settings.unsubscribe_mailto is None

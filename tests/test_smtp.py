@@ -38,6 +38,7 @@ class Handler:
     defer: int = 0  # answer 451 to the next N messages
     drop: int = 0  # hang up on the next N messages
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
+    refuse_all: str | None = None  # the answer to every RCPT (a relay refusing this sender)
     delay: float = 0.0  # seconds before the 250 (the message is recorded first)
     rcpt_delay: float = 0.0  # seconds before answering RCPT
     logins: list[str] = field(default_factory=list)
@@ -74,6 +75,8 @@ class Handler:
             self.rcpt_tried.append(address)
         if self.rcpt_delay:
             await asyncio.sleep(self.rcpt_delay)
+        if self.refuse_all is not None:
+            return self.refuse_all
         if address in self.refuse:
             return "550 5.1.1 <" + address + ">: no such user"
         envelope.rcpt_tos.append(address)

@@ -122,3 +122,51 @@ def test_a_sqlite_path_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         store.connect(f"sqlite:///{tmp_path / 'afile' / 'digest.db'}")
     assert str(caught.value).endswith(f"{tmp_path / 'afile'} is not a folder; check database_url")
+
+
+def test_a_store_made_by_an_older_digest_gets_the_new_columns(database_url: str) -> None:
+    """Subscribers and ingested files of an older store: the status columns are added, and
+    the rows already there read as active (and as read fine)."""
+    from sqlalchemy import create_engine, text
+
+    old = create_engine(database_url)
+    with old.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE subscribers (email VARCHAR(320) PRIMARY KEY, name TEXT, "
+                "tags TEXT NOT NULL, created_at TIMESTAMP NOT NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO subscribers VALUES ('ada@example.org', 'Ada', 'usa', "
+                "'2019-01-01 07:00:00')"
+            )
+        )
+    old.dispose()
+    from digest import subscribers
+
+    with store.opened(database_url) as engine:
+        (ada,) = subscribers.listing(engine)
+        assert (ada.email, ada.status, ada.since) == (
+            "ada@example.org",
+            "active",
+            datetime(2019, 1, 1, 7),
+        )
+        assert [s.email for s in subscribers.stream(engine)] == ["ada@example.org"]
+    with store.opened(database_url) as engine:  # a second open changes nothing
+        assert subscribers.count(engine) == 1
+
+
+def test_psycopg_cleanup_warnings_never_reach_the_terminal() -> None:
+    """psycopg logs what it ignores while cleaning up after an error that digest reports
+    itself; with no handler, Python's last resort printed it raw beside the Error line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, digest.cli\n"
+        "logging.getLogger('psycopg').warning('error ignored terminating %r', 'pipeline')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -61,23 +61,75 @@ def test_normalize_rejects_with_one_line_reason(given: str, reason: str) -> None
 
 
 def test_add_upserts_by_normalized_address(engine: Engine) -> None:
-    first = subscribers.add(engine, "Ada@Example.org", name="Ada", tags=["Russia"], now=NOW)
-    assert first == Subscriber("ada@example.org", "Ada", frozenset({"russia"}))
-    again = subscribers.add(engine, "Ada@EXAMPLE.ORG", tags=["Arms Control", "usa"], now=NOW)
+    first, action = subscribers.add(engine, "Ada@Example.org", name="Ada", tags=["Russia"], now=NOW)
+    assert (first.subscriber, first.status, action) == (
+        Subscriber("ada@example.org", "Ada", frozenset({"russia"})),
+        "active",
+        "added",
+    )
+    again, action = subscribers.add(engine, "Ada@EXAMPLE.ORG", tags=["Arms Control"], now=NOW)
     # "Ada@" and "ada@" are one subscriber: no provider tells them apart.
     assert subscribers.normalize("ADA@example.org") == again.email
-    # Same person: tags replaced, the name kept when none is given.
-    assert again == Subscriber("ada@example.org", "Ada", frozenset({"arms-control", "usa"}))
-    assert subscribers.all_subscribers(engine) == [again]
+    # Same person: only what is given changes: a tag is added, the name kept.
+    assert action == "updated"
+    assert again.subscriber == Subscriber(
+        "ada@example.org", "Ada", frozenset({"arms-control", "russia"})
+    )
+    replaced, _ = subscribers.add(
+        engine, "ada@example.org", tags=["usa"], replace_tags=True, now=NOW
+    )
+    assert replaced.subscriber == Subscriber("ada@example.org", "Ada", frozenset({"usa"}))
+    assert subscribers.all_subscribers(engine) == [replaced.subscriber]
     assert subscribers.count(engine) == 1
 
 
-def test_remove(engine: Engine) -> None:
+def test_unsubscribed_stays_as_a_suppression_record(engine: Engine) -> None:
     subscribers.add(engine, "ada@example.org", now=NOW)
     subscribers.add(engine, "bob@example.org", now=NOW)
-    assert subscribers.remove(engine, "ada@example.ORG") is True
-    assert subscribers.remove(engine, "ada@example.org") is False
+    later = datetime(2019, 2, 3, 4, 5, tzinfo=UTC)
+    found = subscribers.suppress(engine, "ada@example.ORG", via="one-click", now=later)
+    assert found is not None
+    assert (found[0].status, found[0].via, found[0].since, found[1]) == (
+        "unsubscribed",
+        "one-click",
+        datetime(2019, 2, 3, 4, 5),
+        True,
+    )
+    # A second request keeps the first record; an unknown address is None.
+    again = subscribers.suppress(engine, "ada@example.org", via="operator", now=NOW)
+    assert again is not None and (again[0].via, again[1]) == ("one-click", False)
+    assert subscribers.suppress(engine, "zed@example.org", via="operator", now=NOW) is None
     assert [s.email for s in subscribers.all_subscribers(engine)] == ["bob@example.org"]
+    assert [s.email for s in subscribers.stream(engine)] == ["bob@example.org"]
+    assert subscribers.counts(engine) == {"active": 1, "unsubscribed": 1}
+    assert [s.email for s in subscribers.listing(engine, status="unsubscribed")] == [
+        "ada@example.org"
+    ]
+
+
+def test_a_suppressed_address_comes_back_only_by_resubscribe(engine: Engine) -> None:
+    subscribers.add(engine, "ada@example.org", tags=["usa"], now=NOW)
+    subscribers.suppress(engine, "ada@example.org", via="bounce", status="bounced", now=NOW)
+    with pytest.raises(SubscriberError) as caught:
+        subscribers.add(engine, "Ada@example.org", tags=["russia"], now=NOW)
+    assert str(caught.value) == (
+        "ada@example.org bounced on 2019-01-01 (bounce) and is never mailed again; if they "
+        "asked to come back, run `digest subscribers add --resubscribe` (it is recorded)"
+    )
+    assert subscribers.count(engine) == 0
+    back, action = subscribers.add(engine, "ada@example.org", resubscribe=True, now=NOW)
+    assert (back.status, back.via, action) == ("active", "resubscribe", "resubscribed")
+    assert back.subscriber.tags == frozenset({"usa"})
+
+
+def test_import_never_reactivates_a_suppressed_address(engine: Engine, tmp_path: Path) -> None:
+    subscribers.add(engine, "ada@example.org", name="Ada", now=NOW)
+    subscribers.suppress(engine, "ada@example.org", via="operator", now=NOW)
+    path = write_csv(tmp_path, "email,name,tags\nada@example.org,Ada L.,usa\nbob@example.org,,\n")
+    report = subscribers.import_csv(engine, path, now=NOW)
+    assert (report.added, report.updated, report.suppressed, report.errors) == (1, 0, 1, ())
+    (ada,) = subscribers.listing(engine, status="unsubscribed")
+    assert (ada.subscriber.name, ada.subscriber.tags) == ("Ada", frozenset())
 
 
 def test_stream_groups_equal_tag_sets_across_pages(engine: Engine) -> None:
@@ -196,7 +248,7 @@ def test_read_csv_stores_nothing(tmp_path: Path) -> None:
 
 
 def test_cli_add_list_remove(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, tag_rules='{ russia = ["Moscow"], arms-control = ["arms"] }')
     added = run(
         "subscribers", "add", "Ada@Example.ORG", "--name", "Ada",
         "--tag", "Russia", "--tag", "arms control", config=config,
@@ -208,20 +260,61 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     )
     listed = run("subscribers", "list", config=config)
     assert listed.exit_code == 0
-    assert "│ ada@example.org │ Ada  │ arms-control, russia │" in listed.output
-    assert "│ bob@example.org │      │ (every article)      │" in listed.output
-    assert listed.output.endswith("2 subscribers.\n")
-    as_json = json.loads(run("subscribers", "list", "--json", config=config).output)
-    assert as_json == [
-        {"email": "ada@example.org", "name": "Ada", "tags": ["arms-control", "russia"]},
-        {"email": "bob@example.org", "name": None, "tags": []},
-    ]
+    assert "│ ada@example.org │ Ada  │ arms-control, russia │ active │" in listed.output
+    assert "│ bob@example.org │      │ (every article)      │ active │" in listed.output
+    assert listed.output.endswith("2 subscribers: 2 active.\n")
     removed = run("subscribers", "remove", "bob@EXAMPLE.org", config=config)
-    assert (removed.exit_code, removed.output) == (0, "Removed bob@example.org.\n")
+    assert (removed.exit_code, removed.output) == (
+        0,
+        "Removed bob@example.org: unsubscribed, never mailed again.\n",
+    )
     again = run("subscribers", "remove", "bob@example.org", config=config)
-    assert again.exit_code == 1
-    assert again.output == (
-        "Error: bob@example.org is not subscribed; see `digest subscribers list`\n"
+    assert again.exit_code == 0
+    assert again.output.startswith("bob@example.org is already unsubscribed (")
+    assert again.output.endswith(", operator).\n")
+    unknown = run("subscribers", "remove", "zed@example.org", config=config)
+    assert unknown.exit_code == 1
+    assert unknown.output == (
+        "Error: zed@example.org is not on the list; see `digest subscribers list`\n"
+    )
+    as_json = json.loads(run("subscribers", "list", "--json", config=config).output)
+    assert [(s["email"], s["name"], s["tags"], s["status"], s["via"]) for s in as_json] == [
+        ("ada@example.org", "Ada", ["arms-control", "russia"], "active", None),
+        ("bob@example.org", None, [], "unsubscribed", "operator"),
+    ]
+    only = run("subscribers", "list", "--status", "unsubscribed", config=config)
+    assert "bob@example.org" in only.output
+    assert "ada@example.org" not in only.output
+    assert only.output.endswith("1 subscriber: 1 unsubscribed.\n")
+    back = run("subscribers", "add", "bob@example.org", config=config)
+    assert back.exit_code == 1
+    assert back.output.startswith("Error: bob@example.org unsubscribed on ")
+    assert run("subscribers", "add", "bob@example.org", "--resubscribe", config=config).output == (
+        "Resubscribed bob@example.org (every article).\n"
+    )
+
+
+def test_cli_add_changes_only_what_is_given(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tag_rules='{ usa = ["Washington"], russia = ["Moscow"] }')
+    run("subscribers", "add", "ada@example.org", "--name", "Ada", "--tag", "usa", config=config)
+    more = run("subscribers", "add", "ada@example.org", "--tag", "russia", config=config)
+    assert more.output == "Updated ada@example.org (russia, usa).\n"
+    reset = run("subscribers", "add", "ada@example.org", "--set-tags", config=config)
+    assert reset.output == "Updated ada@example.org (every article).\n"
+    (ada,) = json.loads(run("subscribers", "list", "--json", config=config).output)
+    assert (ada["name"], ada["tags"]) == ("Ada", [])
+
+
+def test_cli_add_warns_of_a_tag_nothing_produces(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tag_rules='{ space = ["NASA"] }')
+    result = run(
+        "subscribers", "add", "ada@example.org", "--tag", "spcae", "--tag", "space", config=config
+    )
+    assert result.exit_code == 0
+    assert result.output == (
+        "Warning: no tag rule and no stored article has the tag 'spcae', so ada@example.org "
+        "gets nothing for it yet; check its spelling, or add a tag rule for it\n"
+        "Subscribed ada@example.org (space, spcae).\n"
     )
 
 
