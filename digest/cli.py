@@ -249,8 +249,7 @@ def status_command(ctx: click.Context, issue_date: date | None) -> None:
     out = tables.console()
     if found is None:
         out.print(
-            f"Issue {issue.date} was not sent yet ({tables.count(len(issue.articles), 'article')}"
-            " would go out); `digest send --dry-run` shows it."
+            f"Issue {issue.date} was not sent yet; `digest send --dry-run` shows what would go out."
         )
         return
     tables.print_status(out, issue, found)
@@ -321,6 +320,8 @@ def schedule_command(ctx: click.Context, once: bool, force: bool, show_next: boo
             click.echo("This issue already ran; --once --force runs it again.")
         else:
             tables.print_run(tables.console(), report)
+            if report.unfinished:
+                ctx.exit(1)
         return
     schedule.run_scheduler(settings, config=ctx.find_root().obj)
 
@@ -434,7 +435,8 @@ def subscribers_add_command(
 @click.option("--bounced", is_flag=True, help="Record the address as bounced, not unsubscribed.")
 @click.pass_context
 def subscribers_remove_command(ctx: click.Context, email: str, bounced: bool) -> None:
-    """Unsubscribe a subscriber: never mailed again, and no import brings them back."""
+    """Unsubscribe an address: never mailed again, and no import brings it back (also one
+    that is not on the list yet)."""
     from digest import subscribers
 
     address = subscribers.normalize(email)
@@ -447,13 +449,15 @@ def subscribers_remove_command(ctx: click.Context, email: str, bounced: bool) ->
             status="bounced" if bounced else "unsubscribed",
             now=datetime.now(UTC),
         )
-    if found is None:
-        raise DigestError(f"{address} is not on the list; see `digest subscribers list`")
-    stored, changed = found
-    if changed:
-        click.echo(f"Removed {address}: {stored.status}, never mailed again.")
-    else:
+    stored, action = found
+    if action == "already":
         click.echo(f"{address} is already {stored.status} ({stored.since:%Y-%m-%d}, {stored.via}).")
+    elif action == "recorded":
+        click.echo(
+            f"{address} was not on the list; recorded as {stored.status}, so no import adds it."
+        )
+    else:
+        click.echo(f"Removed {address}: {stored.status}, never mailed again.")
 
 
 @subscribers_group.command("list")

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
-from digest.render import Email
+from digest.render import Email, counted
 from digest.schema import sends
 from digest.store import reason, utc_naive
 
@@ -100,7 +100,7 @@ class DeliveryReport:
             )
         return (
             f"{self.sent} of {self.recipients} recipients {done} in "
-            f"{_plural(self.variants, 'variant')} ({self.bytes:,} bytes); "
+            f"{counted(self.variants, 'variant')} ({self.bytes:,} bytes); "
             f"{self.skipped_already_sent} already sent, "
             f"{self.skipped_empty} with no matching articles, {self.deferred} deferred, "
             f"{refused}."
@@ -432,7 +432,3 @@ def ledger_status(
         suppressed=suppressed,
         failures=failures,
     )
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -133,9 +133,14 @@ def long_date(day: date) -> str:
     return f"{day:%A, %B} {day.day}, {day.year}"
 
 
+def counted(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 article``, ``3 articles``; ``nouns`` where the plural is not noun + "s"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
 def stories(count: int) -> str:
     """'1 story', '3 stories': the count of an issue as the subject and the email say it."""
-    return f"{count} story" if count == 1 else f"{count} stories"
+    return counted(count, "story", "stories")
 
 
 def _subject(issue: Issue, look: Look) -> str:

@@ -203,8 +203,15 @@ class SmtpSender:
         if 400 <= code < 500:
             return TransientSendError(f"{self._where} deferred {recipient}: {shown}")
         if sender and code != 552:
+            check = "from_address"
+            if code in (530, 535) or shown.startswith((f"{code} 5.7.", f"{code} 5.3.")):
+                check = (
+                    "smtp_user and smtp_password, the relay's policy for this host and "
+                    "from_address, and whether the relay blocks this IP"
+                )
             return DeliveryError(
-                f"{self._where} refused the sender {sender}: {shown}; check from_address"
+                f"{self._where} refused the sender {sender}: {shown}; check {check}; "
+                "nobody was marked failed: run `digest send` again after the fix"
             )
         if not 500 <= code < 600:
             return TransientSendError(f"{self._where} answered {recipient} with {shown}")

@@ -135,22 +135,37 @@ def add(
 
 def suppress(
     engine: Engine, email: str, *, via: Via, now: datetime, status: Status = "unsubscribed"
-) -> tuple[Stored, bool] | None:
-    """Mark a subscriber unsubscribed (or bounced): they get no more mail. Returns the row
-    and whether it changed (an address already suppressed keeps its first record), or None
-    when the address is not on the list."""
+) -> tuple[Stored, str]:
+    """Mark an address unsubscribed (or bounced): it gets no more mail, and no import adds
+    it. Returns the row and what happened: "suppressed", "already" (an address suppressed
+    before keeps its first record) or "recorded" (it was not on the list; now it is, as
+    suppressed, so no later import brings it in)."""
     address = normalize(email)
+    when = utc_naive(now)
     try:
         with engine.begin() as conn:
-            changed = conn.execute(
-                update(table)
-                .where(table.c.email == address, table.c.status == ACTIVE)
-                .values(status=status, status_at=utc_naive(now), status_via=via)
-            ).rowcount
             row = conn.execute(select(table).where(table.c.email == address)).one_or_none()
+            if row is None:
+                conn.execute(
+                    insert(table).values(
+                        email=address, name=None, tags="", created_at=when, status=status,
+                        status_at=when, status_via=via,
+                    )
+                )  # fmt: skip
+                action = "recorded"
+            elif row.status == ACTIVE:
+                conn.execute(
+                    update(table)
+                    .where(table.c.email == address)
+                    .values(status=status, status_at=when, status_via=via)
+                )
+                action = "suppressed"
+            else:
+                action = "already"
+            stored = _stored(conn.execute(select(table).where(table.c.email == address)).one())
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot unsubscribe {address}: {reason(exc)}") from exc
-    return None if row is None else (_stored(row), bool(changed))
+    return stored, action
 
 
 def all_subscribers(engine: Engine) -> list[Subscriber]:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from digest import deliver, pipeline, subscribers
 from digest.models import Article, Issue
+from digest.render import counted
 
 _VARIANTS_SHOWN = 20
 
@@ -183,4 +184,4 @@ def console(*, stderr: bool = False) -> Console:
 
 def count(n: int, noun: str) -> str:
     """``3 articles``, ``1 article``."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    return counted(n, noun)

@@ -236,6 +236,24 @@ def test_a_relay_refusing_everyone_stops_and_leaves_them_to_send(
     assert relay.counts() == Counter(f"reader{n:02d}@example.org" for n in range(20))
 
 
+def test_a_relay_refusing_the_sender_stops_at_once_and_loses_nobody(
+    tmp_path: Path, relay: Handler
+) -> None:
+    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    relay.refuse_all_mail = "535 5.7.8 Authentication credentials invalid"
+    stopped = run("send", config=config)
+    assert stopped.exit_code == 1
+    assert stopped.output.startswith("Error: SMTP server 127.0.0.1:")
+    assert "check smtp_user and smtp_password" in stopped.output
+    assert relay.accepted == []
+    status = run("status", config=config)
+    assert re.search(r"│ failed \(refused for good\)\s+│ 0\s+│", status.output), status.output
+    relay.refuse_all_mail = None
+    fixed = run("send", config=config)
+    assert fixed.exit_code == 0, fixed.output
+    assert relay.counts() == Counter(EVERYONE)
+
+
 # ---------------------------------------------------------------- pre-flight
 
 
@@ -260,3 +278,34 @@ def test_a_real_send_on_the_shipped_config_is_refused_before_any_connection(
     assert relay.sessions == 0
     assert not (tmp_path / "o").exists()
     assert run("send", "--dry-run", config=shipped / "digest.toml").exit_code == 0
+
+
+# ---------------------------------------------------------------- operator safety
+
+
+def test_feed_ids_stay_when_the_site_moves(tmp_path: Path, relay: Handler) -> None:
+    import feedparser
+
+    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    assert run("send", config=config).exit_code == 0
+    feed = tmp_path / "outbox" / "feed.xml"
+    before = {e.link.rsplit("/", 1)[-1]: e.id for e in feedparser.parse(feed).entries}
+    moved = _config(
+        tmp_path,
+        port=relay.port,
+        base_url='"https://digest.new-home.net/"',  # type: ignore[attr-defined]
+    )
+    assert run("send", "--date", "2019-01-02", "--force", config=moved).exit_code == 0
+    entries = feedparser.parse(feed).entries
+    assert all(e.link.startswith("https://digest.new-home.net/") for e in entries)
+    after = {e.link.rsplit("/", 1)[-1]: e.id for e in entries}
+    assert after == before
+    assert all(i.startswith("tag:news.digest-test.net,") for i in after.values())
+
+
+def test_status_of_an_issue_never_sent(tmp_path: Path) -> None:
+    result = run("status", "--date", "2019-01-01", config=_config(tmp_path))
+    assert result.exit_code == 0
+    assert result.output == (
+        "Issue 2019-01-01 was not sent yet; `digest send --dry-run` shows what would go out.\n"
+    )

@@ -39,6 +39,7 @@ class Handler:
     drop: int = 0  # hang up on the next N messages
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
     refuse_all: str | None = None  # the answer to every RCPT (a relay refusing this sender)
+    refuse_all_mail: str | None = None  # the answer to every MAIL FROM
     delay: float = 0.0  # seconds before the 250 (the message is recorded first)
     rcpt_delay: float = 0.0  # seconds before answering RCPT
     logins: list[str] = field(default_factory=list)
@@ -54,6 +55,8 @@ class Handler:
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         with self.lock:
+            if self.refuse_all_mail is not None:
+                return self.refuse_all_mail
             if self.mail_replies:
                 reply = self.mail_replies.pop(0)
                 if reply.startswith("421"):  # say it, then hang up
@@ -267,9 +270,25 @@ def test_busy_reply_to_mail_from_is_transient(mailbox: Mailbox, reply: str, sess
     assert mailbox.handler.sessions == sessions  # 421 hangs up: one reconnect
 
 
-def test_refused_sender_stops_the_run(mailbox: Mailbox) -> None:
-    """A 5xx to MAIL FROM refuses every message alike: one error naming the setting."""
-    mailbox.handler.mail_replies = ["553 5.7.1 sender not allowed"]
+@pytest.mark.parametrize(
+    ("reply", "check"),
+    [
+        ("550 5.1.8 sender address rejected", "from_address"),
+        (
+            "553 5.7.1 sender not allowed",
+            "smtp_user and smtp_password, the relay's policy for this host and from_address, "
+            "and whether the relay blocks this IP",
+        ),
+        (
+            "530 5.7.0 Authentication required",
+            "smtp_user and smtp_password, the relay's policy for this host and from_address, "
+            "and whether the relay blocks this IP",
+        ),
+    ],
+)
+def test_refused_sender_stops_the_run(mailbox: Mailbox, reply: str, check: str) -> None:
+    """A 5xx to MAIL FROM refuses every message alike: one error naming what to check."""
+    mailbox.handler.mail_replies = [reply]
     sender = mailbox.sender()
     with pytest.raises(DeliveryError) as caught:
         sender.send("digest@example.org", "ada@example.org", MESSAGE)
@@ -277,7 +296,7 @@ def test_refused_sender_stops_the_run(mailbox: Mailbox) -> None:
     assert type(caught.value) is DeliveryError
     assert str(caught.value) == (
         f"SMTP server 127.0.0.1:{mailbox.port} refused the sender digest@example.org: "
-        "553 5.7.1 sender not allowed; check from_address"
+        f"{reply}; check {check}; nobody was marked failed: run `digest send` again after the fix"
     )
 
 

@@ -87,23 +87,25 @@ def test_unsubscribed_stays_as_a_suppression_record(engine: Engine) -> None:
     subscribers.add(engine, "ada@example.org", now=NOW)
     subscribers.add(engine, "bob@example.org", now=NOW)
     later = datetime(2019, 2, 3, 4, 5, tzinfo=UTC)
-    found = subscribers.suppress(engine, "ada@example.ORG", via="one-click", now=later)
-    assert found is not None
-    assert (found[0].status, found[0].via, found[0].since, found[1]) == (
+    found, action = subscribers.suppress(engine, "ada@example.ORG", via="one-click", now=later)
+    assert (found.status, found.via, found.since, action) == (
         "unsubscribed",
         "one-click",
         datetime(2019, 2, 3, 4, 5),
-        True,
+        "suppressed",
     )
-    # A second request keeps the first record; an unknown address is None.
-    again = subscribers.suppress(engine, "ada@example.org", via="operator", now=NOW)
-    assert again is not None and (again[0].via, again[1]) == ("one-click", False)
-    assert subscribers.suppress(engine, "zed@example.org", via="operator", now=NOW) is None
+    # A second request keeps the first record.
+    again, action = subscribers.suppress(engine, "ada@example.org", via="operator", now=NOW)
+    assert (again.via, action) == ("one-click", "already")
     assert [s.email for s in subscribers.all_subscribers(engine)] == ["bob@example.org"]
     assert [s.email for s in subscribers.stream(engine)] == ["bob@example.org"]
     assert subscribers.counts(engine) == {"active": 1, "unsubscribed": 1}
+    # An address not on the list is recorded as suppressed, so no import adds it later.
+    zed, action = subscribers.suppress(engine, "zed@example.org", via="operator", now=NOW)
+    assert (zed.status, action) == ("unsubscribed", "recorded")
     assert [s.email for s in subscribers.listing(engine, status="unsubscribed")] == [
-        "ada@example.org"
+        "ada@example.org",
+        "zed@example.org",
     ]
 
 
@@ -273,19 +275,20 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     assert again.output.startswith("bob@example.org is already unsubscribed (")
     assert again.output.endswith(", operator).\n")
     unknown = run("subscribers", "remove", "zed@example.org", config=config)
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 0
     assert unknown.output == (
-        "Error: zed@example.org is not on the list; see `digest subscribers list`\n"
+        "zed@example.org was not on the list; recorded as unsubscribed, so no import adds it.\n"
     )
     as_json = json.loads(run("subscribers", "list", "--json", config=config).output)
     assert [(s["email"], s["name"], s["tags"], s["status"], s["via"]) for s in as_json] == [
         ("ada@example.org", "Ada", ["arms-control", "russia"], "active", None),
         ("bob@example.org", None, [], "unsubscribed", "operator"),
+        ("zed@example.org", None, [], "unsubscribed", "operator"),
     ]
     only = run("subscribers", "list", "--status", "unsubscribed", config=config)
     assert "bob@example.org" in only.output
     assert "ada@example.org" not in only.output
-    assert only.output.endswith("1 subscriber: 1 unsubscribed.\n")
+    assert only.output.endswith("2 subscribers: 2 unsubscribed.\n")
     back = run("subscribers", "add", "bob@example.org", config=config)
     assert back.exit_code == 1
     assert back.output.startswith("Error: bob@example.org unsubscribed on ")
