@@ -4,12 +4,16 @@ Free-text date search (dateparser's ``search_dates``) reads "we" as Wednesday
 and "may" as a month; here a date must be a whole day-month-year form, found by
 pattern, with an optional time and zone next to it.  dateparser is only asked,
 strictly, about a line that a label ("Published:") marks as a date.
+
+What a pattern captures is checked before it becomes a date: an impossible day or time
+gives no date, an offset no clock keeps counts as no zone; ``find_date`` and ``date_line``
+never raise.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -56,16 +60,24 @@ _TIME = re.compile(
     r"(?P<ampm>[ap]\.?\s?m\b\.?)?",
     re.IGNORECASE,
 )
-_ZONE = re.compile(
-    r"\b(?:(?P<gmt>GMT|UTC)\s*(?P<gmtoff>[+-]\s?\d{1,2}(?::?\d\d)?)?"
-    r"|(?P<abbr>[ECMP][SD]T|BST|CES?T|EES?T|AES[DT]|JST|IST)\b)"
-    r"|(?P<num>(?<![\d:])[+-]\d\d:?\d\d)\b"
-)
 _ABBR_HOURS = {
     "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
     "BST": 1, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "AEST": 10, "AEDT": 11,
     "JST": 9, "IST": 5.5,
 }  # fmt: skip
+# The pattern is built from the table, so every abbreviation it matches has an offset.
+_ZONE = re.compile(
+    r"\b(?:(?P<gmt>GMT|UTC)\s*(?P<gmtoff>[+-]\s?\d{1,2}(?::?\d\d)?)?"
+    r"|(?P<abbr>" + "|".join(sorted(_ABBR_HOURS, key=len, reverse=True)) + r")\b)"
+    r"|(?P<num>(?<![\d:])[+-]\d\d:?\d\d)\b"
+)
+# Every zone of the tz database keeps, from 1900 on, an offset within -12:00 and +14:00
+# (Kiribati), the range XML Schema allows too; a larger one names no zone.
+# Python would take up to ±23:59 and java.time ±18:00, but no place keeps those times.
+_MAX_OFFSET = timedelta(hours=14)
+# The years the patterns read: a parser's answer outside them is noise, and near the ends
+# of Python's range, moving it to another zone overflows.
+_FIRST_YEAR, _LAST_YEAR = 1900, 2099
 
 # Words that may stand around a date on a date line without making it prose.
 _LABEL = re.compile(
@@ -123,10 +135,18 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
         when, start, end = found
         leftover = _FILLER.sub("", rest[:start] + rest[end:])
         return (when, updated) if not leftover else None
-    if label and label.group(0).strip():
+    # A form the patterns know but found impossible (2019-13-01) is not asked about again:
+    # dateparser would guess another reading of it.
+    if label and label.group(0).strip() and _DATE.search(rest) is None:
         parsed = _dateparser_strict(rest.strip(), default_tz)
         return (parsed, updated) if parsed is not None else None
     return None
+
+
+def plausible(when: datetime) -> datetime | None:
+    """``when`` if it is tz-aware and within the years a news date names, else ``None``."""
+    aware = when.tzinfo is not None and when.utcoffset() is not None
+    return when if aware and _FIRST_YEAR <= when.year <= _LAST_YEAR else None
 
 
 def _day_of(match: re.Match[str]) -> date | None:
@@ -136,7 +156,7 @@ def _day_of(match: re.Match[str]) -> date | None:
             month = _MONTHS.get(month_text[:3].lower()) if month_text[0].isalpha() else None
             try:
                 return date(int(match.group(y)), month or int(month_text), int(match.group(d)))
-            except ValueError:
+            except ValueError:  # 31 February, month 13: the pattern only knows digits
                 return None
     return None
 
@@ -144,13 +164,14 @@ def _day_of(match: re.Match[str]) -> date | None:
 def _with_time(
     text: str, match: re.Match[str], day: date, default_tz: tzinfo
 ) -> tuple[datetime | None, int, int]:
-    """Attach the time and zone printed right after (or right before) the date."""
+    """Attach the time and zone printed right after (or right before) the date.
+
+    The date is ``None`` when the time printed with it is one no clock shows (25:10).
+    """
     start, end = match.span()
     if match.group("isotime"):
-        stamp = f"{day.isoformat()}T{match.group('isotime')}{match.group('isotz') or ''}"
-        stamp = stamp.replace("Z", "+00:00")
-        parsed = datetime.fromisoformat(stamp)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=default_tz)), start, end
+        stamp = _iso_time(day, match.group("isotime"), match.group("isotz"), default_tz)
+        return stamp, start, end
     hour = minute = second = 0
     after = text[end : end + 40]
     time_match = _TIME.match(after.lstrip(" ,|/–—-")) if after else None
@@ -170,37 +191,68 @@ def _with_time(
             hour += 12
         elif ampm.startswith("a") and hour == 12:
             hour = 0
-        if hour > 23:
-            return None, start, end
     tz, start, end = _zone_near(text, start, end, match.start(), default_tz)
-    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=tz), start, end
+    return _at(day, hour, minute, second, 0, tz), start, end
+
+
+def _iso_time(day: date, clock: str, offset: str | None, default_tz: tzinfo) -> datetime | None:
+    """``day`` at an ISO ``HH:MM[:SS[.f]]`` time and offset; ``None`` for an impossible time."""
+    hour, minute, second = int(clock[:2]), int(clock[3:5]), int(clock[6:8] or 0)
+    fraction = clock[9:]
+    tz = UTC if offset and offset.upper() == "Z" else _zone_or(offset, default_tz)
+    if (hour, minute, second) == (24, 0, 0) and not fraction.strip("0"):
+        # ISO 8601's end of a day is the next day's midnight.
+        return datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    microsecond = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    return _at(day, hour, minute, second, microsecond, tz)
+
+
+def _at(
+    day: date, hour: int, minute: int, second: int, microsecond: int, tz: tzinfo
+) -> datetime | None:
+    """``day`` at that time, or ``None`` when no clock shows it (24:30, 10:60, a leap second)."""
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return datetime(day.year, day.month, day.day, hour, minute, second, microsecond, tzinfo=tz)
 
 
 def _zone_near(
     text: str, start: int, end: int, date_start: int, default_tz: tzinfo
 ) -> tuple[tzinfo, int, int]:
+    """The zone printed right after the time (or just before the date), and the span with it."""
     after = text[end : end + 16]
-    zone_match = _ZONE.match(after.lstrip(" ,/"))
+    zone_match = _ZONE.match(after, len(after) - len(after.lstrip(" ,/")))
     if zone_match is not None:
-        end += len(after) - len(after.lstrip(" ,/")) + zone_match.end()
-    else:
-        zone_match = _ZONE.search(text, max(0, date_start - 12), date_start)
-        if zone_match is not None:
-            start = min(start, zone_match.start())
-    if zone_match is None:
-        return default_tz, start, end
-    if zone_match.group("abbr"):
-        hours = _ABBR_HOURS[zone_match.group("abbr").upper()]
-        return timezone(timedelta(hours=hours)), start, end
-    offset = zone_match.group("gmtoff") or zone_match.group("num")
+        return _zone_of(zone_match, default_tz), start, end + zone_match.end()
+    zone_match = _ZONE.search(text, max(0, date_start - 12), date_start)
+    if zone_match is not None:
+        return _zone_of(zone_match, default_tz), min(start, zone_match.start()), end
+    return default_tz, start, end
+
+
+def _zone_of(match: re.Match[str], default_tz: tzinfo) -> tzinfo:
+    """The zone a matched token names."""
+    if match.group("abbr"):
+        return timezone(timedelta(hours=_ABBR_HOURS[match.group("abbr")]))
+    if match.group("gmt") and not match.group("gmtoff"):
+        return UTC
+    return _zone_or(match.group("gmtoff") or match.group("num"), default_tz)
+
+
+def _zone_or(offset: str | None, default_tz: tzinfo) -> tzinfo:
+    """The zone of a ``±H``, ``±HH``, ``±HMM``, ``±HHMM`` or ``±HH:MM`` offset.
+
+    An offset no clock keeps ("GMT+99", "+9999") says nothing about the zone, as if none
+    were printed: the default zone, not an error, and the date and time still count.
+    """
     if not offset:
-        return UTC, start, end
-    offset = offset.replace(" ", "").replace(":", "")
-    sign = -1 if offset[0] == "-" else 1
-    digits = offset[1:]
-    hours_part, minutes_part = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
-    delta = timedelta(hours=int(hours_part), minutes=int(minutes_part))
-    return timezone(sign * delta), start, end
+        return default_tz
+    digits = offset[1:].replace(" ", "").replace(":", "")
+    hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if int(minutes) > 59 or delta > _MAX_OFFSET:
+        return default_tz
+    return timezone(-delta if offset[0] == "-" else delta)
 
 
 def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
@@ -217,4 +269,8 @@ def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
         "PREFER_DATES_FROM": "past",
     }
     parsed = dateparser.parse(text, languages=["en"], settings=settings)
-    return parsed if isinstance(parsed, datetime) else None
+    # It fills what a text lacks from today and reads stray digits as a year ("1900 T year
+    # pm 00 00" is the year 126): only a date in a year the text names is one.
+    if not isinstance(parsed, datetime) or str(parsed.year) not in _YEAR_DIGITS.findall(text):
+        return None
+    return plausible(parsed)

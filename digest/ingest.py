@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from digest import clean, readers
-from digest.errors import IngestError
+from digest import clean, dates, readers
+from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft
 from digest.store import article_id, body_keys
 from digest.summarize import lead_summary
@@ -22,11 +23,15 @@ TEXT_SUFFIXES = frozenset({".txt", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
 _SNIFF = 2048
+_DETAIL_CHARS = 160  # of an unexpected error's message, in a rejection's one line
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A file that was not ingested, and why (shown to the operator as is)."""
+    """A file (or one entry of a feed) that was not ingested, and why (shown as is).
+
+    ``reason`` is one line; for a feed entry it starts with "entry N: ".
+    """
 
     path: str
     reason: str
@@ -88,39 +93,84 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
     for path in files:
-        try:
+        with _rejecting(path, rejected):
             data, mtime = _read(path, options)
             kind = _kind(path, data)
             meta = _metadata_for(path, metadata, options)
+            finish = partial(
+                _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
+            )
             if kind == "text":
                 texts.append((path, clean.prepare(readers.decode(data)), mtime))
-                continue
-            if kind == "html":
-                extracted = [readers.read_html(data, options.default_tz)]
+            elif kind == "html":
+                draft, url, source = readers.read_html(data, options.default_tz)
+                found.append(finish(draft, number=0, url=url, source=source))
             else:
-                extracted = readers.read_feed(data, options.default_tz)
-            for number, (draft, url, source) in enumerate(extracted):
-                found.append(
-                    _finish(
-                        draft, path, number, mtime, meta, tagger, options, url=url, source=source
-                    )
-                )
-        except IngestError as exc:
-            rejected.append(Rejected(str(path), str(exc)))
+                found.extend(_feed(path, data, finish, options.default_tz, rejected))
     chrome = clean.collection_chrome([page for _, page, _ in texts])
     texts.reverse()
     while texts:  # release each page as soon as it is cleaned
         path, page, mtime = texts.pop()
-        drafts_of_page = clean.clean_page(page, chrome=chrome, default_tz=options.default_tz)
-        if not drafts_of_page:
-            rejected.append(
-                Rejected(str(path), "no article found: no title followed by paragraphs of prose")
+        with _rejecting(path, rejected):
+            drafts_of_page = clean.clean_page(page, chrome=chrome, default_tz=options.default_tz)
+            if not drafts_of_page:
+                raise IngestError("no article found: no title followed by paragraphs of prose")
+            meta = metadata.get(path.parent, {})
+            found.extend(
+                [
+                    _finish(draft, path, number, mtime, meta, tagger, options)
+                    for number, draft in enumerate(drafts_of_page)
+                ]
             )
-            continue
-        meta = metadata.get(path.parent, {})
-        for number, draft in enumerate(drafts_of_page):
-            found.append(_finish(draft, path, number, mtime, meta, tagger, options))
     return Batch(tuple(found), tuple(rejected), len(files))
+
+
+def _feed(
+    path: Path,
+    data: bytes,
+    finish: Callable[..., Article],
+    default_tz: tzinfo,
+    rejected: list[Rejected],
+) -> list[Article]:
+    """The articles of a feed's entries; an entry that fails is rejected alone."""
+    site, entries = readers.read_feed(data)
+    articles: list[Article] = []
+    failed = len(rejected)
+    for number, entry in enumerate(entries, 1):
+        with _rejecting(path, rejected, entry=number):
+            item = readers.read_entry(entry, site, default_tz)
+            if item is not None:
+                draft, url, source = item
+                articles.append(finish(draft, number=len(articles), url=url, source=source))
+    if not articles and len(rejected) == failed:
+        raise IngestError("the feed has no entry with both a title and text")
+    return articles
+
+
+@contextmanager
+def _rejecting(path: Path, rejected: list[Rejected], *, entry: int | None = None) -> Iterator[None]:
+    """Turn a failure to read one file (or feed entry) into its one-line ``Rejected``.
+
+    Whatever else breaks on one input is rejected too, named by its type, so the rest of
+    the batch is stored and the operator has a line to report.
+    """
+    try:
+        yield
+    except DigestError as exc:
+        rejected.append(Rejected(str(path), _one_line(str(exc), entry)))
+    except Exception as exc:  # a bug met on one input must not cost every other one
+        detail = str(exc)
+        if len(detail) > _DETAIL_CHARS:
+            detail = detail[:_DETAIL_CHARS] + "…"
+        reason = f"cannot read it: unexpected {type(exc).__name__}" + (
+            f" ({detail})" if detail.strip() else ""
+        )
+        reason += "; this is a bug in digest: please report it with this file"
+        rejected.append(Rejected(str(path), _one_line(reason, entry)))
+
+
+def _one_line(reason: str, entry: int | None) -> str:
+    return (f"entry {entry}: " if entry is not None else "") + " ".join(reason.split())
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
@@ -152,11 +202,17 @@ def _read(path: Path, options: Options) -> tuple[bytes, datetime]:
                 "split it or raise max_file_bytes"
             )
         data = path.read_bytes()
-        mtime = datetime.fromtimestamp(stat.st_mtime, tz=options.default_tz)
     except PermissionError as exc:
         raise IngestError("cannot read file: permission denied") from exc
     except OSError as exc:
         raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        mtime = datetime.fromtimestamp(stat.st_mtime, tz=options.default_tz)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise IngestError(
+            "its modification time is out of range; touch it, or give its date in "
+            f"{options.metadata_name}"
+        ) from exc
     if not data.strip():
         raise IngestError("empty file")
     return data, mtime
@@ -200,22 +256,43 @@ def _load_metadata(path: Path, default_tz: tzinfo) -> dict[tuple[str, str | None
     for entry in data.get("article", []):
         if not isinstance(entry, dict) or "file" not in entry:
             raise IngestError(f'{path}: every [[article]] needs a file = "NAME"')
-        out[str(entry["file"]), entry.get("title")] = _Meta(
-            published=_meta_date(entry.get("published"), default_tz),
-            source=entry.get("source"),
-            url=entry.get("url"),
-            author=entry.get("author"),
-            tags=tuple(clean.tag_slug(str(t)) for t in entry.get("tags", [])),
+        name = str(entry["file"])
+        tags = entry.get("tags", [])
+        if not isinstance(tags, list):
+            raise IngestError(f'{path}: tags of "{name}" must be a list, as tags = ["a", "b"]')
+        out[name, entry.get("title")] = _Meta(
+            published=_meta_date(entry.get("published"), default_tz, path, name),
+            source=_meta_text(entry, "source", path),
+            url=_meta_text(entry, "url", path),
+            author=_meta_text(entry, "author", path),
+            tags=tuple(clean.tag_slug(str(t)) for t in tags),
         )
     return out
 
 
-def _meta_date(value: Any, default_tz: tzinfo) -> datetime | None:
+def _meta_text(entry: dict[str, Any], key: str, path: Path) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise IngestError(f'{path}: {key} of "{entry["file"]}" must be a string, in quotes')
+    return readers.printable(value)
+
+
+def _meta_date(value: Any, default_tz: tzinfo, path: Path, name: str) -> datetime | None:
+    if value is None:
+        return None
+    when = None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=default_tz)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), tzinfo=default_tz)
-    return None
+        when = dates.plausible(value if value.tzinfo else value.replace(tzinfo=default_tz))
+    elif isinstance(value, date):
+        when = dates.plausible(datetime.combine(value, time(), tzinfo=default_tz))
+    if when is None:
+        raise IngestError(
+            f'{path}: published of "{name}" must be a date from 1900 to 2099, '
+            "unquoted: published = 2019-03-04"
+        )
+    return when
 
 
 def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import codecs
 import html
+import re
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from digest import clean, dates
 from digest.errors import IngestError
@@ -19,17 +22,57 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _WESTERN = "cp1252"
-_BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "pre")
+_BLOCK_TAGS = frozenset(
+    ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "pre")
+)
+# Control characters (but tab, LF and CR), lone surrogates and the two noncharacters XML
+# forbids: lxml refuses them, PostgreSQL refuses NUL, and no reader can see them.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# The controls str.splitlines breaks lines at: they go, the line break they made stays.
+_LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85]")
+# A numeric character reference, which an HTML parser would turn into any of the above.
+_CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,10}));?")
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
+Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it
 
 
 def decode(data: bytes) -> str:
-    """Text of ``data``: BOM, then UTF-8, then the most plausible legacy code page.
+    """Printable text of ``data``: BOM, then UTF-8, then the most plausible legacy code page.
 
     Among code pages that fit equally well, windows-1252 wins: it is what legacy
     English-language pages are written in (and what browsers assume for "latin-1").
     """
+    return printable(_decoded(data))
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (but tab and line breaks) or lone surrogates.
+
+    Every text a reader gives passes here, so neither lxml nor the store meets them. A
+    control that breaks a line for ``str.splitlines`` (form feed, vertical tab) leaves a
+    newline behind.
+    """
+    if _UNPRINTABLE.search(text):
+        text = _UNPRINTABLE.sub("", text)
+    return _LINE_BREAKING.sub("\n", text) if _LINE_BREAKING.search(text) else text
+
+
+def _printable_markup(markup: str) -> str:
+    """HTML made printable, character references to what ``printable`` drops included."""
+    return printable(_CHAR_REF.sub(_printable_ref, markup))
+
+
+def _printable_ref(match: re.Match[str]) -> str:
+    code = int(match["hex"], 16) if match["hex"] else int(match["dec"])
+    if code > 0x10FFFF:
+        return ""
+    if 0x80 <= code <= 0x9F or printable(chr(code)) == chr(code):
+        return match.group(0)  # HTML parsers read &#x93; as windows-1252's “, not a control
+    return printable(chr(code))
+
+
+def _decoded(data: bytes) -> str:
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
@@ -74,52 +117,91 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         document = trafilatura.bare_extraction(
-            decode(data), with_metadata=True, include_comments=False, include_tables=False
+            _printable_markup(decode(data)),
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
         )
     if document is None:
         raise IngestError("no article found in the HTML page")
     meta = document.as_dict() if hasattr(document, "as_dict") else dict(document)
-    lines = [line for line in (meta.get("text") or "").splitlines() if line.strip()]
-    title = (meta.get("title") or "").strip()
+    lines = [line for line in _text(meta, "text").splitlines() if line.strip()]
+    title = _text(meta, "title").strip()
     if not title and lines:
         title = lines[0]
-    published, source = _date(meta.get("date"), default_tz, "html")
-    categories = [*(meta.get("categories") or []), *(meta.get("tags") or [])]
-    draft = _draft(title, lines, meta.get("author"), published, source, categories)
-    return draft, meta.get("url"), meta.get("sitename")
+    published, source = _date(_text(meta, "date"), default_tz, "html")
+    categories = [*_texts(meta, "categories"), *_texts(meta, "tags")]
+    draft = _draft(title, lines, _text(meta, "author"), published, source, categories)
+    if draft is None:
+        raise IngestError("no article found: no title, or no text under it")
+    return draft, _text(meta, "url") or None, _text(meta, "sitename") or None
 
 
-def read_feed(data: bytes, default_tz: tzinfo) -> list[Found]:
-    """Every entry of an RSS or Atom feed that has a title and text."""
+def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
+    """The site name and the entries of an RSS or Atom feed; each is read by ``read_entry``."""
     import feedparser
 
-    parsed = feedparser.parse(data)
+    try:
+        parsed = feedparser.parse(data)
+    except ValueError as exc:  # its loose parser re-encodes a reference to a surrogate (&#xD800;)
+        raise IngestError(
+            f"cannot parse the feed: {_first_line(exc)}; check it with a feed validator"
+        ) from exc
     if not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        detail = f": {str(problem).splitlines()[0]}" if problem else ""
+        problem = _first_line(parsed.get("bozo_exception") or "")
+        detail = f": {problem}" if problem else ""
         raise IngestError(f"not an RSS or Atom feed with entries{detail}")
-    site = parsed.feed.get("title") or None
-    found: list[Found] = []
-    for entry in parsed.entries:
-        content = entry.get("content") or []
-        markup = content[0].get("value") if content else entry.get("summary", "")
-        lines = _html_lines(markup or "")
-        title = html.unescape(entry.get("title", "")).strip()
-        if not title or not lines:
-            continue
-        published, source = _date(
-            entry.get("published") or entry.get("updated"), default_tz, "feed"
-        )
-        if published is None:
-            stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-            if stamp:
-                published, source = datetime(*stamp[:6]).replace(tzinfo=UTC), "feed"
-        categories = [t.get("term", "") for t in entry.get("tags", [])]
-        draft = _draft(title, lines, entry.get("author"), published, source, categories)
-        found.append((draft, entry.get("link"), site))
-    if not found:
-        raise IngestError("the feed has no entry with both a title and text")
-    return found
+    return _text(parsed.feed, "title") or None, list(parsed.entries)
+
+
+def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | None:
+    """One feed entry as an article; ``None`` when it has no title or no text to read."""
+    content = entry.get("content") or []
+    markup = _text(content[0], "value") if content else _text(entry, "summary")
+    lines = _html_lines(markup)
+    title = printable(html.unescape(_text(entry, "title"))).strip()
+    if not title or not lines:
+        return None
+    # "updated" only when the entry has one: feedparser would answer with "published" again,
+    # and a DeprecationWarning.
+    stamp = _text(entry, "published") or (_text(entry, "updated") if "updated" in entry else "")
+    published, source = _date(stamp, default_tz, "feed")
+    if published is None:
+        fields = entry.get("published_parsed")
+        if not fields and "updated_parsed" in entry:
+            fields = entry.get("updated_parsed")
+        published = _stamp(fields)
+        source = "feed" if published else None
+    categories = [_text(tag, "term") for tag in entry.get("tags") or []]
+    draft = _draft(title, lines, _text(entry, "author"), published, source, categories)
+    # An entry of nothing but page furniture ("Share on Facebook") is no article.
+    return (draft, _text(entry, "link") or None, site) if draft is not None else None
+
+
+def _text(fields: Any, key: str) -> str:
+    """A text field of a feedparser or trafilatura result, made printable ("" when absent)."""
+    value = fields.get(key) if isinstance(fields, Mapping) else None
+    return printable(value) if isinstance(value, str) else ""
+
+
+def _texts(fields: Mapping[str, Any], key: str) -> list[str]:
+    value = fields.get(key) or []
+    items = [value] if isinstance(value, str) else value
+    return [printable(item) for item in items if isinstance(item, str)]
+
+
+def _first_line(problem: object) -> str:
+    """The first line of a parser's complaint, printable."""
+    lines = printable(str(problem)).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _stamp(fields: Any) -> datetime | None:
+    """feedparser's UTC reading of a stamp we could not read: any nine numbers, not a date."""
+    try:
+        return dates.plausible(datetime(*fields[:6]).replace(tzinfo=UTC)) if fields else None
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _draft(
@@ -129,10 +211,11 @@ def _draft(
     published: datetime | None,
     source: DateSource | None,
     categories: list[str],
-) -> Draft:
+) -> Draft | None:
+    """The draft of extracted text; ``None`` when no title or no paragraph of it is left."""
     paragraphs, dateline = clean.polish(title, lines)
     if not title or not paragraphs:
-        raise IngestError("no article found: no title, or no text under it")
+        return None
     return Draft(
         title=title,
         paragraphs=paragraphs,
@@ -154,18 +237,31 @@ def _date(
 
 
 def _html_lines(markup: str) -> list[str]:
-    """Text of an HTML fragment, one line per block element."""
+    """Printable text of an HTML fragment, one line per block element."""
     from lxml import etree
     from lxml import html as lxml_html
 
+    markup = _printable_markup(markup)
     if "<" not in markup:
-        return [line.strip() for line in html.unescape(markup).splitlines() if line.strip()]
+        return _lines(printable(html.unescape(markup)))
     try:
         root = lxml_html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError):
         return []
-    for element in root.iter("br", *_BLOCK_TAGS):
-        element.tail = "\n" + (element.tail or "")
-        if element.tag != "br":
-            element.text = "\n" + (element.text or "")
-    return [line.strip() for line in root.text_content().splitlines() if line.strip()]
+    # Walked, not edited: lxml checks every string it is handed, and refuses text its own
+    # parser produced (a reference this scrub missed); reading never fails that way.
+    pieces: list[str] = []
+    for event, node in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
+        if event == "start":
+            pieces.append("\n" if node.tag in _BLOCK_TAGS else "")
+            pieces.append(node.text or "")
+            continue
+        if event == "end" and (node.tag == "br" or node.tag in _BLOCK_TAGS):
+            pieces.append("\n")
+        if node is not root:  # a comment's or PI's own text is not read, its tail is
+            pieces.append(node.tail or "")
+    return _lines(printable("".join(pieces)))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]

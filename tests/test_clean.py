@@ -165,6 +165,41 @@ def test_news_layout_byline_date_dateline_and_furniture() -> None:
     )
 
 
+# Stamps the date patterns half-match; each raised out of clean_page before dates were
+# validated, wherever the head of a page holds a date.
+UNREADABLE_ZONE = [
+    "March 3, 2019 10:15 GMT+99",
+    "2019-03-03T10:15+99:99",
+    "March 3, 2019 10:15 +9999",
+]
+IMPOSSIBLE = ["2019-03-04T24:61", "02/31/2019 at 10:15", "March 3, 2019 10:15 AESD"]
+
+
+@pytest.mark.parametrize("stamp", UNREADABLE_ZONE + IMPOSSIBLE)
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Published March 3, 2019 at 10:15 a.m. EST", "Published {}"),
+        ("By Maria Lopez, Coast Ledger", "By Maria Lopez, Coast Ledger | {}"),
+        ("By Maria Lopez, Coast Ledger", "Posted on {} by Maria Lopez"),
+    ],
+    ids=["date-line", "byline", "posted-by"],
+)
+def test_a_half_matched_stamp_in_the_head_is_no_crash(stamp: str, old: str, new: str) -> None:
+    ((draft,),) = clean_all(NEWS_PAGE.replace(old, new.format(stamp)))
+    assert draft.paragraphs[0].startswith("Dockworkers walked off the job")
+    if draft.published is not None:
+        assert draft.published.utcoffset() in (timedelta(0), timedelta(hours=-5))
+
+
+@pytest.mark.parametrize("stamp", UNREADABLE_ZONE)
+def test_a_stamp_with_an_unreadable_zone_is_the_date_in_the_default_zone(stamp: str) -> None:
+    page = NEWS_PAGE.replace("Published March 3, 2019 at 10:15 a.m. EST", f"Published {stamp}")
+    ((draft,),) = clean_all(page)
+    assert draft.title == "Harbor cranes fall silent as dockworkers strike"
+    assert draft.published == datetime(2019, 3, 3, 10, 15, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("opening", "dateline"),
     [

@@ -73,3 +73,73 @@ def test_naive_dates_take_the_given_zone() -> None:
 def test_unknown_zone_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="Mars/Olympus"):
         zone("Mars/Olympus")
+
+
+# Stamps the patterns half-match: each raised (ValueError, KeyError) before dates were
+# validated. An offset no clock keeps counts as no zone; an impossible time is no date.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ISO 8601's end of a day is the next day's midnight.
+        ("2019-03-04T24:00", datetime(2019, 3, 5, tzinfo=UTC)),
+        ("2019-03-04T24:00:00Z", datetime(2019, 3, 5, tzinfo=UTC)),
+        ("2019-03-04T23:59:59.1234567+14:00", datetime(2019, 3, 4, 23, 59, 59, 123456, tz(14))),
+        ("2019-03-04T10:00-12:00", datetime(2019, 3, 4, 10, tzinfo=tz(-12))),
+        ("11 Jun 2018, 08:51 GMT+9", datetime(2018, 6, 11, 8, 51, tzinfo=tz(9))),
+        ("11 Jun 2018, 08:51 GMT+99", datetime(2018, 6, 11, 8, 51, tzinfo=UTC)),
+        ("11 Jun 2018, 08:51 GMT+10:60", datetime(2018, 6, 11, 8, 51, tzinfo=UTC)),
+        ("4 March 2019 10:15 +9999", datetime(2019, 3, 4, 10, 15, tzinfo=UTC)),
+        ("4 March 2019 10:15 -1500", datetime(2019, 3, 4, 10, 15, tzinfo=UTC)),
+        ("4 March 2019 10:15 AESD", datetime(2019, 3, 4, 10, 15, tzinfo=UTC)),
+        ("4 March 2019 10:15 AEDT", datetime(2019, 3, 4, 10, 15, tzinfo=tz(11))),
+        ("2019-03-04T10:00+99:99", datetime(2019, 3, 4, 10, tzinfo=UTC)),
+        ("2019-03-04T10:00+14:30", datetime(2019, 3, 4, 10, tzinfo=UTC)),
+        ("2019-03-04T10:00-0960", datetime(2019, 3, 4, 10, tzinfo=UTC)),
+        ("2019-03-04T10:00z", datetime(2019, 3, 4, 10, tzinfo=UTC)),
+    ],
+)
+def test_half_matching_stamps_give_a_valid_date(text: str, expected: datetime) -> None:
+    found = find_date(text, UTC)
+    assert found is not None
+    assert found[0] == expected
+    assert found[0].utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2019-03-04T24:01",
+        "2019-03-04T25:00",
+        "2019-03-04T10:60",
+        "2019-03-04T10:00:61",
+        "2019-02-31",
+        "02/31/2019",
+        "2019-13-01",
+        "2019-00-10",
+        "31 Feb 2019 10:00",
+        "February 29, 2019",
+    ],
+)
+def test_impossible_stamps_are_no_date(text: str) -> None:
+    assert find_date(text, UTC) is None
+    assert date_line(text, UTC) is None
+    assert date_line(f"Published: {text}", UTC) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "4 March 2019 10:15 AESD",  # an abbreviation we do not know is left over: not a date line
+        # dateparser reads this as the year 126; a date must name the year it is in
+        "Published: 1900 T year pm 00 00",
+    ],
+)
+def test_lines_with_nonsense_are_not_date_lines(line: str) -> None:
+    assert date_line(line, UTC) is None
+
+
+@pytest.mark.parametrize("offset", ["GMT+99", "GMT+10:60", "+9999", "-1500"])
+def test_an_offset_no_clock_keeps_still_makes_a_date_line(offset: str) -> None:
+    """It is a stamp's zone, unreadable: the line is the page's date, in the default zone."""
+    found = date_line(f"Published: 11 Jun 2018, 08:51 {offset}", UTC)
+    assert found == (datetime(2018, 6, 11, 8, 51, tzinfo=UTC), False)

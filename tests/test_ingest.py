@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from digest import dates, ingest
+from digest import clean, dates, ingest, readers
+from digest.models import Article
 
 from .conftest import SEEDS, run, write_config
 
@@ -242,3 +245,250 @@ def test_a_store_failure_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("Error: ")
     assert "database" in result.output and "Traceback" not in result.output
+
+
+# ------------------------------------------------------------- one bad input, never the batch
+
+# What must never reach the store: controls but tab, LF and CR, lone surrogates, U+FFFE/F.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def assert_printable(article: Article) -> None:
+    """What reaches the store holds no control character, NUL or lone surrogate."""
+    fields = (article.title, article.subtitle, article.author, article.source, article.url)
+    for text in (*fields, article.dateline, article.summary, *article.paragraphs, *article.tags):
+        assert not UNPRINTABLE.search(text or ""), (text, article.origin)
+
+
+def feed_with(description: str, title: str = "Quay lamps dimmed") -> str:
+    return RSS.replace("Quay lamps dimmed", title).replace(
+        "The quay lamps were dimmed last night", description, 1
+    )
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "The quay\x1b lamps were dimmed last night",  # raw, inside the escaped HTML
+        "The quay&amp;#27; lamps were dimmed last night",  # a character reference to it
+        "The quay\x00 lamps\x7f were\ud800 dimmed last night",
+    ],
+    ids=["raw", "reference", "nul-ff-surrogate"],
+)
+def test_control_characters_in_feed_html_are_dropped(tmp_path: Path, description: str) -> None:
+    (tmp_path / "gazette.rss").write_bytes(
+        feed_with(description, "Quay\x1b lamps dimmed").encode("utf-8", "surrogatepass")
+    )
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    quay = next(a for a in batch.articles if a.title == "Quay lamps dimmed")
+    assert quay.paragraphs[0].startswith("The quay lamps were")
+    for article in batch.articles:
+        assert_printable(article)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tab\tand\r\nlines\n", "tab\tand\r\nlines\n"),
+        (
+            "no\x00 nul, no\x1b escape, no\x7f delete, no\x9b csi",
+            "no nul, no escape, no delete, no csi",
+        ),
+        ("lone \ud800surrogate, \ufffenoncharacter", "lone surrogate, noncharacter"),
+        ("page\x0cbreak, vertical\x0btab, next\x85line", "page\nbreak, vertical\ntab, next\nline"),
+        ("café “quoted” — 😀", "café “quoted” — 😀"),
+    ],
+)
+def test_printable_text(text: str, expected: str) -> None:
+    assert readers.printable(text) == expected
+
+
+def test_control_characters_in_an_html_page_are_dropped(tmp_path: Path) -> None:
+    page = (
+        "<!doctype html><html><head><title>Ferry\x1b fares</title></head><body><article>"
+        "<h1>Ferry fares rise&#27; by 25 cents</h1><p>Ferry fares to the islands will rise"
+        "\x1b by 25 cents in April, the transit district said on Monday, the first rise.</p>"
+        "<p>The district said fuel costs had doubled&#x1b; since the last increase in 2013."
+        "</p></article></body></html>"
+    )
+    (tmp_path / "ferry.html").write_text(page, encoding="utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    (article,) = batch.articles
+    assert article.title == "Ferry fares rise by 25 cents"
+    assert (
+        article.paragraphs[1]
+        == "The district said fuel costs had doubled since the last increase in 2013."
+    )
+    assert_printable(article)
+
+
+def test_nul_after_the_first_8_kib_of_a_text_file_is_dropped(tmp_path: Path) -> None:
+    long_story = (
+        STORY
+        + ("The lamps along the quay stay on until midnight. " * 200 + "\n\n")
+        + ("The council\x00 will\x1b meet again in May.\n")
+    )
+    assert len(long_story.encode()) > 9000
+    (tmp_path / "story.txt").write_text(long_story, encoding="utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    (article,) = batch.articles
+    assert article.paragraphs[-1] == "The council will meet again in May."
+    assert_printable(article)
+
+
+# Files that each stopped a whole batch with a traceback before ingest validated dates and
+# dropped control characters; now each is read like any other.
+CRASHERS = {
+    "iso-hour-24.txt": STORY.replace("March 3, 2019 at 10:15 a.m. EST", "2019-03-04T24:61"),
+    "gmt-offset.txt": STORY.replace("10:15 a.m. EST", "10:15 a.m. GMT+99"),
+    "numeric-offset.txt": STORY.replace("10:15 a.m. EST", "10:15 a.m. +9999"),
+    "zone-abbreviation.txt": STORY.replace("10:15 a.m. EST", "10:15 a.m. AESD"),
+    "byline-date.txt": STORY.replace("By Jane Roe", "By Jane Roe | 2019-03-04T10:00+99:99"),
+    "escape.rss": feed_with("The quay\x1b lamps were dimmed last night"),
+    "bad-date.rss": RSS.replace("09:30:00 +0100", "09:30:00 +9999"),
+    "nul.txt": STORY + "The lamps stay on until midnight, the council said. " * 200 + "\x00\n",
+}
+
+
+@pytest.mark.parametrize("name", CRASHERS)
+def test_a_batch_with_a_file_that_crashed_reads_every_file(tmp_path: Path, name: str) -> None:
+    (tmp_path / "good.txt").write_text(STORY.replace("harbour", "river"), encoding="utf-8")
+    (tmp_path / name).write_text(CRASHERS[name], encoding="utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    origins = {Path(a.origin.partition("#")[0]).name for a in batch.articles}
+    assert origins == {"good.txt", name}
+    for article in batch.articles:
+        assert_printable(article)
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "published"),
+    [
+        ("iso-hour-24.txt", "mtime", None),  # 24:61 is no time: no date on the page
+        ("gmt-offset.txt", "text", "2019-03-03T10:15:00+00:00"),  # GMT+99: the default zone
+    ],
+)
+def test_a_half_matched_date_in_a_text_file(
+    tmp_path: Path, name: str, source: str, published: str | None
+) -> None:
+    (tmp_path / "a.txt").write_text(CRASHERS[name], encoding="utf-8")
+    (article,) = ingest.read_paths([tmp_path], options()).articles
+    assert article.date_source == source
+    if published is not None:
+        assert article.published.isoformat() == published
+
+
+def test_a_feed_date_with_an_impossible_offset_keeps_the_default_zone(tmp_path: Path) -> None:
+    (tmp_path / "gazette.rss").write_text(CRASHERS["bad-date.rss"], encoding="utf-8")
+    by_title = {a.title: a for a in ingest.read_paths([tmp_path], options()).articles}
+    # "+9999" names no clock: the stamp is read as a time of the default zone
+    quay = by_title["Quay lamps dimmed"]
+    assert (quay.date_source, quay.published.isoformat()) == ("feed", "2019-03-05T09:30:00+00:00")
+    assert by_title["Second item"].published.isoformat() == "2019-03-06T10:00:00+00:00"
+
+
+def one_line(reason: str) -> bool:
+    return "\n" not in reason and "Traceback" not in reason and len(reason) < 300
+
+
+@pytest.mark.parametrize("stage", ["readers.read_html", "clean.clean_page", "readers.decode"])
+def test_an_unexpected_failure_rejects_that_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    (tmp_path / "good.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "good.rss").write_text(RSS, encoding="utf-8")
+    bad = "bad.html" if stage == "readers.read_html" else "bad.txt"
+    (tmp_path / bad).write_text(STORY.replace("harbour", "bad harbour"), encoding="utf-8")
+    module, name = stage.split(".")
+    real = getattr(getattr(ingest, module), name)
+
+    def failing(data: Any, *args: Any, **kwargs: Any) -> Any:
+        if "bad harbour" in str(data if isinstance(data, bytes) else [u.text for u in data]):
+            raise RuntimeError("something broke\nin two lines")
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(getattr(ingest, module), name, failing)
+    batch = ingest.read_paths([tmp_path], options())
+    ((path, reason),) = [(Path(r.path).name, r.reason) for r in batch.rejected]
+    assert path == bad
+    assert one_line(reason)
+    assert "RuntimeError" in reason and "something broke in two lines" in reason
+    titles = {a.title for a in batch.articles}
+    assert titles == {"Council votes to dim the harbour lights", "Quay lamps dimmed", "Second item"}
+
+
+def test_an_entry_that_fails_rejects_that_entry_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gazette.rss").write_text(RSS, encoding="utf-8")
+    real = clean.polish
+
+    def polish(title: str, lines: Any) -> Any:
+        if title == "Quay lamps dimmed":
+            raise KeyError("quay")
+        return real(title, lines)
+
+    monkeypatch.setattr(clean, "polish", polish)
+    batch = ingest.read_paths([tmp_path], options())
+    assert [a.title for a in batch.articles] == ["Second item"]
+    ((path, reason),) = [(Path(r.path).name, r.reason) for r in batch.rejected]
+    assert path == "gazette.rss"
+    assert reason.startswith("entry 1: ") and "KeyError" in reason and one_line(reason)
+
+
+def test_an_entry_without_prose_does_not_cost_the_feed(tmp_path: Path) -> None:
+    furniture = RSS.replace(
+        "Only a plain sentence of text in this one.", "Share on Facebook"
+    ).replace("Second item", "Share")
+    (tmp_path / "gazette.rss").write_text(furniture, encoding="utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    assert not batch.rejected
+    assert [a.title for a in batch.articles] == ["Quay lamps dimmed"]
+
+
+def test_a_feed_stamp_out_of_range_is_not_a_date(tmp_path: Path) -> None:
+    (tmp_path / "gazette.rss").write_text(
+        RSS.replace("Tue, 05 Mar 2019 09:30:00 +0100", "Tue, 05 Mar 0001 09:30:00 GMT"),
+        encoding="utf-8",
+    )
+    by_title = {a.title: a for a in ingest.read_paths([tmp_path], options()).articles}
+    assert by_title["Quay lamps dimmed"].date_source == "mtime"
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("tags = 3", 'tags of "a.txt" must be a list'),
+        ("author = 3", 'author of "a.txt" must be a string'),
+        ("published = 9999-12-31T23:00:00-05:00", 'published of "a.txt" must be a date'),
+        ('published = "2019-03-04"', 'published of "a.txt" must be a date'),
+    ],
+)
+def test_wrong_operator_metadata_is_named(tmp_path: Path, entry: str, reason: str) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "seeds.toml").write_text(f'[[article]]\nfile = "a.txt"\n{entry}\n', "utf-8")
+    batch = ingest.read_paths([tmp_path], options())
+    ((path, message),) = [(Path(r.path).name, r.reason) for r in batch.rejected]
+    assert path == "a.txt" and reason in message and one_line(message)
+
+
+def test_a_file_time_out_of_range_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(STORY.replace("harbour", "river"), encoding="utf-8")
+    real = Path.stat
+
+    def stat(self: Path, **kwargs: Any) -> os.stat_result:
+        found = real(self, **kwargs)
+        if self.name != "a.txt":
+            return found
+        return os.stat_result((*found[:8], 1e300, 1e300))
+
+    monkeypatch.setattr(Path, "stat", stat)
+    batch = ingest.read_paths([tmp_path], options())
+    ((path, reason),) = [(Path(r.path).name, r.reason) for r in batch.rejected]
+    assert path == "a.txt" and "modification time" in reason
+    assert len(batch.articles) == 1
