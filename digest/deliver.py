@@ -30,9 +30,10 @@ _CLAIM_BATCH = 200
 _FAILED_SHOWN = 100
 _MAX_BACKOFF = 60.0
 _GIVE_UP_AFTER = 3  # recipients in a row whose retries all failed: the server is down
-# The first recipients of a run refused alike: the relay refuses everyone (a bad login, a
-# policy, a blocked IP), not the addresses. Only after none was taken yet, and never for
-# RFC 3463's per-mailbox classes (5.1.x bad address, 5.2.x mailbox full or disabled).
+# Recipients in a row refused alike: the relay refuses everyone (a bad login, a policy, a
+# blocked IP, a quota reached mid-run), not the addresses. Never for RFC 3463's per-mailbox
+# classes (5.1.x bad address, 5.2.x mailbox full or disabled), nor for a recipient already
+# left deferred by such a stop (refused again, it is failed for good: no run stops on it).
 _SAME_REFUSALS = 3
 _MAILBOX_CLASS = re.compile(r"^\d{3}[ -]5\.[12]\.\d{1,3}\b")
 _ANGLE = re.compile(r"<[^>]*>")
@@ -166,8 +167,10 @@ def deliver(
                 sender.begin_variant(tags, len(chosen.articles))
             before = (run.recipients, run.sent, run.bytes)
             for batch in _batches(group, _CLAIM_BATCH):
-                todo, failed_before = (
-                    (batch, 0) if ledger is None else ledger.claim(batch, retry_failed=retry_failed)
+                todo, failed_before, run.second_try = (
+                    (batch, 0, set())
+                    if ledger is None
+                    else ledger.claim(batch, retry_failed=retry_failed)
                 )
                 run.recipients += len(batch)
                 run.failed_earlier += failed_before
@@ -220,8 +223,9 @@ class _Run:
     given_up_in_a_row: int = 0
     by_variant: list[VariantReport] = field(default_factory=list)
     failed_earlier: int = 0
-    # (address, reply, reply without the address) of refusals before any message was taken
-    first_refusals: list[tuple[str, str, str]] = field(default_factory=list)
+    # (address, reply, reply without the address) of the last refusals, none taken between
+    refusals: list[tuple[str, str, str]] = field(default_factory=list)
+    second_try: set[str] = field(default_factory=set)  # left deferred by an earlier run
 
     def send(self, template: Template, email: str) -> None:
         """One recipient: hand-off with retries, then its ledger row."""
@@ -254,32 +258,34 @@ class _Run:
             self.sent += 1
             self.bytes += len(message)
             self.given_up_in_a_row = 0
+            self.refusals.clear()
             self._mark(email, "sent", attempt, None)
             return
 
     def _stop_if_relay_refuses(self, email: str, reply: str) -> None:
-        """Stop when the run's first recipients were all refused with one reply: the relay
-        refuses everyone, so they are left to send again (deferred), not failed."""
-        if self.sent or _MAILBOX_CLASS.match(reply):
+        """Stop when recipients in a row were all refused with one reply: the relay refuses
+        everyone, so they are left to send again (deferred), not failed."""
+        if email in self.second_try or _MAILBOX_CLASS.match(reply):
             return
         shape = " ".join(_ANGLE.sub("", reply.replace(email, "")).casefold().split())
-        if self.first_refusals and self.first_refusals[0][2] != shape:
-            self.first_refusals.clear()
-        self.first_refusals.append((email, reply, shape))
-        if len(self.first_refusals) < _SAME_REFUSALS:
+        if self.refusals and self.refusals[0][2] != shape:
+            self.refusals.clear()
+        self.refusals.append((email, reply, shape))
+        if len(self.refusals) < _SAME_REFUSALS:
             return
-        stopped = {address: refusal for address, refusal, _ in self.first_refusals}
+        stopped = {address: refusal for address, refusal, _ in self.refusals}
         for address, refusal in stopped.items():
             self._mark(address, "deferred", 0, refusal)
         self.failed_count -= len(stopped)
         self.deferred += len(stopped)
         self.failed = [f for f in self.failed if f[0] not in stopped]
+        which = "first" if not self.sent else "last"
         raise DeliveryError(
-            f"delivery stopped: the relay refused the first {len(self.first_refusals)} "
-            f"recipients alike ({reply}), so it refuses this sender, not the addresses; check "
-            "smtp_user and smtp_password, the relay's policy for this host and from_address, "
-            "and whether the relay blocks this IP; nobody was marked failed: run "
-            "`digest send` again after the fix"
+            f"delivery stopped: the relay refused the {which} {len(stopped)} recipients alike "
+            f"({reply}), so it refuses this sender, not the addresses; check smtp_user and "
+            "smtp_password, the relay's policy for this host and from_address, its sending "
+            f"quota, and whether it blocks this IP; {self.sent} sent this run, nobody was "
+            "marked failed: run `digest send` again after the fix"
         )
 
     def _mark(self, email: str, status: str, attempts: int, error: str | None) -> None:
@@ -297,9 +303,10 @@ class _Ledger:
 
     def claim(
         self, batch: list[Subscriber], *, retry_failed: bool = False
-    ) -> tuple[list[Subscriber], int]:
+    ) -> tuple[list[Subscriber], int, set[str]]:
         """The subscribers of ``batch`` still to send (new rows, and rows left claimed or
-        deferred, and failed ones with ``retry_failed``), and how many failed before."""
+        deferred, and failed ones with ``retry_failed``), how many failed before, and which
+        of them an earlier run left deferred."""
         again = ("deferred", "failed") if retry_failed else ("deferred",)
         emails = [s.email for s in batch]
         key = sends.c.issue_id == self._issue_id
@@ -330,7 +337,7 @@ class _Ledger:
             raise DeliveryError(f"cannot claim send-ledger rows: {reason(exc)}") from exc
         todo = [s for s in batch if status.get(s.email, "claimed") in ("claimed", *again)]
         failed = sum(1 for s in batch if status.get(s.email) == "failed") if not retry_failed else 0
-        return todo, failed
+        return todo, failed, {e for e, s in status.items() if s == "deferred"}
 
     def release(self, emails: list[str]) -> None:
         """Give back rows this run claimed but never tried (a stopped run): pending again."""

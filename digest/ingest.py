@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
@@ -23,6 +23,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
 _SNIFF = 2048
+MAX_TAGS = 40  # of one article
+MAX_TAG_CHARS = 80  # of one tag (schema.article_tags.tag)
 _DETAIL_CHARS = 160  # of an unexpected error's message, in a rejection's one line
 
 
@@ -180,9 +182,13 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
     rejected: list[Rejected] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in known
-            )
+            for found in sorted(path.rglob("*")):
+                if found.suffix.lower() not in known:
+                    continue
+                if found.is_file():
+                    files.append(found)
+                elif not found.is_dir():  # a FIFO, a device, a dangling or looping symlink
+                    rejected.append(Rejected(str(found), "not a regular file"))
         elif path.is_file():
             files.append(path)
         elif path.exists():
@@ -333,13 +339,13 @@ def _finish(
     paragraphs = draft.paragraphs
     keys = body_keys(paragraphs)
     text = draft.title + "\n" + "\n".join(paragraphs)
-    tags = {*draft.categories, *meta.tags, *tagger(text)}
+    tags = _kept_tags(tagger(text), meta.tags, draft.categories)
     return Article(
         id=article_id(draft.title, keys[0]),
         title=draft.title,
         published=published,
         date_source=date_source,
-        tags=frozenset(t for t in tags if t),
+        tags=tags,
         paragraphs=paragraphs,
         subtitle=draft.subtitle,
         author=draft.author or meta.author,
@@ -355,6 +361,21 @@ def _finish(
         ),
         keys=keys,
     )
+
+
+def _kept_tags(*groups: Iterable[str]) -> frozenset[str]:
+    """At most MAX_TAGS tags: the tag rules' first (subscribers follow them), then the
+    operator's metadata, then the page's own categories; a "tag" longer than MAX_TAG_CHARS
+    (a keywords line) is no tag. A page with thousands of categories must not make every
+    email and feed carry them."""
+    kept: dict[str, None] = {}
+    for group in groups:
+        for tag in sorted(set(group)):
+            if len(kept) >= MAX_TAGS:
+                return frozenset(kept)
+            if tag and len(tag) <= MAX_TAG_CHARS:
+                kept[tag] = None
+    return frozenset(kept)
 
 
 def _date_of(draft: Draft, meta: _Meta, mtime: datetime) -> tuple[datetime, DateSource]:

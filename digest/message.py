@@ -35,10 +35,18 @@ _FIELD_VALUE = re.compile(r"[ -~]*")
 # while the envelope decides who gets the message; Sender/Reply-To, which would send the
 # readers' answers elsewhere; and the relay's own trace and signature fields.
 _OWN_FIELDS = frozenset(
-    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "precedence",
-     "sender", "reply-to", "return-path", "received", "dkim-signature"}
+    {"from", "to", "subject", "date", "message-id", "mime-version", "precedence"}
 )  # fmt: skip
 _OWN_PREFIXES = ("list-", "content-")
+# Extra headers that are not the sender's to write, and why (Reply-To, Sender… are fine).
+_NOT_OURS = {
+    "cc": "it would show every subscriber another address; digest sends one message each",
+    "bcc": "it would show every subscriber another address; digest sends one message each",
+    "return-path": "the receiving server writes it from the envelope sender",
+    "received": "each server on the way writes its own",
+    "dkim-signature": "the relay signs the message (with a key digest never sees)",
+    "arc-seal": "the relay signs the message (with a key digest never sees)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,8 @@ def header_problem(name: str, value: str) -> str | None:
     folded = name.lower()
     if folded in _OWN_FIELDS or folded.startswith(_OWN_PREFIXES):
         return f"header {name} is one digest writes itself; remove it"
+    if folded in _NOT_OURS:
+        return f"header {name} cannot be set: {_NOT_OURS[folded]}; remove it"
     if not value.strip():
         return f"header {name} has no value; give it one or remove it"
     if not _FIELD_VALUE.fullmatch(value):

@@ -9,7 +9,7 @@ import shutil
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,7 +39,6 @@ from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
 
 PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never published or served
-_IMPORTED = "subscribers_file_imported"  # store_meta: the one automatic import happened
 _FEED_ID_HOST = "feed_id_host:"  # store_meta, + digest name: the host of the first feed's ids
 
 
@@ -181,10 +180,14 @@ def run(
     ):
         statuses = subscribers.counts(engine)
         suppressed = sum(n for status, n in statuses.items() if status != subscribers.ACTIVE)
-        first_import = not statuses and store.meta_value(engine, _IMPORTED) is None
+        first_import = (
+            not statuses.get(subscribers.ACTIVE)
+            and store.meta_value(engine, subscribers.LIST_GIVEN) is None
+        )
         _check_audience(first_import, statuses, settings)
-        files, missing = ingest.discover([settings.seeds_dir])
+        files, missing, odd = _sources(settings.seeds_dir)
         fresh = ingest_files(engine, store.new_files(engine, files), settings, now=now)
+        fresh = replace(fresh, rejected=(*odd, *fresh.rejected))
         refresh_summaries(engine, settings)
         issue = selection.select_issue(
             engine,
@@ -263,7 +266,7 @@ def ingest_files(
     saved, refused = _save_each(engine, batch.articles, now=now)
     rejected = (*batch.rejected, *refused)
     failed = {r.path: r.reason for r in rejected}
-    store.mark_ingested(engine, files, now=now, failed=failed)
+    rejected = (*rejected, *_mark_each(engine, files, now=now, failed=failed))
     gone = {r.path for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     return Ingested(kept, rejected, batch.files, saved)
@@ -299,33 +302,60 @@ def status(
     return issue, found
 
 
+def _mark_each(
+    engine: Engine, files: Sequence[Path], *, now: datetime, failed: dict[str, str]
+) -> list[ingest.Rejected]:
+    """``store.mark_ingested``; when the store refuses the batch (a path longer than its
+    column), file by file, so one such file costs only its own record."""
+    try:
+        store.mark_ingested(engine, files, now=now, failed=failed)
+        return []
+    except StoreError:
+        pass  # a store that is down fails the run's next step with its own error
+    refused: list[ingest.Rejected] = []
+    for path in files:
+        try:
+            store.mark_ingested(engine, [path], now=now, failed=failed)
+        except StoreError as exc:
+            why = f"cannot record that it was read ({exc}), so every run reads it again"
+            refused.append(ingest.Rejected(str(path), why))
+    return refused
+
+
+def _sources(
+    folder: Path,
+) -> tuple[list[Path], list[ingest.Rejected], list[ingest.Rejected]]:
+    """The source files of ``folder``; the folder itself if it is missing or not a folder
+    (the run exits 1); and what in it is no file to read (a FIFO, a dangling symlink)."""
+    if folder.exists() and not folder.is_dir():
+        why = "not a folder; set seeds_dir to the folder of your source files"
+        return [], [ingest.Rejected(str(folder), why)], []
+    files, rejected = ingest.discover([folder])
+    missing = [r for r in rejected if r.path == str(folder)]
+    return files, missing, [r for r in rejected if r.path != str(folder)]
+
+
 def _save_each(
     engine: Engine, articles: Sequence[Article], *, now: datetime
 ) -> tuple[store.SaveReport, list[ingest.Rejected]]:
     """``store.save`` of the whole batch; when the store refuses it, article by article, so
-    one bad value costs only its own article. When every one fails, the store is at fault."""
+    one bad value costs only its own article (a store that is down fails the run's next
+    step with its own error)."""
     try:
         return store.save(engine, articles, now=now), []
-    except StoreError as whole:
-        if len(articles) < 2:
-            if not articles:
-                raise
-            return store.SaveReport(0, 0, 0, 0), [
-                ingest.Rejected(articles[0].origin, f"cannot be stored: {whole}")
-            ]
-        totals = [0, 0, 0, 0]
-        refused: list[ingest.Rejected] = []
-        for article in articles:
-            try:
-                one = store.save(engine, [article], now=now)
-            except StoreError as exc:
-                refused.append(ingest.Rejected(article.origin, f"cannot be stored: {exc}"))
-                continue
-            for n, value in enumerate((one.inserted, one.updated, one.unchanged, one.duplicates)):
-                totals[n] += value
-        if len(refused) == len(articles):
-            raise
-        return store.SaveReport(*totals), refused
+    except StoreError:
+        pass
+    totals = [0, 0, 0, 0]
+    refused: list[ingest.Rejected] = []
+    for article in articles:
+        try:
+            one = store.save(engine, [article], now=now)
+        except StoreError as exc:
+            refused.append(ingest.Rejected(article.origin, f"cannot be stored: {exc}"))
+            continue
+        for n, value in enumerate((one.inserted, one.updated, one.unchanged, one.duplicates)):
+            totals[n] += value
+    return store.SaveReport(*totals), refused
 
 
 def _clear_preview(folder: Path) -> None:
@@ -368,16 +398,18 @@ def _audience(
     engine: Engine, settings: Settings, first_import: bool, *, now: datetime, dry_run: bool
 ) -> tuple[list[Subscriber] | Iterator[Subscriber], tuple[str, ...]]:
     """The active subscribers, ordered by tags. On the first run of an empty store, the
-    subscribers_file is imported first (a dry run reads it without storing): only then,
-    never again, so who left is never brought back. Also the rows of it that were skipped."""
+    subscribers_file is imported first (a dry run reads it without storing): only until a
+    list was given (this import, `subscribers add` or `import`), and never over who left.
+    Also the rows of it that were skipped."""
     path = settings.subscribers_file
     if not first_import:
         return subscribers.stream(engine), ()
     if dry_run:
         found, errors = subscribers.read_csv(path)
-        return subscribers.in_delivery_order(found), tuple(f"{path}:{e}" for e in errors)
-    imported = subscribers.import_csv(engine, path, now=now)
-    store.keep_meta_value(engine, _IMPORTED, f"{path} at {now.isoformat()}")
+        gone = {s.email for s in subscribers.listing(engine) if s.status != subscribers.ACTIVE}
+        kept = [s for s in found if s.email not in gone]
+        return subscribers.in_delivery_order(kept), tuple(f"{path}:{e}" for e in errors)
+    imported = subscribers.import_csv(engine, path, now=now)  # records that a list was given
     return subscribers.stream(engine), tuple(f"{path}:{error}" for error in imported.errors)
 
 

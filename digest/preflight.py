@@ -13,6 +13,7 @@ from digest.errors import ConfigError
 from digest.settings import PLACEHOLDER_SECRET, Settings
 
 MIN_SECRET_BYTES = 16  # an HMAC key shorter than this can be guessed
+_MIN_DISTINCT = 8  # characters; "aaaa…" or "abababab…" is no secret whatever its length
 # RFC 2606 and RFC 6761: names reserved for examples and tests; mail to them goes nowhere.
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 _RESERVED_SUFFIXES = ("example", "test", "invalid", "localhost", "local")
@@ -44,6 +45,12 @@ def problems(settings: Settings) -> list[str]:
             f"base_url {settings.base_url} is at a reserved example domain; set the public "
             "https URL where outbox/ is served"
         )
+    elif _private(host):
+        found.append(
+            f"base_url {settings.base_url} is a private address or a name without a domain, "
+            "which subscribers' phones cannot reach; set the public https URL where outbox/ "
+            "is served"
+        )
     if parts.scheme != "https":
         found.append(
             f"base_url {settings.base_url} is not https: unsubscribe links would travel in "
@@ -59,22 +66,29 @@ def problems(settings: Settings) -> list[str]:
                 f"{name} {address} is at a reserved example domain, so no mail reaches it; "
                 "use a mailbox of your own domain"
             )
-    if settings.postal_address == Settings.model_fields["postal_address"].default:
+    postal = " ".join(settings.postal_address.split())
+    if not postal:
+        found.append(
+            "postal_address is empty; bulk-sender rules (CAN-SPAM, Gmail, Yahoo) ask for "
+            "your real postal address in every message"
+        )
+    elif postal == Settings.model_fields["postal_address"].default:
         found.append(
             "postal_address is the shipped example; bulk-sender rules (CAN-SPAM, Gmail, "
             "Yahoo) ask for your real postal address"
         )
-    secret = settings.unsubscribe_secret.get_secret_value()
+    secret = settings.unsubscribe_secret.get_secret_value().strip()
     if secret == PLACEHOLDER_SECRET:
         found.append(
             "unsubscribe_secret is the shipped placeholder, so anyone could forge "
             "unsubscribe links; set a random one (DIGEST_UNSUBSCRIBE_SECRET), e.g. from "
             "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
-    elif len(secret.encode()) < MIN_SECRET_BYTES:
+    elif len(secret.encode()) < MIN_SECRET_BYTES or len(set(secret)) < _MIN_DISTINCT:
         found.append(
-            f"unsubscribe_secret is shorter than {MIN_SECRET_BYTES} bytes, so unsubscribe "
-            "links could be forged; set a random one (DIGEST_UNSUBSCRIBE_SECRET), e.g. from "
+            f"unsubscribe_secret is shorter than {MIN_SECRET_BYTES} bytes (spaces aside) or "
+            "repeats a few characters, so unsubscribe links could be forged; set a random "
+            "one (DIGEST_UNSUBSCRIBE_SECRET), e.g. from "
             "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     return found
@@ -86,6 +100,16 @@ def reserved_domain(domain: str) -> bool:
     if any(name == d or name.endswith("." + d) for d in _RESERVED_DOMAINS):
         return True
     return name.rpartition(".")[2] in _RESERVED_SUFFIXES
+
+
+def _private(host: str) -> bool:
+    """A private, link-local or shared address (10/8, 192.168/16, fe80::/10, …), or a bare
+    name with no domain ("intranet"): neither is reachable from a subscriber's phone."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return "." not in host
+    return not address.is_global
 
 
 def _loopback(host: str) -> bool:

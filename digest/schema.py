@@ -66,7 +66,7 @@ store_meta = Table(
 ingested_files = Table(
     "ingested_files",
     metadata,
-    Column("path", String(1024), primary_key=True),
+    Column("path", Text, primary_key=True),  # any length a file system allows
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("ingested_at", DateTime, nullable=False),

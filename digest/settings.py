@@ -228,6 +228,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("unsubscribe_mailto", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # DIGEST_UNSUBSCRIBE_MAILTO= (empty) is how an environment unsets it.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("from_address", "unsubscribe_mailto")
     @classmethod
     def _plain_address(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -405,7 +411,11 @@ def _check_subject(template: str) -> None:
     for _, field, spec, _ in parts:
         if field is None:
             continue
-        if re.split(r"[.\[]", field)[0] not in ("title", "date", "count", "stories"):
+        names = re.split(r"[.\[]", field)
+        # "{date.year}" is fine; "{title.__class__}" would reach into Python's objects.
+        if names[0] not in ("title", "date", "count", "stories") or any(
+            name.startswith("_") for name in names[1:]
+        ):
             raise ValueError(
                 f"{template!r} names {{{field}}}; use only {{title}}, {{date}}, {{count}} "
                 "and {stories}"

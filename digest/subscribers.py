@@ -20,6 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest import store
 from digest.clean import tag_slug
 from digest.errors import StoreError, SubscriberError
 from digest.models import Subscriber
@@ -31,6 +32,9 @@ _TAG_SPLIT = re.compile(r"[\s,;]+")
 Status = Literal["active", "unsubscribed", "bounced"]
 STATUSES: tuple[Status, ...] = ("active", "unsubscribed", "bounced")
 ACTIVE: Status = "active"
+# store_meta: the operator gave a list (add or import): no automatic import of
+# subscribers_file after that, whoever is left on it.
+LIST_GIVEN = "subscriber_list_given"
 # How a status came about: the subscriber's one-click POST or the link's page, the operator,
 # a mailto: request, a bounce, or the operator taking someone back (--resubscribe).
 Via = Literal["one-click", "link-page", "operator", "mailto", "bounce", "resubscribe"]
@@ -130,6 +134,7 @@ def add(
             stored = _stored(conn.execute(select(table).where(table.c.email == address)).one())
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscriber {address}: {reason(exc)}") from exc
+    store.keep_meta_value(engine, LIST_GIVEN, f"subscribers add, {now.isoformat()}")
     return stored, action
 
 
@@ -249,6 +254,7 @@ def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
             added, updated, suppressed = added + new[0], updated + new[1], suppressed + new[2]
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscribers: {reason(exc)}") from exc
+    store.keep_meta_value(engine, LIST_GIVEN, f"import of {path}, {now.isoformat()}")
     return ImportReport(added, updated, tuple(errors), suppressed)
 
 

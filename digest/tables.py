@@ -23,7 +23,8 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
     issue, delivery = report.issue, report.delivery
     out.print(f"Ingested {count(report.ingested, 'new article')} from the sources.")
     for missing in report.missing:
-        click.echo(f"Error: {missing.path}: {missing.reason}; check seeds_dir", err=True)
+        hint = "" if "seeds_dir" in missing.reason else "; check seeds_dir"
+        click.echo(f"Error: {missing.path}: {missing.reason}{hint}", err=True)
     for rejected in report.rejected:
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
     for skipped in report.skipped_subscribers:
@@ -69,6 +70,20 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
         )
     for address, reply in delivery.failed:
         click.echo(f"Error: {address}: {reply}", err=True)
+    day = issue.date
+    if delivery.failed_earlier:
+        click.echo(
+            f"Error: {counted(delivery.failed_earlier, 'recipient')} of issue {day} refused by "
+            f"an earlier run; `digest status --date {day}` lists them, and `digest send "
+            f"--retry-failed --date {day}` sends to them again once the cause is fixed",
+            err=True,
+        )
+    if delivery.deferred:
+        click.echo(
+            f"Error: {counted(delivery.deferred, 'recipient')} deferred by the relay; "
+            f"`digest send --date {day}` again later sends to them",
+            err=True,
+        )
 
 
 def print_status(out: Console, issue: Issue, found: deliver.LedgerStatus) -> None:
@@ -87,10 +102,20 @@ def print_status(out: Console, issue: Issue, found: deliver.LedgerStatus) -> Non
     out.print(table)
     for address, reply in found.failures:
         out.print(f"failed: {address}: {reply}")
+    day = issue.date
     if found.failed:
-        out.print(
-            "After fixing the cause (an address, the relay), `digest send --retry-failed` "
-            f"--date {issue.date} sends to them again."
+        click.echo(
+            f"Error: {counted(found.failed, 'recipient')} refused for good; after fixing the "
+            f"cause (an address, the relay), `digest send --retry-failed --date {day}` sends "
+            "to them again",
+            err=True,
+        )
+    if found.deferred or found.pending or found.claimed:
+        waiting = found.deferred + found.pending + found.claimed
+        click.echo(
+            f"Error: {counted(waiting, 'recipient')} still to send; `digest send --date {day}` "
+            "sends to them",
+            err=True,
         )
 
 

@@ -179,6 +179,11 @@ def test_a_bad_variable_without_a_config_file_names_only_the_variable(
     [
         ("{nope}", "'{nope}' names {nope}; use only {title}, {date}, {count} and {stories}"),
         (
+            "{title.__class__}",
+            "'{title.__class__}' names {title.__class__}; use only {title}, {date}, {count} "
+            "and {stories}",
+        ),
+        (
             "{0} stories",
             "'{0} stories' names {0}; use only {title}, {date}, {count} and {stories}",
         ),

@@ -715,7 +715,10 @@ def test_extra_headers_go_out_verbatim_after_the_standard_ones() -> None:
          "writes itself; remove it"),
         ("Content-Type", "text/plain", "header Content-Type is one digest writes itself; "
          "remove it"),
-        ("Bcc", "boss@example.org", "header Bcc is one digest writes itself; remove it"),
+        ("Bcc", "boss@example.org", "header Bcc cannot be set: it would show every "
+         "subscriber another address; digest sends one message each; remove it"),
+        ("DKIM-Signature", "v=1", "header DKIM-Signature cannot be set: the relay signs the "
+         "message (with a key digest never sees); remove it"),
         ("Feedback-ID", "  ", "header Feedback-ID has no value; give it one or remove it"),
         ("Feedback-ID", "a\r\nBcc: victim@example.net", "header Feedback-ID value "
          "'a\\r\\nBcc: victim@example.net' is not one line of printable ASCII; write it on "
@@ -733,6 +736,11 @@ def test_a_bad_extra_header_is_refused_before_any_message(
     with pytest.raises(DeliveryError) as caught:
         dry_run(make_issue(), AUDIENCE, info=info)
     assert str(caught.value) == f"{problem} (in the headers setting)"
+
+
+@pytest.mark.parametrize("name", ["Reply-To", "Sender", "X-Campaign"])
+def test_headers_digest_does_not_write_may_be_given(name: str) -> None:
+    assert header_problem(name, "news-desk@digest-test.net") is None
 
 
 def test_an_extra_header_given_twice_is_refused() -> None:

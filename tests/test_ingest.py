@@ -492,3 +492,24 @@ def test_a_file_time_out_of_range_is_named(tmp_path: Path, monkeypatch: pytest.M
     ((path, reason),) = [(Path(r.path).name, r.reason) for r in batch.rejected]
     assert path == "a.txt" and "modification time" in reason
     assert len(batch.articles) == 1
+
+
+def test_an_article_keeps_at_most_40_tags_of_at_most_80_characters(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(
+        "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
+        "Many people came to see the building and its books.\n",
+        encoding="utf-8",
+    )
+    many = ", ".join(f'"t{n:05d}"' for n in range(5000))
+    (tmp_path / "seeds.toml").write_text(
+        f'[[article]]\nfile = "a.txt"\ntags = ["{"k" * 81}", "mayor", {many}]\n',
+        encoding="utf-8",
+    )
+    rules = {"library": ["library"]}
+    batch = ingest.read_paths(
+        [tmp_path], ingest.Options(default_tz=dates.zone("UTC"), tag_rules=rules)
+    )
+    (article,) = batch.articles
+    assert len(article.tags) == 40
+    assert "k" * 81 not in article.tags
+    assert {"library", "mayor", "t00000"} <= article.tags  # the rules' first

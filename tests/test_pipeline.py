@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,12 +13,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
 from sqlalchemy import func, select
 
 from digest import locks, store
+from digest.errors import StoreError
 from digest.schema import issues, sends, subscribers
 
 from .conftest import ROOT, SEEDS, run, write_config
@@ -345,10 +348,11 @@ def test_a_file_that_fails_never_blocks_a_send_and_is_read_again_once_changed(
 
 
 def test_an_article_the_database_refuses_costs_only_that_file(
-    tmp_path: Path, database_url: str, relay: Handler
+    tmp_path: Path, database_url: str, relay: Handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite stores any length in VARCHAR(80); PostgreSQL refuses it")
+    """A value the store cannot hold (today a column limit or a constraint; before, a NUL on
+    PostgreSQL or a 350-character tag) rolls back the batch: the batch is stored again
+    article by article, and only that file is rejected."""
     sources = tmp_path / "sources"
     shutil.copytree(SEEDS, sources)
     (sources / "extra.txt").write_text(
@@ -356,14 +360,78 @@ def test_an_article_the_database_refuses_costs_only_that_file(
         "Many people came to see the building and its books.\n",
         encoding="utf-8",
     )
-    with (sources / "seeds.toml").open("a", encoding="utf-8") as meta:
-        meta.write(f'\n[[article]]\nfile = "extra.txt"\ntags = ["{"x" * 120}"]\n')
+    real_save = store.save
+
+    def refusing(engine: Any, batch: Any, *, now: Any) -> store.SaveReport:
+        batch = list(batch)
+        if any(a.title == "Library opens" for a in batch):
+            raise StoreError("cannot write to the database: value too long for type x")
+        return real_save(engine, batch, now=now)
+
+    monkeypatch.setattr(store, "save", refusing)
     config = _config(
         tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
         seeds_dir=f'"{sources}"',
     )  # fmt: skip
     result = run("send", config=config)
     assert result.exit_code == 0, result.output
-    assert f"Error: {sources / 'extra.txt'}: cannot be stored: " in result.output
+    assert (
+        f"Error: {sources / 'extra.txt'}: cannot be stored: cannot write to the database: "
+        "value too long for type x; skipped" in result.output.splitlines()
+    )
     assert "Ingested 6 new articles from the sources." in result.output
     assert sum(relay.counts().values()) == 3
+
+
+def test_seeds_dir_that_is_a_file_exits_1(tmp_path: Path) -> None:
+    afile = tmp_path / "seeds.txt"
+    afile.write_text("not a folder\n", encoding="utf-8")
+    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{afile}"'))
+    assert result.exit_code == 1
+    assert (
+        f"Error: {afile}: not a folder; set seeds_dir to the folder of your source files"
+        in result.output.splitlines()
+    )
+
+
+def test_what_is_no_file_in_the_sources_is_named_and_the_send_goes_on(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(SEEDS, sources)
+    os.mkfifo(sources / "pipe.txt")
+    (sources / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{sources}"'))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"Error: {sources / 'pipe.txt'}: not a regular file; skipped" in lines
+    assert f"Error: {sources / 'gone.txt'}: not a regular file; skipped" in lines
+    assert "Ingested 6 new articles from the sources." in lines
+
+
+def test_a_file_with_a_very_long_path_never_blocks_a_send(
+    tmp_path: Path, database_url: str, relay: Handler
+) -> None:
+    import random
+
+    sources = tmp_path / "sources"
+    shutil.copytree(SEEDS, sources)
+    pick = random.Random(7)
+    deep = sources.joinpath(
+        *("".join(pick.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(200))
+          for _ in range(17))
+    )  # fmt: skip
+    deep.mkdir(parents=True)
+    (deep / "a.txt").write_text(
+        "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
+        "Many people came to see the building and its books.\n",
+        encoding="utf-8",
+    )
+    config = _config(
+        tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
+        seeds_dir=f'"{sources}"',
+    )  # fmt: skip
+    result = run("send", config=config)
+    assert result.exit_code == 0, result.output
+    assert "Ingested 7 new articles from the sources." in result.output
+    assert sum(relay.counts().values()) == 3
+    again = run("send", "--dry-run", config=config)
+    assert again.exit_code == 0, again.output

@@ -113,8 +113,36 @@ def test_a_weak_secret_is_refused(secret: str, placeholder: bool) -> None:
     if placeholder:
         assert found.startswith("unsubscribe_secret is the shipped placeholder")
     else:
-        assert found.startswith("unsubscribe_secret is shorter than 16 bytes")
+        assert found.startswith("unsubscribe_secret is shorter than 16 bytes (spaces aside)")
 
 
 def test_a_sixteen_byte_secret_passes() -> None:
     assert problems(unsubscribe_secret="0123456789abcdef") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://192.168.1.5/", "https://10.0.0.2:8443/x", "https://[fe80::1]/", "https://intranet/"],
+)
+def test_base_url_no_subscriber_can_reach(url: str) -> None:
+    assert problems(base_url=url) == [
+        f"base_url {url} is a private address or a name without a domain, which subscribers' "
+        "phones cannot reach; set the public https URL where outbox/ is served"
+    ]
+
+
+def test_a_public_address_passes() -> None:
+    assert problems(base_url="https://93.184.215.14/digest") == []
+
+
+@pytest.mark.parametrize(
+    ("postal", "problem"),
+    [
+        ("", "postal_address is empty"),
+        ("   ", "postal_address is empty"),
+        (Settings.model_fields["postal_address"].default + " ", "postal_address is the shipped"),
+    ],
+)
+def test_an_empty_or_shipped_postal_address(postal: str, problem: str) -> None:
+    (found,) = problems(postal_address=postal)
+    assert found.startswith(problem)

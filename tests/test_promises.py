@@ -143,6 +143,30 @@ def test_the_subscribers_file_is_imported_once_only(tmp_path: Path, relay: Handl
     assert not list(preview.glob("*.eml"))
 
 
+def test_an_address_removed_before_the_first_send_is_left_out_of_the_first_import(
+    tmp_path: Path, relay: Handler
+) -> None:
+    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    removed = run("subscribers", "remove", "alan@example.org", config=config)
+    assert removed.output == (
+        "alan@example.org was not on the list; recorded as unsubscribed, so no import adds it.\n"
+    )
+    preview = run("send", "--dry-run", config=config)
+    assert "2 of 2 recipients written (dry run)" in preview.output
+    assert run("send", config=config).exit_code == 0
+    assert relay.counts() == Counter(EVERYONE - {"alan@example.org"})
+
+
+def test_no_automatic_import_once_the_operator_gave_a_list(tmp_path: Path, relay: Handler) -> None:
+    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    assert run("subscribers", "add", "zoe@example.org", config=config).exit_code == 0
+    assert run("subscribers", "remove", "zoe@example.org", config=config).exit_code == 0
+    result = run("send", config=config)
+    assert result.exit_code == 0, result.output
+    assert relay.accepted == []
+    assert "no active subscribers (1 unsubscribed or bounced" in result.output
+
+
 # ---------------------------------------------------------------- a dry run publishes nothing
 
 
@@ -234,6 +258,48 @@ def test_a_relay_refusing_everyone_stops_and_leaves_them_to_send(
     fixed = run("send", config=config)
     assert fixed.exit_code == 0, fixed.output
     assert relay.counts() == Counter(f"reader{n:02d}@example.org" for n in range(20))
+
+
+def test_a_relay_that_starts_refusing_mid_run_stops_and_loses_nobody(
+    tmp_path: Path, relay: Handler
+) -> None:
+    many = tmp_path / "many.csv"
+    readers = [f"reader{n:02d}@example.org" for n in range(12)]
+    many.write_text("email\n" + "".join(f"{r}\n" for r in readers), encoding="utf-8")
+    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    relay.refuse_all, relay.refuse_all_after = "554 5.7.1 blocked: sending quota exceeded", 4
+    stopped = run("send", config=config)
+    assert stopped.exit_code == 1
+    assert stopped.output.startswith(
+        "Error: delivery stopped: the relay refused the last 3 recipients alike "
+        "(554 5.7.1 blocked: sending quota exceeded)"
+    )
+    assert "4 sent this run" in stopped.output
+    assert len(relay.rcpt_tried) == 7
+    relay.refuse_all = None
+    fixed = run("send", config=config)
+    assert fixed.exit_code == 0, fixed.output
+    assert relay.counts() == Counter(readers)
+
+
+def test_a_recipient_refused_again_after_a_stop_is_failed_and_the_run_goes_on(
+    tmp_path: Path, relay: Handler
+) -> None:
+    """After a stop, the deferred recipients refused once more are failed for good (their
+    own addresses are refused), and no run stops on them again and again."""
+    many = tmp_path / "many.csv"
+    readers = [f"reader{n:02d}@example.org" for n in range(8)]
+    many.write_text("email\n" + "".join(f"{r}\n" for r in readers), encoding="utf-8")
+    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    relay.refuse_all = "554 5.7.1 recipient domain blocked"
+    assert run("send", config=config).exit_code == 1
+    relay.refuse_all = None
+    # The three it stopped on are refused for themselves, with the same policy reply.
+    relay.rcpt_replies = dict.fromkeys(readers[:3], "554 5.7.1 recipient domain blocked")
+    again = run("send", config=config)
+    assert again.exit_code == 1
+    assert "5 of 8 recipients sent" in again.output
+    assert relay.counts() == Counter(readers[3:])
 
 
 def test_a_relay_refusing_the_sender_stops_at_once_and_loses_nobody(

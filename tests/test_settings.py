@@ -152,3 +152,8 @@ def test_extra_headers_and_no_mailto_by_default(tmp_path: Path) -> None:
     settings = load_settings(config)
     assert settings.headers == {"Feedback-ID": "daily:digest:news"}
     assert settings.unsubscribe_mailto is None
+
+
+def test_an_empty_mailto_in_the_environment_unsets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_MAILTO", "")
+    assert load_settings().unsubscribe_mailto is None

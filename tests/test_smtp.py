@@ -39,6 +39,8 @@ class Handler:
     drop: int = 0  # hang up on the next N messages
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
     refuse_all: str | None = None  # the answer to every RCPT (a relay refusing this sender)
+    refuse_all_after: int = 0  # ... once it has taken this many messages
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # an answer for one RCPT
     refuse_all_mail: str | None = None  # the answer to every MAIL FROM
     delay: float = 0.0  # seconds before the 250 (the message is recorded first)
     rcpt_delay: float = 0.0  # seconds before answering RCPT
@@ -78,8 +80,10 @@ class Handler:
             self.rcpt_tried.append(address)
         if self.rcpt_delay:
             await asyncio.sleep(self.rcpt_delay)
-        if self.refuse_all is not None:
+        if self.refuse_all is not None and len(self.accepted) >= self.refuse_all_after:
             return self.refuse_all
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
         if address in self.refuse:
             return "550 5.1.1 <" + address + ">: no such user"
         envelope.rcpt_tos.append(address)
