@@ -40,7 +40,7 @@ _REAL = (
 _DAY = r"20\d\d-\d\d-\d\d"
 _WAIT_FOR_SERVER = (
     "digest serve --port 0 > .serve.log 2>&1 &\n"
-    "for _ in $(seq 200); do grep -q Serving .serve.log && break; sleep 0.05; done\n"
+    "for _ in $(seq 600); do grep -q Serving .serve.log && break; sleep 0.05; done\n"
     "PORT=$(grep -o '127.0.0.1:[0-9]*' .serve.log | head -1 | cut -d: -f2)"
 )
 
