@@ -245,14 +245,12 @@ def status_command(ctx: click.Context, issue_date: date | None) -> None:
     """Where an issue's delivery stands: sent, deferred, failed (with the relay's first
     replies), suppressed, pending. Exit status 1 while any recipient has not got it."""
     settings = _settings(ctx)
-    issue, found = pipeline.status(settings, now=datetime.now(UTC), issue_date=issue_date)
+    day, found = pipeline.status(settings, now=datetime.now(UTC), issue_date=issue_date)
     out = tables.console()
     if found is None:
-        out.print(
-            f"Issue {issue.date} was not sent yet; `digest send --dry-run` shows what would go out."
-        )
+        out.print(f"Issue {day} was not sent yet; `digest send --dry-run` shows what would go out.")
         return
-    tables.print_status(out, issue, found)
+    tables.print_status(out, day, found)
     if found.failed or found.deferred or found.pending or found.claimed:
         ctx.exit(1)
 

@@ -179,7 +179,7 @@ def run(
         nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
     ):
         statuses = subscribers.counts(engine)
-        suppressed = sum(n for status, n in statuses.items() if status != subscribers.ACTIVE)
+        suppressed = subscribers.suppressed(statuses)
         first_import = (
             not statuses.get(subscribers.ACTIVE)
             and store.meta_value(engine, subscribers.LIST_GIVEN) is None
@@ -274,11 +274,13 @@ def ingest_files(
 
 def status(
     settings: Settings, *, now: datetime, issue_date: date | None = None
-) -> tuple[Issue, deliver.LedgerStatus | None]:
-    """Where the delivery of an issue stands: None when that issue was never sent."""
+) -> tuple[date, deliver.LedgerStatus | None]:
+    """The issue date, and where its delivery stands: None when that issue was never sent."""
     day = issue_date_of(settings, now, issue_date)
     with store.opened(settings.database_url) as engine:
         issue_id = selection.issue_id_of(engine, settings.digest_name, day)
+        if issue_id is None:
+            return day, None
         issue = selection.select_issue(
             engine,
             digest=settings.digest_name,
@@ -286,10 +288,7 @@ def status(
             days=selection.window_days(settings.window),
             tz=dates.zone(settings.timezone),
             max_articles=settings.max_articles,
-        )
-        if issue_id is None:
-            return issue, None
-        counts = subscribers.counts(engine)
+        )  # the claimed issue, as it was sent
         found = deliver.ledger_status(
             engine,
             issue,
@@ -297,9 +296,9 @@ def status(
             subscribers.stream(engine),
             variant=selection.variant,
             max_articles=settings.max_articles,
-            suppressed=sum(n for s, n in counts.items() if s != subscribers.ACTIVE),
+            suppressed=subscribers.suppressed(subscribers.counts(engine)),
         )
-    return issue, found
+    return day, found
 
 
 def _mark_each(

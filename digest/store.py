@@ -299,12 +299,11 @@ def keep_meta_value(engine: Engine, key: str, value: str) -> str:
     also when two processes race)."""
     try:
         with engine.begin() as conn:
-            if conn.execute(select(store_meta.c.key).where(store_meta.c.key == key)).first():
-                return str(
-                    conn.execute(
-                        select(store_meta.c.value).where(store_meta.c.key == key)
-                    ).scalar_one()
-                )
+            stored = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == key)
+            ).scalar_one_or_none()
+            if stored is not None:
+                return str(stored)
             conn.execute(insert(store_meta).values(key=key, value=value))
     except IntegrityError:
         return meta_value(engine, key) or value

@@ -232,6 +232,11 @@ def counts(engine: Engine) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
+def suppressed(counts_by_status: dict[str, int]) -> int:
+    """How many of ``counts`` are unsubscribed or bounced."""
+    return sum(n for status, n in counts_by_status.items() if status != ACTIVE)
+
+
 def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
     """Add or update the subscribers of a CSV file (columns email, name, tags; UTF-8).
 

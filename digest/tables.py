@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import click
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest import deliver, pipeline, subscribers
-from digest.models import Article, Issue
+from digest.models import Article
 from digest.render import counted
 
 _VARIANTS_SHOWN = 20
@@ -86,9 +86,9 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
         )
 
 
-def print_status(out: Console, issue: Issue, found: deliver.LedgerStatus) -> None:
+def print_status(out: Console, day: date, found: deliver.LedgerStatus) -> None:
     """`digest status`: the ledger's counts of one issue, and the first refusals."""
-    table = new_table("Status", "Recipients", title=f"Issue {issue.date}")
+    table = new_table("Status", "Recipients", title=f"Issue {day}")
     for name, value in (
         ("sent", found.sent),
         ("deferred (sent again by the next run)", found.deferred),
@@ -102,7 +102,6 @@ def print_status(out: Console, issue: Issue, found: deliver.LedgerStatus) -> Non
     out.print(table)
     for address, reply in found.failures:
         out.print(f"failed: {address}: {reply}")
-    day = issue.date
     if found.failed:
         click.echo(
             f"Error: {counted(found.failed, 'recipient')} refused for good; after fixing the "

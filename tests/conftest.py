@@ -17,6 +17,8 @@ from digest import store
 from digest.cli import cli
 from digest.models import Article
 
+from .test_smtp import Handler, free_port, serving
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SEEDS = ROOT / "seeds"
@@ -101,3 +103,33 @@ def engine(database_url: str) -> Iterator[Engine]:
     """A connected store (schema created), disposed after the test."""
     with store.opened(database_url) as connected:
         yield connected
+
+
+def seeds_config(
+    tmp_path: Path, port: int | None = None, database_url: str | None = None, **extra: str
+) -> Path:
+    """A config that sends the seeds' 2019-01-01 issue to the shipped subscribers through an
+    SMTP relay on ``port`` (none: a port nobody listens on), each setting overridable."""
+    settings = {
+        "seeds_dir": f'"{SEEDS}"',
+        "outbox_dir": f'"{tmp_path / "outbox"}"',
+        "subscribers_file": f'"{ROOT / "config" / "subscribers.csv"}"',
+        "issue_date": "2019-01-01",
+        "window": '"800d"',
+        "smtp_host": '"127.0.0.1"',
+        "smtp_port": str(port or free_port()),
+        "smtp_timeout": "5",
+        "smtp_retries": "0",
+        # The shipped subscribers follow these tags: each gets a variant of the seeds.
+        "tag_rules": '{ arms-control = ["arms race"], sanctions = ["sanctions"] }',
+    }
+    return write_config(tmp_path, database_url, **{**settings, **extra})
+
+
+@pytest.fixture
+def relay() -> Iterator[Handler]:
+    """A real SMTP server on loopback that records what it takes (``relay.port``)."""
+    handler = Handler()
+    with serving(handler) as controller:
+        handler.port = controller.port  # type: ignore[attr-defined]
+        yield handler

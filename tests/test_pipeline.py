@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +22,21 @@ from digest import locks, store
 from digest.errors import StoreError
 from digest.schema import issues, sends, subscribers
 
-from .conftest import ROOT, SEEDS, run, write_config
+from .conftest import SEEDS, run, seeds_config
 from .test_smtp import Handler, free_port, serving
 
-
-@pytest.fixture
-def relay() -> Iterator[Handler]:
-    handler = Handler()
-    with serving(handler) as controller:
-        handler.port = controller.port  # type: ignore[attr-defined]
-        yield handler
+# A short story, for a source folder's one more file.
+LIBRARY = (
+    "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
+    "Many people came to see the building and its books.\n"
+)
 
 
-def _config(
-    tmp_path: Path, port: int | None = None, database_url: str | None = None, **extra: str
-) -> Path:
-    settings = {
-        "seeds_dir": f'"{SEEDS}"',
-        "outbox_dir": f'"{tmp_path / "outbox"}"',
-        "subscribers_file": f'"{ROOT / "config" / "subscribers.csv"}"',
-        "issue_date": "2019-01-01",
-        "window": '"800d"',
-        "smtp_host": '"127.0.0.1"',
-        "smtp_port": str(port or free_port()),
-        "smtp_timeout": "5",
-        "smtp_retries": "0",
-        # The shipped subscribers follow these tags: each gets a variant of the seeds.
-        "tag_rules": '{ arms-control = ["arms race"], sanctions = ["sanctions"] }',
-    }
-    return write_config(tmp_path, database_url, **{**settings, **extra})
+def _seeds_copy(tmp_path: Path) -> Path:
+    """A source folder holding the seeds, to add files to."""
+    sources = tmp_path / "sources"
+    shutil.copytree(SEEDS, sources)
+    return sources
 
 
 def _rows(tmp_path: Path, table: object) -> int:
@@ -60,7 +45,7 @@ def _rows(tmp_path: Path, table: object) -> int:
 
 
 def test_a_dry_run_writes_the_outbox_and_changes_nothing_else(tmp_path: Path) -> None:
-    result = run("send", "--dry-run", config=_config(tmp_path))
+    result = run("send", "--dry-run", config=seeds_config(tmp_path))
     assert result.exit_code == 0, result.output
     assert "Ingested 6 new articles from the sources." in result.output
     assert "Issue 2019-01-01 (dry run: nothing sent)" in result.output
@@ -84,7 +69,7 @@ def test_a_dry_run_writes_the_outbox_and_changes_nothing_else(tmp_path: Path) ->
 def test_a_send_reaches_everyone_once_and_a_rerun_sends_nothing(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port)  # type: ignore[attr-defined]
     first = run("send", config=config)
     assert first.exit_code == 0, first.output
     assert "3 of 3 recipients sent in 3 variants" in first.output
@@ -107,7 +92,7 @@ def test_a_send_reaches_everyone_once_and_a_rerun_sends_nothing(
 
 
 def test_a_dry_run_after_a_send_shows_the_same_issue(tmp_path: Path, relay: Handler) -> None:
-    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port)  # type: ignore[attr-defined]
     assert run("send", config=config).exit_code == 0
     preview = run("send", "--dry-run", config=config)
     assert "3 of 3 recipients written (dry run)" in preview.output
@@ -117,7 +102,7 @@ def test_a_dry_run_after_a_send_shows_the_same_issue(tmp_path: Path, relay: Hand
 def test_an_issue_with_no_articles_sends_nothing_and_says_so(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = _config(tmp_path, relay.port, window='"1d"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, window='"1d"')  # type: ignore[attr-defined]
     result = run("send", "--date", "2026-11-27", config=config)
     assert result.exit_code == 0, result.output
     assert "Issue 2026-11-27: no new articles published 2026-11-26 … 2026-11-26; nothing sent." in (
@@ -129,26 +114,26 @@ def test_an_issue_with_no_articles_sends_nothing_and_says_so(
 
 def test_an_unreachable_relay_is_one_error_line_and_the_rerun_finishes(tmp_path: Path) -> None:
     port = free_port()
-    result = run("send", config=_config(tmp_path, port))
+    result = run("send", config=seeds_config(tmp_path, port))
     assert result.exit_code == 1
     (line,) = [x for x in result.output.splitlines() if x.startswith("Error:")]
     assert f"127.0.0.1:{port}" in line and "--dry-run" in line
     assert "Traceback" not in result.output
     handler = Handler()
     with serving(handler) as controller:
-        later = run("send", config=_config(tmp_path, controller.port))
+        later = run("send", config=seeds_config(tmp_path, controller.port))
     assert later.exit_code == 0, later.output
     assert sum(handler.counts().values()) == 3
 
 
 def test_a_bad_date_is_a_usage_error(tmp_path: Path) -> None:
-    result = run("send", "--date", "27/11/2026", config=_config(tmp_path))
+    result = run("send", "--date", "27/11/2026", config=seeds_config(tmp_path))
     assert result.exit_code == 2
     assert "Invalid value for '--date'" in result.output
 
 
 def test_a_back_dated_issue_gets_its_own_page(tmp_path: Path, relay: Handler) -> None:
-    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port)  # type: ignore[attr-defined]
     assert run("send", config=config).exit_code == 0
     earlier = run("send", "--dry-run", "--date", "2018-12-31", "--force", config=config)
     assert earlier.exit_code == 0, earlier.output
@@ -167,10 +152,10 @@ def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path)
         listed = run("articles", "--json", config=config)
         return [a["summary"] for a in json.loads(listed.output)]
 
-    two = _config(tmp_path, summary_sentences="2")
+    two = seeds_config(tmp_path, summary_sentences="2")
     assert run("ingest", config=two).exit_code == 0
     before = summaries(two)
-    one = _config(tmp_path, summary_sentences="1")
+    one = seeds_config(tmp_path, summary_sentences="1")
     assert run("send", "--dry-run", config=one).exit_code == 0
     after = summaries(one)
     assert after != before
@@ -180,7 +165,7 @@ def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path)
 def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = _config(tmp_path, relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port)  # type: ignore[attr-defined]
     text = config.read_text(encoding="utf-8").replace(
         '"test-secret-0123456789abcdef"', '"change-me"'
     )
@@ -197,7 +182,7 @@ def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
 def test_two_real_sends_of_one_digest_never_run_at_once(
     tmp_path: Path, database_url: str, relay: Handler
 ) -> None:
-    config = _config(tmp_path, relay.port, database_url=database_url)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, database_url=database_url)  # type: ignore[attr-defined]
     with store.opened(database_url) as engine, locks.send_lock(engine, "daily"):
         busy = run("send", config=config)
         assert busy.exit_code == 1
@@ -211,7 +196,7 @@ def test_two_real_sends_of_one_digest_never_run_at_once(
 
 def test_a_missing_seeds_folder_is_reported_and_exits_1(tmp_path: Path) -> None:
     missing = tmp_path / "no-seeds"
-    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{missing}"'))
+    result = run("send", "--dry-run", config=seeds_config(tmp_path, seeds_dir=f'"{missing}"'))
     assert result.exit_code == 1, result.output
     assert (
         f"Error: {missing}: no such file or directory; check seeds_dir"
@@ -225,7 +210,7 @@ def test_no_subscriber_stored_and_no_subscribers_file_is_an_error_before_anythin
     tmp_path: Path, relay: Handler, dry_run: bool
 ) -> None:
     missing = tmp_path / "subscribers.csv"
-    config = _config(tmp_path, relay.port, subscribers_file=f'"{missing}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, subscribers_file=f'"{missing}"')  # type: ignore[attr-defined]
     result = run("send", *(["--dry-run"] if dry_run else []), config=config)
     assert result.exit_code == 1
     assert result.output == (
@@ -246,7 +231,7 @@ def test_rows_of_the_subscribers_file_that_are_skipped_are_shown(
         "email,name,tags\nada@example.org,Ada,\nada@example.org,Ada again,\nnobody,,\n",
         encoding="utf-8",
     )
-    config = _config(tmp_path, relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
     result = run("send", *(["--dry-run"] if dry_run else []), config=config)
     assert result.exit_code == 0, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
@@ -261,7 +246,7 @@ def test_rows_of_the_subscribers_file_that_are_skipped_are_shown(
 def test_a_send_to_an_empty_list_says_so_instead_of_an_empty_table(tmp_path: Path) -> None:
     listed = tmp_path / "subscribers.csv"
     listed.write_text("email,name,tags\n", encoding="utf-8")
-    result = run("send", "--dry-run", config=_config(tmp_path, subscribers_file=f'"{listed}"'))
+    result = run("send", "--dry-run", config=seeds_config(tmp_path, subscribers_file=f'"{listed}"'))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == (
         "Issue 2019-01-01 (dry run: nothing sent): no subscribers, so nothing to send; add them "
@@ -277,7 +262,7 @@ def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path
     )
     handler = Handler(delay=0.2)
     with serving(handler) as controller:
-        config = _config(tmp_path, controller.port, subscribers_file=f'"{listed}"')
+        config = seeds_config(tmp_path, controller.port, subscribers_file=f'"{listed}"')
         command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
         with subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -301,7 +286,7 @@ def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path
 
 
 def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> None:
-    assert run("send", "--dry-run", config=_config(tmp_path)).exit_code == 0
+    assert run("send", "--dry-run", config=seeds_config(tmp_path)).exit_code == 0
     outbox = tmp_path / "outbox" / "preview" / "2019-01-01"
     mail = outbox / "mail"
 
@@ -324,11 +309,10 @@ def test_view_in_browser_shows_the_subscribers_own_variant(tmp_path: Path) -> No
 def test_a_file_that_fails_never_blocks_a_send_and_is_read_again_once_changed(
     tmp_path: Path, database_url: str, relay: Handler
 ) -> None:
-    sources = tmp_path / "sources"
-    shutil.copytree(SEEDS, sources)
+    sources = _seeds_copy(tmp_path)
     big = sources / "huge.txt"
     big.write_text("A headline\n\n" + "Too long a page. " * 600, encoding="utf-8")
-    config = _config(
+    config = seeds_config(
         tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
         seeds_dir=f'"{sources}"', max_file_bytes="8000",
     )  # fmt: skip
@@ -353,13 +337,8 @@ def test_an_article_the_database_refuses_costs_only_that_file(
     """A value the store cannot hold (today a column limit or a constraint; before, a NUL on
     PostgreSQL or a 350-character tag) rolls back the batch: the batch is stored again
     article by article, and only that file is rejected."""
-    sources = tmp_path / "sources"
-    shutil.copytree(SEEDS, sources)
-    (sources / "extra.txt").write_text(
-        "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
-        "Many people came to see the building and its books.\n",
-        encoding="utf-8",
-    )
+    sources = _seeds_copy(tmp_path)
+    (sources / "extra.txt").write_text(LIBRARY, encoding="utf-8")
     real_save = store.save
 
     def refusing(engine: Any, batch: Any, *, now: Any) -> store.SaveReport:
@@ -369,7 +348,7 @@ def test_an_article_the_database_refuses_costs_only_that_file(
         return real_save(engine, batch, now=now)
 
     monkeypatch.setattr(store, "save", refusing)
-    config = _config(
+    config = seeds_config(
         tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
         seeds_dir=f'"{sources}"',
     )  # fmt: skip
@@ -386,7 +365,7 @@ def test_an_article_the_database_refuses_costs_only_that_file(
 def test_seeds_dir_that_is_a_file_exits_1(tmp_path: Path) -> None:
     afile = tmp_path / "seeds.txt"
     afile.write_text("not a folder\n", encoding="utf-8")
-    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{afile}"'))
+    result = run("send", "--dry-run", config=seeds_config(tmp_path, seeds_dir=f'"{afile}"'))
     assert result.exit_code == 1
     assert (
         f"Error: {afile}: not a folder; set seeds_dir to the folder of your source files"
@@ -395,11 +374,10 @@ def test_seeds_dir_that_is_a_file_exits_1(tmp_path: Path) -> None:
 
 
 def test_what_is_no_file_in_the_sources_is_named_and_the_send_goes_on(tmp_path: Path) -> None:
-    sources = tmp_path / "sources"
-    shutil.copytree(SEEDS, sources)
+    sources = _seeds_copy(tmp_path)
     os.mkfifo(sources / "pipe.txt")
     (sources / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
-    result = run("send", "--dry-run", config=_config(tmp_path, seeds_dir=f'"{sources}"'))
+    result = run("send", "--dry-run", config=seeds_config(tmp_path, seeds_dir=f'"{sources}"'))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert f"Error: {sources / 'pipe.txt'}: not a regular file; skipped" in lines
@@ -412,20 +390,15 @@ def test_a_file_with_a_very_long_path_never_blocks_a_send(
 ) -> None:
     import random
 
-    sources = tmp_path / "sources"
-    shutil.copytree(SEEDS, sources)
+    sources = _seeds_copy(tmp_path)
     pick = random.Random(7)
     deep = sources.joinpath(
         *("".join(pick.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(200))
           for _ in range(17))
     )  # fmt: skip
     deep.mkdir(parents=True)
-    (deep / "a.txt").write_text(
-        "Library opens\n\nThe mayor opened a new library on Tuesday in the old town.\n\n"
-        "Many people came to see the building and its books.\n",
-        encoding="utf-8",
-    )
-    config = _config(
+    (deep / "a.txt").write_text(LIBRARY, encoding="utf-8")
+    config = seeds_config(
         tmp_path, relay.port, database_url=database_url,  # type: ignore[attr-defined]
         seeds_dir=f'"{sources}"',
     )  # fmt: skip

@@ -10,7 +10,6 @@ import hashlib
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,36 +19,23 @@ import pytest
 from digest import store
 from digest.serve import create_app
 
-from .conftest import REAL_SENDER, ROOT, SEEDS, run, write_config
+from .conftest import REAL_SENDER, ROOT, SEEDS, run, seeds_config
 from .test_serve import running
-from .test_smtp import Handler, free_port, serving
+from .test_smtp import Handler
 
 SECRET = REAL_SENDER["unsubscribe_secret"].strip('"')
 EVERYONE = {"ada@example.org", "alan@example.org", "grace@example.com"}
 
 
-@pytest.fixture
-def relay() -> Iterator[Handler]:
-    handler = Handler()
-    with serving(handler) as controller:
-        handler.port = controller.port  # type: ignore[attr-defined]
-        yield handler
+def _readers(count: int) -> list[str]:
+    return [f"reader{n:02d}@example.org" for n in range(count)]
 
 
-def _config(tmp_path: Path, database_url: str | None = None, port: int = 0, **extra: str) -> Path:
-    settings = {
-        "seeds_dir": f'"{SEEDS}"',
-        "outbox_dir": f'"{tmp_path / "outbox"}"',
-        "subscribers_file": f'"{ROOT / "config" / "subscribers.csv"}"',
-        "issue_date": "2019-01-01",
-        "window": '"800d"',
-        "smtp_host": '"127.0.0.1"',
-        "smtp_port": str(port or free_port()),
-        "smtp_timeout": "5",
-        "smtp_retries": "0",
-        "tag_rules": '{ arms-control = ["arms race"], sanctions = ["sanctions"] }',
-    }
-    return write_config(tmp_path, database_url, **{**settings, **extra})
+def _readers_list(tmp_path: Path, count: int) -> Path:
+    """A subscribers file of ``count`` readers, every article each."""
+    path = tmp_path / "many.csv"
+    path.write_text("email\n" + "".join(f"{r}\n" for r in _readers(count)), encoding="utf-8")
+    return path
 
 
 def _token(message: bytes) -> str:
@@ -75,7 +61,7 @@ def _published(outbox: Path) -> dict[str, str]:
 def test_who_unsubscribed_gets_nothing_after_a_reimport(
     tmp_path: Path, database_url: str, relay: Handler
 ) -> None:
-    config = _config(tmp_path, database_url, relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, database_url)  # type: ignore[attr-defined]
     first = run("send", config=config)
     assert first.exit_code == 0, first.output
     assert relay.counts() == Counter(EVERYONE)
@@ -131,7 +117,7 @@ def test_who_unsubscribed_gets_nothing_after_a_reimport(
 def test_the_subscribers_file_is_imported_once_only(tmp_path: Path, relay: Handler) -> None:
     listed = tmp_path / "subscribers.csv"
     listed.write_text("email\nada@example.org\nbob@example.org\n", encoding="utf-8")
-    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
     assert run("send", config=config).exit_code == 0
     assert run("subscribers", "remove", "ada@example.org", config=config).exit_code == 0
     assert run("subscribers", "remove", "bob@example.org", config=config).exit_code == 0
@@ -146,7 +132,7 @@ def test_the_subscribers_file_is_imported_once_only(tmp_path: Path, relay: Handl
 def test_an_address_removed_before_the_first_send_is_left_out_of_the_first_import(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     removed = run("subscribers", "remove", "alan@example.org", config=config)
     assert removed.output == (
         "alan@example.org was not on the list; recorded as unsubscribed, so no import adds it.\n"
@@ -158,7 +144,7 @@ def test_an_address_removed_before_the_first_send_is_left_out_of_the_first_impor
 
 
 def test_no_automatic_import_once_the_operator_gave_a_list(tmp_path: Path, relay: Handler) -> None:
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     assert run("subscribers", "add", "zoe@example.org", config=config).exit_code == 0
     assert run("subscribers", "remove", "zoe@example.org", config=config).exit_code == 0
     result = run("send", config=config)
@@ -171,7 +157,7 @@ def test_no_automatic_import_once_the_operator_gave_a_list(tmp_path: Path, relay
 
 
 def test_a_dry_run_changes_no_published_file(tmp_path: Path, relay: Handler) -> None:
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     assert run("send", config=config).exit_code == 0
     outbox = tmp_path / "outbox"
     before = _published(outbox)
@@ -194,7 +180,7 @@ def test_a_dry_run_changes_no_published_file(tmp_path: Path, relay: Handler) -> 
 
 
 def test_a_dry_run_on_an_empty_outbox_writes_only_its_preview(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = seeds_config(tmp_path)
     assert run("send", "--dry-run", config=config).exit_code == 0
     outbox = tmp_path / "outbox"
     assert sorted(p.name for p in outbox.iterdir()) == ["preview"]
@@ -204,7 +190,7 @@ def test_a_dry_run_on_an_empty_outbox_writes_only_its_preview(tmp_path: Path) ->
 
 
 def test_a_refused_recipient_stays_failed_until_retried(tmp_path: Path, relay: Handler) -> None:
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     relay.refuse = {"alan@example.org"}
     first = run("send", config=config)
     assert first.exit_code == 1
@@ -238,11 +224,8 @@ def test_a_refused_recipient_stays_failed_until_retried(tmp_path: Path, relay: H
 def test_a_relay_refusing_everyone_stops_and_leaves_them_to_send(
     tmp_path: Path, relay: Handler, reply: str
 ) -> None:
-    many = tmp_path / "many.csv"
-    many.write_text(
-        "email\n" + "".join(f"reader{n:02d}@example.org\n" for n in range(20)), encoding="utf-8"
-    )
-    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    many = _readers_list(tmp_path, 20)
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
     relay.refuse_all = reply
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -257,16 +240,15 @@ def test_a_relay_refusing_everyone_stops_and_leaves_them_to_send(
     relay.refuse_all = None
     fixed = run("send", config=config)
     assert fixed.exit_code == 0, fixed.output
-    assert relay.counts() == Counter(f"reader{n:02d}@example.org" for n in range(20))
+    assert relay.counts() == Counter(_readers(20))
 
 
 def test_a_relay_that_starts_refusing_mid_run_stops_and_loses_nobody(
     tmp_path: Path, relay: Handler
 ) -> None:
-    many = tmp_path / "many.csv"
-    readers = [f"reader{n:02d}@example.org" for n in range(12)]
-    many.write_text("email\n" + "".join(f"{r}\n" for r in readers), encoding="utf-8")
-    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    many = _readers_list(tmp_path, 12)
+    readers = _readers(12)
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
     relay.refuse_all, relay.refuse_all_after = "554 5.7.1 blocked: sending quota exceeded", 4
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -287,10 +269,9 @@ def test_a_recipient_refused_again_after_a_stop_is_failed_and_the_run_goes_on(
 ) -> None:
     """After a stop, the deferred recipients refused once more are failed for good (their
     own addresses are refused), and no run stops on them again and again."""
-    many = tmp_path / "many.csv"
-    readers = [f"reader{n:02d}@example.org" for n in range(8)]
-    many.write_text("email\n" + "".join(f"{r}\n" for r in readers), encoding="utf-8")
-    config = _config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    many = _readers_list(tmp_path, 8)
+    readers = _readers(8)
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
     relay.refuse_all = "554 5.7.1 recipient domain blocked"
     assert run("send", config=config).exit_code == 1
     relay.refuse_all = None
@@ -305,7 +286,7 @@ def test_a_recipient_refused_again_after_a_stop_is_failed_and_the_run_goes_on(
 def test_a_relay_refusing_the_sender_stops_at_once_and_loses_nobody(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     relay.refuse_all_mail = "535 5.7.8 Authentication credentials invalid"
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -352,11 +333,11 @@ def test_a_real_send_on_the_shipped_config_is_refused_before_any_connection(
 def test_feed_ids_stay_when_the_site_moves(tmp_path: Path, relay: Handler) -> None:
     import feedparser
 
-    config = _config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
     assert run("send", config=config).exit_code == 0
     feed = tmp_path / "outbox" / "feed.xml"
     before = {e.link.rsplit("/", 1)[-1]: e.id for e in feedparser.parse(feed).entries}
-    moved = _config(
+    moved = seeds_config(
         tmp_path,
         port=relay.port,
         base_url='"https://digest.new-home.net/"',  # type: ignore[attr-defined]
@@ -370,7 +351,7 @@ def test_feed_ids_stay_when_the_site_moves(tmp_path: Path, relay: Handler) -> No
 
 
 def test_status_of_an_issue_never_sent(tmp_path: Path) -> None:
-    result = run("status", "--date", "2019-01-01", config=_config(tmp_path))
+    result = run("status", "--date", "2019-01-01", config=seeds_config(tmp_path))
     assert result.exit_code == 0
     assert result.output == (
         "Issue 2019-01-01 was not sent yet; `digest send --dry-run` shows what would go out.\n"
