@@ -459,6 +459,7 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int)
     from sqlalchemy import func, select
 
     from digest import dates, ingest, schema, store
+    from digest.db import connect
 
     imported = time.perf_counter() - t_import
     options = ingest.Options(
@@ -477,7 +478,7 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int)
     t0 = time.perf_counter()
     batch = ingest.read_paths([folder], options)
     t1 = time.perf_counter()
-    engine = store.connect(f"sqlite:///{db}")
+    engine = connect(f"sqlite:///{db}")
     report = store.save(engine, batch.articles, now=datetime.now(UTC))
     t2 = time.perf_counter()
     c2 = time.process_time()

@@ -112,9 +112,9 @@ def make_issue() -> Any:
 
 def populate(db: Path, count: int) -> None:
     """A SQLite store with ``count`` subscribers spread evenly over the 50 tag sets."""
-    from digest import store
+    from digest.db import connect
 
-    store.connect(f"sqlite:///{db}").dispose()  # the schema, as digest creates it
+    connect(f"sqlite:///{db}").dispose()  # the schema, as digest creates it
     sets = [" ".join(sorted(s)) for s in tag_sets()]
     rows = (
         (f"reader{n:07d}@example{n % 97}.org", None, sets[n % TAG_SETS], "2019-01-01 00:00:00")
@@ -184,7 +184,8 @@ def child(mode: str, db: Path, count: int, cpu: int) -> None:
     if cpu not in os.sched_getaffinity(0):
         sys.exit(f"CPU {cpu} is not available to this process; pick one with --cpu")
     os.sched_setaffinity(0, {cpu})
-    from digest import deliver, message, selection, store, subscribers
+    from digest import deliver, message, selection, subscribers
+    from digest.db import connect
 
     info = message.MailInfo(
         from_address="digest@example.org",
@@ -199,7 +200,7 @@ def child(mode: str, db: Path, count: int, cpu: int) -> None:
     render, rendered_by = renderer()
     issue = make_issue()
     sender = NullSender()
-    engine = store.connect(f"sqlite:///{db}")
+    engine = connect(f"sqlite:///{db}")
     c0, t0 = time.process_time(), time.perf_counter()
     if mode == "deliver":
         report = deliver.deliver(

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from digest import __version__, dates, ingest, pipeline, selection, store, tables
+from digest import __version__, dates, db, ingest, pipeline, selection, store, tables
 from digest.clean import tag_slug
 from digest.errors import DigestError
 from digest.settings import FIRST_DAY, LAST_DAY, NO_TAG, Settings, load_settings
@@ -104,7 +104,7 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     settings = _settings(ctx)
     # Paths that name no file are reported apart, so the count is of the files read.
     files, missing = ingest.discover(list(paths) or [settings.seeds_dir])
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         batch = pipeline.ingest_files(engine, files, settings, now=datetime.now(UTC))
         pipeline.refresh_summaries(engine, settings)
     saved = batch.saved
@@ -155,7 +155,7 @@ def articles_command(
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     settings = _settings(ctx)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         found = selection.find(
             engine,
             since=since,
@@ -405,7 +405,7 @@ def subscribers_add_command(
     from digest import subscribers
 
     settings = _settings(ctx)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         saved, action = subscribers.add(
             engine,
             email,
@@ -439,7 +439,7 @@ def subscribers_remove_command(ctx: click.Context, email: str, bounced: bool) ->
 
     address = subscribers.normalize(email)
     settings = _settings(ctx)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         found = subscribers.suppress(
             engine,
             address,
@@ -473,7 +473,7 @@ def subscribers_list_command(ctx: click.Context, status: str | None, as_json: bo
 
     settings = _settings(ctx)
     chosen = next((s for s in subscribers.STATUSES if s == status), None)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         found = subscribers.listing(engine, status=chosen)
     if as_json:
         rows = [
@@ -504,7 +504,7 @@ def subscribers_import_command(ctx: click.Context, path: Path) -> None:
     from digest import subscribers
 
     settings = _settings(ctx)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         report = subscribers.import_csv(engine, path, now=datetime.now(UTC))
     suppressed = f", {report.suppressed} unsubscribed or bounced left as they are"
     click.echo(

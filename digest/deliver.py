@@ -19,12 +19,12 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from digest.db import reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
 from digest.render import Email, counted
 from digest.schema import sends
-from digest.store import reason, utc_naive
 
 _CLAIM_BATCH = 200
 _FAILED_SHOWN = 100

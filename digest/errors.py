@@ -1,4 +1,22 @@
-"""The exception hierarchy: ``str(exc)`` is shown to the user as is."""
+"""Every error digest raises on purpose; ``str(exc)`` is shown to the user as is.
+
+The CLI prints any ``DigestError`` as one ``Error: <message>`` line and exits 1; anything
+else escaping is a bug. Each message names what is wrong and what to do about it.
+
+    DigestError
+    ├── ConfigError           the configuration file or an environment variable is wrong
+    ├── IngestError           a source file cannot be read or holds no article
+    ├── StoreError            the database cannot be reached or written
+    ├── BusyError             another process holds the lock of this job
+    ├── SubscriberError       a subscriber address or list is wrong
+    ├── OutputError           outbox/ (a page, a feed, a template's output) cannot be written
+    ├── DeliveryError         mail cannot be rendered or handed to the SMTP server
+    │   ├── TransientSendError    the server may take it later (4xx, dropped, timed out)
+    │   └── PermanentSendError    the server refused it for good (5xx): never retried
+    ├── ScheduleError         the scheduler cannot start
+    │   └── StoppedError          a run was stopped by shutdown; the next start finishes it
+    └── ServeError            ``digest serve`` cannot listen or start
+"""
 
 
 class DigestError(Exception):
@@ -17,12 +35,20 @@ class StoreError(DigestError):
     """The database cannot be reached or written."""
 
 
-class DeliveryError(DigestError):
-    """Mail cannot be rendered or handed to the SMTP server."""
+class BusyError(DigestError):
+    """Another process holds the lock of this job (a send, the scheduler)."""
 
 
 class SubscriberError(DigestError):
     """A subscriber address or list is wrong."""
+
+
+class OutputError(DigestError):
+    """A file of outbox/ (an issue or article page, a feed, the archive) cannot be made."""
+
+
+class DeliveryError(DigestError):
+    """Mail cannot be rendered or handed to the SMTP server."""
 
 
 class TransientSendError(DeliveryError):
@@ -31,3 +57,15 @@ class TransientSendError(DeliveryError):
 
 class PermanentSendError(DeliveryError):
     """The server refused the message for good (a 5xx reply): never retried."""
+
+
+class ScheduleError(DigestError):
+    """The scheduler cannot start: its job store or its settings are wrong."""
+
+
+class StoppedError(ScheduleError):
+    """A run was stopped by shutdown between two messages; the next start sends the rest."""
+
+
+class ServeError(DigestError):
+    """``digest serve`` cannot listen on its address or its app did not start."""

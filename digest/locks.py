@@ -17,12 +17,8 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import DigestError, StoreError
-from digest.store import reason
-
-
-class BusyError(DigestError):
-    """Another process holds the lock."""
+from digest.db import reason, sqlite_file
+from digest.errors import BusyError, StoreError
 
 
 @contextmanager
@@ -32,7 +28,7 @@ def file_lock(path: Path, what: str, advice: str) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a", encoding="utf-8")
     except OSError as exc:
-        raise DigestError(f"cannot create the lock file {path}: {exc.strerror or exc}") from exc
+        raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}") from exc
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -50,8 +46,8 @@ def send_lock(engine: Engine, digest: str) -> Iterator[None]:
         with _advisory_lock(engine, f"digest-send:{digest}", what, advice):
             yield
         return
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+    database = sqlite_file(engine.url)
+    if database is not None:
         path = Path(f"{database}.send-{digest}.lock")
     else:
         path = Path(tempfile.gettempdir()) / f"digest-send-{digest}.lock"

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from digest import (
     dates,
+    db,
     deliver,
     feeds,
     ingest,
@@ -175,14 +176,14 @@ def run(
     if not dry_run:
         preflight.check(settings)
     with (
-        store.opened(settings.database_url) as engine,
+        db.opened(settings.database_url) as engine,
         nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
     ):
         statuses = subscribers.counts(engine)
         suppressed = subscribers.suppressed(statuses)
         first_import = (
             not statuses.get(subscribers.ACTIVE)
-            and store.meta_value(engine, subscribers.LIST_GIVEN) is None
+            and db.meta_value(engine, subscribers.LIST_GIVEN) is None
         )
         _check_audience(first_import, statuses, settings)
         files, missing, odd = _sources(settings.seeds_dir)
@@ -277,7 +278,7 @@ def status(
 ) -> tuple[date, deliver.LedgerStatus | None]:
     """The issue date, and where its delivery stands: None when that issue was never sent."""
     day = issue_date_of(settings, now, issue_date)
-    with store.opened(settings.database_url) as engine:
+    with db.opened(settings.database_url) as engine:
         issue_id = selection.issue_id_of(engine, settings.digest_name, day)
         if issue_id is None:
             return day, None
@@ -375,8 +376,8 @@ def _feed_id_host(engine: Engine, settings: Settings, *, keep: bool) -> str:
     host = urlsplit(settings.base_url).hostname or "localhost"
     key = _FEED_ID_HOST + settings.digest_name
     if keep:
-        return store.keep_meta_value(engine, key, host)
-    return store.meta_value(engine, key) or host
+        return db.keep_meta_value(engine, key, host)
+    return db.meta_value(engine, key) or host
 
 
 def _check_audience(first_import: bool, statuses: dict[str, int], settings: Settings) -> None:

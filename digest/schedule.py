@@ -26,15 +26,12 @@ is marked failed, and the next start finishes it. A second signal acts as if non
 from __future__ import annotations
 
 import logging
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,11 +44,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import obj_to_ref, ref_to_obj
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select, true, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from digest import pipeline, store
-from digest.errors import DigestError, StoreError
+from digest import db, pipeline, signals
+from digest.errors import DigestError, ScheduleError, StoreError
 from digest.locks import file_lock
 from digest.pipeline import RunReport
 from digest.schema import issue_runs
@@ -61,11 +57,6 @@ from digest.settings import Settings, load_settings
 Runner = Callable[[Settings, date, datetime], RunReport]
 
 _log = logging.getLogger("digest.schedule")
-_stopping = threading.Event()  # set on shutdown: a send in progress stops between two messages
-
-
-class ScheduleError(DigestError):
-    """The scheduler cannot start, or its run was stopped."""
 
 
 def job_id(settings: Settings) -> str:
@@ -97,14 +88,7 @@ def fire_time(settings: Settings, now: datetime) -> datetime:
 
 def send_issue(settings: Settings, day: date, now: datetime) -> RunReport:
     """The real run: the pipeline of ``digest send`` over SMTP, stoppable between messages."""
-    return pipeline.run(settings, now=now, issue_date=day, progress=check_stop)
-
-
-def check_stop(_sent: int) -> None:
-    """The send's progress hook: once shutdown began, stop between two messages."""
-    if _stopping.is_set():
-        raise ScheduleError("send stopped by shutdown between two messages; the next start "
-                            "(or `digest schedule --once`) sends the rest")  # fmt: skip
+    return pipeline.run(settings, now=now, issue_date=day, progress=signals.stop_between_messages)
 
 
 def run_once(
@@ -114,11 +98,8 @@ def run_once(
 
     ``force`` also re-runs an issue whose run is recorded as done or still running.
     """
-    with _signals(_stopping):
-        try:
-            return _claimed_run(settings, pipeline.issue_date_of(settings, now), now, force, runner)
-        finally:
-            _stopping.clear()
+    with signals.shutting_down_on_signals():
+        return _claimed_run(settings, pipeline.issue_date_of(settings, now), now, force, runner)
 
 
 def scheduled_run(config: str | None, runner: str) -> RunReport | None:
@@ -150,7 +131,10 @@ def run_scheduler(
     importable by name: the job store keeps the name.
     """
     stop = stop or threading.Event()
-    with file_lock(lock_path(settings), "`digest schedule`", "stop it first"), _signals(stop):
+    with (
+        file_lock(lock_path(settings), "`digest schedule`", "stop it first"),
+        signals.on_stop_signals(stop.set),
+    ):
         retry = _failed_run_due(settings)
         scheduler = _scheduler(settings)
         scheduler.add_listener(_listener(settings, on_run), EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
@@ -161,8 +145,8 @@ def run_scheduler(
             if scheduler.running:  # shut down paused, it would still run what is due: let go
                 scheduler.remove_jobstore("default")
                 scheduler.shutdown(wait=False)
-            shown = make_url(settings.schedule_db).render_as_string(hide_password=True)
-            raise ScheduleError(f"cannot use the job store {shown}: {store.reason(exc)}; "
+            shown = db.shown_url(settings.schedule_db)
+            raise ScheduleError(f"cannot use the job store {shown}: {db.reason(exc)}; "
                                 "check schedule_db") from exc  # fmt: skip
         if retry is not None:
             _log.info("issue %s: its run failed; running it again now", retry)
@@ -173,9 +157,11 @@ def run_scheduler(
         try:
             stop.wait()
         finally:
-            _stopping.set()
-            scheduler.shutdown(wait=True)
-            _stopping.clear()
+            signals.SHUTDOWN.set()  # a send in progress stops between two messages
+            try:
+                scheduler.shutdown(wait=True)
+            finally:
+                signals.SHUTDOWN.clear()
 
 
 def lock_path(settings: Settings) -> Path:
@@ -192,7 +178,7 @@ def _claimed_run(
     digest = settings.digest_name
     started, ended = time.monotonic(), "failed"
     try:
-        with store.opened(settings.database_url) as engine:
+        with db.opened(settings.database_url) as engine:
             status = _claim(engine, digest, day, now, force)
             if status is not None:
                 _log.info("issue %s: already ran (%s); skipped, `--once --force` runs it again",
@@ -219,7 +205,7 @@ def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -
     An existing row is taken over only when it failed (or ``force``). The UNIQUE row and the
     conditional update let exactly one of two racing claims win.
     """
-    row = {"started_at": store.utc_naive(now), "finished_at": None, "status": "running"}
+    row = {"started_at": db.utc_naive(now), "finished_at": None, "status": "running"}
     try:
         try:
             with engine.begin() as conn:
@@ -232,16 +218,16 @@ def _claim(engine: Engine, digest: str, day: date, now: datetime, force: bool) -
             taken = conn.execute(update(issue_runs).where(_key(digest, day), retry).values(row))
             return None if taken.rowcount == 1 else _status(conn, digest, day)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot claim the run of {day}: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot claim the run of {day}: {db.reason(exc)}") from exc
 
 
 def _finish(engine: Engine, digest: str, day: date, when: datetime, status: str) -> None:
-    done = {"status": status, "finished_at": store.utc_naive(when)}
+    done = {"status": status, "finished_at": db.utc_naive(when)}
     try:
         with engine.begin() as conn:
             conn.execute(update(issue_runs).where(_key(digest, day)).values(done))
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot record the run of {day}: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot record the run of {day}: {db.reason(exc)}") from exc
 
 
 def _failed_run_due(settings: Settings) -> date | None:
@@ -252,10 +238,10 @@ def _failed_run_due(settings: Settings) -> date | None:
         return None
     day = pipeline.issue_date_of(settings, fired)
     try:
-        with store.opened(settings.database_url) as engine, engine.connect() as conn:
+        with db.opened(settings.database_url) as engine, engine.connect() as conn:
             status = _status(conn, settings.digest_name, day)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the run of {day}: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot read the run of {day}: {db.reason(exc)}") from exc
     return day if status == "failed" else None
 
 
@@ -332,31 +318,6 @@ def _listener(
     return on_event
 
 
-@contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` once; a second one acts as if they were not caught."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        _log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-        restore()
-
-    for sig in previous:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        restore()
-
-
 def _next_fire(settings: Settings, start: datetime, *, after: bool = False) -> datetime:
     """The first run time at (or ``after``) ``start``, in the digest's zone.
 
@@ -369,9 +330,6 @@ def _next_fire(settings: Settings, start: datetime, *, after: bool = False) -> d
 
 def _store_file(url: str) -> Path | None:  # None for a database server or in memory
     try:
-        parsed = make_url(url)
+        return db.sqlite_file(url)
     except (ArgumentError, ValueError) as exc:
         raise ScheduleError(f"bad job store URL: {exc}; check schedule_db") from exc
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        return Path(str(parsed.database))
-    return None

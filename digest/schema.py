@@ -1,7 +1,7 @@
 """The database schema, in one place: every table of the store, the subscribers and the ledgers.
 
 Columns added after a table first shipped have a server default or are nullable:
-``store.connect`` adds them to an older store (store._add_missing_columns).
+``db.connect`` adds them to an older store (db._add_missing_columns).
 """
 
 from __future__ import annotations

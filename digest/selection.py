@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from digest import store
+from digest import db, store
 from digest.errors import ConfigError, StoreError
 from digest.models import Article, Issue
 from digest.schema import issue_articles, issues
@@ -101,9 +101,9 @@ def claim(engine: Engine, issue: Issue, *, now: datetime) -> tuple[int, Issue]:
                 .values(
                     digest=issue.digest,
                     issue_date=issue.date,
-                    window_start=store.utc_naive(issue.start),
-                    window_end=store.utc_naive(issue.end),
-                    created_at=store.utc_naive(now),
+                    window_start=db.utc_naive(issue.start),
+                    window_end=db.utc_naive(issue.end),
+                    created_at=db.utc_naive(now),
                 )
                 .returning(issues.c.id)
             ).scalar_one()
@@ -119,7 +119,7 @@ def claim(engine: Engine, issue: Issue, *, now: datetime) -> tuple[int, Issue]:
     except IntegrityError:
         pass  # another run claimed this date first: its issue wins
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot record the issue: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot record the issue: {db.reason(exc)}") from exc
     issue_id = issue_id_of(engine, issue.digest, issue.date)
     stored = _load(engine, issue.digest, issue.date)
     if issue_id is None or stored is None:
@@ -134,7 +134,7 @@ def issue_id_of(engine: Engine, digest: str, issue_date: date) -> int | None:
         with engine.connect() as conn:
             return conn.execute(stmt).scalar_one_or_none()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
 
 
 def recent(engine: Engine, digest: str, *, limit: int, before: date | None = None) -> list[Issue]:
@@ -148,7 +148,7 @@ def recent(engine: Engine, digest: str, *, limit: int, before: date | None = Non
         with engine.connect() as conn:
             days = conn.execute(stmt).scalars().all()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
     return [i for i in (_load(engine, digest, d) for d in days) if i is not None]
 
 
@@ -174,7 +174,7 @@ def _load(engine: Engine, digest: str, issue_date: date) -> Issue | None:
                 ).all()
             )
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
     found = store.query(engine, ids=list(order)) if order else []
     found.sort(key=lambda a: order[a.id])
     start = row.window_start.replace(tzinfo=UTC)
@@ -194,7 +194,7 @@ def _shown_elsewhere(engine: Engine, digest: str, ids: Sequence[str]) -> set[str
         with engine.connect() as conn:
             return set(conn.execute(stmt).scalars())
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {store.reason(exc)}") from exc
+        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
 
 
 def _midnight(day: date, tz: tzinfo) -> datetime:

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest import store, subscribers
+from digest import db, subscribers
 from digest.errors import DigestError, SubscriberError
 from digest.links import verify_unsubscribe_token
 
@@ -223,7 +223,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Engine]]:
-        engine = await run_in_threadpool(store.connect, engine_url)
+        engine = await run_in_threadpool(db.connect, engine_url)
         try:
             async with extra_lifespan() if extra_lifespan else contextlib.nullcontext():
                 yield {"engine": engine}  # handlers get it as request.state.engine
@@ -252,7 +252,7 @@ def serve(
     access_log: bool = True,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then finish open requests and return."""
-    with store.opened(engine_url):
+    with db.opened(engine_url):
         pass  # a bad URL or an unreachable database is reported here, not as a traceback
     sock = _bind(host, port)
     app = create_app(

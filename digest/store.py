@@ -1,45 +1,25 @@
-"""The article store: SQLAlchemy Core on SQLite (default) or PostgreSQL, no dialect-only SQL."""
+"""The article store: stories saved, folded with their copies, queried by window and tag.
+
+Also which source files were read (``ingested_files``) and the summaries' cache key. The
+database plumbing under it (engines, errors, instants) is ``digest.db``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import (
-    Engine,
-    create_engine,
-    delete,
-    event,
-    insert,
-    inspect,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy import text as sql_text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    IntegrityError,
-    OperationalError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from sqlalchemy import Connection, Engine, RowMapping, delete, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
+from digest.db import reason, utc_naive
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article
-from digest.schema import article_tags, articles, ingested_files, metadata, store_meta
-
-# psycopg logs what it ignores while cleaning up after an error that we report ourselves
-# ("error ignored terminating <psycopg.Pipeline …>"); with no handler anywhere, Python's last
-# resort would print that raw beside our one Error line. A service's own log still gets it.
-logging.getLogger("psycopg").addHandler(logging.NullHandler())
+from digest.schema import article_tags, articles, ingested_files, store_meta
 
 _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
@@ -56,77 +36,6 @@ class SaveReport:
     updated: int
     unchanged: int
     duplicates: int
-
-
-def connect(url: str) -> Engine:
-    """An engine on ``url`` with the schema in place (created on first use)."""
-    shown = _shown(url)
-    try:
-        parsed = make_url(url)
-        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            folder = Path(parsed.database).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise StoreError(
-                    f"cannot open database {shown}: {folder} is not a folder; check database_url"
-                ) from exc
-        engine = create_engine(url)
-    except (ArgumentError, ImportError, OSError, ValueError) as exc:
-        raise StoreError(f"bad database URL {shown}: {exc}; check database_url") from exc
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    try:
-        _create_schema(engine)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            f"cannot open database {shown}: {reason(exc)}; check database_url (DIGEST_DATABASE_URL)"
-        ) from exc
-    return engine
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables and columns; a second process doing so at once is fine."""
-    try:
-        metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except (OperationalError, ProgrammingError, IntegrityError) as exc:
-        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
-            raise
-        metadata.create_all(engine)  # the other process won the race: check again
-        _add_missing_columns(engine)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns a newer digest added to a table an older one created (nullable or defaulted)."""
-    found = inspect(engine)
-    names = set(found.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in names:
-            continue
-        have = {column["name"] for column in found.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            default = ""
-            if column.server_default is not None:
-                text = column.server_default.arg  # type: ignore[attr-defined]
-                default = f" NOT NULL DEFAULT '{text}'"
-            with engine.begin() as conn:
-                conn.execute(
-                    sql_text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
-                )
-
-
-@contextmanager
-def opened(url: str) -> Iterator[Engine]:
-    """``connect(url)``, disposed of (its pooled connections closed) on the way out."""
-    engine = connect(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
@@ -282,36 +191,6 @@ def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], s
     return changed
 
 
-def meta_value(engine: Engine, key: str) -> str | None:
-    """A small fact about the store (``store_meta``), or None when it was never set."""
-    try:
-        with engine.connect() as conn:
-            value = conn.execute(
-                select(store_meta.c.value).where(store_meta.c.key == key)
-            ).scalar_one_or_none()
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
-    return None if value is None else str(value)
-
-
-def keep_meta_value(engine: Engine, key: str, value: str) -> str:
-    """Set ``key`` unless it is set already; the value it holds afterwards (first one wins,
-    also when two processes race)."""
-    try:
-        with engine.begin() as conn:
-            stored = conn.execute(
-                select(store_meta.c.value).where(store_meta.c.key == key)
-            ).scalar_one_or_none()
-            if stored is not None:
-                return str(stored)
-            conn.execute(insert(store_meta).values(key=key, value=value))
-    except IntegrityError:
-        return meta_value(engine, key) or value
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
-    return value
-
-
 def known_tags(engine: Engine, tags: Iterable[str]) -> set[str]:
     """Which of ``tags`` some stored article has."""
     wanted = sorted(set(tags))
@@ -398,7 +277,7 @@ def _summary_source(id_: str, title: str, body: str) -> Article:
     )
 
 
-def _stored_matches(conn: object, chunk: Sequence[Article]) -> dict[str, Article]:
+def _stored_matches(conn: Connection, chunk: Sequence[Article]) -> dict[str, Article]:
     ids = [a.id for a in chunk]
     keys = [k for a in chunk for k in a.keys]
     stmt = select(articles).where(
@@ -408,7 +287,7 @@ def _stored_matches(conn: object, chunk: Sequence[Article]) -> dict[str, Article
             articles.c.tail_key.in_(keys),
         )
     )
-    rows = conn.execute(stmt).mappings().all()  # type: ignore[attr-defined]
+    rows = conn.execute(stmt).mappings().all()
     tag_map = _tags_of(conn, [row["id"] for row in rows])
     found: dict[str, Article] = {}
     for row in rows:
@@ -418,13 +297,13 @@ def _stored_matches(conn: object, chunk: Sequence[Article]) -> dict[str, Article
     return found
 
 
-def _tags_of(conn: object, ids: Sequence[str]) -> dict[str, frozenset[str]]:
+def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {}
     for start in range(0, len(ids), _CHUNK):
         stmt = select(article_tags).where(
             article_tags.c.article_id.in_(ids[start : start + _CHUNK])
         )
-        for article_id_, tag in conn.execute(stmt):  # type: ignore[attr-defined]
+        for article_id_, tag in conn.execute(stmt):
             out.setdefault(article_id_, set()).add(tag)
     return {k: frozenset(v) for k, v in out.items()}
 
@@ -452,26 +331,25 @@ def _row(article: Article, now: datetime) -> dict[str, object]:
     }
 
 
-def _article(row: object, tags: frozenset[str]) -> Article:
-    r = row  # a RowMapping
-    offset = timezone(timedelta(minutes=r["utc_offset_min"]))  # type: ignore[index]
-    published = r["published_utc"].replace(tzinfo=UTC).astimezone(offset)  # type: ignore[index]
-    body: str = r["body"]  # type: ignore[index]
+def _article(r: RowMapping, tags: frozenset[str]) -> Article:
+    offset = timezone(timedelta(minutes=r["utc_offset_min"]))
+    published = r["published_utc"].replace(tzinfo=UTC).astimezone(offset)
+    body: str = r["body"]
     return Article(
-        id=r["id"],  # type: ignore[index]
-        title=r["title"],  # type: ignore[index]
+        id=r["id"],
+        title=r["title"],
         published=published,
-        date_source=r["date_source"],  # type: ignore[index]
+        date_source=r["date_source"],
         tags=tags,
         paragraphs=tuple(body.split("\n\n")) if body else (),
-        subtitle=r["subtitle"],  # type: ignore[index]
-        author=r["author"],  # type: ignore[index]
-        source=r["source"],  # type: ignore[index]
-        url=r["url"],  # type: ignore[index]
-        dateline=r["dateline"],  # type: ignore[index]
-        origin=r["origin"],  # type: ignore[index]
-        summary=r["summary"],  # type: ignore[index]
-        keys=(r["lead_key"], r["tail_key"]),  # type: ignore[index]
+        subtitle=r["subtitle"],
+        author=r["author"],
+        source=r["source"],
+        url=r["url"],
+        dateline=r["dateline"],
+        origin=r["origin"],
+        summary=r["summary"],
+        keys=(r["lead_key"], r["tail_key"]),
     )
 
 
@@ -484,33 +362,5 @@ def _richness(article: Article) -> tuple[int, int]:
     return filled + dated + bool(article.tags), len(article.body)
 
 
-def utc_naive(when: datetime) -> datetime:
-    """``when`` as the store keeps instants: naive UTC (SQLite has no zone type)."""
-    return when.astimezone(UTC).replace(tzinfo=None)
-
-
 def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
-
-
-def _shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return "(unparsable URL)"
-
-
-def reason(exc: SQLAlchemyError) -> str:
-    """The first line of the database driver's own message."""
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).strip().splitlines()[0]
-
-
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # WAL lets `digest serve` read while a send writes. synchronous stays FULL: each ledger
-    # mark is on disk before the next message goes, so not even a power cut re-sends.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.close()

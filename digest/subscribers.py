@@ -20,12 +20,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest import store
+from digest import db
 from digest.clean import tag_slug
+from digest.db import reason, utc_naive
 from digest.errors import StoreError, SubscriberError
 from digest.models import Subscriber
 from digest.schema import subscribers as table
-from digest.store import reason, utc_naive
 
 _BATCH = 500
 _TAG_SPLIT = re.compile(r"[\s,;]+")
@@ -134,7 +134,7 @@ def add(
             stored = _stored(conn.execute(select(table).where(table.c.email == address)).one())
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscriber {address}: {reason(exc)}") from exc
-    store.keep_meta_value(engine, LIST_GIVEN, f"subscribers add, {now.isoformat()}")
+    db.keep_meta_value(engine, LIST_GIVEN, f"subscribers add, {now.isoformat()}")
     return stored, action
 
 
@@ -259,7 +259,7 @@ def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
             added, updated, suppressed = added + new[0], updated + new[1], suppressed + new[2]
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscribers: {reason(exc)}") from exc
-    store.keep_meta_value(engine, LIST_GIVEN, f"import of {path}, {now.isoformat()}")
+    db.keep_meta_value(engine, LIST_GIVEN, f"import of {path}, {now.isoformat()}")
     return ImportReport(added, updated, tuple(errors), suppressed)
 
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from digest import store
+from digest import db
 from digest.cli import cli
 from digest.models import Article
 
@@ -101,7 +101,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """A connected store (schema created), disposed after the test."""
-    with store.opened(database_url) as connected:
+    with db.opened(database_url) as connected:
         yield connected
 
 

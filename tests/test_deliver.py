@@ -453,7 +453,7 @@ import sys
 from digest import deliver, selection, store, subscribers
 from tests.test_deliver import INFO, NOW, real_render, make_issue, smtp
 url, port = sys.argv[1], int(sys.argv[2])
-with store.opened(url) as engine:
+with db.opened(url) as engine:
     issue_id = selection.issue_id_of(engine, "daily", make_issue().date)
     deliver.deliver(
         engine, make_issue(), issue_id, subscribers.stream(engine, chunk=7),

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from digest import locks, store
-from digest.errors import DigestError
+from digest import db, locks
+from digest.errors import BusyError, DigestError
 
 from .conftest import PG_URL, ROOT
 
@@ -40,7 +40,7 @@ def assert_free(engine: Engine, digest: str = "daily") -> None:
 
 def test_a_second_send_is_busy(engine: Engine) -> None:
     with locks.send_lock(engine, "daily"):
-        with pytest.raises(locks.BusyError) as caught, locks.send_lock(engine, "daily"):
+        with pytest.raises(BusyError) as caught, locks.send_lock(engine, "daily"):
             pass  # pragma: no cover
         assert str(caught.value) == busy_message(engine)
         assert_free(engine, "weekly")  # another digest has its own lock
@@ -90,7 +90,7 @@ def test_held_across_processes_and_let_go_when_the_holder_dies(
     database_url: str, engine: Engine
 ) -> None:
     with holder(database_url) as child:
-        with pytest.raises(locks.BusyError), locks.send_lock(engine, "daily"):
+        with pytest.raises(BusyError), locks.send_lock(engine, "daily"):
             pass  # pragma: no cover
         child.send_signal(signal.SIGKILL)  # a crash: nothing runs on the way out
         child.wait(timeout=10)
@@ -99,7 +99,7 @@ def test_held_across_processes_and_let_go_when_the_holder_dies(
             try:
                 assert_free(engine)
                 break
-            except locks.BusyError:
+            except BusyError:
                 assert time.monotonic() < deadline, "the lock outlived its holder"
                 time.sleep(0.05)
 
@@ -125,7 +125,7 @@ def test_advisory_lock_outlasts_idle_timeouts(database_url: str, setting: str) -
                 ).scalars()
                 assert list(states) == ["idle"]  # not "idle in transaction"
             time.sleep(0.8)
-            with pytest.raises(locks.BusyError), locks.send_lock(strict, "daily"):
+            with pytest.raises(BusyError), locks.send_lock(strict, "daily"):
                 pass  # pragma: no cover
         assert_free(strict)
     finally:
@@ -136,7 +136,7 @@ def test_file_lock(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "run.lock"
     with locks.file_lock(path, "scheduler", "stop it first"):
         again = locks.file_lock(path, "scheduler", "stop it first")
-        with pytest.raises(locks.BusyError) as caught, again:
+        with pytest.raises(BusyError) as caught, again:
             pass  # pragma: no cover
         assert str(caught.value) == f"another scheduler is running (lock {path}); stop it first"
     for error in (ValueError, KeyboardInterrupt):
@@ -164,11 +164,11 @@ def test_stores_sharing_a_database_do_not_block_each_other(database_url: str) ->
         conn.execute(text(f"CREATE SCHEMA {other}"))
     try:
         with (
-            store.opened(database_url) as first,
-            store.opened(f"{PG_URL}?options=-csearch_path%3D{other}") as second,
+            db.opened(database_url) as first,
+            db.opened(f"{PG_URL}?options=-csearch_path%3D{other}") as second,
             locks.send_lock(first, "daily"),
             locks.send_lock(second, "daily"),  # another store: not busy
-            pytest.raises(locks.BusyError),
+            pytest.raises(BusyError),
             locks.send_lock(first, "daily"),  # the same store: busy
         ):
             pass

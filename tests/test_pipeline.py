@@ -18,7 +18,7 @@ import feedparser
 import pytest
 from sqlalchemy import func, select
 
-from digest import locks, store
+from digest import db, locks, store
 from digest.errors import StoreError
 from digest.schema import issues, sends, subscribers
 
@@ -40,7 +40,7 @@ def _seeds_copy(tmp_path: Path) -> Path:
 
 
 def _rows(tmp_path: Path, table: object) -> int:
-    with store.opened(f"sqlite:///{tmp_path / 'digest.db'}") as engine, engine.connect() as conn:
+    with db.opened(f"sqlite:///{tmp_path / 'digest.db'}") as engine, engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
@@ -183,7 +183,7 @@ def test_two_real_sends_of_one_digest_never_run_at_once(
     tmp_path: Path, database_url: str, relay: Handler
 ) -> None:
     config = seeds_config(tmp_path, relay.port, database_url=database_url)  # type: ignore[attr-defined]
-    with store.opened(database_url) as engine, locks.send_lock(engine, "daily"):
+    with db.opened(database_url) as engine, locks.send_lock(engine, "daily"):
         busy = run("send", config=config)
         assert busy.exit_code == 1
         assert busy.output.startswith("Error: another real send of digest 'daily' is running")

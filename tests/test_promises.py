@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from digest import store
+from digest import db
 from digest.serve import create_app
 
 from .conftest import REAL_SENDER, ROOT, SEEDS, run, seeds_config
@@ -70,7 +70,7 @@ def test_who_unsubscribed_gets_nothing_after_a_reimport(
     # Ada presses one-click unsubscribe (RFC 8058: a POST to the link in her mail, here
     # reached through `digest serve` as a reverse proxy would); Alan asks the operator.
     outbox = tmp_path / "outbox"
-    with store.opened(database_url) as engine:
+    with db.opened(database_url) as engine:
         app = create_app(
             outbox, engine_url=database_url, unsubscribe_secret=SECRET, cache_max_age=0,
             title="The Daily Digest",

@@ -22,9 +22,8 @@ from aiosmtpd.smtp import Envelope
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import select
 
-from digest import schedule, store
-from digest.errors import DeliveryError
-from digest.locks import BusyError
+from digest import db, schedule, signals
+from digest.errors import BusyError, DeliveryError, ScheduleError
 from digest.models import Issue
 from digest.pipeline import RunReport
 from digest.schema import issue_runs
@@ -61,7 +60,7 @@ def until_stopped(settings: Settings, day: date, now: datetime) -> RunReport:
         seen.append((day, now))
     _entered.set()
     for sent in range(1000):
-        schedule.check_stop(sent)
+        signals.stop_between_messages(sent)
         time.sleep(0.01)
     raise AssertionError("the shutdown did not stop the send")
 
@@ -148,7 +147,7 @@ def _config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Pa
 
 
 def _status(settings: Settings, day: date) -> str | None:
-    with store.opened(settings.database_url) as engine, engine.connect() as conn:
+    with db.opened(settings.database_url) as engine, engine.connect() as conn:
         found = conn.execute(
             select(issue_runs.c.status).where(
                 issue_runs.c.digest == settings.digest_name, issue_runs.c.issue_date == day
@@ -161,7 +160,7 @@ def test_two_run_once_at_the_same_time_run_the_issue_once(
     tmp_path: Path, database_url: str
 ) -> None:
     settings = _settings(tmp_path, database_url)
-    with store.opened(database_url):
+    with db.opened(database_url):
         pass  # an existing store: two first-ever connects would race to create the tables
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     start = threading.Barrier(2)
@@ -495,7 +494,7 @@ def test_a_changed_run_time_reschedules_the_stored_job(
 
 def test_a_bad_job_store_is_one_clear_error(tmp_path: Path) -> None:
     settings = _settings(tmp_path, schedule_db='"nosuchdb://host/jobs"')
-    with pytest.raises(schedule.ScheduleError) as caught:
+    with pytest.raises(ScheduleError) as caught:
         schedule.run_scheduler(settings, config=None, stop=threading.Event(), runner=record)
     assert str(caught.value) == (
         "cannot use the job store: Can't load plugin: sqlalchemy.dialects:nosuchdb; "

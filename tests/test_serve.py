@@ -29,7 +29,7 @@ import uvicorn
 from sqlalchemy import Engine, delete, insert, select
 from starlette.applications import Starlette
 
-from digest import store
+from digest import db
 from digest.errors import DigestError
 from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
@@ -109,7 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("serve")
     url = f"sqlite:///{tmp_path / 'digest.db'}"
     outbox = tmp_path / "outbox"
-    with store.opened(url) as engine:
+    with db.opened(url) as engine:
         app = create_app(
             outbox, engine_url=url, unsubscribe_secret=SECRET, cache_max_age=300, title=TITLE
         )

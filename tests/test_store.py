@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from digest import dates, selection, store
+from digest import dates, db, selection, store
 from digest.errors import StoreError
 from digest.models import Article
 
@@ -120,7 +120,7 @@ def test_summaries_are_recomputed_only_when_the_summarizer_changes(engine: Engin
 def test_a_sqlite_path_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     with pytest.raises(StoreError) as caught:
-        store.connect(f"sqlite:///{tmp_path / 'afile' / 'digest.db'}")
+        db.connect(f"sqlite:///{tmp_path / 'afile' / 'digest.db'}")
     assert str(caught.value).endswith(f"{tmp_path / 'afile'} is not a folder; check database_url")
 
 
@@ -146,7 +146,7 @@ def test_a_store_made_by_an_older_digest_gets_the_new_columns(database_url: str)
     old.dispose()
     from digest import subscribers
 
-    with store.opened(database_url) as engine:
+    with db.opened(database_url) as engine:
         (ada,) = subscribers.listing(engine)
         assert (ada.email, ada.status, ada.since) == (
             "ada@example.org",
@@ -154,7 +154,7 @@ def test_a_store_made_by_an_older_digest_gets_the_new_columns(database_url: str)
             datetime(2019, 1, 1, 7),
         )
         assert [s.email for s in subscribers.stream(engine)] == ["ada@example.org"]
-    with store.opened(database_url) as engine:  # a second open changes nothing
+    with db.opened(database_url) as engine:  # a second open changes nothing
         assert subscribers.count(engine) == 1
 
 

@@ -1,0 +1,174 @@
+"""Database plumbing: engines, the schema in place, errors in one line, instants as stored.
+
+Every module that talks to the database opens it here (``connect`` or ``opened``), turns a
+driver error into one line with ``reason``, and stores instants with ``utc_naive``. SQLAlchemy
+Core only, no dialect-only SQL: the same code runs on SQLite (the default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+
+from digest.errors import StoreError
+from digest.schema import metadata, store_meta
+
+# psycopg logs what it ignores while cleaning up after an error that we report ourselves
+# ("error ignored terminating <psycopg.Pipeline …>"); with no handler anywhere, Python's last
+# resort would print that raw beside our one Error line. A service's own log still gets it.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
+
+
+def connect(url: str) -> Engine:
+    """An engine on ``url`` with the schema in place (created on first use)."""
+    shown = shown_url(url)
+    try:
+        if (path := sqlite_file(url)) is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise StoreError(
+                    f"cannot open database {shown}: {path.parent} is not a folder; "
+                    "check database_url"
+                ) from exc
+        engine = create_engine(url)
+    except (ArgumentError, ImportError, OSError, ValueError) as exc:
+        raise StoreError(f"bad database URL {shown}: {exc}; check database_url") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        _create_schema(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot open database {shown}: {reason(exc)}; check database_url (DIGEST_DATABASE_URL)"
+        ) from exc
+    return engine
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Engine]:
+    """``connect(url)``, disposed of (its pooled connections closed) on the way out."""
+    engine = connect(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL; None for a database server or an in-memory database.
+
+    Raises ArgumentError or ValueError for a URL SQLAlchemy cannot parse.
+    """
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        return Path(str(parsed.database))
+    return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to print: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(unparsable URL)"
+
+
+def reason(exc: SQLAlchemyError) -> str:
+    """The first line of the database driver's own message."""
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
+
+
+def utc_naive(when: datetime) -> datetime:
+    """``when`` as the store keeps instants: naive UTC (SQLite has no zone type)."""
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def meta_value(engine: Engine, key: str) -> str | None:
+    """A small fact about the store (``store_meta``), or None when it was never set."""
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == key)
+            ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return None if value is None else str(value)
+
+
+def keep_meta_value(engine: Engine, key: str, value: str) -> str:
+    """Set ``key`` unless it is set already; the value it holds afterwards (first one wins,
+    also when two processes race)."""
+    try:
+        with engine.begin() as conn:
+            stored = conn.execute(
+                select(store_meta.c.value).where(store_meta.c.key == key)
+            ).scalar_one_or_none()
+            if stored is not None:
+                return str(stored)
+            conn.execute(insert(store_meta).values(key=key, value=value))
+    except IntegrityError:
+        return meta_value(engine, key) or value
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+    return value
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables and columns; a second process doing so at once is fine."""
+    try:
+        metadata.create_all(engine)
+        _add_missing_columns(engine)
+    except (OperationalError, ProgrammingError, IntegrityError) as exc:
+        if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
+            raise
+        metadata.create_all(engine)  # the other process won the race: check again
+        _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns a newer digest added to a table an older one created (nullable or defaulted)."""
+    found = inspect(engine)
+    names = set(found.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in names:
+            continue
+        have = {column["name"] for column in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.server_default is not None:
+                text: Any = getattr(column.server_default, "arg", "")
+                default = f" NOT NULL DEFAULT '{text}'"
+            with engine.begin() as conn:
+                conn.execute(
+                    sql_text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
+                )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets `digest serve` read while a send writes. synchronous stays FULL: each ledger
+    # mark is on disk before the next message goes, so not even a power cut re-sends.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
