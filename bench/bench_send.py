@@ -147,15 +147,14 @@ class NullSender:
 def renderer() -> tuple[Any, str]:
     """The real digest.render.render_email when importable, else a stand-in of its shape."""
     try:
+        from digest.models import Site
         from digest.render import Look, render_email
     except ImportError:
         return _fake_render, "a stand-in renderer (digest.render is not importable)"
     look = Look(
-        title="The Daily Digest",
-        base_url="https://news.example.org/daily",
+        site=Site("The Daily Digest", "https://news.example.org/daily", "daily", UTC),
         postal_address="The Daily Digest · 1 Example Street · Springfield, ST 00000",
         subject="{title} for {date:%B %d}: {count} stories",
-        timezone=UTC,
     )
     return (lambda issue: render_email(issue, look)), "digest.render.render_email (MJML)"
 
@@ -186,13 +185,12 @@ def child(mode: str, db: Path, count: int, cpu: int) -> None:
     os.sched_setaffinity(0, {cpu})
     from digest import deliver, message, selection, subscribers
     from digest.db import connect
+    from digest.models import Site
 
     info = message.MailInfo(
+        site=Site("The Daily Digest", "https://news.example.org/daily", "daily", UTC),
         from_address="digest@example.org",
         from_name="The Daily Digest",
-        title="The Daily Digest",
-        digest_name="daily",
-        base_url="https://news.example.org/daily",
         unsubscribe_secret="bench-secret",
         unsubscribe_mailto="unsubscribe@example.org",
         max_articles=ARTICLES,
@@ -265,7 +263,7 @@ def _naive(engine: Any, issue: Any, info: Any, render: Any, sender: NullSender, 
         message["Subject"] = email.subject
         message["Date"] = format_datetime(NOW)
         message["Message-ID"] = make_msgid(domain="example.org")
-        message["List-Id"] = f'"{info.title}" <{info.digest_name}.example.org>'
+        message["List-Id"] = f'"{info.site.title}" <{info.site.name}.example.org>'
         message["List-Unsubscribe"] = f"<{url}>, <mailto:{info.unsubscribe_mailto}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(text)

@@ -16,9 +16,9 @@ from typing import Any
 import click
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from digest import __version__, dates, db, ingest, pipeline, selection, store, tables
+from digest import __version__, dates, db, pipeline, selection, store, tables
 from digest.clean import tag_slug
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.settings import FIRST_DAY, LAST_DAY, NO_TAG, Settings, load_settings
 
 _INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
@@ -102,11 +102,8 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     idempotent; a syndicated copy of a stored story is folded into it.
     """
     settings = _settings(ctx)
-    # Paths that name no file are reported apart, so the count is of the files read.
-    files, missing = ingest.discover(list(paths) or [settings.seeds_dir])
     with db.opened(settings.database_url) as engine:
-        batch = pipeline.ingest_files(engine, files, settings, now=datetime.now(UTC))
-        pipeline.refresh_summaries(engine, settings)
+        batch = pipeline.ingest_sources(engine, settings, now=datetime.now(UTC), paths=paths)
     saved = batch.saved
     out = tables.console()
     if batch.articles:
@@ -126,9 +123,10 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         f"{saved.updated} updated, "
         f"{saved.unchanged} unchanged, {saved.duplicates} duplicate copies folded."
     )
-    for rejected in (*missing, *batch.rejected):
+    # Paths that name no file are reported apart, so the count is of the files read.
+    for rejected in (*batch.missing, *batch.rejected):
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
-    if missing or batch.rejected:
+    if batch.missing or batch.rejected:
         ctx.exit(1)
 
 
@@ -268,7 +266,7 @@ def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool
 
     settings = _settings(ctx)
     if settings.outbox_dir.exists() and not settings.outbox_dir.is_dir():
-        raise DigestError(
+        raise ConfigError(
             f"outbox_dir {settings.outbox_dir} is not a folder; set outbox_dir to the folder "
             "`digest send` writes"
         )

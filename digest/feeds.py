@@ -19,10 +19,10 @@ from urllib.parse import quote, urlsplit
 
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
-from digest.errors import DigestError
+from digest.errors import OutputError
 from digest.files import write_if_changed
 from digest.links import article_link
-from digest.models import Article, Issue
+from digest.models import Article, Issue, Site
 
 MAX_FEED_BYTES = 1_000_000  # many readers and aggregators refuse larger feeds
 RSS_FILE = "feed.xml"
@@ -42,9 +42,7 @@ _NO_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 class FeedInfo:
     """What the feeds say about themselves (from settings, read at the edge)."""
 
-    title: str
-    base_url: str
-    digest: str  # the digest's short name (settings.digest_name), part of tag: ids
+    site: Site  # its name is part of the tag: ids
     author_name: str
     author_email: str
     # The host the tag: ids carry; pinned (the host of the first publish) so a move of
@@ -85,15 +83,15 @@ def _id_host(info: FeedInfo) -> str:
     """The tagging authority of the ids (RFC 4151): the pinned host, else base_url's."""
     if info.id_host is not None:
         if not _DNS_NAME.fullmatch(info.id_host):
-            raise DigestError(
+            raise OutputError(
                 f"feed id host {info.id_host!r} is not a host name; it must be the host "
                 "name of the feeds' first base_url, e.g. news.example.org"
             )
         return info.id_host.lower()
-    host = urlsplit(info.base_url).hostname
+    host = urlsplit(info.site.base_url).hostname
     if not host:
-        raise DigestError(
-            f"base_url {info.base_url!r} has no host name; set base_url to the public URL "
+        raise OutputError(
+            f"base_url {info.site.base_url!r} has no host name; set base_url to the public URL "
             "of outbox/, e.g. https://news.example.org/digest"
         )
     return host
@@ -138,7 +136,7 @@ def _fitted(articles: list[Article], render: Callable[[list[_Entry]], bytes]) ->
                 high = middle - 1
         if best is not None:
             return best
-    raise DigestError(
+    raise OutputError(
         f"the feed is over {MAX_FEED_BYTES} bytes even with one article's summary; "
         "check that article's title and summary"
     )
@@ -148,12 +146,12 @@ def _render(
     entries: list[_Entry], info: FeedInfo, host: str, fallback: datetime, *, atom: bool
 ) -> bytes:
     """One format from a fresh generator: feedgen keeps state, so none is shared."""
-    site = info.base_url.rstrip("/") + "/"
+    site = info.site.base_url.rstrip("/") + "/"
     updated = max((e.article.published for e in entries), default=fallback).astimezone(UTC)
     generator = FeedGenerator()
-    generator.id(f"tag:{host},2024:{info.digest}")
-    generator.title(_line(info.title))
-    generator.description(_line(f"The latest stories of {info.title}"))
+    generator.id(f"tag:{host},2024:{info.site.name}")
+    generator.title(_line(info.site.title))
+    generator.description(_line(f"The latest stories of {info.site.title}"))
     generator.author({"name": _line(info.author_name), "email": _line(info.author_email)})
     generator.managingEditor(f"{_line(info.author_email)} ({_line(info.author_name)})")
     generator.generator("digest")  # feedgen's default names its own version
@@ -170,7 +168,7 @@ def _render(
     try:
         data: bytes = generator.atom_str() if atom else generator.rss_str()
     except ValueError as exc:  # lxml's "All strings must be XML compatible" and the like
-        raise DigestError(f"cannot build the {'Atom' if atom else 'RSS'} feed: {exc}") from exc
+        raise OutputError(f"cannot build the {'Atom' if atom else 'RSS'} feed: {exc}") from exc
     return data
 
 
@@ -180,9 +178,9 @@ def _add_entry(
     article = entry.article
     published = article.published.astimezone(UTC)
     item = generator.add_entry(order="append")
-    item.id(entry_id(article, host, info.digest))
+    item.id(entry_id(article, host, info.site.name))
     item.title(_line(article.title) or article.id)
-    item.link(href=article_link(article, info.base_url), rel="alternate", type="text/html")
+    item.link(href=article_link(article, info.site.base_url), rel="alternate", type="text/html")
     summary = _text(article.summary) or _text(article.paragraphs[0] if article.paragraphs else "")
     if summary and rss:
         # Readers render an RSS <description> as HTML: escaped, the text shows as text.

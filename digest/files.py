@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from digest.errors import DigestError
+from digest.errors import OutputError
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -26,7 +26,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise DigestError(f"cannot write {path}: {exc.strerror or exc}; check outbox_dir") from exc
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check outbox_dir") from exc
 
 
 def write_if_changed(path: Path, data: bytes | str) -> bool:

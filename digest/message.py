@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from digest.errors import DeliveryError, PermanentSendError
 from digest.links import PLAIN_ADDRESS, unsubscribe_url
-from digest.models import Issue
+from digest.models import Issue, Site
 from digest.render import Email, one_line
 
 _LINE = 78  # header lines fold at RFC 5322's recommended length
@@ -53,11 +53,9 @@ _NOT_OURS = {
 class MailInfo:
     """What the messages need from the settings."""
 
+    site: Site
     from_address: str
     from_name: str
-    title: str
-    digest_name: str
-    base_url: str
     unsubscribe_secret: str
     max_articles: int
     unsubscribe_mailto: str | None = None  # the mailto: alternative in List-Unsubscribe
@@ -87,15 +85,15 @@ class Template:
         sender = _config_address(info.from_address, "from_address")
         extra = _extra_headers(info.headers)
         if not _HEADER_URL.fullmatch(
-            unsubscribe_url(info.unsubscribe_secret, sender, info.base_url)
+            unsubscribe_url(info.unsubscribe_secret, sender, info.site.base_url)
         ):
             raise DeliveryError(
-                f"base_url {info.base_url!r} is not a plain ASCII URL, which the "
+                f"base_url {info.site.base_url!r} is not a plain ASCII URL, which the "
                 "List-Unsubscribe header needs; write the host in punycode (xn--…) and "
                 "percent-encode the path; fix base_url"
             )
         domain = sender.rpartition("@")[2].lower()
-        title = one_line(info.title)
+        title = one_line(info.site.title)
         boundary = "=_" + hashlib.sha256(" ".join(sorted(issue.tags)).encode()).hexdigest()[:24]
         # NUL marks the recipient slots: no header or QP-encoded body can contain one.
         out = [
@@ -105,7 +103,7 @@ class Template:
             _header("Date", [format_datetime(now)]),
             b"Message-ID: \0message_id\0\n",
             _header(
-                "List-Id", _phrase("List-Id", title, quote=True), f"<{info.digest_name}.{domain}>"
+                "List-Id", _phrase("List-Id", title, quote=True), f"<{info.site.name}.{domain}>"
             ),
             _list_unsubscribe(info),
             # Bulk mail says so, as list servers and newsletter tools do: vacation
@@ -136,8 +134,8 @@ class Template:
             tuple(slot.decode() for slot in split_at_slots[1::2]),
             sender,
             info.unsubscribe_secret,
-            info.base_url,
-            (f"<{info.digest_name}.{issue.date:%Y%m%d}.", f"@{domain}>"),
+            info.site.base_url,
+            (f"<{info.site.name}.{issue.date:%Y%m%d}.", f"@{domain}>"),
         )
 
     def fill(self, address: str) -> bytes:
@@ -200,7 +198,7 @@ def _list_unsubscribe(info: MailInfo) -> bytes:
     else:
         mailto = _config_address(info.unsubscribe_mailto, "unsubscribe_mailto")
         header = f"List-Unsubscribe: <\0url\0>,\n <mailto:{mailto}?subject=unsubscribe>\n".encode()
-    if urlsplit(info.base_url).scheme.lower() == "https":
+    if urlsplit(info.site.base_url).scheme.lower() == "https":
         header += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
     return header
 

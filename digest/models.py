@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Literal
 
 DateSource = Literal["text", "feed", "html", "seeds.toml", "page-header", "mtime"]
@@ -18,6 +18,16 @@ DATE_SOURCE_RANK: dict[str, int] = {
     "page-header": 3,
     "mtime": 4,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Who the digest is, as every output says it: the email, the pages and the feeds."""
+
+    title: str  # settings.title: shown in the email, the pages and the feeds
+    base_url: str  # settings.base_url: the public URL of outbox/, every link starts there
+    name: str  # settings.digest_name: the short name in List-Id, feed ids and the ledger
+    timezone: tzinfo  # settings.timezone: dates are shown in it
 
 
 @dataclass(frozen=True, slots=True)

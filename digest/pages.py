@@ -9,17 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from digest.errors import DigestError
+from digest import templating
+from digest.errors import OutputError
 from digest.files import write_if_changed
 from digest.links import article_link, issue_link, web_url
-from digest.models import Article, Issue
-from digest.render import TEMPLATES_DIR
+from digest.models import Article, Issue, Site
 
 ARTICLE_TEMPLATE = "article.html.j2"
 ARCHIVE_TEMPLATE = "archive.html.j2"
@@ -29,18 +26,16 @@ ARCHIVE_TITLES = 3  # titles shown under each issue in the archive
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-def write_article_pages(
-    outbox: Path, articles: Iterable[Article], *, title: str, base_url: str, tz: tzinfo
-) -> int:
+def write_article_pages(outbox: Path, articles: Iterable[Article], site: Site) -> int:
     """Write ``articles/<id>.html`` for each article; return how many files changed."""
     written = 0
     for article in articles:
         page = _render(
             ARTICLE_TEMPLATE,
-            site=_site(title, base_url),
+            site=_links(site),
             article=article,
             source_url=web_url(article.url),
-            published=_when(article.published, tz),
+            published=_when(article.published, site.timezone),
             tags=sorted(article.tags),
             paragraphs=article.paragraphs,
         )
@@ -48,19 +43,17 @@ def write_article_pages(
     return written
 
 
-def write_archive(
-    outbox: Path, issues: Sequence[Issue], *, title: str, base_url: str, tz: tzinfo
-) -> None:
+def write_archive(outbox: Path, issues: Sequence[Issue], site: Site) -> None:
     """Write ``index.html``: every issue, newest first, with its link, count and first titles."""
     rows = [
         {
             "label": _day_label(issue.date),
             "iso": issue.date.isoformat(),
-            "href": issue_link(issue.date, base_url),
+            "href": issue_link(issue.date, site.base_url),
             "count": len(issue.articles),
-            "window": _window(issue, tz),
+            "window": _window(issue, site.timezone),
             "first": [
-                {"title": a.title, "href": article_link(a, base_url)}
+                {"title": a.title, "href": article_link(a, site.base_url)}
                 for a in issue.articles[:ARCHIVE_TITLES]
             ],
             "more": max(0, len(issue.articles) - ARCHIVE_TITLES),
@@ -68,24 +61,25 @@ def write_archive(
         for issue in _one_per_date(issues)
     ]
     write_if_changed(
-        outbox / "index.html", _render(ARCHIVE_TEMPLATE, site=_site(title, base_url), issues=rows)
+        outbox / "index.html", _render(ARCHIVE_TEMPLATE, site=_links(site), issues=rows)
     )
 
 
 def article_path(outbox: Path, article: Article) -> Path:
     """Where an article's page lives; ``links.article_link`` points at the same name."""
     if not _SAFE_ID.fullmatch(article.id):
-        raise DigestError(
+        raise OutputError(
             f"article id {article.id!r} cannot name a page; re-ingest the article so it "
             "gets a stored id"
         )
     return outbox / "articles" / f"{article.id}.html"
 
 
-def _site(title: str, base_url: str) -> dict[str, str]:
-    root = base_url.rstrip("/")
+def _links(site: Site) -> dict[str, str]:
+    """The site as the page templates show it: its title and links."""
+    root = site.base_url.rstrip("/")
     return {
-        "title": title,
+        "title": site.title,
         "home": f"{root}/",
         "rss": f"{root}/feed.xml",
         "atom": f"{root}/atom.xml",
@@ -123,26 +117,5 @@ def _window(issue: Issue, tz: tzinfo) -> str:
     return f"Stories of {first:%B} {first.day}, {first.year} – {last:%B} {last.day}, {last.year}"
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def _render(name: str, **context: Any) -> str:
-    try:
-        return _environment().get_template(name).render(**context)
-    except jinja2.TemplateSyntaxError as exc:
-        raise DigestError(
-            f"cannot read {TEMPLATES_DIR / name} line {exc.lineno}: {exc.message}; fix the template"
-        ) from exc
-    except jinja2.TemplateError as exc:
-        raise DigestError(
-            f"cannot render {TEMPLATES_DIR / name}: {exc.message}; fix the template"
-        ) from exc
+    return templating.render(name, context, error=OutputError)

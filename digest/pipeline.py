@@ -9,7 +9,7 @@ import shutil
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,7 +35,7 @@ from digest import (
 from digest.errors import ConfigError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
-from digest.models import Article, Issue, Subscriber
+from digest.models import Article, Issue, Site, Subscriber
 from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
 
@@ -72,23 +72,12 @@ class Ingested:
     rejected: tuple[ingest.Rejected, ...]  # files or feed entries not stored, and why
     files: int
     saved: store.SaveReport
+    missing: tuple[ingest.Rejected, ...] = ()  # named paths or the seeds folder: not there
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
     """The issue date: the one asked for, else the pinned one, else today in the zone."""
     return issue_date or settings.issue_date or now.astimezone(dates.zone(settings.timezone)).date()
-
-
-def ingest_options(settings: Settings) -> ingest.Options:
-    """What ingestion needs from the settings."""
-    return ingest.Options(
-        default_tz=dates.zone(settings.timezone),
-        tag_rules=settings.tag_rules,
-        max_bytes=settings.max_file_bytes,
-        metadata_name=settings.seeds_metadata,
-        summary_sentences=settings.summary_sentences,
-        summary_chars=settings.summary_chars,
-    )
 
 
 def refresh_summaries(engine: Engine, settings: Settings) -> int:
@@ -103,29 +92,60 @@ def refresh_summaries(engine: Engine, settings: Settings) -> int:
     return store.refresh_summaries(engine, summary_key(sentences, chars), summarize)
 
 
+# ---------------------------------------------------------------- stage configs
+# Each stage gets its own small config, built here and only here from the settings, so no
+# stage reads the settings; what several stages share (the title, base_url, zone) is Site.
+
+
+def ingest_options(settings: Settings) -> ingest.Options:
+    """What ingestion needs from the settings."""
+    return ingest.Options(
+        default_tz=dates.zone(settings.timezone),
+        tag_rules=settings.tag_rules,
+        max_bytes=settings.max_file_bytes,
+        metadata_name=settings.seeds_metadata,
+        summary_sentences=settings.summary_sentences,
+        summary_chars=settings.summary_chars,
+    )
+
+
+def site(settings: Settings) -> Site:
+    """Who the digest is, as the email, the pages and the feeds all say it."""
+    return Site(
+        title=settings.title,
+        base_url=settings.base_url,
+        name=settings.digest_name,
+        timezone=dates.zone(settings.timezone),
+    )
+
+
 def look(settings: Settings) -> render.Look:
     """What rendering needs from the settings."""
     return render.Look(
-        title=settings.title,
-        base_url=settings.base_url,
-        postal_address=settings.postal_address,
-        subject=settings.subject,
-        timezone=dates.zone(settings.timezone),
+        site=site(settings), postal_address=settings.postal_address, subject=settings.subject
     )
 
 
 def mail_info(settings: Settings) -> message.MailInfo:
     """What building the messages needs from the settings."""
     return message.MailInfo(
+        site=site(settings),
         from_address=settings.from_address,
         from_name=settings.from_name,
-        title=settings.title,
-        digest_name=settings.digest_name,
-        base_url=settings.base_url,
         unsubscribe_secret=settings.unsubscribe_secret.get_secret_value(),
         unsubscribe_mailto=settings.unsubscribe_mailto,
         max_articles=settings.max_articles,
         headers=tuple(settings.headers.items()),
+    )
+
+
+def feed_info(settings: Settings, id_host: str) -> feeds.FeedInfo:
+    """What the feeds say about themselves; ``id_host`` is the host pinned at first publish."""
+    return feeds.FeedInfo(
+        site=site(settings),
+        author_name=settings.from_name,
+        author_email=settings.from_address,
+        id_host=id_host,
     )
 
 
@@ -186,10 +206,7 @@ def run(
             and db.meta_value(engine, subscribers.LIST_GIVEN) is None
         )
         _check_audience(first_import, statuses, settings)
-        files, missing, odd = _sources(settings.seeds_dir)
-        fresh = ingest_files(engine, store.new_files(engine, files), settings, now=now)
-        fresh = replace(fresh, rejected=(*odd, *fresh.rejected))
-        refresh_summaries(engine, settings)
+        fresh = ingest_sources(engine, settings, now=now, only_new=True)
         issue = selection.select_issue(
             engine,
             digest=settings.digest_name,
@@ -203,7 +220,7 @@ def run(
         if not issue.articles:
             return RunReport(
                 issue, ingested, fresh.rejected, None, dry_run, None, (), suppressed,
-                tuple(missing),
+                fresh.missing,
             )  # fmt: skip
         issue_id = None
         web = preview_dir(settings.outbox_dir, day) if dry_run else settings.outbox_dir
@@ -251,26 +268,38 @@ def run(
     mail_dir = preview_dir(settings.outbox_dir, day) / "mail" if dry_run else None
     return RunReport(
         issue, ingested, fresh.rejected, report, dry_run, mail_dir, skipped, suppressed,
-        tuple(missing), web if dry_run else None,
+        fresh.missing, web if dry_run else None,
     )  # fmt: skip
 
 
-def ingest_files(
-    engine: Engine, files: Sequence[Path], settings: Settings, *, now: datetime
+def ingest_sources(
+    engine: Engine,
+    settings: Settings,
+    *,
+    now: datetime,
+    paths: Sequence[Path] = (),
+    only_new: bool = False,
 ) -> Ingested:
-    """Read, clean and store ``files``, and record each as read (or as failed, with why).
+    """The one ingest flow, of `digest ingest`, `digest send` and the scheduler: find the
+    source files (under ``paths``, else in seeds_dir), read, clean and store them, record
+    each as read (or as failed, with why), and bring stored summaries up to date.
 
+    ``only_new`` reads only files not read before as they are now (a send's daily pass).
     One article the store refuses (a value the database cannot hold) is rejected alone: the
     rest of the batch is stored, and the file is not read again until it changes.
     """
+    files, missing, odd = _sources(paths, settings.seeds_dir)
+    if only_new:
+        files = store.new_files(engine, files)
     batch = ingest.read_paths(files, ingest_options(settings))
     saved, refused = _save_each(engine, batch.articles, now=now)
     rejected = (*batch.rejected, *refused)
     failed = {r.path: r.reason for r in rejected}
-    rejected = (*rejected, *_mark_each(engine, files, now=now, failed=failed))
+    rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
     gone = {r.path for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
-    return Ingested(kept, rejected, batch.files, saved)
+    refresh_summaries(engine, settings)
+    return Ingested(kept, rejected, batch.files, saved, missing)
 
 
 def status(
@@ -323,16 +352,18 @@ def _mark_each(
 
 
 def _sources(
-    folder: Path,
-) -> tuple[list[Path], list[ingest.Rejected], list[ingest.Rejected]]:
-    """The source files of ``folder``; the folder itself if it is missing or not a folder
-    (the run exits 1); and what in it is no file to read (a FIFO, a dangling symlink)."""
-    if folder.exists() and not folder.is_dir():
+    paths: Sequence[Path], seeds_dir: Path
+) -> tuple[list[Path], tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
+    """The source files under ``paths`` (else in ``seeds_dir``); the named paths that are
+    missing, or a seeds_dir that is no folder (the command exits 1); and what in a folder is
+    no file to read (a FIFO, a dangling symlink)."""
+    if not paths and seeds_dir.exists() and not seeds_dir.is_dir():
         why = "not a folder; set seeds_dir to the folder of your source files"
-        return [], [ingest.Rejected(str(folder), why)], []
-    files, rejected = ingest.discover([folder])
-    missing = [r for r in rejected if r.path == str(folder)]
-    return files, missing, [r for r in rejected if r.path != str(folder)]
+        return [], (ingest.Rejected(str(seeds_dir), why),), ()
+    named = {str(path) for path in paths or [seeds_dir]}
+    files, rejected = ingest.discover(list(paths or [seeds_dir]))
+    missing = tuple(r for r in rejected if r.path in named)
+    return files, missing, tuple(r for r in rejected if r.path not in named)
 
 
 def _save_each(
@@ -423,24 +454,10 @@ def _publish(
 ) -> None:
     """The web side of an outbox (the public one, or a dry run's preview): ``issue``'s page,
     and the article pages, archive and feeds of the issues ``shown``."""
-    tz = dates.zone(settings.timezone)
     issues = sorted(shown, key=lambda i: i.date, reverse=True)
     page = outbox / issue_page(issue.date) / "index.html"
     write_if_changed(page, render.render_browser_page(issue, the_look))
     articles = {a.id: a for issue in issues for a in issue.articles}
-    pages.write_article_pages(
-        outbox, articles.values(), title=settings.title, base_url=settings.base_url, tz=tz
-    )
-    pages.write_archive(outbox, issues, title=settings.title, base_url=settings.base_url, tz=tz)
-    feeds.write_feeds(
-        outbox,
-        issues,
-        feeds.FeedInfo(
-            title=settings.title,
-            base_url=settings.base_url,
-            digest=settings.digest_name,
-            author_name=settings.from_name,
-            author_email=settings.from_address,
-            id_host=id_host,
-        ),
-    )
+    pages.write_article_pages(outbox, articles.values(), the_look.site)
+    pages.write_archive(outbox, issues, the_look.site)
+    feeds.write_feeds(outbox, issues, feed_info(settings, id_host))

@@ -13,34 +13,22 @@ import secrets
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, tzinfo
-from functools import lru_cache
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import css_inline
-import jinja2
 import mjml
 
+from digest import templating
 from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
-from digest.models import Article, Issue
+from digest.models import Article, Issue, Site
 
-
-def _shipped_templates() -> Path:
-    """The copy a wheel installs as digest/templates, else templates/ beside the package
-    (a source checkout, where operators edit them)."""
-    package = Path(__file__).resolve().parent
-    installed = package / "templates"
-    return installed if installed.is_dir() else package.parent / "templates"
-
-
-TEMPLATES_DIR = _shipped_templates()
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 TOKEN_NAMES = ("unsubscribe_url", "email")
 
-_TEXT_WIDTH = 72
 _PREHEADER_CHARS = 140
 # C0/C1 controls and the Unicode line/paragraph separators: none belongs in a one-line field.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -57,11 +45,9 @@ _INLINER = css_inline.CSSInliner(
 class Look:
     """What rendering needs from the settings."""
 
-    title: str
-    base_url: str
+    site: Site
     postal_address: str
     subject: str  # a str.format template: {title}, {date} (a date), {count}, {stories}
-    timezone: tzinfo  # dates are shown in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +77,8 @@ def render_email(issue: Issue, look: Look, *, templates_dir: Path | None = None)
     nonce = secrets.token_hex(8)
     tokens = {name: f"digest-tok-{name.replace('_', '-')}-{nonce}" for name in TOKEN_NAMES}
     context = _context(issue, look, browser=False, **tokens)
-    env = _environment(templates_dir or TEMPLATES_DIR)
-    html = _compile(_render(env, HTML_TEMPLATE, context), HTML_TEMPLATE)
-    text = _render(env, TEXT_TEMPLATE, context)
+    html = _compile(_render(HTML_TEMPLATE, context, templates_dir), HTML_TEMPLATE)
+    text = _render(TEXT_TEMPLATE, context, templates_dir)
     for name, token in tokens.items():
         for part, template in ((html, HTML_TEMPLATE), (text, TEXT_TEMPLATE)):
             if token not in part:
@@ -119,8 +104,7 @@ def personalize(email: Email, values: Mapping[str, str]) -> tuple[str, str]:
 def render_browser_page(issue: Issue, look: Look, *, templates_dir: Path | None = None) -> str:
     """The whole issue as a web page (outbox/issues/YYYY-MM-DD/index.html), for no recipient."""
     context = _context(issue, look, browser=True, unsubscribe_url="", email="")
-    env = _environment(templates_dir or TEMPLATES_DIR)
-    return _compile(_render(env, HTML_TEMPLATE, context), HTML_TEMPLATE)
+    return _compile(_render(HTML_TEMPLATE, context, templates_dir), HTML_TEMPLATE)
 
 
 def one_line(text: str) -> str:
@@ -147,7 +131,7 @@ def _subject(issue: Issue, look: Look) -> str:
     count = len(issue.articles)
     try:
         subject = look.subject.format(
-            title=look.title, date=issue.date, count=count, stories=stories(count)
+            title=look.site.title, date=issue.date, count=count, stories=stories(count)
         )
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise DeliveryError(
@@ -160,7 +144,7 @@ def _subject(issue: Issue, look: Look) -> str:
 def _context(issue: Issue, look: Look, *, browser: bool, **tokens: str) -> dict[str, Any]:
     entries = [_entry(article, look) for article in issue.articles]
     return {
-        "title": one_line(look.title),
+        "title": one_line(look.site.title),
         "date_text": long_date(issue.date),
         "count": len(entries),
         "stories": stories(len(entries)),  # "1 story", "3 stories"
@@ -168,17 +152,17 @@ def _context(issue: Issue, look: Look, *, browser: bool, **tokens: str) -> dict[
         "topics": sorted(one_line(tag) for tag in issue.tags),
         "preheader": _preheader(entries),
         "browser": browser,
-        "browser_url": issue_link(issue.date, look.base_url, issue.tags),
+        "browser_url": issue_link(issue.date, look.site.base_url, issue.tags),
         "postal_address": one_line(look.postal_address),
         **tokens,
     }
 
 
 def _entry(article: Article, look: Look) -> _Entry:
-    published = article.published.astimezone(look.timezone)
+    published = article.published.astimezone(look.site.timezone)
     return _Entry(
         title=one_line(article.title),
-        url=one_line(article_link(article, look.base_url)),
+        url=one_line(article_link(article, look.site.base_url)),
         source=one_line(article.source or ""),
         date=f"{published:%b} {published.day}, {published.year}",
         tags=tuple(sorted(one_line(tag) for tag in article.tags)),
@@ -192,46 +176,8 @@ def _preheader(entries: list[_Entry]) -> str:
     return textwrap.shorten(joined, _PREHEADER_CHARS, placeholder=" …") if joined else ""
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("mjml.j2", "html.j2"),
-            disabled_extensions=("txt.j2",),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["wrap"] = _wrap
-    return env
-
-
-def _wrap(text: str, width: int = _TEXT_WIDTH) -> str:
-    """Fill at ``width`` without splitting words or hyphens (tokens and URLs contain '-')."""
-    return textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
-
-
-def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
-    try:
-        return env.get_template(name).render(context)
-    except jinja2.TemplateNotFound as exc:
-        raise DeliveryError(
-            f"template {name} not found in {_searchpath(env)}; "
-            "restore it from the repository's templates/"
-        ) from exc
-    except jinja2.TemplateError as exc:
-        where = f"{name}:{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else name
-        raise DeliveryError(f"template {where} failed: {exc}; fix the template") from exc
-
-
-def _searchpath(env: jinja2.Environment) -> str:
-    loader = env.loader
-    return ", ".join(loader.searchpath) if isinstance(loader, jinja2.FileSystemLoader) else "?"
+def _render(name: str, context: Mapping[str, Any], templates_dir: Path | None) -> str:
+    return templating.render(name, context, error=DeliveryError, templates_dir=templates_dir)
 
 
 def _compile(source: str, name: str) -> str:

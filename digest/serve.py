@@ -10,23 +10,21 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
-import html
 import logging
 import mimetypes
 import os
 import re
-import signal
 import socket
 import stat
-import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import HTTP
 from email.utils import formatdate, parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
@@ -38,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest import db, subscribers
-from digest.errors import DigestError, SubscriberError
+from digest import db, signals, subscribers, templating
+from digest.errors import DigestError, ServeError, SubscriberError
 from digest.links import verify_unsubscribe_token
 
 ExtraLifespan = Callable[[], AbstractAsyncContextManager[object]]
@@ -68,11 +66,7 @@ _BAD_LINK = (
 )
 _NOT_ONE_CLICK = "An unsubscribe POST carries the form field List-Unsubscribe=One-Click."
 _TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few minutes."
-_BUTTON = (
-    '<form method="post" action="{}"><input type="hidden" name="List-Unsubscribe" '
-    'value="One-Click"><input type="hidden" name="via" value="page">'
-    '<button type="submit">Unsubscribe</button></form>'
-)
+UNSUBSCRIBE_TEMPLATE = "unsubscribe.html.j2"
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token is in the URL
@@ -196,17 +190,15 @@ class _Site:
         done = f"You are unsubscribed: {email} will get no more {self.title}."
         return self._page(200, "You are unsubscribed", done)
 
-    def _page(self, status: int, heading: str, text: str, form: str = "") -> Response:
-        button = _BUTTON.format(html.escape(form)) if form else ""
-        page = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(heading)} · {html.escape(self.title)}</title>"
-            "<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;"
-            "padding:0 1rem}button{font:inherit;padding:.5rem 1.5rem}</style></head><body>"
-            f"<h1>{html.escape(heading)}</h1><p>{html.escape(text)}</p>{button}</body></html>"
-        )
+    def _page(self, status: int, heading: str, text: str, action: str = "") -> Response:
+        page = unsubscribe_page(self.title, heading, text, action)
         return HTMLResponse(page, status, _PAGE_HEADERS)
+
+
+def unsubscribe_page(title: str, heading: str, text: str, action: str = "") -> str:
+    """The unsubscribe page: a heading, a line, and a confirm button posting to ``action``."""
+    context = {"title": title, "heading": heading, "text": text, "action": action}
+    return templating.render(UNSUBSCRIBE_TEMPLATE, context, error=ServeError)
 
 
 def create_app(
@@ -254,6 +246,7 @@ def serve(
     """Serve until SIGTERM or SIGINT, then finish open requests and return."""
     with db.opened(engine_url):
         pass  # a bad URL or an unreachable database is reported here, not as a traceback
+    unsubscribe_page(title, "", "")  # and a missing or broken page template
     sock = _bind(host, port)
     app = create_app(
         outbox,
@@ -267,11 +260,11 @@ def serve(
         app, log_level=log_level, access_log=access_log, lifespan="on", server_header=False
     )
     server = uvicorn.Server(config)
-    with sock, _stop_on_signals(server):
+    with sock, signals.on_stop_signals(partial(setattr, server, "should_exit", True), once=False):
         try:
             asyncio.run(_serve(server, sock, on_started))
         except SystemExit as exc:  # uvicorn's way of saying the app did not start
-            raise DigestError(f"digest serve stopped at startup: {exc}; see the log above") from exc
+            raise ServeError(f"digest serve stopped at startup: {exc}; see the log above") from exc
 
 
 async def _serve(
@@ -305,28 +298,8 @@ def _bind(host: str, port: int) -> socket.socket:
             raise
     except (OSError, UnicodeError) as exc:
         why = getattr(exc, "strerror", None) or exc
-        raise DigestError(
-            f"cannot listen on {host}:{port}: {why}; check --host and --port"
-        ) from exc
+        raise ServeError(f"cannot listen on {host}:{port}: {why}; check --host and --port") from exc
     return sock
-
-
-@contextmanager
-def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
-    """SIGTERM/SIGINT stop the server; uvicorn re-raises them after shutdown, and they land here."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(_signum: int, _frame: object) -> None:
-        server.should_exit = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _load(path: str) -> _File:

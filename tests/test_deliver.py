@@ -31,7 +31,7 @@ from digest.deliver import DeliveryReport
 from digest.errors import DeliveryError
 from digest.links import verify_unsubscribe_token
 from digest.message import MailInfo, header_problem
-from digest.models import Article, Issue, Subscriber
+from digest.models import Article, Issue, Site, Subscriber
 from digest.schema import sends
 
 from .conftest import ROOT
@@ -39,19 +39,16 @@ from .test_smtp import Handler, Mailbox, serving
 
 NOW = datetime(2019, 1, 1, 12, 30, tzinfo=UTC)
 SECRET = "test-secret"
+SITE = Site("The Daily Digest", "https://news.example.org/daily", "daily", UTC)
 LOOK = render.Look(
-    title="The Daily Digest",
-    base_url="https://news.example.org/daily",
+    site=SITE,
     postal_address="The Daily Digest · 1 Example Street · Springfield",
     subject="{title} for {date:%B %d}: {count} stories",
-    timezone=UTC,
 )
 INFO = MailInfo(
+    site=SITE,
     from_address="digest@example.org",
     from_name="The Daily Digest",
-    title="The Daily Digest",
-    digest_name="daily",
-    base_url="https://news.example.org/daily",
     unsubscribe_secret=SECRET,
     unsubscribe_mailto="unsubscribe@example.org",
     max_articles=25,
@@ -450,7 +447,7 @@ def test_each_ledger_state_on_the_next_run(engine: Engine, mailbox: Mailbox) -> 
 
 CHILD = """
 import sys
-from digest import deliver, selection, store, subscribers
+from digest import db, deliver, selection, subscribers
 from tests.test_deliver import INFO, NOW, real_render, make_issue, smtp
 url, port = sys.argv[1], int(sys.argv[2])
 with db.opened(url) as engine:
@@ -650,7 +647,9 @@ def test_header_injection_is_inert() -> None:
         return replace(good, subject="Hello\r\nBcc: victim@example.net\nX-Evil: 1")
 
     info = replace(
-        INFO, title="Daily\r\nX-Injected: yes", from_name="Digest\nReply-To: x@example.net"
+        INFO,
+        site=replace(SITE, title="Daily\r\nX-Injected: yes"),
+        from_name="Digest\nReply-To: x@example.net",
     )
     raw = dry_run(make_issue(), AUDIENCE[:1], render=evil, info=info).messages["ada@example.org"]
     message = parse(raw)
@@ -681,7 +680,7 @@ def test_without_a_mailto_list_unsubscribe_is_the_url_alone() -> None:
 def test_one_click_is_offered_only_over_https(base_url: str) -> None:
     """RFC 8058: the one-click POST goes to an https URI; beside an http one the
     List-Unsubscribe-Post header must not be sent (the plain link still is)."""
-    info = replace(INFO, base_url=base_url)
+    info = replace(INFO, site=replace(SITE, base_url=base_url))
     message = parse(dry_run(make_issue(), AUDIENCE[:1], info=info).messages["ada@example.org"])
     assert "List-Unsubscribe-Post" not in message
     assert message["List-Unsubscribe"].startswith(f"<{base_url}/unsubscribe?token=")
@@ -838,7 +837,7 @@ def test_non_ascii_headers_read_back_exactly(seed: int) -> None:
     for n, text in enumerate(texts):
         name, subject, title = text, texts[n - 1], texts[n - 2]
         fake = render.Email(subject=subject, html="<p>x</p>", text="x\n", tokens={})
-        info = replace(INFO, from_name=name, title=title)
+        info = replace(INFO, from_name=name, site=replace(SITE, title=title))
         raw = dry_run(make_issue(), AUDIENCE[:1], render=lambda _i, f=fake: f, info=info)
         message_bytes = raw.messages["ada@example.org"]
         for header in ("From", "Subject", "List-Id"):
@@ -865,7 +864,9 @@ def test_tokens_survive_long_lines_and_long_values() -> None:
     text = f"{filler}{tokens['email']}{filler}\nUnsubscribe: {tokens['unsubscribe_url']}\n"
     html = f'<p>{filler}</p><a href="{tokens["unsubscribe_url"]}">x</a>{tokens["email"]}{filler}'
     fake = render.Email(subject="Long", html=html, text=text, tokens=tokens)
-    info = replace(INFO, base_url="https://example.org/" + "very-long-path/" * 13)
+    info = replace(
+        INFO, site=replace(SITE, base_url="https://example.org/" + "very-long-path/" * 13)
+    )
     address = "a.very.long.local.part+newsletter-subscriptions@sub.domain.example.org"
     raw = dry_run(make_issue(), (Subscriber(address),), render=lambda _i: fake, info=info).messages
     message = parse(raw[address])
@@ -903,7 +904,7 @@ def test_base_url_must_fit_the_unsubscribe_header(base_url: str) -> None:
     """List-Unsubscribe carries the URL as it is: 8-bit bytes or a space there would break
     the header (and Gmail's one-click unsubscribe)."""
     with pytest.raises(DeliveryError) as caught:
-        dry_run(make_issue(), AUDIENCE, info=replace(INFO, base_url=base_url))
+        dry_run(make_issue(), AUDIENCE, info=replace(INFO, site=replace(SITE, base_url=base_url)))
     assert str(caught.value) == (
         f"base_url {base_url!r} is not a plain ASCII URL, which the List-Unsubscribe header "
         "needs; write the host in punycode (xn--…) and percent-encode the path; fix base_url"

@@ -22,15 +22,13 @@ import pytest
 from digest.errors import DigestError
 from digest.feeds import MAX_FEED_BYTES, FeedInfo, build_feeds, write_feeds
 from digest.links import article_link
-from digest.models import Article, Issue
+from digest.models import Article, Issue, Site
 
 from . import conftest
 
 BASE = "https://news.example.org/digest"
 INFO = FeedInfo(
-    title="The Daily Digest",
-    base_url=BASE,
-    digest="daily",
+    site=Site("The Daily Digest", BASE, "daily", UTC),
     author_name="The Editors",
     author_email="editors@example.org",
 )
@@ -237,7 +235,11 @@ def test_ids_keep_the_pinned_host_when_base_url_moves(kind: str) -> None:
     """Readers key items on their ids: a site moved to a new domain keeps every id (the
     host of the first publish), while the links follow the new base_url."""
     before = parse(feed_of(kind, sample_issues()))
-    moved = replace(INFO, base_url="https://digest.example.net/news", id_host="news.example.org")
+    moved = replace(
+        INFO,
+        site=replace(INFO.site, base_url="https://digest.example.net/news"),
+        id_host="news.example.org",
+    )
     after = parse(feed_of(kind, sample_issues(), moved))
     assert [e.id for e in after.entries] == [e.id for e in before.entries]
     assert after.entries[0].link == "https://digest.example.net/news/articles/a1b2c3.html"
@@ -288,7 +290,7 @@ def test_issues_without_articles_still_make_a_dated_feed(kind: str) -> None:
 
 def test_a_base_url_without_a_host_is_a_config_error() -> None:
     with pytest.raises(DigestError, match="base_url 'outbox' has no host name"):
-        build_feeds(sample_issues(), replace(INFO, base_url="outbox"))
+        build_feeds(sample_issues(), replace(INFO, site=replace(INFO.site, base_url="outbox")))
 
 
 def test_write_feeds_is_atomic_and_leaves_unchanged_files_alone(tmp_path: Path) -> None:

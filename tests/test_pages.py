@@ -14,13 +14,14 @@ import pytest
 
 from digest.errors import DigestError
 from digest.links import article_link, issue_link
-from digest.models import Article, Issue
+from digest.models import Article, Issue, Site
 from digest.pages import write_archive, write_article_pages
 
 from .conftest import make_article
 
 BASE = "https://news.example.org/digest"
 TZ = ZoneInfo("America/New_York")
+SITE = Site("The Daily Digest", BASE, "daily", TZ)
 HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nrise"
 
 
@@ -37,7 +38,7 @@ def make_issue(day: date, *articles: Article, tags: frozenset[str] = frozenset()
 
 
 def write_pages(outbox: Path, *articles: Article) -> int:
-    return write_article_pages(outbox, articles, title="The Daily Digest", base_url=BASE, tz=TZ)
+    return write_article_pages(outbox, articles, SITE)
 
 
 def read(path: Path) -> Any:
@@ -71,7 +72,7 @@ def test_pages_load_nothing_from_elsewhere_and_adapt_to_phone_and_dark_mode(
     tmp_path: Path,
 ) -> None:
     write_pages(tmp_path, make_article())
-    write_archive(tmp_path, [], title="The Daily Digest", base_url=BASE, tz=TZ)
+    write_archive(tmp_path, [], SITE)
     for path in (tmp_path / "articles" / "a1b2c3.html", tmp_path / "index.html"):
         page = read(path)
         assert page.xpath("//script | //img | //iframe | //*[@src]") == []
@@ -129,7 +130,7 @@ def test_an_unchanged_page_is_not_rewritten(tmp_path: Path) -> None:
 
 def test_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     write_pages(tmp_path, make_article(), make_article(id="d4e5f6"))
-    write_archive(tmp_path, [], title="The Daily Digest", base_url=BASE, tz=TZ)
+    write_archive(tmp_path, [], SITE)
     names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert names == ["articles", "articles/a1b2c3.html", "articles/d4e5f6.html", "index.html"]
 
@@ -150,7 +151,7 @@ def test_archive_lists_issues_newest_first_with_links_counts_and_titles(tmp_path
         make_issue(date(2018, 3, 6), many[0], tags=frozenset({"city"})),  # a variant of it
         make_issue(date(2018, 3, 5)),
     ]
-    write_archive(tmp_path, issues, title="The Daily Digest", base_url=BASE, tz=TZ)
+    write_archive(tmp_path, issues, SITE)
     page = read(tmp_path / "index.html")
     assert text_of(page, "//h2") == [
         "Tuesday, March 6, 2018",
@@ -182,7 +183,7 @@ def test_archive_lists_issues_newest_first_with_links_counts_and_titles(tmp_path
 
 
 def test_an_empty_archive_says_so(tmp_path: Path) -> None:
-    write_archive(tmp_path, [], title="The Daily Digest", base_url=BASE, tz=TZ)
+    write_archive(tmp_path, [], SITE)
     page = read(tmp_path / "index.html")
     assert "No issue yet." in text_of(page, "//main")[0]
 

@@ -14,7 +14,7 @@ import pytest
 
 from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
-from digest.models import Article, Issue
+from digest.models import Article, Issue, Site
 from digest.render import Email, Look, personalize, render_browser_page, render_email
 
 from . import conftest
@@ -58,12 +58,15 @@ def make_issue(*articles: Article) -> Issue:
 
 
 def make_look(**overrides: Any) -> Look:
+    """A Look; ``title``, ``base_url`` and ``timezone`` go to its Site."""
+    site = Site("The Daily Digest", "https://d.example.org", "daily", TZ)
+    site = replace(
+        site, **{k: overrides.pop(k) for k in ("title", "base_url", "timezone") if k in overrides}
+    )
     fields: dict[str, Any] = {
-        "title": "The Daily Digest",
-        "base_url": "https://d.example.org",
+        "site": site,
         "postal_address": "The Daily Digest · 1 Example Street · Springfield, ST 00000",
         "subject": "{title} for {date:%A, %B %-d, %Y}: {stories}",
-        "timezone": TZ,
     }
     fields.update(overrides)
     return Look(**fields)
