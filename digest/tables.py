@@ -139,7 +139,7 @@ def print_subscribers(out: Console, found: Sequence[subscribers.Stored]) -> None
 
 
 def article_json(article: Article) -> dict[str, Any]:
-    """One object of `digest articles --json` (DESIGN.md's contract)."""
+    """One object of `digest articles --json` (docs/DESIGN.md's contract)."""
     return {
         "id": article.id,
         "title": article.title,
