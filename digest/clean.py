@@ -23,12 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from digest import dates
+from digest import dates, lines
 from digest.models import DateSource, Draft
-from digest.summarize import split_dateline
 
 _NON_WORD = re.compile(r"[\W_]+")
-_WORD = re.compile(r"[^\W_]+")
 _ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 # Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
 _SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
@@ -89,19 +87,13 @@ _FOOTER_TAIL = re.compile(
     r"|leave a (?:comment|reply).*|comments are closed.*|\bby\s+[A-Z].*|edit)$",
     re.I,
 )
-_BYLINE = re.compile(
-    r"^(?:by|written by|words by|story by|reporting by|posted by|author:?)\s+(?P<rest>\S.*)$",
-    re.I,
-)
 _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+(?P<cats>.+))?$")
-_NAME_PARTICLES = frozenset({"de", "da", "van", "von", "der", "den", "al", "bin", "la", "le", "di"})
-_UTC = dates.zone("UTC")  # for telling whether a line is a date, not for reading it
 _ECHO = 5  # a headline printed again within this many lines of the story's start
 _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 
 def _words_of(text: str) -> str:
-    return " ".join(_WORD.findall(text.casefold()))
+    return " ".join(lines.words(text))
 
 
 class _Unit:
@@ -400,7 +392,7 @@ def _article(
 
 def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]:
     """Take "QINGDAO, China - " or "(CNN) -- " off the first paragraph."""
-    dateline, first = split_dateline(paragraphs[0])
+    dateline, first = lines.split_dateline(paragraphs[0])
     if dateline is None:
         return tuple(paragraphs), None
     return (first, *paragraphs[1:]), dateline
@@ -462,7 +454,7 @@ def _body_start(units: list[_Unit], chrome: Keys) -> int | None:
 
 def _is_date(unit: _Unit) -> bool:
     if unit._date is _UNSET:
-        unit._date = unit.words <= 14 and dates.date_line(unit.text, _UTC) is not None
+        unit._date = unit.words <= 14 and lines.is_date_line(unit.text)
     return unit._date is True
 
 
@@ -474,25 +466,11 @@ def _byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
 
 
 def _read_byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
-    if unit.words > 16:
-        return None
-    match = _BYLINE.match(unit.text)
-    if match is None:
-        return None
-    rest = match.group("rest")
-    parts = [p.strip() for p in re.split(r"\s*(?:[,|•·]|\s[-–—]\s)\s*", rest) if p.strip()]
-    author = parts[0] if parts and _name_like(parts[0]) else None
-    org = (
-        parts[1] if len(parts) > 1 and len(parts[1].split()) <= 5 and _name_like(parts[1]) else None
-    )
-    return author, org, rest
+    return None if unit.words > 16 else lines.read_byline(unit.text)
 
 
 def _name_like(text: str) -> bool:
-    words = text.split()
-    if not 1 <= len(words) <= 6 or any(ch.isdigit() for ch in text):
-        return False
-    return all(w[0].isupper() or w.lower() in _NAME_PARTICLES or w.lower() == "and" for w in words)
+    return lines.name_like(text, lines.AUTHOR_PARTICLES, any_case=True)
 
 
 def _comment_marker(units: list[_Unit], i: int) -> bool:
@@ -675,7 +653,7 @@ def _headline_above_story(units: list[_Unit], chrome: Keys) -> int | None:
         _byline(units[i]) is not None
         or _is_date(units[i])
         or _is_ui(units[i])
-        or _posted_by(units[i], _UTC) is not None
+        or _posted_by(units[i], lines.PROBE_TZ) is not None
     ):
         i -= 1
     if i < 0 or units[i].key not in chrome:
