@@ -90,7 +90,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     files, rejected = discover(paths)
-    texts: list[tuple[Path, clean.Page, datetime]] = []
+    texts: list[str] = []  # the decoded text files, cleaned as one collection
+    text_sources: list[tuple[Path, datetime]] = []
     found: list[Article] = []
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
@@ -103,18 +104,17 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                 _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
             )
             if kind == "text":
-                texts.append((path, clean.prepare(readers.decode(data)), mtime))
+                texts.append(readers.decode(data))
+                text_sources.append((path, mtime))
             elif kind == "html":
                 draft, url, source = readers.read_html(data, options.default_tz)
                 found.append(finish(draft, number=0, url=url, source=source))
             else:
                 found.extend(_feed(path, data, finish, options.default_tz, rejected))
-    chrome = clean.collection_chrome([page for _, page, _ in texts])
-    texts.reverse()
-    while texts:  # release each page as soon as it is cleaned
-        path, page, mtime = texts.pop()
+    cleaned = clean.clean_collection(_drained(texts), default_tz=options.default_tz)
+    for path, mtime in text_sources:  # each page cleaned in turn, and released
         with _rejecting(path, rejected):
-            drafts_of_page = clean.clean_page(page, chrome=chrome, default_tz=options.default_tz)
+            drafts_of_page = next(cleaned)
             if not drafts_of_page:
                 raise IngestError("no article found: no title followed by paragraphs of prose")
             meta = metadata.get(path.parent, {})
@@ -125,6 +125,13 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                 ]
             )
     return Batch(tuple(found), tuple(rejected), len(files))
+
+
+def _drained(items: list[str]) -> Iterator[str]:
+    """Each item in order, dropped from ``items`` as it is taken, so it can be freed."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _feed(

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from digest.clean import clean_page, collection_chrome, line_key, prepare
+from digest.clean import clean_collection
 from digest.dates import zone
 from digest.models import Draft
+from digest.segment import line_key
 
 from .conftest import DATA, ROOT, SEEDS
 
@@ -23,9 +24,7 @@ BODY_LABELS = {"body", "other_article_body"}
 
 
 def clean_all(*texts: str) -> list[list[Draft]]:
-    pages = [prepare(text) for text in texts]
-    chrome = collection_chrome(pages)
-    return [clean_page(page, chrome=chrome, default_tz=UTC) for page in pages]
+    return list(clean_collection(texts, default_tz=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +164,7 @@ def test_news_layout_byline_date_dateline_and_furniture() -> None:
     )
 
 
-# Stamps the date patterns half-match; each raised out of clean_page before dates were
+# Stamps the date patterns half-match; each raised out of the cleaner before dates were
 # validated, wherever the head of a page holds a date.
 UNREADABLE_ZONE = [
     "March 3, 2019 10:15 GMT+99",
