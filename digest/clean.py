@@ -16,6 +16,15 @@ datelines are read by ``lines``, which the summarizer shares.
 
 Two doors: ``clean_collection`` for the scraped pages of one collection (repetition across
 them is evidence), ``polish`` for text another extractor already cut out (HTML, feeds).
+
+How to add a chrome rule: put its words in the vocabulary group below that names what it
+catches (or start a group, with its one-line comment), so it is tested only where that
+group is: short non-prose lines (``LABEL_MAX_WORDS``) for widget words, lines up to
+``PROMPT_MAX_WORDS`` for copyright and newsletter prompts. A new kind of evidence goes into
+``_judge_furniture``, in its order. Then add a case to ``tests/test_clean.py``, copying
+``test_news_layout_byline_date_dateline_and_furniture`` (a small page with the furniture
+line and the story it must not cost), and run ``tests/test_clean.py`` (the seeds' hand
+labels) and ``tests/test_corpus.py`` (chrome left in, and where each body starts and ends).
 """
 
 from __future__ import annotations
@@ -308,7 +317,23 @@ def _is_furniture(unit: Unit, chrome: Keys) -> bool:
 
 
 def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
-    """Whether a line is page furniture."""
+    """Whether a line is page furniture: the one decision, evidence in this order.
+
+    1. Repetition: a line in ``chrome`` (two different stories of the collection).
+    2. Vocabulary on labels (up to LABEL_MAX_WORDS, not ending a sentence, trailing marks
+       off): UI words, copyright, prompts, comment-widget words, related-links headings,
+       archive heads.
+    3. Copyright notices and newsletter prompts on any line up to PROMPT_MAX_WORDS.
+    4. Archive heads on any line up to segment.ARCHIVE_HEAD_MAX_WORDS.
+
+    A line printed twice in one page is left out of the body (``_body_units``) but is not
+    furniture: a headline is often printed again where its story starts.
+
+    Other places ask narrower questions on purpose and say why: the related-links run and
+    "Related:" lines (``_body_units``), the comment thread (``_comment_marker``), prompts
+    counted out of the story's tail (``_body_stop``) and UI labels above the story
+    (``_is_ui``).
+    """
     if unit.key in chrome:
         return True
     if _is_label(unit):
