@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
+from digest import clean
 from digest.clean import clean_collection
 from digest.dates import zone
 from digest.models import Draft
@@ -257,6 +259,22 @@ def test_blog_comment_thread_is_cut_and_footer_becomes_tags() -> None:
     assert draft.categories == ("astronomy", "light-pollution")
     assert len(draft.paragraphs) == 2
     assert not any("Alice" in p or "county" in p for p in draft.paragraphs)
+
+
+def test_a_page_that_fails_costs_only_its_own_articles(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = clean._clean_page
+
+    def failing(page: Any, **kwargs: Any) -> list[Draft]:
+        if any("broken" in unit.text for unit in page):
+            raise RuntimeError("broken page")
+        return real(page, **kwargs)
+
+    monkeypatch.setattr(clean, "_clean_page", failing)
+    cleaned = clean_collection([NEWS_PAGE + "\nbroken\n", BLOG_POST], default_tz=UTC)
+    with pytest.raises(RuntimeError, match="broken page"):
+        next(cleaned)
+    ((draft,),) = list(cleaned)
+    assert draft.title == "Counting stars from the valley floor"
 
 
 def test_lines_repeated_across_stories_are_chrome_but_syndicated_copies_are_not() -> None:
