@@ -147,8 +147,9 @@ class _Head:
 def clean_collection(texts: Iterable[str], *, default_tz: tzinfo) -> Iterator[list[Draft]]:
     """The articles of each text of one collection, in order: one, or several for an archive.
 
-    Every text is prepared first (lines repeated across the collection's stories are
-    chrome); then each page is cleaned only when its articles are asked for, and dropped.
+    Every text is prepared first, as it is drawn from ``texts`` (so a caller may pass a
+    generator and hold no text itself): lines repeated across the collection's stories are
+    chrome. Then each page is cleaned only when its articles are asked for, and dropped.
     A page that fails raises from its own ``next()`` and the next call goes on with the
     next page, so a caller can reject one page alone.
     """

@@ -90,28 +90,35 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     files, rejected = discover(paths)
-    texts: list[str] = []  # the decoded text files, cleaned as one collection
     text_sources: list[tuple[Path, datetime]] = []
     found: list[Article] = []
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
-    for path in files:
-        with _rejecting(path, rejected):
-            data, mtime = _read(path, options)
-            kind = _kind(path, data)
-            meta = _metadata_for(path, metadata, options)
-            finish = partial(
-                _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
-            )
-            if kind == "text":
-                texts.append(readers.decode(data))
-                text_sources.append((path, mtime))
-            elif kind == "html":
-                draft, url, source = readers.read_html(data, options.default_tz)
-                found.append(finish(draft, number=0, url=url, source=source))
-            else:
-                found.extend(_feed(path, data, finish, options.default_tz, rejected))
-    cleaned = clean.clean_collection(_drained(texts), default_tz=options.default_tz)
+
+    def texts() -> Iterator[str]:
+        """Every file read in turn: web pages and feeds give their articles to ``found``
+        now, text files are handed decoded to the cleaner, which prepares each at once."""
+        for path in files:
+            text = None
+            with _rejecting(path, rejected):
+                data, mtime = _read(path, options)
+                kind = _kind(path, data)
+                meta = _metadata_for(path, metadata, options)
+                finish = partial(
+                    _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
+                )
+                if kind == "text":
+                    text = readers.decode(data)
+                    text_sources.append((path, mtime))
+                elif kind == "html":
+                    draft, url, source = readers.read_html(data, options.default_tz)
+                    found.append(finish(draft, number=0, url=url, source=source))
+                else:
+                    found.extend(_feed(path, data, finish, options.default_tz, rejected))
+            if text is not None:
+                yield text
+
+    cleaned = clean.clean_collection(texts(), default_tz=options.default_tz)
     for path, mtime in text_sources:  # each page cleaned in turn, and released
         with _rejecting(path, rejected):
             drafts_of_page = next(cleaned)
@@ -125,13 +132,6 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                 ]
             )
     return Batch(tuple(found), tuple(rejected), len(files))
-
-
-def _drained(items: list[str]) -> Iterator[str]:
-    """Each item in order, dropped from ``items`` as it is taken, so it can be freed."""
-    items.reverse()
-    while items:
-        yield items.pop()
 
 
 def _feed(
