@@ -1,9 +1,9 @@
 """Lead-3 ROUGE of our summarizer on the CNN/DailyMail sample, beside the published baseline.
 
 The 20 stories in ../shared/data/cnndm_lead_sample.jsonl go through the product's own path:
-``clean.prepare`` → ``clean.collection_chrome`` → ``clean.clean_page`` (as ``ingest`` calls
-them), then ``summarize.lead_summary`` with 3 sentences and no character budget. ROUGE-1/2/Lsum
-F1 come from the ``rouge-score`` package (Porter stemmer on; one sentence a line for Lsum).
+``clean.clean_collection`` (as ``ingest`` calls it), then ``summarize.lead_summary`` with 3
+sentences and no character budget. ROUGE-1/2/Lsum F1 come from the ``rouge-score`` package
+(Porter stemmer on; one sentence a line for Lsum).
 20 stories are a sample: the figures are indicative, not a reproduction of the full test set.
 
     .venv/bin/python bench/bench_rouge.py
@@ -38,11 +38,9 @@ def page_text(story: dict[str, str]) -> str:
 def cleaned(stories: list[dict[str, str]]) -> list[tuple[str, tuple[str, ...]]]:
     """(title, body paragraphs) of each story, by the cleaner as ingest runs it."""
     utc = dates.zone("UTC")
-    pages = [clean.prepare(page_text(story)) for story in stories]
-    chrome = clean.collection_chrome(pages)
+    cleaned = clean.clean_collection((page_text(story) for story in stories), default_tz=utc)
     out = []
-    for story, page in zip(stories, pages, strict=True):
-        drafts = clean.clean_page(page, chrome=chrome, default_tz=utc)
+    for story, drafts in zip(stories, cleaned, strict=True):
         if len(drafts) != 1:
             raise SystemExit(f"story {story['id']}: the cleaner found {len(drafts)} articles")
         out.append((drafts[0].title, drafts[0].paragraphs))

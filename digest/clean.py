@@ -11,34 +11,38 @@ The cleaner works by evidence, never by a list of any site's phrases:
 * rhythm — a comment thread is a name, a date and prose, again and again.
 
 Post footers ("Posted in …", "Filed under …", "Tags: …") become tags, and on an archive
-page they split it into its separate posts.
+page they split it into its separate posts (``segment``). Bylines, names, date lines and
+datelines are read by ``lines``, which the summarizer shares.
+
+Two doors: ``clean_collection`` for the scraped pages of one collection (repetition across
+them is evidence), ``polish`` for text another extractor already cut out (HTML, feeds).
+
+How to add a chrome rule: put its words in the vocabulary group below that names what it
+catches (or start a group, with its one-line comment), so it is tested only where that
+group is: short non-prose lines (``LABEL_MAX_WORDS``) for widget words, lines up to
+``PROMPT_MAX_WORDS`` for copyright and newsletter prompts. A new kind of evidence goes into
+``_judge_furniture``, in its order. Then add a case to ``tests/test_clean.py``, copying
+``test_news_layout_byline_date_dateline_and_furniture`` (a small page with the furniture
+line and the story it must not cost), and run ``tests/test_clean.py`` (the seeds' hand
+labels) and ``tests/test_corpus.py`` (chrome left in, and where each body starts and ends).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from digest import dates
+from digest import dates, lines, segment
 from digest.models import DateSource, Draft
-from digest.summarize import split_dateline
+from digest.segment import UNASKED, Page, Unit
 
-_NON_WORD = re.compile(r"[\W_]+")
-_WORD = re.compile(r"[^\W_]+")
-_ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
-# Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
-_SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
-_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
-_BULLET_MARKS = "•·▪◦●*‣-"
-_BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
-_CLOSERS = "\"'”’»)]*"
-_TERMINAL = frozenset(".!?…:;")
+# ---------------------------------------------------------------- vocabulary
 
-# Page furniture, matched only against short lines that are not prose.
+# UI and navigation: menus, buttons, share and ad labels, widget headings. Tested only on
+# short lines that are not prose (LABEL_MAX_WORDS, no end mark), trailing "›", "|" off.
 _UI = re.compile(
     r"^(?:home(?:page)?|menu|search|main menu|navigation|log ?in|log ?out|sign ?in|sign ?up|"
     r"register|subscribe(?: now)?|skip to (?:main )?content|jump to .*|share(?: this)?(?: \w+)?|"
@@ -53,17 +57,32 @@ _UI = re.compile(
     r"previous (?:post|article)|next (?:post|article)|older posts|newer posts)$",
     re.IGNORECASE,
 )
+_LABEL_END = " :»›>|"  # marks after a widget label: "Share »", "Menu |"
+
+# Copyright notices: "©", "(c) 2019", "Copyright". Tested on short non-prose lines and on
+# any line up to PROMPT_MAX_WORDS; the hints are a cheap test before the regex.
 _COPYRIGHT = re.compile(r"©|\(c\)\s*(?:19|20)\d\d|\bcopyright\b|all rights reserved", re.I)
 _COPYRIGHT_HINTS = ("©", "(c)", "copyright", "rights reserved")
-_PROMPT_HINTS = ("newsletter", "subscri", "sign up", "signup", "sign-up", "inbox")
+
+# Newsletter and sign-up prompts. Tested on short non-prose lines, and on lines up to
+# PROMPT_MAX_WORDS that ask (_ASKS), start lower-case (a fragment) or end without a mark.
 _PROMPT = re.compile(
     r"\b(?:newsletters?|subscribe|subscription|sign up|signup|sign-up|inbox|unsubscribe)\b",
     re.I,
 )
+_PROMPT_HINTS = ("newsletter", "subscri", "sign up", "signup", "sign-up", "inbox")
+_ASKS = re.compile(r"(?i)(?:sign|subscribe|join|get|enter|don'?t|never|receive|stay)\b")
+
+# Comment widgets ("3 Comments", "Reply", "Leave a reply") and a commenter's "Jane says:".
+# The widget words are tested on short non-prose lines; "… says:" on lines ending in ":".
 _COMMENT_WORDS = re.compile(
     r"\b(?:comments?|repl(?:y|ies)|feedbacks?|notify|discussion|responses|voted)\b", re.I
 )
 _SAYS = re.compile(r"^[\w .'’-]{2,40}\s(?:says|said|wrote)(?: on .*)?:$", re.I)
+
+# Related-links headings ("Related stories", "More from Sports", "Most read"). Tested on
+# short non-prose lines (the non-prose lines under one go with it); a "Related: …" line
+# with its link on it (_RELATED_LABEL) is dropped at any length.
 _RELATED = re.compile(
     r"^(?:related(?: \w+)?|read (?:also|more|next)|see also|also read|also on \w+|"
     r"more (?:from|on|in)\b.*|"
@@ -73,76 +92,46 @@ _RELATED = re.compile(
     r"don'?t miss|editors'? picks?|what to read next)\b",
     re.I,
 )
-_ARCHIVE_HEAD = re.compile(
-    r"^(?:(?:tag|category|author|topic|monthly|yearly|daily)\s+)?archives?\b\s*[:|]?\s*(?P<name>.*)$"
-    r"|^(?:posts? tagged|posts? in)\s*[:|]?\s*(?P<name2>.*)$",
-    re.I,
-)
-_FOOTER = re.compile(
-    r"^(?:(?:posted|published|filed) (?:in|under)"
-    r"|(?:categor(?:y|ies)|tags?|tagged(?: with| as| in)?|topics?|labels?)\s*:)"
-    r"\s*(?P<rest>\S.*)$",
-    re.I,
-)
-_FOOTER_TAIL = re.compile(
-    r"\s*(?:[|•·]\s*)?(?:(?:\d+|no)\s+comments?\b.*|comments?\s+off\s+on\s+(?P<hint>.*)"
-    r"|leave a (?:comment|reply).*|comments are closed.*|\bby\s+[A-Z].*|edit)$",
-    re.I,
-)
-_BYLINE = re.compile(
-    r"^(?:by|written by|words by|story by|reporting by|posted by|author:?)\s+(?P<rest>\S.*)$",
-    re.I,
-)
+_RELATED_END = " :»›>"  # marks after a related-links heading
+_RELATED_LABEL = re.compile(r"(?i)^(?:related|read (?:more|also|next)|see also|also read)\s*:")
+
+# Archive heads ("Tag Archive | Lamps", "Posts tagged lamps") are ``segment.ARCHIVE_HEAD``:
+# the segmenter reads the tag they name; here they are furniture, on short non-prose lines
+# and on any line up to segment.ARCHIVE_HEAD_MAX_WORDS.
+
+# "Posted on March 3, 2019 by Jane Doe in News": a date, an author, categories.
 _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+(?P<cats>.+))?$")
-_NAME_PARTICLES = frozenset({"de", "da", "van", "von", "der", "den", "al", "bin", "la", "le", "di"})
-_UTC = dates.zone("UTC")  # for telling whether a line is a date, not for reading it
-_ECHO = 5  # a headline printed again within this many lines of the story's start
-_SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
+_NON_WORD = re.compile(r"[\W_]+")
 
-def _words_of(text: str) -> str:
-    return " ".join(_WORD.findall(text.casefold()))
+# ---------------------------------------------------------------- thresholds (in words)
 
+LABEL_MAX_WORDS = 8  # a line this short and not ending a sentence is a label: widget words
+PROMPT_MAX_WORDS = 30  # copyright notices and newsletter prompts are never longer
+STORY_LINE_WORDS = 8  # a line this long is a story's own: copies of a story share such lines
+COPY_MAX_POSTS = 8  # a long line in more posts than this is chrome, not a story's copies
+COPY_SHARE = 0.5  # two posts sharing this share of their long lines are copies of one story
+HEADLINE_CAPS = 0.75  # a prose line this capitalised is a headline or deck, not the body
+DECK_REACH = 2  # a sentence this few lines above a byline or date line is the deck
+DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
+BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
+POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
+ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
+COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
+COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
+FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
+TAIL_PROSE = 1  # a non-prose line with no more than this much prose below it ends the story
+LINK_RUN = 3  # this many headline-like lines in a row inside a story are a list of links
+LINK_MIN_WORDS = 3  # a headline-like line of a link list: at least …
+LINK_MAX_WORDS = 20  # … and at most this many words, not ending a sentence
+HEAD_MIN_WORDS = 2  # a line of the head that may be the title or the deck: at least …
+HEAD_MAX_WORDS = 30  # … and at most this many words
+DECK_MIN_WORDS = 5  # a deck (subtitle) is at least this long
+TITLE_MAX_WORDS = 16  # a longer line is a deck, not a headline
+TITLE_MENU_BARS = 2  # a line with this many " | " is a menu bar, not a headline
+TITLE_ABOVE_MIN_WORDS = 4  # a headline right above a longer line (its deck): at least …
 
-class _Unit:
-    """One line (or unwrapped paragraph) of a page, with what the cleaner asks of it cached."""
-
-    __slots__ = (
-        "_byline",
-        "_date",
-        "_footer",
-        "_furniture",
-        "key",
-        "prose",
-        "terminal",
-        "text",
-        "words",
-    )
-
-    def __init__(self, text: str, words_key: str) -> None:
-        self.text = text
-        self.key = hash(words_key)
-        self.words = text.count(" ") + 1  # lines are normalised to single spaces
-        stripped = text.rstrip(_CLOSERS)
-        self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
-        # Reads as a paragraph of running text, not a heading, label or link.
-        self.prose = (self.words >= 6 and self.terminal) or self.words >= 20
-        self._date: object = _UNSET
-        self._byline: object = _UNSET
-        self._footer: object = _UNSET
-        self._furniture: object = _UNSET  # judged against the one chrome set of its batch
-
-    @property
-    def capitalised(self) -> float:
-        """Share of longer words that start upper-case: high for headlines and decks."""
-        long_words = [w for w in self.text.split() if len(w) >= 4 and w[0].isalpha()]
-        if len(long_words) < 4:
-            return 0.0
-        return sum(w[0].isupper() for w in long_words) / len(long_words)
-
-
-_UNSET = object()
-Page = tuple[_Unit, ...]
+Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,32 +144,62 @@ class _Head:
     date_source: DateSource | None
 
 
-def prepare(text: str) -> Page:
-    """Split a page into normalised lines, joining hard-wrapped paragraphs."""
-    text = _SPACES.sub(" ", _INVISIBLE.sub("", text))
-    lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
-    if _hard_wrapped(lines):
-        lines = _unwrap(lines)
-    return tuple(_units(lines))
+def clean_collection(texts: Iterable[str], *, default_tz: tzinfo) -> Iterator[list[Draft]]:
+    """The articles of each text of one collection, in order: one, or several for an archive.
+
+    Every text is prepared first, as it is drawn from ``texts`` (so a caller may pass a
+    generator and hold no text itself): lines repeated across the collection's stories are
+    chrome. Then each page is cleaned only when its articles are asked for, and dropped.
+    A page that fails raises from its own ``next()`` and the next call goes on with the
+    next page, so a caller can reject one page alone.
+    """
+    pages = [segment.prepare(text) for text in texts]
+    return _Cleaning(pages, _collection_chrome(pages), default_tz)
 
 
-Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
+def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart."""
+    units = segment.units([segment.normalise(line) for line in lines])
+    title_key = segment.key(title)
+    kept = [u.text for u in _body_units(units, frozenset(), frozenset()) if u.key != title_key]
+    return _split_dateline(kept) if kept else ((), None)
 
 
-def collection_chrome(pages: Sequence[Page]) -> Keys:
+def tag_slug(text: str) -> str:
+    """A tag as a lower-case slug: "Light Pollution" → "light-pollution"."""
+    return "-".join(_NON_WORD.sub(" ", text.casefold()).split())
+
+
+class _Cleaning(Iterator[list[Draft]]):
+    """The prepared pages of a collection, each cleaned when asked for and then let go."""
+
+    def __init__(self, pages: list[Page], chrome: Keys, default_tz: tzinfo) -> None:
+        pages.reverse()
+        self._pages = pages
+        self._chrome = chrome
+        self._default_tz = default_tz
+
+    def __next__(self) -> list[Draft]:
+        if not self._pages:
+            raise StopIteration
+        page = self._pages.pop()  # gone before it is cleaned: a failure costs only this page
+        return _clean_page(page, chrome=self._chrome, default_tz=self._default_tz)
+
+
+def _collection_chrome(pages: Sequence[Page]) -> Keys:
     """Keys of lines that stand in two or more different stories of one collection.
 
     Copies of one story (a syndicated article, a post shown on two archive pages) share
     their paragraphs, so posts are first grouped into stories by their shared long lines;
     only repetition across different stories counts.
     """
-    posts = [units for page in pages for units, _, _ in _segments(page)[0]]
+    posts = [units for page in pages for units, _, _ in segment.segments(page)[0]]
     where: defaultdict[int, list[int]] = defaultdict(list)
     long_keys: set[int] = set()
     long_counts: list[int] = []
     for index, units in enumerate(posts):
-        long_counts.append(sum(1 for unit in units if unit.words >= 8))
-        long_keys.update(unit.key for unit in units if unit.words >= 8)
+        long_counts.append(sum(1 for unit in units if unit.words >= STORY_LINE_WORDS))
+        long_keys.update(unit.key for unit in units if unit.words >= STORY_LINE_WORDS)
         for key in {unit.key for unit in units}:
             where[key].append(index)
     parent = list(range(len(posts)))
@@ -193,12 +212,12 @@ def collection_chrome(pages: Sequence[Page]) -> Keys:
 
     shared: Counter[tuple[int, int]] = Counter()
     for key, found_in in where.items():
-        if 2 <= len(found_in) <= 8 and key in long_keys:
+        if 2 <= len(found_in) <= COPY_MAX_POSTS and key in long_keys:
             for n, a in enumerate(found_in):
                 for b in found_in[n + 1 :]:
                     shared[a, b] += 1
     for (a, b), count in shared.items():
-        if count >= 2 and count >= 0.5 * min(long_counts[a], long_counts[b]):
+        if count >= 2 and count >= COPY_SHARE * min(long_counts[a], long_counts[b]):
             parent[root(a)] = root(b)
     return frozenset(
         key
@@ -207,13 +226,13 @@ def collection_chrome(pages: Sequence[Page]) -> Keys:
     )
 
 
-def clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
+def _clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
     """The articles of one prepared page: one, or several for an archive page."""
     counts = Counter(unit.key for unit in page)
     repeated = frozenset(key for key, n in counts.items() if n >= 2)
-    segments, page_tags = _segments(page)
+    posts, page_tags = segment.segments(page)
     drafts = []
-    for number, (units, tags, hint) in enumerate(segments):
+    for number, (units, tags, hint) in enumerate(posts):
         draft = _article(
             units,
             chrome=chrome,
@@ -228,136 +247,11 @@ def clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
     return drafts
 
 
-def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
-    """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart."""
-    units = _units([_normalise(line) for line in lines])
-    title_key = _key(title)
-    kept = [u.text for u in _body_units(units, frozenset(), frozenset()) if u.key != title_key]
-    return _split_dateline(kept) if kept else ((), None)
-
-
-def line_key(text: str) -> str:
-    """The comparison key of a line: its case-folded words only."""
-    return _words_of(_normalise(text))
-
-
-def tag_slug(text: str) -> str:
-    """A tag as a lower-case slug: "Light Pollution" → "light-pollution"."""
-    return "-".join(_NON_WORD.sub(" ", text.casefold()).split())
-
-
-# ---------------------------------------------------------------- page structure
-
-
-def _units(lines: Iterable[str]) -> list[_Unit]:
-    """Units of normalised lines; a line with no word in it is dropped."""
-    units = []
-    for line in lines:
-        words_key = _words_of(line) if line else ""
-        if words_key:
-            units.append(_Unit(line, words_key))
-    return units
-
-
-def _key(text: str) -> int:
-    """The hashed key of any line of text, as a unit of it would have."""
-    return hash(_words_of(_normalise(text)))
-
-
-def _normalise(line: str) -> str:
-    return _strip_bullet(_SPACES.sub(" ", _INVISIBLE.sub("", line)).strip())
-
-
-def _strip_bullet(line: str) -> str:
-    return _BULLET.sub("• ", line) if line[:1] in _BULLET_MARKS else line
-
-
-def _hard_wrapped(lines: list[str]) -> bool:
-    """True when paragraphs were wrapped at a fixed width, one paragraph a block of lines."""
-    lengths = [len(line) for line in lines if line]
-    if len(lengths) < 6 or max(lengths) > 100:
-        return False
-    followed = sum(1 for a, b in itertools.pairwise(lines) if a and b and len(a) >= 50)
-    return followed >= len(lengths) / 3
-
-
-def _unwrap(lines: list[str]) -> list[str]:
-    """Join each block's wrapped lines; a line well short of the width ends its paragraph."""
-    width = max(len(line) for line in lines)
-    out: list[str] = []
-    block: list[str] = []
-    for line in [*lines, ""]:
-        ends = bool(block) and len(block[-1]) < 0.6 * width
-        if line and not (block and (line.startswith("• ") or ends)):
-            block.append(line)
-            continue
-        if block:
-            out.append(" ".join(block))
-        block = [line] if line else []
-    return out
-
-
-def _segments(page: Page) -> tuple[list[tuple[list[_Unit], list[str], str | None]], list[str]]:
-    """Split at post footers; footers above the first prose hold the page's own categories."""
-    segments: list[tuple[list[_Unit], list[str], str | None]] = []
-    page_tags: list[str] = []
-    current: list[_Unit] = []
-    current_tags: list[str] = []
-    seen_prose = False
-    for unit in page:
-        footer = _footer(unit)
-        if footer is None:
-            current.append(unit)
-            seen_prose = seen_prose or unit.prose
-            continue
-        tags, hint = footer
-        if not seen_prose:
-            (current_tags if segments else page_tags).extend(tags)
-            continue
-        segments.append((current, [*current_tags, *tags], hint))
-        current, current_tags, seen_prose = [], [], False
-    segments.append((current, current_tags, None))
-    return segments, page_tags
-
-
-def _footer(unit: _Unit) -> tuple[list[str], str | None] | None:
-    """(tags, title named by the footer) of a "Posted in A, B | Comments Off on T" line.
-
-    A tag or category archive header ("Tag Archive | "Light pollution"") gives its name.
-    """
-    if unit._footer is _UNSET:
-        unit._footer = _read_footer(unit)
-    return unit._footer  # type: ignore[return-value]
-
-
-def _read_footer(unit: _Unit) -> tuple[list[str], str | None] | None:
-    if unit.words > 40:
-        return None
-    match = _FOOTER.match(unit.text)
-    if match is None:
-        archive = _ARCHIVE_HEAD.match(unit.text) if unit.words <= 12 else None
-        if archive is None:
-            return None
-        name = (archive.group("name") or archive.group("name2") or "").strip(" \"'“”‘’")
-        return ([tag_slug(name)] if 0 < len(name.split()) <= 4 else []), None
-    rest = match.group("rest")
-    tail = _FOOTER_TAIL.search(rest)
-    hint = None
-    if tail is not None:
-        hint = tail.group("hint")
-        rest = rest[: tail.start()]
-    parts = _SPLIT_TAGS.split(rest)
-    if len(rest.split()) > 16 or any(len(part.split()) > 4 for part in parts):
-        return None
-    tags = [tag_slug(part) for part in parts]
-    return [t for t in tags if t], hint
-
-
 # ---------------------------------------------------------------- one article
 
 
 def _article(
-    units: list[_Unit],
+    units: list[Unit],
     *,
     chrome: Keys,
     repeated: Keys,
@@ -371,12 +265,12 @@ def _article(
         return None
     if later and any(_comment_marker(units, i) for i in range(start)):
         return None
-    echo = frozenset(u.key for u in units[start : start + _ECHO])
+    echo = frozenset(u.key for u in units[start : start + ECHO_LINES])
     head = _head(units[:start], chrome, echo, title_hint, default_tz)
     if head is None:
         return None
     stop = _body_stop(units, start)
-    skip = {_key(head.title)} | ({_key(head.subtitle)} if head.subtitle else set())
+    skip = {segment.key(head.title)} | ({segment.key(head.subtitle)} if head.subtitle else set())
     paragraphs = [
         unit.text
         for unit in _body_units(units[start:stop], chrome, repeated)
@@ -394,13 +288,13 @@ def _article(
         published=head.published,
         date_source=head.date_source,
         dateline=dateline,
-        categories=tuple(dict.fromkeys(tags)),
+        categories=tuple(dict.fromkeys(tag_slug(tag) for tag in tags)),
     )
 
 
 def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]:
     """Take "QINGDAO, China - " or "(CNN) -- " off the first paragraph."""
-    dateline, first = split_dateline(paragraphs[0])
+    dateline, first = lines.split_dateline(paragraphs[0])
     if dateline is None:
         return tuple(paragraphs), None
     return (first, *paragraphs[1:]), dateline
@@ -416,103 +310,124 @@ def _copyright(text: str) -> bool:
     return _has_any(text, _COPYRIGHT_HINTS) and bool(_COPYRIGHT.search(text))
 
 
-def _is_furniture(unit: _Unit, chrome: Keys) -> bool:
-    """Chrome by evidence or by the vocabulary of page furniture (short, non-prose lines)."""
-    if unit._furniture is _UNSET:
-        unit._furniture = _judge_furniture(unit, chrome)
-    return unit._furniture is True
+def _is_furniture(unit: Unit, chrome: Keys) -> bool:
+    """``_judge_furniture``, asked once per line (a line's chrome set is its batch's)."""
+    if unit.memo_furniture is UNASKED:
+        unit.memo_furniture = _judge_furniture(unit, chrome)
+    return unit.memo_furniture is True
 
 
-def _judge_furniture(unit: _Unit, chrome: Keys) -> bool:
+def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
+    """Whether a line is page furniture: the one decision, evidence in this order.
+
+    1. Repetition: a line in ``chrome`` (two different stories of the collection).
+    2. Vocabulary on labels (up to LABEL_MAX_WORDS, not ending a sentence, trailing marks
+       off): UI words, copyright, prompts, comment-widget words, related-links headings,
+       archive heads.
+    3. Copyright notices and newsletter prompts on any line up to PROMPT_MAX_WORDS.
+    4. Archive heads on any line up to segment.ARCHIVE_HEAD_MAX_WORDS.
+
+    A line printed twice in one page is left out of the body (``_body_units``) but is not
+    furniture: a headline is often printed again where its story starts.
+
+    Other places ask narrower questions on purpose and say why: the related-links run and
+    "Related:" lines (``_body_units``), the comment thread (``_comment_marker``), prompts
+    counted out of the story's tail (``_body_stop``) and UI labels above the story
+    (``_is_ui``).
+    """
     if unit.key in chrome:
         return True
-    if unit.words <= 8 and not unit.terminal:
-        text = unit.text.rstrip(" :»›>|")
+    if _is_label(unit):
+        text = unit.text.rstrip(_LABEL_END)
         if _UI.match(text) or _copyright(text) or _PROMPT.search(text):
             return True
-        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or _ARCHIVE_HEAD.match(text):
+        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or segment.ARCHIVE_HEAD.match(text):
             return True
-    if unit.words <= 30 and (_copyright(unit.text) or _prompt_line(unit)):
+    if unit.words <= PROMPT_MAX_WORDS and (_copyright(unit.text) or _prompt_line(unit)):
         return True
-    return unit.words <= 12 and bool(_ARCHIVE_HEAD.match(unit.text))
+    return unit.words <= segment.ARCHIVE_HEAD_MAX_WORDS and bool(
+        segment.ARCHIVE_HEAD.match(unit.text)
+    )
 
 
-def _prompt_line(unit: _Unit) -> bool:
+def _is_label(unit: Unit) -> bool:
+    """A short line that does not end a sentence: where widget vocabulary is tested."""
+    return unit.words <= LABEL_MAX_WORDS and not unit.terminal
+
+
+def _prompt_line(unit: Unit) -> bool:
     """A newsletter or sign-up prompt: names the newsletter and asks, or is a fragment."""
-    if unit.words > 30 or not _has_any(unit.text, _PROMPT_HINTS) or not _PROMPT.search(unit.text):
+    if (
+        unit.words > PROMPT_MAX_WORDS
+        or not _has_any(unit.text, _PROMPT_HINTS)
+        or not _PROMPT.search(unit.text)
+    ):
         return False
     first = unit.text[:1]
-    asks = re.match(r"(?i)(?:sign|subscribe|join|get|enter|don'?t|never|receive|stay)\b", unit.text)
-    return bool(asks) or first.islower() or not unit.terminal
+    return bool(_ASKS.match(unit.text)) or first.islower() or not unit.terminal
 
 
-def _body_start(units: list[_Unit], chrome: Keys) -> int | None:
+def _body_start(units: list[Unit], chrome: Keys) -> int | None:
     for i, unit in enumerate(units):
-        if not unit.prose or unit.capitalised >= 0.75 or _is_furniture(unit, chrome):
+        if not unit.prose or unit.capitalised >= HEADLINE_CAPS or _is_furniture(unit, chrome):
             continue
-        if _byline(unit) is not None or _footer(unit) is not None:
+        if _byline(unit) is not None or segment.footer(unit) is not None:
             continue
         # A sentence between the title and the byline or date line is the deck.
-        following = units[i + 1 : i + 3]
+        following = units[i + 1 : i + 1 + DECK_REACH]
         if any(_byline(u) is not None or _is_date(u) for u in following):
             continue
         return i
     return None
 
 
-def _is_date(unit: _Unit) -> bool:
-    if unit._date is _UNSET:
-        unit._date = unit.words <= 14 and dates.date_line(unit.text, _UTC) is not None
-    return unit._date is True
+def _is_date(unit: Unit) -> bool:
+    if unit.memo_date is UNASKED:
+        unit.memo_date = unit.words <= DATE_LINE_MAX_WORDS and lines.is_date_line(unit.text)
+    return unit.memo_date is True
 
 
-def _byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
+def _byline(unit: Unit) -> tuple[str | None, str | None, str] | None:
     """(author, organisation, rest) of a "By Jane Doe, Agency | date" line."""
-    if unit._byline is _UNSET:
-        unit._byline = _read_byline(unit)
-    return unit._byline  # type: ignore[return-value]
+    if unit.memo_byline is UNASKED:
+        unit.memo_byline = None if unit.words > BYLINE_MAX_WORDS else lines.read_byline(unit.text)
+    return unit.memo_byline  # type: ignore[return-value]
 
 
-def _read_byline(unit: _Unit) -> tuple[str | None, str | None, str] | None:
-    if unit.words > 16:
-        return None
-    match = _BYLINE.match(unit.text)
-    if match is None:
-        return None
-    rest = match.group("rest")
-    parts = [p.strip() for p in re.split(r"\s*(?:[,|•·]|\s[-–—]\s)\s*", rest) if p.strip()]
-    author = parts[0] if parts and _name_like(parts[0]) else None
-    org = (
-        parts[1] if len(parts) > 1 and len(parts[1].split()) <= 5 and _name_like(parts[1]) else None
-    )
-    return author, org, rest
+def _author_like(text: str) -> bool:
+    return lines.name_like(text, lines.AUTHOR_PARTICLES, any_case=True)
 
 
-def _name_like(text: str) -> bool:
-    words = text.split()
-    if not 1 <= len(words) <= 6 or any(ch.isdigit() for ch in text):
-        return False
-    return all(w[0].isupper() or w.lower() in _NAME_PARTICLES or w.lower() == "and" for w in words)
+def _comment_marker(units: list[Unit], i: int) -> bool:
+    """A comment widget line, or the start of a name / date / prose rhythm.
 
-
-def _comment_marker(units: list[_Unit], i: int) -> bool:
-    """A comment widget line, or the start of a name / date / prose rhythm."""
+    Not ``_is_furniture``: this asks where the story ends (a comment widget word is furniture
+    too, but here only it counts, and repetition must not end a story).
+    """
     unit = units[i]
-    if unit.words <= 8 and not unit.terminal and _COMMENT_WORDS.search(unit.text):
+    if _is_label(unit) and _COMMENT_WORDS.search(unit.text):
         return True
     if unit.text.endswith(":") and _SAYS.match(unit.text):
         return True
-    if unit.words <= 5 and not unit.terminal and (_name_like(unit.text) or unit.text[:1].isupper()):
+    if (
+        unit.words <= COMMENTER_MAX_WORDS
+        and not unit.terminal
+        and (_author_like(unit.text) or unit.text[:1].isupper())
+    ):
         nearby = units[i + 1 : i + 3]
         for j, other in enumerate(nearby):
             if _is_date(other):
                 after = units[i + 2 + j : i + 3 + j]
-                return not after or after[0].words >= 3
+                return not after or after[0].words >= COMMENT_MIN_WORDS
     return False
 
 
-def _body_stop(units: list[_Unit], start: int) -> int:
-    """Where the story ends: a comment thread, or chrome followed by no more prose."""
+def _body_stop(units: list[Unit], start: int) -> int:
+    """Where the story ends: a comment thread, or chrome followed by no more prose.
+
+    Prompts and copyright are asked directly, not through ``_is_furniture``: a prose line
+    that is a prompt or a notice does not count as the story's prose, whatever else it is.
+    """
     # prose_after[i]: paragraphs of prose (not prompts) from line i on; only the body's count
     prose_after = [0] * (len(units) + 1)
     for i in range(len(units) - 1, start, -1):
@@ -522,52 +437,57 @@ def _body_stop(units: list[_Unit], start: int) -> int:
         if _comment_marker(units, i):
             stop = i
             # A short prompt or question right above a comment form belongs to the form.
-            while stop > start + 1 and units[stop - 1].words <= 6:
+            while stop > start + 1 and units[stop - 1].words <= FORM_PROMPT_MAX_WORDS:
                 stop -= 1
             return stop
         unit = units[i]
         if unit.prose and not _prompt_line(unit) and not _copyright(unit.text):
             continue
-        if prose_after[i + 1] <= 1 and not unit.prose:
+        if prose_after[i + 1] <= TAIL_PROSE and not unit.prose:
             return i
     return len(units)
 
 
-def _body_units(units: list[_Unit], chrome: Keys, repeated: Keys) -> Iterable[_Unit]:
-    kept: list[_Unit] = []
+def _body_units(units: list[Unit], chrome: Keys, repeated: Keys) -> Iterable[Unit]:
+    """The body's lines: furniture, repeats, footers, dates and bylines out.
+
+    A related-links heading is asked before ``_is_furniture`` (which also takes it for
+    furniture) because it drops the non-prose lines under it as well: its links.
+    """
+    kept: list[Unit] = []
     in_related = False
     for unit in units:
         if in_related and not unit.prose:
             continue
         in_related = False
-        if unit.words <= 8 and not unit.terminal and _RELATED.match(unit.text.rstrip(" :»›>")):
+        if _is_label(unit) and _RELATED.match(unit.text.rstrip(_RELATED_END)):
             in_related = True
             continue
-        if re.match(r"(?i)^(?:related|read (?:more|also|next)|see also|also read)\s*:", unit.text):
+        if _RELATED_LABEL.match(unit.text):
             continue
         if _is_furniture(unit, chrome) or unit.key in repeated:
             continue
-        if _footer(unit) is not None or _is_date(unit) or _byline(unit) is not None:
+        if segment.footer(unit) is not None or _is_date(unit) or _byline(unit) is not None:
             continue
         kept.append(unit)
     return _drop_link_runs(_trim_tail(kept))
 
 
-def _trim_tail(units: list[_Unit]) -> list[_Unit]:
+def _trim_tail(units: list[Unit]) -> list[Unit]:
     while units and not units[-1].prose and not units[-1].text.startswith("• "):
         units = units[:-1]
     return units
 
 
-def _drop_link_runs(units: list[_Unit]) -> list[_Unit]:
+def _drop_link_runs(units: list[Unit]) -> list[Unit]:
     """Three or more headline-like lines in a row inside a story are a list of links."""
-    out: list[_Unit] = []
-    run: list[_Unit] = []
+    out: list[Unit] = []
+    run: list[Unit] = []
     for unit in [*units, None]:
         if unit is not None and _headline_like(unit):
             run.append(unit)
             continue
-        if len(run) < 3:
+        if len(run) < LINK_RUN:
             out.extend(run)
         run = []
         if unit is not None:
@@ -575,21 +495,25 @@ def _drop_link_runs(units: list[_Unit]) -> list[_Unit]:
     return out
 
 
-def _headline_like(unit: _Unit) -> bool:
-    return 3 <= unit.words <= 20 and not unit.terminal and not unit.text.startswith("• ")
+def _headline_like(unit: Unit) -> bool:
+    return (
+        LINK_MIN_WORDS <= unit.words <= LINK_MAX_WORDS
+        and not unit.terminal
+        and not unit.text.startswith("• ")
+    )
 
 
 # ---------------------------------------------------------------- head: title, byline, date
 
 
 def _head(
-    units: list[_Unit],
+    units: list[Unit],
     chrome: Keys,
     echo: Keys,
     title_hint: str | None,
     default_tz: tzinfo,
 ) -> _Head | None:
-    hint_key = _key(title_hint) if title_hint else None
+    hint_key = segment.key(title_hint) if title_hint else None
     candidates: list[int] = []
     author = org = None
     text_date: datetime | None = None
@@ -602,7 +526,9 @@ def _head(
             found = dates.find_date(byline[2], default_tz)
             text_date = text_date or (found[0] if found else None)
             continue
-        dated = dates.date_line(unit.text, default_tz) if unit.words <= 14 else None
+        dated = (
+            dates.date_line(unit.text, default_tz) if unit.words <= DATE_LINE_MAX_WORDS else None
+        )
         if dated is not None:
             if dated[1]:
                 updated_date = updated_date or dated[0]
@@ -614,9 +540,9 @@ def _head(
             text_date = text_date or posted[0]
             author = author or posted[1]
             continue
-        if _is_furniture(unit, chrome) or _footer(unit) is not None:
+        if _is_furniture(unit, chrome) or segment.footer(unit) is not None:
             continue
-        if 2 <= unit.words <= 30 and not unit.text.rstrip(_CLOSERS).endswith("."):
+        if HEAD_MIN_WORDS <= unit.words <= HEAD_MAX_WORDS and not unit.ends_sentence:
             candidates.append(i)
     above = _headline_above_story(units, chrome)
     if above is not None and (not candidates or candidates[-1] < above):
@@ -629,7 +555,9 @@ def _head(
         (
             units[i].text
             for i in candidates
-            if i > title_index and units[i].words >= 5 and units[i].key != units[title_index].key
+            if i > title_index
+            and units[i].words >= DECK_MIN_WORDS
+            and units[i].key != units[title_index].key
         ),
         None,
     )
@@ -654,7 +582,12 @@ def _head(
         else:
             text_date = text_date or stamp
             # A name standing alone right above the date line is the byline.
-            if author is None and i > 0 and _name_like(units[i - 1].text) and i - 1 != title_index:
+            if (
+                author is None
+                and i > 0
+                and _author_like(units[i - 1].text)
+                and i - 1 != title_index
+            ):
                 author = units[i - 1].text
     published = text_date or updated_date
     if published is not None:
@@ -664,7 +597,7 @@ def _head(
     return _Head(title, subtitle, author, org, published, source)
 
 
-def _headline_above_story(units: list[_Unit], chrome: Keys) -> int | None:
+def _headline_above_story(units: list[Unit], chrome: Keys) -> int | None:
     """The line right above the story (past its byline and date) when repetition marked it.
 
     A headline also listed in a sidebar or a related-links box of other pages is still
@@ -675,22 +608,23 @@ def _headline_above_story(units: list[_Unit], chrome: Keys) -> int | None:
         _byline(units[i]) is not None
         or _is_date(units[i])
         or _is_ui(units[i])
-        or _posted_by(units[i], _UTC) is not None
+        or _posted_by(units[i], lines.PROBE_TZ) is not None
     ):
         i -= 1
     if i < 0 or units[i].key not in chrome:
         return None
     unit = units[i]
-    ends_sentence = unit.text.rstrip(_CLOSERS).endswith(".")
-    return i if 2 <= unit.words <= 16 and not ends_sentence and not _is_ui(unit) else None
+    fits = HEAD_MIN_WORDS <= unit.words <= TITLE_MAX_WORDS
+    return i if fits and not unit.ends_sentence and not _is_ui(unit) else None
 
 
-def _is_ui(unit: _Unit) -> bool:
-    return unit.words <= 8 and not unit.terminal and bool(_UI.match(unit.text.rstrip(" :»›>|")))
+def _is_ui(unit: Unit) -> bool:
+    """A UI label only, not ``_is_furniture``: the headline looked for is itself chrome."""
+    return _is_label(unit) and bool(_UI.match(unit.text.rstrip(_LABEL_END)))
 
 
 def _pick_title(
-    units: list[_Unit],
+    units: list[Unit],
     candidates: list[int],
     echo: Keys,
     hint: int | None,
@@ -706,7 +640,9 @@ def _pick_title(
     eligible = [
         i
         for i in candidates
-        if i not in branding and units[i].words <= 16 and units[i].text.count(" | ") < 2
+        if i not in branding
+        and units[i].words <= TITLE_MAX_WORDS
+        and units[i].text.count(" | ") < TITLE_MENU_BARS
     ] or candidates
     if hint:
         for i in eligible:
@@ -719,14 +655,18 @@ def _pick_title(
     above = last - 1
     while above >= 0 and above not in candidates:
         above -= 1
-    if above in eligible and units[above].words >= 4 and units[last].words > units[above].words:
+    if (
+        above in eligible
+        and units[above].words >= TITLE_ABOVE_MIN_WORDS
+        and units[last].words > units[above].words
+    ):
         return above
     return last
 
 
-def _posted_by(unit: _Unit, default_tz: tzinfo) -> tuple[datetime, str | None] | None:
+def _posted_by(unit: Unit, default_tz: tzinfo) -> tuple[datetime, str | None] | None:
     """ "Posted on March 3, 2019 by Jane Doe" → (date, author)."""
-    if unit.words > 20:
+    if unit.words > POSTED_BY_MAX_WORDS:
         return None
     match = _POSTED_BY.match(unit.text)
     if match is None:
@@ -735,4 +675,4 @@ def _posted_by(unit: _Unit, default_tz: tzinfo) -> tuple[datetime, str | None] |
     if when is None:
         return None
     who = match.group("who").strip()
-    return when[0], who if _name_like(who) else None
+    return when[0], who if _author_like(who) else None

@@ -90,31 +90,38 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
     files, rejected = discover(paths)
-    texts: list[tuple[Path, clean.Page, datetime]] = []
+    text_sources: list[tuple[Path, datetime]] = []
     found: list[Article] = []
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
-    for path in files:
+
+    def texts() -> Iterator[str]:
+        """Every file read in turn: web pages and feeds give their articles to ``found``
+        now, text files are handed decoded to the cleaner, which prepares each at once."""
+        for path in files:
+            text = None
+            with _rejecting(path, rejected):
+                data, mtime = _read(path, options)
+                kind = _kind(path, data)
+                meta = _metadata_for(path, metadata, options)
+                finish = partial(
+                    _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
+                )
+                if kind == "text":
+                    text = readers.decode(data)
+                    text_sources.append((path, mtime))
+                elif kind == "html":
+                    draft, url, source = readers.read_html(data, options.default_tz)
+                    found.append(finish(draft, number=0, url=url, source=source))
+                else:
+                    found.extend(_feed(path, data, finish, options.default_tz, rejected))
+            if text is not None:
+                yield text
+
+    cleaned = clean.clean_collection(texts(), default_tz=options.default_tz)
+    for path, mtime in text_sources:  # each page cleaned in turn, and released
         with _rejecting(path, rejected):
-            data, mtime = _read(path, options)
-            kind = _kind(path, data)
-            meta = _metadata_for(path, metadata, options)
-            finish = partial(
-                _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
-            )
-            if kind == "text":
-                texts.append((path, clean.prepare(readers.decode(data)), mtime))
-            elif kind == "html":
-                draft, url, source = readers.read_html(data, options.default_tz)
-                found.append(finish(draft, number=0, url=url, source=source))
-            else:
-                found.extend(_feed(path, data, finish, options.default_tz, rejected))
-    chrome = clean.collection_chrome([page for _, page, _ in texts])
-    texts.reverse()
-    while texts:  # release each page as soon as it is cleaned
-        path, page, mtime = texts.pop()
-        with _rejecting(path, rejected):
-            drafts_of_page = clean.clean_page(page, chrome=chrome, default_tz=options.default_tz)
+            drafts_of_page = next(cleaned)
             if not drafts_of_page:
                 raise IngestError("no article found: no title followed by paragraphs of prose")
             meta = metadata.get(path.parent, {})

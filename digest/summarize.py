@@ -12,10 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 
-from digest import dates
+from digest import lines
 
 SUMMARY_VERSION = 1
 """Bumped whenever a summary of the same text could come out different."""
+
+LOOK_AHEAD = 6  # paragraphs: chrome sits in the first few of a body, never further down
+TITLE_SHARE = 0.8  # a deck sharing this share of its words with the headline repeats it
+FOLLOWING_CHARS = 40  # how far past a full stop the word that follows is looked for
+PAREN_REACH = 250  # characters: a bracket that closes this soon encloses the full stop
+QUOTE_REACH = 300  # characters: a quotation that closes this soon encloses the full stop
 
 # A run of sentence-ending marks (with a spaced ellipsis " . . ."), its closing quotes and
 # brackets, then a space or the end; CJK full stops need no space after them.
@@ -141,12 +147,15 @@ def _split_chunk(chunk: str, out: list[str]) -> None:
 def _enclosed(text: str, start: int, cut: int) -> bool:
     """Inside parentheses or a quotation that closes soon: "(Ore. Times, AP)" and
     "I stayed. I saw it," he said. are one sentence each (an unclosed mark is ignored)."""
-    if text.count("(", start, cut) > text.count(")", start, cut) and ")" in text[cut : cut + 250]:
+    if (
+        text.count("(", start, cut) > text.count(")", start, cut)
+        and ")" in text[cut : cut + PAREN_REACH]
+    ):
         return True
-    if text.count('"', start, cut) % 2 and '"' in text[cut : cut + 300]:
+    if text.count('"', start, cut) % 2 and '"' in text[cut : cut + QUOTE_REACH]:
         return True
     return text.count("“", start, cut) > text.count("”", start, cut) and (
-        "”" in text[cut : cut + 300]
+        "”" in text[cut : cut + QUOTE_REACH]
     )
 
 
@@ -157,7 +166,7 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
         end += 2  # a quote closed after a space: … 'Bad Newz Kennels.' "
     if end >= len(text):
         return None
-    following = text[end + 1 : end + 40].lstrip(_OPENERS)
+    following = text[end + 1 : end + FOLLOWING_CHARS].lstrip(_OPENERS)
     head = following.split(" ", 1)[0]
     first = head[:1]
     if first.islower():
@@ -237,27 +246,7 @@ def _previous_word(text: str, start: int, word_start: int) -> str:
 
 # ---------------------------------------------------------------- lead summary
 
-_UTC = dates.zone("UTC")  # only to tell whether a line is a timestamp, never to read it
-_WORD = re.compile(r"[^\W_]+")
-_PLACE = r"[A-Z][\w.'’]*(?: [A-Z][\w.'’]*){0,2}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
-_CREDIT = r"\([A-Z][\w&.'’ ]{0,24}\)"
-_DASH = r"\s*(?:--|[-–—])\s*"
-# "PORTLAND, Maine - ", "LONDON, England (CNN) -- ", or a credit: "(CNN)The", "Paris (AFP) -".
-_DATELINE = re.compile(
-    r"(?:[A-Z][A-Z.'’]{2,}(?:[ -][A-Z][A-Z.'’]+){0,3}(?:, ?[A-Z][\w.'’]*(?: [\w.'’]+){0,2})?"
-    rf"(?: ?{_CREDIT})?{_DASH}"
-    rf"|(?:{_PLACE} ?)?{_CREDIT}(?:{_DASH}|(?=[A-Z“\"‘'])))"
-    r"(?=[A-Z0-9“\"‘'])"
-)
-_DASH_END = re.compile(rf"{_DASH}$")
-_BY = re.compile(r"(?:by|written by|words by|story by|reporting by|posted by)\b\s*", re.I)
-_DAILY_MAIL_BY = re.compile(r"by\s+\.\s", re.I)  # newlines turned into " . " by a scraper
-_DM_SEPARATOR = re.compile(r"\s+[.|](?:\s+[.|])*\s+")
-_BYLINE_SEPARATOR = re.compile(r"\s*(?:[|•·]|\s[-–—]\s)\s*")
-_DATE_LABEL = re.compile(r"(?:published|updated|last updated|posted|modified)\s*:?", re.I)
 _NOTE = re.compile(r"editor[’']?s[’']? note\b", re.I)
-_NAME_LINKS = frozenset({"and", "for", "of", "de", "da", "van", "von", "der", "al", "bin", "la"})
-_LOOK_AHEAD = 6  # chrome sits in the first few paragraphs of a body, never further down
 
 
 def summary_key(max_sentences: int, max_chars: int) -> str:
@@ -301,12 +290,12 @@ def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
     not the story; with no dateline, bylines, timestamps, notes and a deck that repeats
     the title are skipped.
     """
-    head = [p.strip() for p in paragraphs[:_LOOK_AHEAD]]
+    head = [p.strip() for p in paragraphs[:LOOK_AHEAD]]
     opening = next((n for n, p in enumerate(head) if _opens_story(p, n)), None)
     if opening is None:
-        title_words = _WORD.findall(title.casefold())
+        title_words = lines.words(title)
         for n, paragraph in enumerate(head):
-            after_byline = _after_byline(paragraph)
+            after_byline = lines.after_byline(paragraph)
             if after_byline is not None:
                 paragraph = after_byline
             if paragraph and not _is_chrome(paragraph, title_words):
@@ -315,84 +304,34 @@ def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:
         else:
             yield from paragraphs[len(head) :]
             return
-    dateline = _DATELINE.match(head[opening])
-    yield head[opening][dateline.end() :] if dateline else head[opening]
+    yield lines.split_dateline(head[opening])[1]
     yield from paragraphs[opening + 1 :]
-
-
-def split_dateline(text: str) -> tuple[str | None, str]:
-    """("QINGDAO, China", "rest…") for "QINGDAO, China - rest…", or (None, text)."""
-    match = _DATELINE.match(text)
-    if match is None:
-        return None, text
-    return _DASH_END.sub("", match.group()).strip(), text[match.end() :]
 
 
 def _opens_story(paragraph: str, number: int) -> bool:
     """A dateline; below the first paragraph only a full one ("MIAMI, Florida (CNN) --"),
     not a capitalised word and a dash."""
-    match = _DATELINE.match(paragraph)
-    return match is not None and (number == 0 or any(c in match.group() for c in "(,"))
+    dateline = lines.split_dateline(paragraph)[0]
+    return dateline is not None and (number == 0 or any(c in dateline for c in "(,"))
 
 
 def _is_chrome(paragraph: str, title_words: list[str]) -> bool:
-    if _NOTE.match(paragraph) or dates.date_line(paragraph, _UTC) is not None:
+    if _NOTE.match(paragraph) or lines.is_date_line(paragraph):
         return True
     return bool(title_words) and _repeats_title(paragraph, title_words)
 
 
 def _repeats_title(paragraph: str, title_words: list[str]) -> bool:
     """A deck that is the headline again: the same words, or one of its sentences is."""
-    words = _WORD.findall(paragraph.casefold())
+    words = lines.words(paragraph)
     if words == title_words:
         return True
     if paragraph.rstrip("\"'”’)")[-1:] not in ".!?…":
         shared = set(words) & set(title_words)
-        return len(shared) >= 0.8 * len(set(words) | set(title_words))
+        return len(shared) >= TITLE_SHARE * len(set(words) | set(title_words))
     return len(words) > len(title_words) and any(
-        _WORD.findall(s.casefold()) == title_words for s in split_sentences(paragraph)
+        lines.words(s) == title_words for s in split_sentences(paragraph)
     )
-
-
-def _after_byline(paragraph: str) -> str | None:
-    """What follows a byline opening ``paragraph`` ("" for a byline paragraph), or
-    None when it does not start with one.
-
-    A scraper that turned newlines into " . " glues the story to the byline ("By . Jane Doe
-    . PUBLISHED: … . | . UPDATED: … . The story"); the story starts at its first prose piece.
-    """
-    if _DAILY_MAIL_BY.match(paragraph):
-        starts = [0, *(m.end() for m in _DM_SEPARATOR.finditer(paragraph))]
-        for n, begin in enumerate(starts[1:], 1):
-            following = starts[n + 1] if n + 1 < len(starts) else len(paragraph)
-            if not _byline_piece(paragraph[begin:following].strip(" .|")):
-                return paragraph[begin:] if n > 1 else None
-        return ""
-    match = _BY.match(paragraph)
-    if match is None or len(paragraph) > 160:
-        return None
-    pieces = _BYLINE_SEPARATOR.split(paragraph[match.end() :].strip(" .|"))
-    names = pieces[0].split(", ")
-    if all(map(_name_like, names)) and all(map(_byline_piece, pieces[1:])):
-        return ""
-    return None
-
-
-def _byline_piece(piece: str) -> bool:
-    return (
-        not piece
-        or _DATE_LABEL.fullmatch(piece) is not None
-        or _name_like(piece)
-        or dates.date_line(piece, _UTC) is not None
-    )
-
-
-def _name_like(text: str) -> bool:
-    """Names and organisations: a few words, each capitalised or a linking word."""
-    words = text.split()
-    if not 1 <= len(words) <= 6 or any(ch.isdigit() for ch in text):
-        return False
-    return all(w[0].isupper() or w in _NAME_LINKS for w in words)
 
 
 def _shorten(sentence: str, limit: int) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from digest.clean import clean_page, collection_chrome, line_key, prepare
+from digest import clean
+from digest.clean import clean_collection
 from digest.dates import zone
 from digest.models import Draft
+from digest.segment import line_key
 
 from .conftest import DATA, ROOT, SEEDS
 
@@ -23,9 +26,7 @@ BODY_LABELS = {"body", "other_article_body"}
 
 
 def clean_all(*texts: str) -> list[list[Draft]]:
-    pages = [prepare(text) for text in texts]
-    chrome = collection_chrome(pages)
-    return [clean_page(page, chrome=chrome, default_tz=UTC) for page in pages]
+    return list(clean_collection(texts, default_tz=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def test_news_layout_byline_date_dateline_and_furniture() -> None:
     )
 
 
-# Stamps the date patterns half-match; each raised out of clean_page before dates were
+# Stamps the date patterns half-match; each raised out of the cleaner before dates were
 # validated, wherever the head of a page holds a date.
 UNREADABLE_ZONE = [
     "March 3, 2019 10:15 GMT+99",
@@ -258,6 +259,22 @@ def test_blog_comment_thread_is_cut_and_footer_becomes_tags() -> None:
     assert draft.categories == ("astronomy", "light-pollution")
     assert len(draft.paragraphs) == 2
     assert not any("Alice" in p or "county" in p for p in draft.paragraphs)
+
+
+def test_a_page_that_fails_costs_only_its_own_articles(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = clean._clean_page
+
+    def failing(page: Any, **kwargs: Any) -> list[Draft]:
+        if any("broken" in unit.text for unit in page):
+            raise RuntimeError("broken page")
+        return real(page, **kwargs)
+
+    monkeypatch.setattr(clean, "_clean_page", failing)
+    cleaned = clean_collection([NEWS_PAGE + "\nbroken\n", BLOG_POST], default_tz=UTC)
+    with pytest.raises(RuntimeError, match="broken page"):
+        next(cleaned)
+    ((draft,),) = list(cleaned)
+    assert draft.title == "Counting stars from the valley floor"
 
 
 def test_lines_repeated_across_stories_are_chrome_but_syndicated_copies_are_not() -> None:

@@ -395,7 +395,7 @@ def one_line(reason: str) -> bool:
     return "\n" not in reason and "Traceback" not in reason and len(reason) < 300
 
 
-@pytest.mark.parametrize("stage", ["readers.read_html", "clean.clean_page", "readers.decode"])
+@pytest.mark.parametrize("stage", ["readers.read_html", "clean._clean_page", "readers.decode"])
 def test_an_unexpected_failure_rejects_that_file_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:

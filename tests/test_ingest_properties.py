@@ -324,10 +324,8 @@ PAGE_TEXT = st.lists(LINE | st.just(""), max_size=25).map("\n".join)
 @properties(150)
 @given(st.lists(PAGE_TEXT, min_size=1, max_size=3), ZONES)
 def test_the_cleaner_takes_any_lines(texts: list[str], default_tz: Any) -> None:
-    pages = [clean.prepare(text) for text in texts]
-    chrome = clean.collection_chrome(pages)
-    for page in pages:
-        for draft in clean.clean_page(page, chrome=chrome, default_tz=default_tz):
+    for drafts in clean.clean_collection(texts, default_tz=default_tz):
+        for draft in drafts:
             assert draft.title and draft.paragraphs
             if draft.published is not None:
                 assert_valid_date(draft.published)

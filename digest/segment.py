@@ -1,0 +1,243 @@
+"""A scraped page's text → its lines (units) → its posts, split at post footers.
+
+A blog or archive page prints several posts, each closed by a footer ("Posted in A, B |
+3 Comments", "Filed under …", "Tags: …"); a tag or category archive opens with a head
+("Tag Archive | Light pollution"). The segmenter cuts the page after each footer and reads
+the tag names footers and heads print; ``clean`` judges what each post holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+
+from digest import lines
+
+# ---------------------------------------------------------------- thresholds
+
+PROSE_MIN_WORDS = 6  # a line of this many words that ends a sentence reads as prose
+PROSE_WORDS = 20  # a line this long reads as prose however it ends
+CAPS_WORD_LETTERS = 4  # words this long count towards a line's share of capitals
+CAPS_MIN_WORDS = 4  # fewer such words and a line has no share of capitals (0.0)
+WRAP_MIN_LINES = 6  # fewer non-empty lines and a page is never taken as hard-wrapped
+WRAP_MAX_CHARS = 100  # a line longer than this and the page was not wrapped at a width
+WRAP_FOLLOWED_CHARS = 50  # a line this long followed by another is a wrapped one
+WRAP_FOLLOWED_EVERY = 3  # one line in this many followed by another: a hard-wrapped page
+WRAP_SHORT_SHARE = 0.6  # a wrapped line shorter than this share of the width ends its paragraph
+FOOTER_MAX_WORDS = 40  # a footer line is never longer
+FOOTER_TAGS_WORDS = 16  # the tags a footer lists, all together
+TAG_MAX_WORDS = 4  # one tag of a footer, or the name an archive head gives
+ARCHIVE_HEAD_MAX_WORDS = 12  # an archive head is a short line
+
+_ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
+# Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
+_SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
+_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_BULLET_MARKS = "•·▪◦●*‣-"
+_BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
+_CLOSERS = "\"'”’»)]*"
+_TERMINAL = frozenset(".!?…:;")
+
+# A tag or category archive's head, with the name it gives ("Tag Archive | "Lamps"",
+# "Posts tagged lamps"); only on lines of up to ARCHIVE_HEAD_MAX_WORDS words. The cleaner
+# also takes these heads for page furniture.
+ARCHIVE_HEAD = re.compile(
+    r"^(?:(?:tag|category|author|topic|monthly|yearly|daily)\s+)?archives?\b\s*[:|]?\s*(?P<name>.*)$"
+    r"|^(?:posts? tagged|posts? in)\s*[:|]?\s*(?P<name2>.*)$",
+    re.I,
+)
+# A post footer and the tags it lists: "Posted in A, B", "Filed under A", "Tags: a, b".
+_FOOTER = re.compile(
+    r"^(?:(?:posted|published|filed) (?:in|under)"
+    r"|(?:categor(?:y|ies)|tags?|tagged(?: with| as| in)?|topics?|labels?)\s*:)"
+    r"\s*(?P<rest>\S.*)$",
+    re.I,
+)
+# What ends a footer after its tags: a comment count, "Comments Off on <title>", a byline.
+_FOOTER_TAIL = re.compile(
+    r"\s*(?:[|•·]\s*)?(?:(?:\d+|no)\s+comments?\b.*|comments?\s+off\s+on\s+(?P<hint>.*)"
+    r"|leave a (?:comment|reply).*|comments are closed.*|\bby\s+[A-Z].*|edit)$",
+    re.I,
+)
+_SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
+
+UNASKED = object()  # a question not yet asked of a unit
+
+
+class Unit:
+    """One line (or unwrapped paragraph) of a page, with what the cleaner asks of it cached."""
+
+    __slots__ = (
+        "key",
+        "memo_byline",
+        "memo_date",
+        "memo_footer",
+        "memo_furniture",
+        "prose",
+        "terminal",
+        "text",
+        "words",
+    )
+
+    def __init__(self, text: str, words_key: str) -> None:
+        self.text = text
+        self.key = hash(words_key)
+        self.words = text.count(" ") + 1  # lines are normalised to single spaces
+        stripped = text.rstrip(_CLOSERS)
+        self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
+        # Reads as a paragraph of running text, not a heading, label or link.
+        self.prose = (self.words >= PROSE_MIN_WORDS and self.terminal) or self.words >= PROSE_WORDS
+        self.memo_date: object = UNASKED
+        self.memo_byline: object = UNASKED
+        self.memo_footer: object = UNASKED
+        self.memo_furniture: object = UNASKED  # judged against the one chrome set of its batch
+
+    @property
+    def capitalised(self) -> float:
+        """Share of longer words that start upper-case: high for headlines and decks."""
+        long_words = [
+            w for w in self.text.split() if len(w) >= CAPS_WORD_LETTERS and w[0].isalpha()
+        ]
+        if len(long_words) < CAPS_MIN_WORDS:
+            return 0.0
+        return sum(w[0].isupper() for w in long_words) / len(long_words)
+
+    @property
+    def ends_sentence(self) -> bool:
+        """Ends with a full stop (before closing quotes and brackets)."""
+        return self.text.rstrip(_CLOSERS).endswith(".")
+
+
+Page = tuple[Unit, ...]
+# (the lines of a post, the tag names its footer prints, the title its footer names)
+Post = tuple[list[Unit], list[str], str | None]
+# (tag names, the title a footer names) of a footer or archive head line
+Footer = tuple[list[str], str | None]
+
+
+def prepare(text: str) -> Page:
+    """Split a page into normalised lines, joining hard-wrapped paragraphs."""
+    text = _SPACES.sub(" ", _INVISIBLE.sub("", text))
+    page_lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
+    if _hard_wrapped(page_lines):
+        page_lines = _unwrap(page_lines)
+    return tuple(units(page_lines))
+
+
+def units(normalised: Iterable[str]) -> list[Unit]:
+    """Units of normalised lines; a line with no word in it is dropped."""
+    out = []
+    for line in normalised:
+        words_key = _words_of(line) if line else ""
+        if words_key:
+            out.append(Unit(line, words_key))
+    return out
+
+
+def normalise(line: str) -> str:
+    """A line as ``prepare`` makes it: odd and repeated spaces single, bullets "• "."""
+    return _strip_bullet(_SPACES.sub(" ", _INVISIBLE.sub("", line)).strip())
+
+
+def key(text: str) -> int:
+    """The hashed key of any line of text, as a unit of it would have."""
+    return hash(_words_of(normalise(text)))
+
+
+def line_key(text: str) -> str:
+    """The comparison key of a line: its case-folded words only."""
+    return _words_of(normalise(text))
+
+
+def _words_of(text: str) -> str:
+    return " ".join(lines.words(text))
+
+
+def _strip_bullet(line: str) -> str:
+    return _BULLET.sub("• ", line) if line[:1] in _BULLET_MARKS else line
+
+
+def _hard_wrapped(page_lines: list[str]) -> bool:
+    """True when paragraphs were wrapped at a fixed width, one paragraph a block of lines."""
+    lengths = [len(line) for line in page_lines if line]
+    if len(lengths) < WRAP_MIN_LINES or max(lengths) > WRAP_MAX_CHARS:
+        return False
+    followed = sum(
+        1 for a, b in itertools.pairwise(page_lines) if a and b and len(a) >= WRAP_FOLLOWED_CHARS
+    )
+    return followed >= len(lengths) / WRAP_FOLLOWED_EVERY
+
+
+def _unwrap(page_lines: list[str]) -> list[str]:
+    """Join each block's wrapped lines; a line well short of the width ends its paragraph."""
+    width = max(len(line) for line in page_lines)
+    out: list[str] = []
+    block: list[str] = []
+    for line in [*page_lines, ""]:
+        ends = bool(block) and len(block[-1]) < WRAP_SHORT_SHARE * width
+        if line and not (block and (line.startswith("• ") or ends)):
+            block.append(line)
+            continue
+        if block:
+            out.append(" ".join(block))
+        block = [line] if line else []
+    return out
+
+
+# ---------------------------------------------------------------- posts
+
+
+def segments(page: Page) -> tuple[list[Post], list[str]]:
+    """Split at post footers; footers above the first prose hold the page's own categories."""
+    posts: list[Post] = []
+    page_tags: list[str] = []
+    current: list[Unit] = []
+    current_tags: list[str] = []
+    seen_prose = False
+    for unit in page:
+        found = footer(unit)
+        if found is None:
+            current.append(unit)
+            seen_prose = seen_prose or unit.prose
+            continue
+        tags, hint = found
+        if not seen_prose:
+            (current_tags if posts else page_tags).extend(tags)
+            continue
+        posts.append((current, [*current_tags, *tags], hint))
+        current, current_tags, seen_prose = [], [], False
+    posts.append((current, current_tags, None))
+    return posts, page_tags
+
+
+def footer(unit: Unit) -> Footer | None:
+    """(tag names, title named by the footer) of a "Posted in A, B | Comments Off on T" line.
+
+    A tag or category archive header ("Tag Archive | "Light pollution"") gives its name.
+    """
+    if unit.memo_footer is UNASKED:
+        unit.memo_footer = _read_footer(unit)
+    return unit.memo_footer  # type: ignore[return-value]
+
+
+def _read_footer(unit: Unit) -> Footer | None:
+    if unit.words > FOOTER_MAX_WORDS:
+        return None
+    match = _FOOTER.match(unit.text)
+    if match is None:
+        archive = ARCHIVE_HEAD.match(unit.text) if unit.words <= ARCHIVE_HEAD_MAX_WORDS else None
+        if archive is None:
+            return None
+        name = (archive.group("name") or archive.group("name2") or "").strip(" \"'“”‘’")
+        return ([name] if 0 < len(name.split()) <= TAG_MAX_WORDS else []), None
+    rest = match.group("rest")
+    tail = _FOOTER_TAIL.search(rest)
+    hint = None
+    if tail is not None:
+        hint = tail.group("hint")
+        rest = rest[: tail.start()]
+    parts = _SPLIT_TAGS.split(rest)
+    if len(rest.split()) > FOOTER_TAGS_WORDS or any(len(p.split()) > TAG_MAX_WORDS for p in parts):
+        return None
+    return [part for part in parts if lines.words(part)], hint  # a part without a word is no tag
