@@ -19,10 +19,6 @@ from digest.models import Article, DateSource, Draft
 from digest.store import article_id, body_keys
 from digest.summarize import lead_summary
 
-TEXT_SUFFIXES = frozenset({".txt", ".text"})
-HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
-FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
-_SNIFF = 2048
 MAX_TAGS = 40  # of one article
 MAX_TAG_CHARS = 80  # of one tag (schema.article_tags.tag)
 _DETAIL_CHARS = 160  # of an unexpected error's message, in a rejection's one line
@@ -102,7 +98,7 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
             text = None
             with _rejecting(path, rejected):
                 data, mtime = _read(path, options)
-                kind = _kind(path, data)
+                kind = readers.kind_of(path.suffix, data)
                 meta = _metadata_for(path, metadata, options)
                 finish = partial(
                     _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
@@ -184,7 +180,7 @@ def _one_line(reason: str, entry: int | None) -> str:
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
     """The source files under ``paths`` (folders are searched), and the paths that are not."""
-    known = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES
+    known = readers.SUFFIXES
     files: list[Path] = []
     rejected: list[Rejected] = []
     for path in paths:
@@ -229,22 +225,6 @@ def _read(path: Path, options: Options) -> tuple[bytes, datetime]:
     if not data.strip():
         raise IngestError("empty file")
     return data, mtime
-
-
-def _kind(path: Path, data: bytes) -> str:
-    suffix = path.suffix.lower()
-    if suffix in HTML_SUFFIXES:
-        return "html"
-    if suffix in FEED_SUFFIXES:
-        return "feed"
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    head = data[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"<!doctype html", b"<html")):
-        return "html"
-    if head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<rdf")):
-        return "feed"
-    return "text"
 
 
 def _metadata_for(

@@ -1,4 +1,8 @@
-"""Readers: bytes of a source file → text, or → drafts for HTML pages and RSS/Atom feeds."""
+"""Readers: bytes of a source file → text, or → drafts for HTML pages and RSS/Atom feeds.
+
+Which reader a file gets is decided here too (``kind_of``: its suffix, else a sniff of its
+first bytes); ``ingest.read_paths`` hands the bytes to the reader of that kind.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,18 @@ import re
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from digest import clean, dates
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
+
+Kind = Literal["text", "html", "feed"]
+TEXT_SUFFIXES = frozenset({".txt", ".text"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES  # what a folder scan picks up
+_SNIFF = 2048  # bytes looked at to tell a page or a feed from text
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -35,6 +46,23 @@ _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
 Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it
+
+
+def kind_of(suffix: str, data: bytes) -> Kind:
+    """Which reader a file's bytes need: by its suffix, else by how the bytes begin."""
+    suffix = suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        return "html"
+    if suffix in FEED_SUFFIXES:
+        return "feed"
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    head = data[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    if head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<rdf")):
+        return "feed"
+    return "text"
 
 
 def decode(data: bytes) -> str:
