@@ -391,21 +391,20 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
     outbox = tmp_path / "outbox"
     write_atomic(outbox / "feed.xml", rss(*(f"Story {n} " + "word " * 200 for n in range(22))))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     code = (
         "import sys; from pathlib import Path; from digest.serve import serve; "
-        f"serve(Path({str(outbox)!r}), port={port}, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
+        f"serve(Path({str(outbox)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
         "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
-        "on_started=lambda host, port: print('started', flush=True)); print('returned', flush=True)"
+        "on_started=lambda host, port: print('started', port, flush=True)); "
+        "print('returned', flush=True)"
     )
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == "started"
+        started, port = child.stdout.readline().split()  # the port the kernel gave it
+        assert started == "started" and port != "0"
         with httpx.Client(headers=IDENTITY, timeout=5) as client:
             answer = client.get(f"http://127.0.0.1:{port}/feed.xml")
             assert answer.status_code == 200
