@@ -1,23 +1,30 @@
-"""Shared fixtures: the CLI runner, and a store URL on SQLite and on PostgreSQL."""
+"""Shared scaffolding: the CLI runner, configs, a store URL on SQLite and on PostgreSQL, a
+real SMTP relay and a real HTTP server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 
-from digest import db
+from digest import db, smtp
 from digest.cli import cli
-from digest.models import Article
-
-from .test_smtp import Handler, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -33,24 +40,6 @@ def run(*args: str, config: Path | None = None) -> Result:
     """Invoke the CLI in-process, as a user would type it."""
     argv = (["--config", str(config)] if config else []) + list(args)
     return CliRunner().invoke(cli, argv, catch_exceptions=False)
-
-
-def make_article(**overrides: Any) -> Article:
-    """A plausible stored article; override any field (modules pin their own with partial)."""
-    fields: dict[str, Any] = {
-        "id": "a1b2c3",
-        "title": "Bus lanes open on Main Street",
-        "subtitle": "Riders save ten minutes",
-        "published": datetime(2018, 3, 5, 19, 30, tzinfo=UTC),
-        "date_source": "text",
-        "tags": frozenset({"transit", "city"}),
-        "paragraphs": ("The lanes open Monday.", "Buses run every six minutes."),
-        "author": "Jane Roe",
-        "source": "NewsDaily",
-        "url": "https://newsdaily.example.com/bus-lanes",
-        "summary": "The lanes open Monday.",
-    }
-    return Article(**(fields | overrides))
 
 
 # What a real install sets before its first send (the pre-flight refuses the shipped values).
@@ -73,9 +62,14 @@ def write_config(tmp_path: Path, database_url: str | None = None, **extra: str) 
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store on SQLite, and on PostgreSQL where one is reachable."""
+    """A fresh, empty store on SQLite, and on PostgreSQL where one is reachable.
+
+    On PostgreSQL the store is a schema of its own, and its sessions carry that schema's
+    name as their application_name: a test that looks at server-wide views (pg_locks,
+    pg_stat_activity) looks at its own sessions only, whatever else runs on the server.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
@@ -91,7 +85,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
         pytest.skip(f"no PostgreSQL reachable at {PG_URL}: {str(exc).splitlines()[0]}")
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield f"{PG_URL}?application_name={schema}&options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -126,10 +120,196 @@ def seeds_config(
     return write_config(tmp_path, database_url, **{**settings, **extra})
 
 
+# ---------------------------------------------------------------- a real SMTP relay
+
+
+@dataclass
+class Handler:
+    """aiosmtpd handler: records accepted messages; defers, drops or refuses on demand."""
+
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)
+    rcpt_tried: list[str] = field(default_factory=list)
+    defer: int = 0  # answer 451 to the next N messages
+    drop: int = 0  # hang up on the next N messages
+    refuse: set[str] = field(default_factory=set)  # 550 at RCPT for these
+    refuse_all: str | None = None  # the answer to every RCPT (a relay refusing this sender)
+    refuse_all_after: int = 0  # ... once it has taken this many messages
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # an answer for one RCPT
+    refuse_all_mail: str | None = None  # the answer to every MAIL FROM
+    delay: float = 0.0  # seconds before the 250 (the message is recorded first)
+    stall_after: int | None = None  # after N messages, record each and hold its 250 until None
+    rcpt_delay: float = 0.0  # seconds before answering RCPT
+    logins: list[str] = field(default_factory=list)
+    sessions: int = 0  # EHLOs: one a connection without TLS
+    mail_replies: list[str] = field(default_factory=list)  # answers to the next MAILs
+    data_replies: list[str] = field(default_factory=list)  # answers to the next DATAs
+    hang_up_after_data: int = 0  # take the next N messages, then hang up without a reply
+    rsets: int = 0
+    encrypted: list[bool] = field(default_factory=list)  # one a message: over TLS?
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = 0  # where it listens, once served
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            if self.refuse_all_mail is not None:
+                return self.refuse_all_mail
+            if self.mail_replies:
+                reply = self.mail_replies.pop(0)
+                if reply.startswith("421"):  # say it, then hang up
+                    asyncio.get_running_loop().call_soon(server.transport.close)
+                return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.rsets += 1
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            self.rcpt_tried.append(address)
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
+        if self.refuse_all is not None and len(self.accepted) >= self.refuse_all_after:
+            return self.refuse_all
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        if address in self.refuse:
+            return "550 5.1.1 <" + address + ">: no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.data_replies:
+                return self.data_replies.pop(0)
+            if self.hang_up_after_data:
+                self.hang_up_after_data -= 1
+                self.accepted.append((envelope.rcpt_tos[0], envelope.content))
+                server.transport.close()
+                return "250 OK"  # never reaches the client: the connection is gone
+            if self.drop:
+                self.drop -= 1
+                server.transport.close()
+                return "421 4.3.2 going away"
+            if self.defer:
+                self.defer -= 1
+                return "451 4.3.0 try again later"
+            for rcpt in envelope.rcpt_tos:
+                self.accepted.append((rcpt, envelope.content))
+                self.encrypted.append(session.ssl is not None)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        deadline = time.monotonic() + 60
+        while self._stalled() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return "250 OK"
+
+    def _stalled(self) -> bool:
+        with self.lock:
+            return self.stall_after is not None and len(self.accepted) > self.stall_after
+
+    def counts(self) -> Counter[str]:
+        with self.lock:
+            return Counter(rcpt for rcpt, _ in self.accepted)
+
+
+@dataclass
+class Mailbox:
+    handler: Handler
+    port: int
+
+    def sender(self, **options: Any) -> smtp.SmtpSender:
+        return smtp.SmtpSender("127.0.0.1", self.port, **({"timeout": 5.0} | options))
+
+
+def free_port() -> int:
+    """A loopback port nobody listened on a moment ago (for "nothing listens there")."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _LoopbackController(Controller):
+    """An aiosmtpd server on a loopback port the kernel picks as it binds: no port probed
+    first that another suite on this machine could take in between."""
+
+    def __init__(self, handler: Handler, **options: Any) -> None:
+        # A loaded machine may take a while to start the server's thread and loop.
+        super().__init__(handler, hostname="127.0.0.1", port=0, ready_timeout=30, **options)
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None  # bound before start() gets here
+        self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()
+
+
+@contextmanager
+def serving(handler: Handler, **options: Any) -> Iterator[Controller]:
+    """An aiosmtpd server on a free loopback port (also ``handler.port``), stopped on the way
+    out."""
+    controller = _LoopbackController(handler, **options)
+    controller.start()
+    handler.port = controller.port
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def relay() -> Iterator[Handler]:
     """A real SMTP server on loopback that records what it takes (``relay.port``)."""
     handler = Handler()
-    with serving(handler) as controller:
-        handler.port = controller.port  # type: ignore[attr-defined]
+    with serving(handler):
         yield handler
+
+
+@pytest.fixture
+def mailbox(relay: Handler) -> Mailbox:
+    """The relay, with senders to it."""
+    return Mailbox(relay, relay.port)
+
+
+# ---------------------------------------------------------------- a real HTTP server
+
+
+@contextmanager
+def running(app: Starlette) -> Iterator[int]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
+    # proto=IPPROTO_TCP as digest.serve makes it, so asyncio turns Nagle off.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the server did not start within 30 s"
+        try:
+            yield sock.getsockname()[1]
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests (hypothesis) try hundreds of examples each: slow, wherever they are."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.slow)

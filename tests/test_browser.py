@@ -18,12 +18,19 @@ from typing import Any
 import pytest
 
 from digest.render import personalize, render_browser_page, render_email
-from tests.test_render import VALUES, make_article, make_issue, make_look, many_articles
+
+from .factories import VALUES, make_look, many_articles
+from .factories import email_article as make_article
+from .factories import email_issue as make_issue
 
 WIDTHS = (375, 600)
 CHROMIUM = shutil.which("chromium")
 LONG_WORD = "https://example.org/" + "averyveryverylongpathsegment" * 7  # 216 chars, no break
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
+]
 
 # Runs in the wrapper page once every frame has loaded; writes what it saw into <pre id=m>.
 _MEASURE = """

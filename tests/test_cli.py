@@ -36,6 +36,7 @@ def test_top_level_help_lists_commands() -> None:
     assert isinstance(cli, click.Group)
 
 
+@pytest.mark.slow
 def test_articles_json_contract(tmp_path: Path) -> None:
     config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
     run("ingest", config=config)
@@ -49,6 +50,7 @@ def test_articles_json_contract(tmp_path: Path) -> None:
     assert all(tag == tag.lower() and " " not in tag for tag in article["tags"])
 
 
+@pytest.mark.slow
 def test_articles_table_and_tag_filter(tmp_path: Path) -> None:
     config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
     run("ingest", config=config)
@@ -61,6 +63,7 @@ def test_articles_table_and_tag_filter(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("columns", "author"), [(80, False), (100, False), (140, True)])
 def test_the_articles_table_fits_the_terminal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: int, author: bool
@@ -349,6 +352,7 @@ def test_a_day_that_is_no_date_is_a_usage_error(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_the_widest_days_list_without_overflow(tmp_path: Path) -> None:
     config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"', window='"9999d"')
     text = config.read_text(encoding="utf-8").replace('"UTC"', '"Pacific/Kiritimati"')
@@ -411,6 +415,7 @@ def test_serve_refuses_an_outbox_that_is_a_file(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_titles_and_paths_are_printed_as_they_are_not_as_markup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -445,6 +450,13 @@ def test_titles_and_paths_are_printed_as_they_are_not_as_markup(
     assert f"Preview written to {sources / 'outbox' / 'preview' / '2018-03-06'}/ " in preview.output
 
 
+def _waiting_in_pipe_read(pid: int) -> bool:
+    """Whether the process sleeps in the kernel reading a pipe (Linux: its wchan)."""
+    return "pipe_read" in Path(f"/proc/{pid}/wchan").read_text(encoding="ascii")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
 def test_ctrl_c_in_any_command_is_one_error_line(tmp_path: Path) -> None:
     fifo = tmp_path / "subscribers.csv"
     os.mkfifo(fifo)  # like `digest subscribers import <(curl …)`: waits for its writer
@@ -456,15 +468,21 @@ def test_ctrl_c_in_any_command_is_one_error_line(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     ) as child:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # a writer can open the FIFO once the reader has
+        deadline = time.monotonic() + 30
+        while True:  # a writer can open the FIFO once the reader has
             try:
                 writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
                 break
             except OSError:
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the command never opened the FIFO"
                 time.sleep(0.05)
         try:
-            time.sleep(0.2)
+            # Interrupted where a user would press Ctrl-C: waiting for the pipe's data.
+            while not _waiting_in_pipe_read(child.pid):
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the command never read the FIFO"
+                time.sleep(0.01)
             child.send_signal(signal.SIGINT)
             out, err = child.communicate(timeout=20)
         finally:

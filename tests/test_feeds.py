@@ -22,9 +22,10 @@ import pytest
 from digest.errors import DigestError
 from digest.feeds import MAX_FEED_BYTES, FeedInfo, build_feeds, write_feeds
 from digest.links import article_link
-from digest.models import Article, Issue, Site
+from digest.models import Issue, Site
 
-from . import conftest
+from . import factories
+from .factories import make_issue
 
 BASE = "https://news.example.org/digest"
 INFO = FeedInfo(
@@ -37,19 +38,12 @@ HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nBcc: x@example.org"
 
 
 make_article = partial(
-    conftest.make_article,
+    factories.make_article,
     subtitle=None,
     url=None,
     published=datetime(2018, 3, 5, 14, 30, tzinfo=EST),
     paragraphs=("The lanes open Monday.", "Riders save ten minutes."),
 )
-
-
-def make_issue(day: date, *articles: Article) -> Issue:
-    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    return Issue(
-        digest="daily", date=day, start=start, end=start + timedelta(days=1), articles=articles
-    )
 
 
 def sample_issues() -> list[Issue]:
@@ -235,11 +229,8 @@ def test_ids_keep_the_pinned_host_when_base_url_moves(kind: str) -> None:
     """Readers key items on their ids: a site moved to a new domain keeps every id (the
     host of the first publish), while the links follow the new base_url."""
     before = parse(feed_of(kind, sample_issues()))
-    moved = replace(
-        INFO,
-        site=replace(INFO.site, base_url="https://digest.example.net/news"),
-        id_host="news.example.org",
-    )
+    site = replace(INFO.site, base_url="https://digest.example.net/news")
+    moved = replace(INFO, site=site, id_host="news.example.org")
     after = parse(feed_of(kind, sample_issues(), moved))
     assert [e.id for e in after.entries] == [e.id for e in before.entries]
     assert after.entries[0].link == "https://digest.example.net/news/articles/a1b2c3.html"
@@ -255,6 +246,7 @@ def test_a_bad_pinned_host_is_refused(host: str) -> None:
         build_feeds(sample_issues(), replace(INFO, id_host=host))
 
 
+@pytest.mark.slow
 def test_feeds_stay_under_one_megabyte_dropping_the_oldest_first(kind: str) -> None:
     start = datetime(2018, 3, 1, tzinfo=UTC)
     big = tuple(f"Paragraph {n} " + "words " * 2_000 for n in range(4))  # ~48 KB an article
@@ -304,6 +296,7 @@ def test_write_feeds_is_atomic_and_leaves_unchanged_files_alone(tmp_path: Path) 
     assert (tmp_path / "feed.xml").stat().st_mtime_ns == 1_000_000_000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("newsboat") is None, reason="newsboat is not installed")
 def test_newsboat_reads_the_feed(kind: str, tmp_path: Path) -> None:
     issues = sample_issues()

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from digest import db, locks
@@ -86,6 +87,7 @@ def holder(url: str) -> Iterator[subprocess.Popen[bytes]]:
                 stream.close()
 
 
+@pytest.mark.slow
 def test_held_across_processes_and_let_go_when_the_holder_dies(
     database_url: str, engine: Engine
 ) -> None:
@@ -112,24 +114,30 @@ def test_advisory_lock_outlasts_idle_timeouts(database_url: str, setting: str) -
         pytest.skip("SQLite's send lock is a file lock")
     # No pool: a pooled connection idling past the timeout would be ended under the test.
     strict = create_engine(f"{database_url}%20-c{setting}%3D300", poolclass=NullPool)
+    # It looks on from a session of its own, without the timeout. The lock's session is the
+    # one of this test's store (by its application_name) holding an advisory lock: other
+    # sessions on the server, other suites' included, are not looked at.
+    probe = create_engine(PG_URL, poolclass=NullPool)
+    ours = {"app": make_url(database_url).query["application_name"]}
+    holders = text(
+        "SELECT a.pid, a.state FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = :app"
+    )
     try:
         with strict.connect():
             pass  # the dialect's first-connect queries, out of the way
-        with locks.send_lock(strict, "daily"):
-            with strict.connect() as conn:
-                states = conn.execute(
-                    text(
-                        "SELECT state FROM pg_stat_activity "
-                        "WHERE pid <> pg_backend_pid() AND query LIKE '%pg_try_advisory_lock%'"
-                    )
-                ).scalars()
-                assert list(states) == ["idle"]  # not "idle in transaction"
-            time.sleep(0.8)
+        with locks.send_lock(strict, "daily"), probe.connect() as conn:
+            ((pid, state),) = conn.execute(holders, ours).all()
+            assert state == "idle"  # not "idle in transaction"
+            # Past the 300 ms timeout as the server's clock counts it: the session stays.
+            conn.execute(text("SELECT pg_sleep(0.8)"))
+            assert conn.execute(holders, ours).all() == [(pid, "idle")]
             with pytest.raises(BusyError), locks.send_lock(strict, "daily"):
                 pass  # pragma: no cover
         assert_free(strict)
     finally:
         strict.dispose()
+        probe.dispose()
 
 
 def test_file_lock(tmp_path: Path) -> None:
@@ -159,13 +167,15 @@ def test_stores_sharing_a_database_do_not_block_each_other(database_url: str) ->
     if not database_url.startswith("postgresql"):
         pytest.skip("only PostgreSQL's advisory locks are database-wide")
     admin = create_engine(PG_URL)
-    other = f"t_other_{os.getpid()}"
+    other = f"t_other_{uuid.uuid4().hex[:12]}"  # unique on a server other suites share
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {other}"))
     try:
         with (
             db.opened(database_url) as first,
-            db.opened(f"{PG_URL}?options=-csearch_path%3D{other}") as second,
+            db.opened(
+                f"{PG_URL}?application_name={other}&options=-csearch_path%3D{other}"
+            ) as second,
             locks.send_lock(first, "daily"),
             locks.send_lock(second, "daily"),  # another store: not busy
             pytest.raises(BusyError),

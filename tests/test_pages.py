@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,10 +15,11 @@ import pytest
 
 from digest.errors import DigestError
 from digest.links import article_link, issue_link
-from digest.models import Article, Issue, Site
+from digest.models import Article, Site
 from digest.pages import write_archive, write_article_pages
 
-from .conftest import make_article
+from . import factories
+from .factories import make_article
 
 BASE = "https://news.example.org/digest"
 TZ = ZoneInfo("America/New_York")
@@ -25,16 +27,7 @@ SITE = Site("The Daily Digest", BASE, "daily", TZ)
 HOSTILE = "Fare <script>alert(1)</script> {{ 7*7 }}\r\nrise"
 
 
-def make_issue(day: date, *articles: Article, tags: frozenset[str] = frozenset()) -> Issue:
-    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), tzinfo=TZ)
-    return Issue(
-        digest="daily",
-        date=day,
-        start=start,
-        end=start + timedelta(days=1),
-        articles=articles,
-        tags=tags,
-    )
+make_issue = partial(factories.make_issue, tz=TZ)
 
 
 def write_pages(outbox: Path, *articles: Article) -> int:

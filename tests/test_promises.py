@@ -19,9 +19,9 @@ import pytest
 from digest import db
 from digest.serve import create_app
 
-from .conftest import REAL_SENDER, ROOT, SEEDS, run, seeds_config
-from .test_serve import running
-from .test_smtp import Handler
+from .conftest import REAL_SENDER, ROOT, SEEDS, Handler, run, running, seeds_config
+
+pytestmark = pytest.mark.slow  # end to end: the pipeline through a real SMTP relay
 
 SECRET = REAL_SENDER["unsubscribe_secret"].strip('"')
 EVERYONE = {"ada@example.org", "alan@example.org", "grace@example.com"}
@@ -61,7 +61,7 @@ def _published(outbox: Path) -> dict[str, str]:
 def test_who_unsubscribed_gets_nothing_after_a_reimport(
     tmp_path: Path, database_url: str, relay: Handler
 ) -> None:
-    config = seeds_config(tmp_path, relay.port, database_url)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, relay.port, database_url)
     first = run("send", config=config)
     assert first.exit_code == 0, first.output
     assert relay.counts() == Counter(EVERYONE)
@@ -117,7 +117,7 @@ def test_who_unsubscribed_gets_nothing_after_a_reimport(
 def test_the_subscribers_file_is_imported_once_only(tmp_path: Path, relay: Handler) -> None:
     listed = tmp_path / "subscribers.csv"
     listed.write_text("email\nada@example.org\nbob@example.org\n", encoding="utf-8")
-    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{listed}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{listed}"')
     assert run("send", config=config).exit_code == 0
     assert run("subscribers", "remove", "ada@example.org", config=config).exit_code == 0
     assert run("subscribers", "remove", "bob@example.org", config=config).exit_code == 0
@@ -132,7 +132,7 @@ def test_the_subscribers_file_is_imported_once_only(tmp_path: Path, relay: Handl
 def test_an_address_removed_before_the_first_send_is_left_out_of_the_first_import(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     removed = run("subscribers", "remove", "alan@example.org", config=config)
     assert removed.output == (
         "alan@example.org was not on the list; recorded as unsubscribed, so no import adds it.\n"
@@ -144,7 +144,7 @@ def test_an_address_removed_before_the_first_send_is_left_out_of_the_first_impor
 
 
 def test_no_automatic_import_once_the_operator_gave_a_list(tmp_path: Path, relay: Handler) -> None:
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     assert run("subscribers", "add", "zoe@example.org", config=config).exit_code == 0
     assert run("subscribers", "remove", "zoe@example.org", config=config).exit_code == 0
     result = run("send", config=config)
@@ -157,7 +157,7 @@ def test_no_automatic_import_once_the_operator_gave_a_list(tmp_path: Path, relay
 
 
 def test_a_dry_run_changes_no_published_file(tmp_path: Path, relay: Handler) -> None:
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     assert run("send", config=config).exit_code == 0
     outbox = tmp_path / "outbox"
     before = _published(outbox)
@@ -190,7 +190,7 @@ def test_a_dry_run_on_an_empty_outbox_writes_only_its_preview(tmp_path: Path) ->
 
 
 def test_a_refused_recipient_stays_failed_until_retried(tmp_path: Path, relay: Handler) -> None:
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     relay.refuse = {"alan@example.org"}
     first = run("send", config=config)
     assert first.exit_code == 1
@@ -225,7 +225,7 @@ def test_a_relay_refusing_everyone_stops_and_leaves_them_to_send(
     tmp_path: Path, relay: Handler, reply: str
 ) -> None:
     many = _readers_list(tmp_path, 20)
-    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')
     relay.refuse_all = reply
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -248,7 +248,7 @@ def test_a_relay_that_starts_refusing_mid_run_stops_and_loses_nobody(
 ) -> None:
     many = _readers_list(tmp_path, 12)
     readers = _readers(12)
-    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')
     relay.refuse_all, relay.refuse_all_after = "554 5.7.1 blocked: sending quota exceeded", 4
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -271,7 +271,7 @@ def test_a_recipient_refused_again_after_a_stop_is_failed_and_the_run_goes_on(
     own addresses are refused), and no run stops on them again and again."""
     many = _readers_list(tmp_path, 8)
     readers = _readers(8)
-    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port, subscribers_file=f'"{many}"')
     relay.refuse_all = "554 5.7.1 recipient domain blocked"
     assert run("send", config=config).exit_code == 1
     relay.refuse_all = None
@@ -286,7 +286,7 @@ def test_a_recipient_refused_again_after_a_stop_is_failed_and_the_run_goes_on(
 def test_a_relay_refusing_the_sender_stops_at_once_and_loses_nobody(
     tmp_path: Path, relay: Handler
 ) -> None:
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     relay.refuse_all_mail = "535 5.7.8 Authentication credentials invalid"
     stopped = run("send", config=config)
     assert stopped.exit_code == 1
@@ -312,7 +312,7 @@ def test_a_real_send_on_the_shipped_config_is_refused_before_any_connection(
     text = (shipped / "digest.toml").read_text(encoding="utf-8")
     text = text.replace('"sqlite:///../var/digest.db"', f'"sqlite:///{tmp_path / "d.db"}"')
     text = text.replace('"../seeds"', f'"{SEEDS}"').replace('"../outbox"', f'"{tmp_path / "o"}"')
-    text = text.replace("smtp_port = 25", f"smtp_port = {relay.port}")  # type: ignore[attr-defined]
+    text = text.replace("smtp_port = 25", f"smtp_port = {relay.port}")
     (shipped / "digest.toml").write_text(text, encoding="utf-8")
     refused = run("send", config=shipped / "digest.toml")
     assert refused.exit_code == 1
@@ -333,14 +333,14 @@ def test_a_real_send_on_the_shipped_config_is_refused_before_any_connection(
 def test_feed_ids_stay_when_the_site_moves(tmp_path: Path, relay: Handler) -> None:
     import feedparser
 
-    config = seeds_config(tmp_path, port=relay.port)  # type: ignore[attr-defined]
+    config = seeds_config(tmp_path, port=relay.port)
     assert run("send", config=config).exit_code == 0
     feed = tmp_path / "outbox" / "feed.xml"
     before = {e.link.rsplit("/", 1)[-1]: e.id for e in feedparser.parse(feed).entries}
     moved = seeds_config(
         tmp_path,
         port=relay.port,
-        base_url='"https://digest.new-home.net/"',  # type: ignore[attr-defined]
+        base_url='"https://digest.new-home.net/"',
     )
     assert run("send", "--date", "2019-01-02", "--force", config=moved).exit_code == 0
     entries = feedparser.parse(feed).entries

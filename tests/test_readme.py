@@ -18,14 +18,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
-from .test_smtp import Handler, serving
+from .conftest import ROOT, Handler
+
+pytestmark = pytest.mark.slow  # each session runs the commands in a shell
 
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
@@ -158,14 +158,6 @@ SESSIONS: dict[str, Session] = {
 }
 
 
-@pytest.fixture(scope="module")
-def relay() -> Iterator[Handler]:
-    handler = Handler()
-    with serving(handler) as controller:
-        handler.port = controller.port  # type: ignore[attr-defined]
-        yield handler
-
-
 def test_every_session_in_the_readme_is_defined_here() -> None:
     found = [name for _, name, _, _ in _BLOCK.findall(README.read_text(encoding="utf-8"))]
     assert sorted(found) == sorted(SESSIONS)
@@ -179,7 +171,7 @@ def test_the_readme_shows_what_the_commands_print(
     for program in session.needs:
         if shutil.which(program) is None:
             pytest.skip(f"{program} is not installed (apt-get install -y {program})")
-    printed = _run(session, tmp_path, relay.port)  # type: ignore[attr-defined]
+    printed = _run(session, tmp_path, relay.port)
     text = README.read_text(encoding="utf-8")
     blocks = {m[2]: m for m in _BLOCK.finditer(text)}
     if os.environ.get("DIGEST_README_REGENERATE"):

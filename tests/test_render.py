@@ -4,84 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
-from digest.models import Article, Issue, Site
-from digest.render import Email, Look, personalize, render_browser_page, render_email
+from digest.render import Email, personalize, render_browser_page, render_email
 
-from . import conftest
+from .factories import EMAIL_DAY, NEW_YORK, SUMMARY, VALUES, make_look, many_articles
+from .factories import email_article as make_article
+from .factories import email_issue as make_issue
 
-TZ = ZoneInfo("America/New_York")
-ISSUE_DATE = date(2026, 11, 27)
+TZ = NEW_YORK
+ISSUE_DATE = EMAIL_DAY
 HOSTILE = "<script>alert(1)</script> {{ 7*7 }}\r\nBcc: victim@example.org"
-SUMMARY = (
-    "The council voted on Tuesday to extend the night bus network to the eastern "
-    "districts, after a year of petitions from shift workers who said the last train left "
-    "them stranded. The first routes start in March and run every twenty minutes until "
-    "dawn, the transit authority said, with more to follow once new drivers are trained."
-)
-VALUES = {"unsubscribe_url": "https://d.example.org/unsubscribe?token=abc.def", "email": "a@b.org"}
-
-
-make_article = partial(
-    conftest.make_article,
-    id="a1",
-    title="Night buses reach the eastern districts",
-    subtitle=None,
-    author=None,
-    published=datetime(2026, 11, 26, 15, 30, tzinfo=UTC),
-    tags=frozenset({"transit", "city-hall"}),
-    paragraphs=("First paragraph.", "Second paragraph."),
-    source="The Wire",
-    url="https://news.example.org/2026/11/26/night-buses",
-    summary=SUMMARY,
-)
-
-
-def make_issue(*articles: Article) -> Issue:
-    start = datetime(2026, 11, 26, tzinfo=TZ)
-    return Issue(
-        digest="daily",
-        date=ISSUE_DATE,
-        start=start,
-        end=start + timedelta(days=1),
-        articles=articles or (make_article(),),
-    )
-
-
-def make_look(**overrides: Any) -> Look:
-    """A Look; ``title``, ``base_url`` and ``timezone`` go to its Site."""
-    site = Site("The Daily Digest", "https://d.example.org", "daily", TZ)
-    site = replace(
-        site, **{k: overrides.pop(k) for k in ("title", "base_url", "timezone") if k in overrides}
-    )
-    fields: dict[str, Any] = {
-        "site": site,
-        "postal_address": "The Daily Digest · 1 Example Street · Springfield, ST 00000",
-        "subject": "{title} for {date:%A, %B %-d, %Y}: {stories}",
-    }
-    fields.update(overrides)
-    return Look(**fields)
-
-
-def many_articles(count: int = 25) -> tuple[Article, ...]:
-    return tuple(
-        make_article(
-            id=f"a{i}",
-            title=f"Story {i}: night buses reach the eastern districts of the city",
-            url=f"https://news.example.org/2026/11/26/story-{i}-night-buses-eastern-districts",
-            summary=SUMMARY[:320],
-        )
-        for i in range(count)
-    )
 
 
 @pytest.fixture(scope="module")

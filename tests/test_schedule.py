@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,8 +16,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import select
 
@@ -28,7 +25,8 @@ from digest.models import Issue
 from digest.pipeline import RunReport
 from digest.schema import issue_runs
 from digest.settings import Settings, load_settings
-from tests.conftest import ROOT, SEEDS, write_config
+
+from .conftest import ROOT, SEEDS, Handler, write_config
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -36,15 +34,22 @@ NEW_YORK = ZoneInfo("America/New_York")
 seen: list[tuple[date, datetime]] = []
 _seen_lock = threading.Lock()
 _entered = threading.Event()
+_released = threading.Event()
 
 
 def record(settings: Settings, day: date, now: datetime) -> RunReport:
     """A runner that sends nothing and remembers that it ran."""
     with _seen_lock:
         seen.append((day, now))
-    time.sleep(0.2)  # long enough for a racing run to overlap
     issue = Issue(settings.digest_name, day, now, now, ())
     return RunReport(issue, 0, (), None, False, None)
+
+
+def record_until_released(settings: Settings, day: date, now: datetime) -> RunReport:
+    """``record``, still running until ``_released`` is set (a racing claim comes meanwhile)."""
+    _entered.set()
+    assert _released.wait(20), "the racing run_once never returned"
+    return record(settings, day, now)
 
 
 def fail(settings: Settings, day: date, now: datetime) -> RunReport:
@@ -59,17 +64,23 @@ def until_stopped(settings: Settings, day: date, now: datetime) -> RunReport:
     with _seen_lock:
         seen.append((day, now))
     _entered.set()
-    for sent in range(1000):
+    deadline = time.monotonic() + 30
+    sent = 0
+    while time.monotonic() < deadline:
         signals.stop_between_messages(sent)
+        sent += 1
         time.sleep(0.01)
-    raise AssertionError("the shutdown did not stop the send")
+    raise AssertionError("the shutdown did not stop the send within 30 s")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_calls(caplog: pytest.LogCaptureFixture) -> None:
     seen.clear()
     _entered.clear()
+    _released.clear()
     caplog.set_level(logging.INFO, logger="digest.schedule")
+    # Its debug lines say when a pass over the due jobs is done (see _passes).
+    caplog.set_level(logging.DEBUG, logger="apscheduler.scheduler")
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
@@ -83,6 +94,14 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 def _logged(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(text in record.getMessage() for record in caplog.records)
+
+
+def _passes(caplog: pytest.LogCaptureFixture) -> int:
+    """APScheduler's finished passes over the due jobs: each submits all it found due, and
+    the next comes only at the next run time, so after one the scheduler runs nothing more
+    by itself (and its shutdown waits for what it submitted)."""
+    done = ("Next wakeup is due at", "No jobs; waiting until a job is added")
+    return sum(record.getMessage().startswith(done) for record in caplog.records)
 
 
 # ---------------------------------------------------------------- run times
@@ -168,7 +187,10 @@ def test_two_run_once_at_the_same_time_run_the_issue_once(
 
     def once() -> None:
         start.wait()
-        results.append(schedule.run_once(settings, now=now, runner=record))
+        try:
+            results.append(schedule.run_once(settings, now=now, runner=record_until_released))
+        finally:
+            _released.set()  # the first to return lets the one still running finish
 
     threads = [threading.Thread(target=once) for _ in range(2)]
     for thread in threads:
@@ -290,20 +312,23 @@ def _stored_next_run(settings: Settings) -> datetime | None:
         jobs.shutdown()
 
 
+@pytest.mark.slow
 def test_a_run_missed_by_a_restart_runs_once_within_the_grace(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings, config, fire = _fired_ago(caplog, tmp_path, timedelta(hours=1))
+    passes = _passes(caplog)
     with _scheduler(caplog, settings, config) as reports:
-        assert _wait_for(lambda: len(reports) == 1)
-        time.sleep(0.3)
+        assert _wait_for(lambda: len(reports) == 1 and _passes(caplog) > passes)
     assert seen and [day for day, _ in seen] == [fire.date()]
     assert _stored_next_run(settings) == fire + timedelta(days=1)
+    passes = _passes(caplog)
     with _scheduler(caplog, settings, config) as reports:  # and a further restart runs nothing
-        time.sleep(0.5)
+        assert _wait_for(lambda: _passes(caplog) > passes)
     assert len(seen) == 1 and reports == []
 
 
+@pytest.mark.slow
 def test_a_run_missed_beyond_the_grace_does_not_run(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -315,6 +340,7 @@ def test_a_run_missed_beyond_the_grace_does_not_run(
     assert _stored_next_run(settings) == fire + timedelta(days=1)
 
 
+@pytest.mark.slow
 def test_of_two_schedulers_started_at_once_one_fails_on_the_lock(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -346,6 +372,7 @@ def test_of_two_schedulers_started_at_once_one_fails_on_the_lock(
         pass
 
 
+@pytest.mark.slow
 def test_a_shutdown_stops_the_send_and_the_next_start_finishes_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -362,6 +389,7 @@ def test_a_shutdown_stops_the_send_and_the_next_start_finishes_it(
     assert _logged(caplog, f"issue {fire.date()}: its run failed; running it again now") == 1
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_scheduler_and_frees_the_lock(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -397,37 +425,10 @@ def test_sigterm_stops_the_scheduler_and_frees_the_lock(
 # ---------------------------------------------------------------- end to end
 
 
-class _Inbox:
-    """aiosmtpd handler: the recipients of every message it accepted."""
-
-    def __init__(self) -> None:
-        self.recipients: list[str] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
-        with self._lock:
-            self.recipients.extend(envelope.rcpt_tos)
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[_Inbox, int]]:
-    handler = _Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
+@pytest.mark.slow
 def test_two_schedulers_and_run_once_send_the_issue_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, inbox: tuple[_Inbox, int]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, relay: Handler
 ) -> None:
-    handler, port = inbox
     people = tmp_path / "subscribers.csv"
     people.write_text(
         "email,name,tags\nada@example.org,Ada,\nbob@example.org,Bob,\ncy@example.org,Cy,\n",
@@ -443,7 +444,7 @@ def test_two_schedulers_and_run_once_send_the_issue_once(
         issue_date="2019-01-01",
         window='"800d"',
         smtp_host='"127.0.0.1"',
-        smtp_port=str(port),
+        smtp_port=str(relay.port),
         smtp_timeout="10",
     )
     stop = threading.Event()
@@ -473,12 +474,11 @@ def test_two_schedulers_and_run_once_send_the_issue_once(
     assert "another `digest schedule` is running" in str(failures[0])
     now = datetime.now(UTC)
     assert schedule.run_once(settings, now=now) is None  # and `--once` after it sends nothing
-    assert Counter(handler.recipients) == Counter(
-        ["ada@example.org", "bob@example.org", "cy@example.org"]
-    )
+    assert relay.counts() == Counter(["ada@example.org", "bob@example.org", "cy@example.org"])
     assert _logged(caplog, "issue 2019-01-01: already ran (done); skipped") == 1
 
 
+@pytest.mark.slow
 def test_a_changed_run_time_reschedules_the_stored_job(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,7 +11,7 @@ from digest import dates, selection, store
 from digest.errors import ConfigError
 from digest.models import Issue
 
-from .test_store import make_article
+from .factories import stored_article as make_article
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 NY = dates.zone("America/New_York")

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -25,9 +25,7 @@ from urllib.parse import urljoin
 import feedparser
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, delete, insert, select
-from starlette.applications import Starlette
 
 from digest import db
 from digest.errors import DigestError
@@ -35,6 +33,10 @@ from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
 from digest.schema import subscribers
 from digest.serve import create_app, serve
+
+from .conftest import running
+
+pytestmark = pytest.mark.slow  # real HTTP over loopback, and `digest serve` processes
 
 SECRET = "test-secret"
 TITLE = "The <Test> Digest"
@@ -81,26 +83,6 @@ class Site:
                 )
             ).one()
             return row.status, row.status_via
-
-
-@contextmanager
-def running(app: Starlette) -> Iterator[int]:
-    """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
-    # proto=IPPROTO_TCP as digest.serve makes it, so asyncio turns Nagle off.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "the server did not start within 10 s"
-        try:
-            yield sock.getsockname()[1]
-        finally:
-            server.should_exit = True
-            thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -409,21 +391,20 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
     outbox = tmp_path / "outbox"
     write_atomic(outbox / "feed.xml", rss(*(f"Story {n} " + "word " * 200 for n in range(22))))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     code = (
         "import sys; from pathlib import Path; from digest.serve import serve; "
-        f"serve(Path({str(outbox)!r}), port={port}, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
+        f"serve(Path({str(outbox)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
         "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
-        "on_started=lambda host, port: print('started', flush=True)); print('returned', flush=True)"
+        "on_started=lambda host, port: print('started', port, flush=True)); "
+        "print('returned', flush=True)"
     )
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == "started"
+        started, port = child.stdout.readline().split()  # the port the kernel gave it
+        assert started == "started" and port != "0"
         with httpx.Client(headers=IDENTITY, timeout=5) as client:
             answer = client.get(f"http://127.0.0.1:{port}/feed.xml")
             assert answer.status_code == 200
@@ -505,9 +486,6 @@ def test_the_listening_socket_is_tcp_so_answers_skip_nagles_delay() -> None:
 
 
 def test_serve_with_scheduler_runs_both_in_one_process(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     outbox = tmp_path / "outbox"
     write_atomic(outbox / "feed.xml", rss("One story"))
     config = tmp_path / "digest.toml"
@@ -521,7 +499,7 @@ def test_serve_with_scheduler_runs_both_in_one_process(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "digest", "--config", str(config)]
     lines: list[str] = []
     with subprocess.Popen(
-        [*command, "serve", "--port", str(port), "--with-scheduler"],
+        [*command, "serve", "--port", "0", "--with-scheduler"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -530,11 +508,13 @@ def test_serve_with_scheduler_runs_both_in_one_process(tmp_path: Path) -> None:
         reader = threading.Thread(target=lambda: lines.extend(child.stdout or ()))
         reader.start()
         try:
+            # Both say they are up, in either order: the server its port, the scheduler its run.
             deadline = time.monotonic() + 30
-            while not any("Serving" in line for line in lines) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert any("daily at 06:30 Europe/Paris" in line for line in lines), lines
-            answer = httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5)
+            while not (_port(lines) and any("daily at 06:30 Europe/Paris" in x for x in lines)):
+                assert child.poll() is None, lines
+                assert time.monotonic() < deadline, lines
+                time.sleep(0.02)
+            answer = httpx.get(f"http://127.0.0.1:{_port(lines)}/feed.xml", timeout=5)
             assert answer.status_code == 200
             second = subprocess.run(
                 [*command, "schedule"], capture_output=True, text=True, timeout=30
@@ -546,6 +526,14 @@ def test_serve_with_scheduler_runs_both_in_one_process(tmp_path: Path) -> None:
         finally:
             child.kill()
             reader.join(timeout=10)
+
+
+def _port(lines: list[str]) -> str:
+    """The port of digest's "Serving … on http://127.0.0.1:PORT/" line so far, or ""."""
+    for line in list(lines):
+        if found := re.fullmatch(r"Serving \S+ on http://127\.0\.0\.1:(\d+)/\n", line):
+            return found[1]
+    return ""
 
 
 def test_serve_on_port_0_says_the_port_it_got(tmp_path: Path) -> None:

@@ -18,7 +18,10 @@ import pytest
 from .conftest import ROOT, SEEDS, run
 
 SPAMASSASSIN = shutil.which("spamassassin")
-pytestmark = pytest.mark.skipif(SPAMASSASSIN is None, reason="spamassassin is not installed")
+pytestmark = [
+    pytest.mark.slow,  # one SpamAssassin process a message
+    pytest.mark.skipif(SPAMASSASSIN is None, reason="spamassassin is not installed"),
+]
 
 BUDGET = 0.5  # points a message may get from rules the product controls (5.0 marks spam)
 TIMEOUT = 300  # seconds for one message: a cold rule set on a loaded CI machine is slow

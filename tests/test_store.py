@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,9 @@ from digest import dates, db, selection, store
 from digest.errors import StoreError
 from digest.models import Article
 
+from .factories import stored_article as make_article
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def make_article(**overrides: object) -> Article:
-    paragraphs = overrides.pop("paragraphs", ("First paragraph of the story.", "Second one."))
-    title = str(overrides.pop("title", "A title"))
-    keys = store.body_keys(paragraphs)  # type: ignore[arg-type]
-    base = Article(
-        id=store.article_id(title, keys[0]),
-        title=title,
-        published=datetime(2019, 3, 3, 10, 15, tzinfo=timezone(timedelta(hours=-5))),
-        date_source="text",
-        tags=frozenset({"harbour"}),
-        paragraphs=paragraphs,  # type: ignore[arg-type]
-        summary=paragraphs[0],  # type: ignore[index]
-        keys=keys,
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
 
 
 def test_round_trip_keeps_the_offset_and_every_field(engine: Engine) -> None:
@@ -158,6 +142,7 @@ def test_a_store_made_by_an_older_digest_gets_the_new_columns(database_url: str)
         assert subscribers.count(engine) == 1
 
 
+@pytest.mark.slow
 def test_psycopg_cleanup_warnings_never_reach_the_terminal() -> None:
     """psycopg logs what it ignores while cleaning up after an error that digest reports
     itself; with no handler, Python's last resort printed it raw beside the Error line."""

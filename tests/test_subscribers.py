@@ -83,6 +83,7 @@ def test_add_upserts_by_normalized_address(engine: Engine) -> None:
     assert subscribers.count(engine) == 1
 
 
+@pytest.mark.slow
 def test_unsubscribed_stays_as_a_suppression_record(engine: Engine) -> None:
     subscribers.add(engine, "ada@example.org", now=NOW)
     subscribers.add(engine, "bob@example.org", now=NOW)
@@ -124,6 +125,7 @@ def test_a_suppressed_address_comes_back_only_by_resubscribe(engine: Engine) -> 
     assert back.subscriber.tags == frozenset({"usa"})
 
 
+@pytest.mark.slow
 def test_import_never_reactivates_a_suppressed_address(engine: Engine, tmp_path: Path) -> None:
     subscribers.add(engine, "ada@example.org", name="Ada", now=NOW)
     subscribers.suppress(engine, "ada@example.org", via="operator", now=NOW)
@@ -134,6 +136,7 @@ def test_import_never_reactivates_a_suppressed_address(engine: Engine, tmp_path:
     assert (ada.subscriber.name, ada.subscriber.tags) == ("Ada", frozenset())
 
 
+@pytest.mark.slow
 def test_stream_groups_equal_tag_sets_across_pages(engine: Engine) -> None:
     tag_sets = [(), ("usa",), ("russia", "usa"), ("summit",), ("usa",), (), ("russia", "usa")]
     for n, tags in enumerate(tag_sets * 3):
@@ -194,6 +197,7 @@ def test_import_csv_updates_stored_subscribers(engine: Engine, tmp_path: Path) -
     assert ada == Subscriber("ada@example.org", "Ada", frozenset({"russia"}))
 
 
+@pytest.mark.slow
 def test_import_csv_in_batches(engine: Engine, tmp_path: Path) -> None:
     rows = "".join(f"user{n}@example.org,,t{n % 7}\n" for n in range(1234))
     report = subscribers.import_csv(
@@ -249,6 +253,7 @@ def test_read_csv_stores_nothing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_add_list_remove(tmp_path: Path) -> None:
     config = write_config(tmp_path, tag_rules='{ russia = ["Moscow"], arms-control = ["arms"] }')
     added = run(
@@ -297,6 +302,7 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_cli_add_changes_only_what_is_given(tmp_path: Path) -> None:
     config = write_config(tmp_path, tag_rules='{ usa = ["Washington"], russia = ["Moscow"] }')
     run("subscribers", "add", "ada@example.org", "--name", "Ada", "--tag", "usa", config=config)
@@ -387,6 +393,7 @@ def test_import_csv_from_excel_bom_crlf_and_quoted_fields(engine: Engine, tmp_pa
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", [1, 3, 7, 10, 49, 50, 51])
 def test_stream_is_one_total_order_across_any_page_size(engine: Engine, chunk: int) -> None:
     """Many subscribers per tag set, pages ending inside and at the edge of a tag set,
