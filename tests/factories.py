@@ -7,6 +7,7 @@ A plain module, not a test module: subprocesses of the tests import it too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import partial
@@ -18,6 +19,8 @@ from digest.message import MailInfo
 from digest.models import Article, Issue, Site
 
 NEW_YORK = ZoneInfo("America/New_York")
+# What must never reach the store: controls but tab, LF and CR, lone surrogates, U+FFFE/F.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def make_article(**overrides: Any) -> Article:

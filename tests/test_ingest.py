@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from digest import clean, dates, ingest, readers
 from digest.models import Article
 
 from .conftest import SEEDS, run, write_config
+from .factories import UNPRINTABLE
 
 STORY = (
     "Council votes to dim the harbour lights\n\n"
@@ -248,9 +248,6 @@ def test_a_store_failure_writes_nothing(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------- one bad input, never the batch
-
-# What must never reach the store: controls but tab, LF and CR, lone surrogates, U+FFFE/F.
-UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def assert_printable(article: Article) -> None:

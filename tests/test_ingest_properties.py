@@ -21,7 +21,7 @@ from digest import clean, dates, ingest, readers
 from digest.errors import DigestError
 from digest.models import Draft
 
-from .test_ingest import UNPRINTABLE
+from .factories import UNPRINTABLE
 
 UTC = dates.zone("UTC")
 NEW_YORK = dates.zone("America/New_York")
