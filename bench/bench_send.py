@@ -255,7 +255,7 @@ def _naive(engine: Any, issue: Any, info: Any, render: Any, sender: NullSender, 
         if not chosen.articles:
             continue
         email = render(chosen)
-        url = links.unsubscribe_url(info.unsubscribe_secret, subscriber.email, info.base_url)
+        url = links.unsubscribe_url(info.unsubscribe_secret, subscriber.email, info.site.base_url)
         html, text = personalize(email, {"unsubscribe_url": url, "email": subscriber.email})
         message = EmailMessage()
         message["From"] = Address(info.from_name, addr_spec=info.from_address)
