@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import threading
 import time
@@ -25,6 +26,12 @@ from starlette.applications import Starlette
 
 from digest import db, smtp
 from digest.cli import cli
+
+# A suite started in the background of a shell without job control (`cmd &`, nohup) inherits
+# SIGINT ignored, and so would every command it starts: the Ctrl-C tests would wait forever
+# for a child that cannot hear them. A handler of our own is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

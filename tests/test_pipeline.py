@@ -268,13 +268,17 @@ def test_ctrl_c_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(tmp_path
         with subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as child:
-            deadline = time.monotonic() + 30
-            while len(handler.accepted) < 2:  # the send waits for the second message's 250
-                assert child.poll() is None, child.communicate()
-                assert time.monotonic() < deadline, "the send reached no second message"
-                time.sleep(0.01)
-            child.send_signal(signal.SIGINT)
-            out, err = child.communicate(timeout=20)
+            try:
+                deadline = time.monotonic() + 30
+                while len(handler.accepted) < 2:  # the send waits for the second message's 250
+                    assert child.poll() is None, child.communicate()
+                    assert time.monotonic() < deadline, "the send reached no second message"
+                    time.sleep(0.01)
+                child.send_signal(signal.SIGINT)
+                out, err = child.communicate(timeout=20)
+            except BaseException:
+                child.kill()  # else leaving the block waits for a child the relay holds
+                raise
         assert child.returncode == 130
         assert err == (
             "Error: interrupted; run `digest send` again to send to whom this run did not reach\n"
