@@ -1,0 +1,202 @@
+"""HTML pages: body F1 and lead-correct of our HTML path, beside trafilatura alone, in one run.
+
+Reads the 1,381 real news and blog pages of ../shared/data/pages-dragnet/ (AGPLv3 data:
+measured here, never trained on; absent, the benchmark says so and exits). Each page goes
+through the product's HTML path as ingest runs it, ``readers.read_html`` then
+``summarize.lead_summary`` (2 sentences, 320 characters, the shipped defaults), and through
+``trafilatura.extract`` alone with its defaults.
+
+Scoring is the public article-extraction benchmarks' (../shared/data/README.md): the gold
+text and ours split into ``\\w+`` tokens, multisets of 4-token shingles, per page TP/FP/FN as
+fractions of their sum; precision and recall are means over pages, F1 their harmonic mean.
+A page with no output scores precision 0 and recall 0. Lead correct: the first 8 words of
+the lead equal the first 8 of the gold article's first line of prose (8 words or more,
+ending as a sentence does: what the page printed above the story, its date, headline and
+byline, is in the gold text too), or those after a leading dateline; for trafilatura the
+lead is its first paragraph.
+
+    .venv/bin/python bench/bench_pages.py             # every page
+    .venv/bin/python bench/bench_pages.py --limit 200 # the first 200, by file name
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digest import dates, readers  # noqa: E402
+from digest.errors import IngestError  # noqa: E402
+from digest.lines import split_dateline  # noqa: E402
+from digest.summarize import lead_summary  # noqa: E402
+
+PAGES = ROOT.parent / "shared" / "data" / "pages-dragnet"
+COMMENTS = "!@#$%^&*()  COMMENTS"  # in a gold file, what follows is the comments
+LEAD_WORDS = 8
+_TOKEN = re.compile(r"\w+")
+_SENTENCE_END = tuple(".!?\"'”’)…:")
+Extractor = Callable[[bytes], tuple[str, str]]  # page bytes → (body text, lead)
+
+
+@dataclass
+class Score:
+    """Sums over pages of each page's precision, recall and lead-correct, and the count."""
+
+    precision: float = 0.0
+    recall: float = 0.0
+    leads: int = 0
+    pages: int = 0
+    empty: int = 0
+    seconds: float = 0.0
+
+    @property
+    def f1(self) -> float:
+        """The harmonic mean of mean precision and mean recall."""
+        p, r = self.precision / self.pages, self.recall / self.pages
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def lead(self) -> float:
+        """Lead correct, in percent of the pages."""
+        return 100 * self.leads / self.pages
+
+    def row(self, name: str) -> str:
+        p, r = self.precision / self.pages, self.recall / self.pages
+        ms = 1000 * self.seconds / self.pages
+        return (
+            f"| {name} | {self.pages:,} | {p:.3f} | {r:.3f} | **{self.f1:.3f}** "
+            f"| {self.lead:.1f}% | {self.empty} | {ms:.1f} |"
+        )
+
+
+def gold_text(path: Path) -> str:
+    """The article's hand-made text (any encoding), without the comments after the marker."""
+    from charset_normalizer import from_bytes
+
+    data = path.read_bytes()
+    best = from_bytes(data).best()
+    text = str(best) if best is not None else data.decode("utf-8", "replace")
+    return text.split(COMMENTS, 1)[0]
+
+
+def shingles(text: str) -> Counter[tuple[str, ...]]:
+    tokens = _TOKEN.findall(text.casefold())
+    return Counter(tuple(tokens[i : i + 4]) for i in range(max(len(tokens) - 3, 0)))
+
+
+def page_scores(gold: str, ours: str) -> tuple[float, float]:
+    """(precision, recall) of one page, from TP/FP/FN as fractions of their sum."""
+    want, got = shingles(gold), shingles(ours)
+    tp = sum((want & got).values())
+    fp = sum(got.values()) - tp
+    fn = sum(want.values()) - tp
+    if not tp:
+        return 0.0, 0.0
+    # As fractions of tp + fp + fn each page weighs the same; the ratios are the same.
+    return tp / (tp + fp), tp / (tp + fn)
+
+
+def first_words(text: str) -> list[str]:
+    return _TOKEN.findall(text.casefold())[:LEAD_WORDS]
+
+
+def lead_correct(gold: str, lead: str) -> bool:
+    """The lead starts as the gold article does, or as it does after its dateline."""
+    got = first_words(lead)
+    if not got:
+        return False
+    # The gold text opens with what the page printed above the story (a date, the headline,
+    # a byline): its article starts at the first line of prose, a sentence of 8 words or more.
+    paragraphs = [
+        p.strip()
+        for p in gold.splitlines()
+        if len(_TOKEN.findall(p)) >= LEAD_WORDS and p.strip()[-1:] in _SENTENCE_END
+    ]
+    for paragraph in paragraphs[:1]:
+        if got == first_words(paragraph) or got == first_words(split_dateline(paragraph)[1]):
+            return True
+    return False
+
+
+def ours(data: bytes) -> tuple[str, str]:
+    try:
+        draft, _url, _source = readers.read_html(data, dates.zone("UTC"))
+    except IngestError:
+        return "", ""
+    lead = lead_summary(draft.paragraphs, title=draft.title)
+    return "\n".join(draft.paragraphs), lead
+
+
+def trafilatura_alone(data: bytes) -> tuple[str, str]:
+    import trafilatura
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = trafilatura.extract(data) or ""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return text, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="only the first N pages, by file name")
+    args = parser.parse_args()
+    if not (PAGES / "html").is_dir():
+        sys.exit(f"skipped: {PAGES} is not here (../shared/data/, beside the checkout)")
+    pages = sorted((PAGES / "html").glob("*.html.gz"))
+    pages = pages[: args.limit] if args.limit else pages
+    extractors: dict[str, Extractor] = {
+        "digest: HTML path (read_html + lead_summary)": ours,
+        "trafilatura alone (extract, first paragraph as lead)": trafilatura_alone,
+    }
+    scores = {name: Score() for name in extractors}
+    for page in pages:
+        gold_path = PAGES / "gold" / page.name.replace(".html.gz", ".txt")
+        if not gold_path.is_file():
+            continue
+        gold = gold_text(gold_path)
+        data = gzip.decompress(page.read_bytes())
+        for name, extract in extractors.items():  # side by side, page by page
+            started = time.process_time()
+            body, lead = extract(data)
+            score = scores[name]
+            score.seconds += time.process_time() - started
+            precision, recall = page_scores(gold, body)
+            score.precision += precision
+            score.recall += recall
+            score.leads += lead_correct(gold, lead)
+            score.empty += not body.strip()
+            score.pages += 1
+    print(f"{len(pages):,} pages of {PAGES} (AGPLv3: measured, never trained on)\n")
+    print(
+        "| extractor | pages | precision | recall | body F1 | lead correct | empty | CPU ms/page |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, score in scores.items():
+        print(score.row(name))
+    ours_score, peer = scores.values()
+    checks = [
+        (f"body F1 {ours_score.f1:.3f} (target ≥ trafilatura's {peer.f1:.3f})",
+         ours_score.f1 >= peer.f1),
+        (f"lead correct {ours_score.lead:.1f}% (target ≥ trafilatura's first paragraph "
+         f"{peer.lead:.1f}% + 10 points)", ours_score.lead >= peer.lead + 10),
+    ]  # fmt: skip
+    print()
+    for text, passed in checks:
+        print(("PASS " if passed else "FAIL ") + text)
+    if not all(passed for _, passed in checks):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
