@@ -16,11 +16,11 @@ from typing import Any
 from digest import clean, dates, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft
-from digest.store import article_id, body_keys
+from digest.store import TAG_CHARS, article_id, body_keys, fit
 from digest.summarize import lead_summary
 
 MAX_TAGS = 40  # of one article
-MAX_TAG_CHARS = 80  # of one tag (schema.article_tags.tag)
+MAX_TAG_CHARS = TAG_CHARS  # of one tag (schema.article_tags.tag)
 _DETAIL_CHARS = 160  # of an unexpected error's message, in a rejection's one line
 
 
@@ -327,7 +327,7 @@ def _finish(
     keys = body_keys(paragraphs)
     text = draft.title + "\n" + "\n".join(paragraphs)
     tags = _kept_tags(tagger(text), meta.tags, draft.categories)
-    return Article(
+    article = Article(
         id=article_id(draft.title, keys[0]),
         title=draft.title,
         published=published,
@@ -348,6 +348,7 @@ def _finish(
         ),
         keys=keys,
     )
+    return fit(article)  # every value within its column's limit, by construction
 
 
 def _kept_tags(*groups: Iterable[str]) -> frozenset[str]:

@@ -293,10 +293,10 @@ def ingest_sources(
         files = store.new_files(engine, files)
     batch = ingest.read_paths(files, ingest_options(settings))
     saved, refused = _save_each(engine, batch.articles, now=now)
-    rejected = (*batch.rejected, *refused)
+    rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))
     failed = {r.path: r.reason for r in rejected}
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
-    gone = {r.path for r in refused}
+    gone = {r.origin for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     refresh_summaries(engine, settings)
     return Ingested(kept, rejected, batch.files, saved, missing)
@@ -368,25 +368,39 @@ def _sources(
 
 def _save_each(
     engine: Engine, articles: Sequence[Article], *, now: datetime
-) -> tuple[store.SaveReport, list[ingest.Rejected]]:
-    """``store.save`` of the whole batch; when the store refuses it, article by article, so
-    one bad value costs only its own article (a store that is down fails the run's next
-    step with its own error)."""
+) -> tuple[store.SaveReport, list[store.Refused]]:
+    """``store.save`` of the batch, which refuses an article the database cannot hold alone;
+    when the store fails the whole batch, article by article, so what can be stored is (a
+    store that is down fails the run's next step with its own error)."""
     try:
-        return store.save(engine, articles, now=now), []
+        saved = store.save(engine, articles, now=now)
+        return saved, list(saved.refused)
     except StoreError:
         pass
     totals = [0, 0, 0, 0]
-    refused: list[ingest.Rejected] = []
+    refused: list[store.Refused] = []
     for article in articles:
         try:
             one = store.save(engine, [article], now=now)
         except StoreError as exc:
-            refused.append(ingest.Rejected(article.origin, f"cannot be stored: {exc}"))
+            refused.append(store.Refused(article.origin, str(exc)))
             continue
+        refused.extend(one.refused)
         for n, value in enumerate((one.inserted, one.updated, one.unchanged, one.duplicates)):
             totals[n] += value
-    return store.SaveReport(*totals), refused
+    inserted, updated, unchanged, duplicates = totals
+    return store.SaveReport(inserted, updated, unchanged, duplicates), refused
+
+
+def _file_of(refused: store.Refused, files: Sequence[Path]) -> ingest.Rejected:
+    """A refused article as its file's rejection (an origin is the file, and ``#N`` for its
+    N-th article), so the file is recorded as failed and read again once it changes."""
+    names = {str(path) for path in files}
+    path, number = refused.origin, ""
+    base, _, tail = path.rpartition("#")
+    if path not in names and tail.isdigit() and base in names:
+        path, number = base, f"article {tail}: "
+    return ingest.Rejected(path, f"{number}cannot be stored: {refused.reason}")
 
 
 def _clear_preview(folder: Path) -> None:

@@ -2,6 +2,10 @@
 
 Columns added after a table first shipped have a server default or are nullable:
 ``db.connect`` adds them to an older store (db._add_missing_columns).
+
+Every bounded value has its limit here, once: a ``String(n)`` column's length, or for a text
+column ``info={"max_chars": n}``, a sane cap on what one article may carry. ``store.fit``
+fits an article to these limits before any INSERT (ingest builds every article through it).
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ articles = Table(
     "articles",
     metadata,
     Column("id", String(16), primary_key=True),
-    Column("title", Text, nullable=False),
-    Column("subtitle", Text),
-    Column("author", Text),
-    Column("source", Text),
-    Column("url", Text),
-    Column("dateline", Text),
+    Column("title", Text, nullable=False, info={"max_chars": 300}),
+    Column("subtitle", Text, info={"max_chars": 600}),
+    Column("author", Text, info={"max_chars": 200}),
+    Column("source", Text, info={"max_chars": 200}),
+    Column("url", Text, info={"max_chars": 2000}),
+    Column("dateline", Text, info={"max_chars": 200}),
     Column("published_utc", DateTime, nullable=False, index=True),
     Column("utc_offset_min", Integer, nullable=False),
     Column("date_source", String(16), nullable=False),

@@ -2,6 +2,11 @@
 
 Also which source files were read (``ingested_files``) and the summaries' cache key. The
 database plumbing under it (engines, errors, instants) is ``digest.db``.
+
+Two items are one story only when their distinctive text matches (``same_story``): the
+body keys (first and last 40 words) and the id only find candidates, and the whole bodies
+decide. A batch is written a chunk at a time; a chunk the database refuses is written again
+article by article, so one article it cannot hold is refused alone (``SaveReport.refused``).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, Connection, Engine, RowMapping, delete, insert, or_, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from digest.db import reason, utc_naive
 from digest.errors import StoreError
@@ -26,16 +32,47 @@ _CHUNK = 400
 _KEY_WORDS = 40
 _KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
 _WORD = re.compile(r"[^\W_]+")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text), lone surrogates
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# When two bodies are one story (same_story), measured on 4-word shingles (sets of every run
+# of 4 words, case and punctuation aside): copies share nearly all of them, while pages that
+# merely end alike (a sign-off, a newsletter footer) or one template with another product
+# share a part. Checked on 1,381 distinct real pages (bench/bench_folds.py).
+_SHINGLE_WORDS = 4
+_SAME_TEXT = 0.8  # resemblance (shared / all shingles of the two) of two copies of one text
+_DISTINCT = 100  # shared shingles that make a text distinctive without the title's help
+_CONTAINED = 0.9  # same title and lead: share of the shorter body found in the longer (an excerpt)
+
+
+def _limit(column: Column[Any]) -> int | None:
+    length = getattr(column.type, "length", None)
+    return int(length) if length is not None else column.info.get("max_chars")
+
+
+_LIMITS = {c.name: n for c in articles.columns if (n := _limit(c)) is not None}
+TAG_CHARS = _limit(article_tags.c.tag) or 80  # the longest tag the store holds
+_TEXTS = ("title", "subtitle", "author", "source", "dateline")  # cut to their cap at a word
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An article the database refused, by its origin (file, and #N within it), and why."""
+
+    origin: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class SaveReport:
-    """What one save did: new rows, rows changed, and copies folded into a stored story."""
+    """What one save did: new rows, rows changed, copies folded into a stored story, and the
+    articles the database refused (each alone: the rest of the batch is stored)."""
 
     inserted: int
     updated: int
     unchanged: int
     duplicates: int
+    refused: tuple[Refused, ...] = ()
 
 
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
@@ -56,56 +93,181 @@ def article_id(title: str, lead_key: str) -> str:
     return _hash(title.casefold().strip() + "\n" + lead_key)
 
 
+def fit(article: Article) -> Article:
+    """``article`` with every value fitted to its column (``schema``'s limits): texts cut at a
+    word with "…", a URL too long to be one dropped, tags longer than the column dropped, and
+    no character the database cannot hold (NUL, lone surrogates). Ingest builds every article
+    through it and ``save`` fits again, so no value reaches an INSERT too long for its column.
+    """
+    changes: dict[str, Any] = {}
+    for name in _TEXTS:
+        value = getattr(article, name)
+        if value is not None and (fitted := _cut(_storable(value), _LIMITS[name])) != value:
+            changes[name] = fitted
+    if article.url is not None and (
+        len(article.url) > _LIMITS["url"] or not _is_storable(article.url)
+    ):
+        changes["url"] = None
+    for name in ("summary", "origin"):
+        if not _is_storable(value := getattr(article, name)):
+            changes[name] = _storable(value)
+    if not all(map(_is_storable, article.paragraphs)):
+        changes["paragraphs"] = tuple(_storable(p) for p in article.paragraphs)
+    if not all(t and len(t) <= TAG_CHARS and _is_storable(t) for t in article.tags):
+        tags = (_storable(t) for t in article.tags)
+        changes["tags"] = frozenset(t for t in tags if t and len(t) <= TAG_CHARS)
+    if len(article.id) > _LIMITS["id"]:  # ids are made to fit (article_id); any other, hashed
+        changes["id"] = _hash(article.id)
+    return replace(article, **changes) if changes else article
+
+
+def same_story(a: Article, b: Article, *, _cache: dict[str, frozenset[int]] | None = None) -> bool:
+    """Whether two items are copies of one story: their distinctive text matches.
+
+    Nearly the same words (resemblance of their 4-word shingles) and enough of them to be
+    distinctive, or else the same title; or the same title and lead with one body inside the
+    other (a feed's excerpt of a page). Bodies that merely end or begin alike never are.
+    """
+    same_title = _title_words(a.title) == _title_words(b.title)
+    if same_title and a.body == b.body:  # the same file read again, the commonest case
+        return True
+    cache = {} if _cache is None else _cache
+    one, two = _shingles(a.body, cache), _shingles(b.body, cache)
+    if not one or not two:
+        return same_title and one == two
+    shared = len(one & two)
+    if shared / (len(one) + len(two) - shared) >= _SAME_TEXT:
+        return same_title or shared >= _DISTINCT
+    same_lead = a.keys[:1] == b.keys[:1]
+    return same_title and same_lead and shared / min(len(one), len(two)) >= _CONTAINED
+
+
 def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveReport:
-    """Insert new stories; fold re-ingested and syndicated copies into the stored one."""
+    """Insert new stories; fold re-ingested and syndicated copies into the stored one.
+
+    An article the database refuses (a constraint, a value it cannot hold) is refused alone
+    and named in the report; a store that cannot be written at all raises StoreError.
+    """
+    cache: dict[str, frozenset[int]] = {}
     merged: dict[str, Article] = {}
-    by_key: dict[str, str] = {}
+    origins: dict[str, list[str]] = {}  # merged id → the origins folded into it
+    by_key: dict[str, list[str]] = {}  # id, lead and tail keys → merged ids
     duplicates = 0
-    for article in batch:
+    for article in map(fit, batch):
         keys = (article.id, *article.keys)
-        known = next((by_key[k] for k in keys if k in by_key), None)
+        found = dict.fromkeys(m for k in keys for m in by_key.get(k, ()) if m in merged)
+        known = next((m for m in found if same_story(merged[m], article, _cache=cache)), None)
         if known is not None:
             duplicates += 1
-            article = merge(merged[known], article)
-            del merged[known]
+            sources = [*origins.pop(known), article.origin]
+            article = merge(merged.pop(known), article)
+        else:
+            sources = [article.origin]
+            if article.id in merged:  # the same title and lead over another story
+                article = replace(article, id=_other_id(article))
         merged[article.id] = article
-        for key in (article.id, *article.keys):
-            by_key[key] = article.id
-    inserted = updated = unchanged = 0
+        origins[article.id] = sources
+        for key in (article.id, *keys, *article.keys):
+            by_key.setdefault(key, []).append(article.id)
+    counts = [0, 0, 0]
+    refused: list[Refused] = []
+    pending = list(merged.values())
+    chunks = [pending[start : start + _CHUNK] for start in range(0, len(pending), _CHUNK)]
+    # One transaction, as fast as ever; when the database refuses a value in it, again a
+    # chunk at a time, and the chunk it refuses article by article.
+    retried = [] if _written(engine, chunks, now, counts, cache) else chunks
+    for chunk in retried:
+        if _written(engine, [chunk], now, counts, cache):
+            continue
+        for article in chunk:
+            try:
+                _write(engine, [[article]], now, counts, cache)
+            except SQLAlchemyError as exc:
+                if not _refusal(exc):
+                    raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+                why = f"cannot write to the database: {reason(exc)}"
+                refused.extend(Refused(origin, why) for origin in origins[article.id])
+    inserted, updated, unchanged = counts
+    return SaveReport(inserted, updated, unchanged, duplicates, tuple(refused))
+
+
+def _written(
+    engine: Engine,
+    chunks: Sequence[Sequence[Article]],
+    now: datetime,
+    counts: list[int],
+    cache: dict[str, frozenset[int]],
+) -> bool:
+    """``_write``, False when the database refused a value in it (nothing was written)."""
     try:
-        with engine.begin() as conn:
-            pending = list(merged.values())
-            for start in range(0, len(pending), _CHUNK):
-                chunk = pending[start : start + _CHUNK]
-                stored = _stored_matches(conn, chunk)
-                new_rows: list[dict[str, object]] = []
-                new_tags: list[dict[str, str]] = []
-                for article in chunk:
-                    old = next(
-                        (stored[k] for k in (article.id, *article.keys) if k in stored), None
-                    )
-                    if old is None:
-                        new_rows.append(_row(article, now))
-                        new_tags.extend({"article_id": article.id, "tag": t} for t in article.tags)
-                        inserted += 1
-                        continue
-                    combined = merge(old, article)
-                    if combined == old and combined.summary == old.summary:
-                        unchanged += 1
-                        continue
-                    row = _row(combined, now)
-                    del row["ingested_at"]
-                    conn.execute(update(articles).where(articles.c.id == old.id).values(row))
-                    conn.execute(delete(article_tags).where(article_tags.c.article_id == old.id))
-                    new_tags.extend({"article_id": old.id, "tag": t} for t in combined.tags)
-                    updated += 1
-                if new_rows:
-                    conn.execute(insert(articles), new_rows)
-                if new_tags:
-                    conn.execute(insert(article_tags), new_tags)
+        _write(engine, chunks, now, counts, cache)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
-    return SaveReport(inserted, updated, unchanged, duplicates)
+        if not _refusal(exc):
+            raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+        return False
+    return True
+
+
+def _write(
+    engine: Engine,
+    chunks: Sequence[Sequence[Article]],
+    now: datetime,
+    counts: list[int],
+    cache: dict[str, frozenset[int]],
+) -> None:
+    """Store chunks in one transaction: each article inserted, or folded into its stored
+    copy; ``counts`` (inserted, updated, unchanged) grows only once they are committed."""
+    done = [0, 0, 0]
+    with engine.begin() as conn:
+        for chunk in chunks:
+            _write_chunk(conn, chunk, now, done, cache)
+    for n, value in enumerate(done):
+        counts[n] += value
+
+
+def _write_chunk(
+    conn: Connection,
+    chunk: Sequence[Article],
+    now: datetime,
+    done: list[int],
+    cache: dict[str, frozenset[int]],
+) -> None:
+    stored = _stored_matches(conn, chunk)
+    new_rows: list[dict[str, object]] = []
+    new_tags: list[dict[str, str]] = []
+    for article in chunk:
+        keys = (article.id, *article.keys)  # a second story of one title and lead: its lead
+        found = dict.fromkeys(c for k in keys for c in stored.get(k, ()))
+        old = next((c for c in found if same_story(c, article, _cache=cache)), None)
+        if old is None:
+            if any(c.id == article.id for c in found):  # the same title and lead, not a copy
+                article = replace(article, id=_other_id(article))
+            new_rows.append(_row(article, now))
+            new_tags.extend({"article_id": article.id, "tag": t} for t in article.tags)
+            done[0] += 1
+            continue
+        combined = merge(old, article)
+        if combined == old and combined.summary == old.summary:
+            done[2] += 1
+            continue
+        row = _row(combined, now)
+        del row["ingested_at"]
+        conn.execute(update(articles).where(articles.c.id == old.id).values(row))
+        conn.execute(delete(article_tags).where(article_tags.c.article_id == old.id))
+        new_tags.extend({"article_id": old.id, "tag": t} for t in combined.tags)
+        done[1] += 1
+    if new_rows:
+        conn.execute(insert(articles), new_rows)
+    if new_tags:
+        conn.execute(insert(article_tags), new_tags)
+
+
+def _refusal(exc: SQLAlchemyError) -> bool:
+    """Whether the database refused a value (so one article, not the store, is at fault):
+    a constraint or a value it cannot hold, or one the driver could not send."""
+    return isinstance(exc, (DataError, IntegrityError)) or (
+        isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+    )
 
 
 def merge(old: Article, new: Article) -> Article:
@@ -277,7 +439,9 @@ def _summary_source(id_: str, title: str, body: str) -> Article:
     )
 
 
-def _stored_matches(conn: Connection, chunk: Sequence[Article]) -> dict[str, Article]:
+def _stored_matches(conn: Connection, chunk: Sequence[Article]) -> dict[str, list[Article]]:
+    """The stored stories that may be copies of the chunk's: by id, lead or tail key, under
+    each of those keys."""
     ids = [a.id for a in chunk]
     keys = [k for a in chunk for k in a.keys]
     stmt = select(articles).where(
@@ -289,11 +453,11 @@ def _stored_matches(conn: Connection, chunk: Sequence[Article]) -> dict[str, Art
     )
     rows = conn.execute(stmt).mappings().all()
     tag_map = _tags_of(conn, [row["id"] for row in rows])
-    found: dict[str, Article] = {}
+    found: dict[str, list[Article]] = {}
     for row in rows:
         article = _article(row, tag_map.get(row["id"], frozenset()))
-        for key in (row["id"], row["lead_key"], row["tail_key"]):
-            found.setdefault(key, article)
+        for key in dict.fromkeys((row["id"], row["lead_key"], row["tail_key"])):
+            found.setdefault(key, []).append(article)
     return found
 
 
@@ -360,6 +524,49 @@ def _richness(article: Article) -> tuple[int, int]:
     )
     dated = 2 - min(DATE_SOURCE_RANK[article.date_source], 2)
     return filled + dated + bool(article.tags), len(article.body)
+
+
+def _other_id(article: Article) -> str:
+    """The id of a story whose title and lead are another's (a blog's front page on two
+    days): its whole body tells them apart, and gives it the same id each time it is read."""
+    return _hash(article.id + "\n" + article.body)
+
+
+def _shingles(body: str, cache: dict[str, frozenset[int]]) -> frozenset[int]:
+    """Every run of 4 words of the body (case and punctuation aside), hashed."""
+    found = cache.get(body)
+    if found is None:
+        words = _WORD.findall(body.casefold())
+        n = _SHINGLE_WORDS
+        runs = (" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 1)))
+        found = cache[body] = frozenset(hash(run) for run in runs if run)
+    return found
+
+
+def _title_words(title: str) -> list[str]:
+    return _WORD.findall(title.casefold())
+
+
+def _is_storable(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or not _SURROGATE.search(text))
+
+
+def _storable(text: str) -> str:
+    """``text`` without what no database column holds: NUL, lone surrogates (as "\ufffd")."""
+    if _is_storable(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word, marked with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-–—|/") + "…"
 
 
 def _hash(text: str) -> str:

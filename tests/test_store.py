@@ -16,6 +16,22 @@ from .factories import stored_article as make_article
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
+# A story of ordinary length (about 150 words), written for these tests.
+STORY = (
+    "The harbour board voted on Tuesday to close the old north pier for two years while "
+    "engineers rebuild its foundations, which divers found badly worn by the tides.",
+    "Fishing crews who tie up at the pier will move to the south basin from March. The "
+    "board said berths there would be free of charge until the work is done, and that a "
+    "shuttle bus would run between the two basins every half hour.",
+    "Several skippers said the move would cost them an hour each morning. One asked why "
+    "the repairs had waited so long, since the first survey warned of the damage in 2015.",
+    "The chair of the board, Maria Olsen, said the money had only now been found, after "
+    "the regional council agreed to pay a third of the bill. The rest comes from harbour "
+    "dues and a loan that the board expects to repay within twelve years.",
+    "Work on the foundations starts in April, and the pier should reopen in the spring "
+    "after next, with a wider deck and lighting along its whole length.",
+)
+
 
 def test_round_trip_keeps_the_offset_and_every_field(engine: Engine) -> None:
     article = make_article(author="Jane Roe", subtitle="Deck", url="https://x.test/a", source="S")
@@ -33,8 +49,12 @@ def test_saving_twice_changes_nothing(engine: Engine) -> None:
 
 
 def test_copies_fold_into_one_story_keeping_the_richer_metadata(engine: Engine) -> None:
-    poor = make_article(date_source="mtime", tags=frozenset({"wire"}))
-    rich = make_article(title="A retitled copy", author="Jane Roe", tags=frozenset({"port"}))
+    """A syndicated copy under another title folds: its text is long enough to be its own.
+    (A short text under two titles no longer folds: see the short-items test below.)"""
+    poor = make_article(paragraphs=STORY, date_source="mtime", tags=frozenset({"wire"}))
+    rich = make_article(
+        title="A retitled copy", paragraphs=STORY, author="Jane Roe", tags=frozenset({"port"})
+    )
     store.save(engine, [poor], now=NOW)
     assert store.save(engine, [rich], now=NOW).updated == 1
     (kept,) = store.query(engine)
@@ -155,3 +175,118 @@ def test_psycopg_cleanup_warnings_never_reach_the_terminal() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+# ---------------------------------------------------------------- folding precision
+
+
+def _words(count: int, stem: str) -> str:
+    """``count`` distinct made-up words: text no other test body shares."""
+    return " ".join(f"{stem}{n:03d}" for n in range(count))
+
+
+def test_pages_that_only_end_alike_stay_apart(engine: Engine) -> None:
+    """The same sign-off and newsletter footer (far more than 40 words) under two stories."""
+    footer = (
+        "Thanks for reading. If you liked this post, share it with a friend and sign up for "
+        "our weekly newsletter, which brings every new post, the best comments of the week "
+        "and a few links we found worth reading to your inbox each Sunday morning. You can "
+        "unsubscribe at any time with one click, and we never share your address."
+    )
+    one = make_article(title="Harbour", paragraphs=(*STORY[:2], footer))
+    two = make_article(title="Library", paragraphs=(_words(120, "lib"), footer))
+    assert one.keys[1] == two.keys[1]  # the same last 40 words
+    report = store.save(engine, [one], now=NOW)
+    assert store.save(engine, [two], now=NOW).inserted == 1
+    assert report.inserted == 1
+    assert sorted(a.title for a in store.query(engine)) == ["Harbour", "Library"]
+
+
+def test_two_products_on_one_shop_template_stay_apart(engine: Engine) -> None:
+    head = (
+        "Free delivery on every order over fifty euros, and returns are free within thirty "
+        "days of delivery. Order before two in the afternoon and your parcel leaves the "
+        "warehouse the same day; we pack every item by hand in recycled paper and send you "
+        "a tracking link by email."
+    )
+    tail = (
+        "Questions about this product? Our team answers by chat and email every weekday from "
+        "eight to six, and our guide to sizes and care explains how to choose, wash and store "
+        "everything we sell. Customers who bought this item also bought the items below."
+    )
+    kettle = make_article(title="Kettle", paragraphs=(head, _words(30, "kettle"), tail))
+    teapot = make_article(title="Teapot", paragraphs=(head, _words(30, "teapot"), tail))
+    assert kettle.keys == teapot.keys  # the same first and last 40 words
+    report = store.save(engine, [kettle, teapot], now=NOW)
+    assert (report.inserted, report.duplicates) == (2, 0)
+
+
+def test_short_items_with_one_text_under_two_titles_stay_apart(engine: Engine) -> None:
+    """Podcast entries with the same stock description are different episodes."""
+    text = ("A new episode is out: listen in your podcast app or on our site.",)
+    one = make_article(title="Episode 1: Tides", paragraphs=text)
+    two = make_article(title="Episode 2: Winds", paragraphs=text)
+    assert store.save(engine, [one, two], now=NOW).inserted == 2
+
+
+def test_rss_and_atom_copies_of_one_post_fold(engine: Engine) -> None:
+    """The same post from a blog's two feeds: other title case, whitespace, paragraphs and
+    quotes; a short post, so the title is what makes the match distinctive."""
+    rss = make_article(
+        title="How We Moved Our Store To PostgreSQL",
+        paragraphs=(
+            "We moved the store to PostgreSQL last week. It took two evenings, one "
+            "\u201cmigration\u201d script and no downtime.",
+            "Here is what went well, and the one thing we would do differently.",
+        ),
+    )
+    atom = make_article(
+        title="How we moved our store to  PostgreSQL ",
+        paragraphs=(
+            "We moved the store to PostgreSQL last week.  It took two evenings, one "
+            '"migration" script and no downtime. Here is what went well, and the one '
+            "thing we would do differently.",
+        ),
+        url="https://blog.test/moved",
+    )
+    report = store.save(engine, [rss, atom], now=NOW)
+    assert (report.inserted, report.duplicates) == (1, 1)
+    (kept,) = store.query(engine)
+    assert kept.url == "https://blog.test/moved"
+
+
+def test_a_page_read_again_under_new_chrome_folds(engine: Engine) -> None:
+    """The cleaner kept a navigation line this time: another lead key, the same story."""
+    first = make_article(title="Pier to close", paragraphs=STORY)
+    again = make_article(
+        title="Pier to close | The Harbour Times",
+        paragraphs=("Home News Sport Weather Business Opinion", *STORY),
+        author="Jane Roe",
+    )
+    assert first.keys[0] != again.keys[0]
+    store.save(engine, [first], now=NOW)
+    assert store.save(engine, [again], now=NOW).updated == 1
+    (kept,) = store.query(engine)
+    assert (kept.id, kept.author) == (first.id, "Jane Roe")
+
+
+def test_a_second_story_under_the_same_title_and_lead_is_kept(engine: Engine) -> None:
+    """A blog's front page read on two days: the same title and newest post first, then
+    different posts. Both are kept, each under an id of its own, the same on every read."""
+    monday = make_article(title="Notes", paragraphs=(*STORY[:2], _words(150, "mon")))
+    tuesday = make_article(title="Notes", paragraphs=(*STORY[:2], _words(150, "tue")))
+    assert monday.id == tuesday.id
+    assert store.save(engine, [monday], now=NOW).inserted == 1
+    assert store.save(engine, [tuesday], now=NOW).inserted == 1
+    ids = {a.id for a in store.query(engine)}
+    assert len(ids) == 2 and monday.id in ids
+    assert store.save(engine, [monday, tuesday], now=NOW) == store.SaveReport(0, 0, 2, 0)
+    with db.opened(str(engine.url.render_as_string(hide_password=False))) as other:
+        assert store.save(other, [tuesday], now=NOW).unchanged == 1
+
+
+def test_same_story_never_on_the_tail_alone() -> None:
+    body = (_words(60, "a"), _words(60, "z"))
+    tail_only = make_article(title="Other", paragraphs=(_words(60, "b"), _words(60, "z")))
+    assert not store.same_story(make_article(title="Other", paragraphs=body), tail_only)
+    assert store.same_story(make_article(paragraphs=body), make_article(paragraphs=body))
