@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from digest import dates, db, selection, store
+from digest import dates, db, ingest, selection, store
 from digest.errors import StoreError
 from digest.models import Article
 
@@ -290,3 +290,219 @@ def test_same_story_never_on_the_tail_alone() -> None:
     tail_only = make_article(title="Other", paragraphs=(_words(60, "b"), _words(60, "z")))
     assert not store.same_story(make_article(title="Other", paragraphs=body), tail_only)
     assert store.same_story(make_article(paragraphs=body), make_article(paragraphs=body))
+
+
+# ---------------------------------------------------------------- one article refused alone
+
+
+def _refuse_title(engine: Engine, title: str) -> None:
+    """Make the database itself refuse any article titled ``title`` (as it would a value it
+    cannot hold): a CHECK constraint on PostgreSQL, a trigger on SQLite."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text(f"ALTER TABLE articles ADD CONSTRAINT refused CHECK (title <> '{title}')")
+            )
+        else:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER refused BEFORE INSERT ON articles WHEN NEW.title = '{title}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
+            )
+
+
+@pytest.mark.parametrize("size", [3, 450])  # one chunk, and more than one
+def test_one_article_the_database_refuses_costs_only_itself(engine: Engine, size: int) -> None:
+    _refuse_title(engine, "Broken")
+    batch = [
+        make_article(title=f"Story {n}", paragraphs=(f"Text of story {n}.",), origin=f"/in/{n}.txt")
+        for n in range(size)
+    ]
+    batch[1] = make_article(title="Broken", paragraphs=("Its text.",), origin="/in/broken.html")
+    report = store.save(engine, batch, now=NOW)
+    (refused,) = report.refused
+    assert refused.origin == "/in/broken.html"
+    assert refused.reason.startswith("cannot write to the database: ")
+    assert "\n" not in refused.reason
+    assert (report.inserted, report.updated, report.unchanged) == (size - 1, 0, 0)
+    stored = store.query(engine)
+    assert len(stored) == size - 1 and "Broken" not in {a.title for a in stored}
+
+
+def test_a_refused_tag_takes_its_article_with_it_and_nothing_else(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text("ALTER TABLE article_tags ADD CONSTRAINT refused CHECK (tag <> 'bad')")
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refused BEFORE INSERT ON article_tags WHEN NEW.tag = 'bad' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
+            )
+    good = make_article(title="Good", paragraphs=("Good text.",), origin="/in/good.txt")
+    bad = make_article(
+        title="Bad", paragraphs=("Bad text.",), tags=frozenset({"bad"}), origin="/in/bad.txt"
+    )
+    report = store.save(engine, [good, bad], now=NOW)
+    assert [r.origin for r in report.refused] == ["/in/bad.txt"]
+    assert [a.title for a in store.query(engine)] == ["Good"]  # no article without its tags
+
+
+def test_a_refused_story_names_every_file_folded_into_it(engine: Engine) -> None:
+    _refuse_title(engine, "Broken")
+    copies = [make_article(title="Broken", paragraphs=STORY, origin=f"/in/{n}.xml") for n in "ab"]
+    report = store.save(engine, copies, now=NOW)
+    assert report.duplicates == 1
+    assert sorted(r.origin for r in report.refused) == ["/in/a.xml", "/in/b.xml"]
+
+
+def test_a_store_that_cannot_be_written_is_one_error_not_a_refusal(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE article_tags"))
+        conn.execute(text("DROP TABLE articles"))
+    with pytest.raises(StoreError) as caught:
+        store.save(engine, [make_article()], now=NOW)
+    assert str(caught.value).startswith("cannot write to the database: ")
+
+
+# ---------------------------------------------------------------- values fit their columns
+
+
+def test_every_value_fits_its_column_before_the_store() -> None:
+    long_title = "Word " * 100  # 500 characters
+    article = make_article(
+        title=long_title,
+        author="Jane Roe " * 40,  # 360
+        subtitle="Deck " * 200,
+        source="Source " * 40,
+        dateline="PLACE " * 50,
+        url="https://x.test/" + "a" * 3000,
+        tags=frozenset({"k" * 400, "x" * store.TAG_CHARS, "fine"}),
+        paragraphs=("A NUL\x00 here, and a lone \udc80 surrogate.",),
+        summary="Sum\x00mary",
+    )
+    fitted = store.fit(article)
+    assert len(fitted.title) <= 300 and fitted.title.endswith("Word…")
+    assert fitted.author is not None and len(fitted.author) <= 200
+    assert fitted.author.endswith("Roe…")  # cut at a word
+    for value, cap in ((fitted.subtitle, 600), (fitted.source, 200), (fitted.dateline, 200)):
+        assert value is not None and len(value) <= cap
+    assert fitted.url is None  # a cut URL would lead nowhere
+    assert fitted.tags == {"x" * store.TAG_CHARS, "fine"}
+    assert fitted.paragraphs == ("A NUL here, and a lone \ufffd surrogate.",)
+    assert fitted.summary == "Summary"
+    assert store.fit(fitted) == fitted
+    short = make_article(author="Jane Roe", url="https://x.test/a")
+    assert store.fit(short) is short
+
+
+def test_overlong_values_store_fine(engine: Engine) -> None:
+    """On PostgreSQL a tag over varchar(80) or a NUL used to roll back the whole batch."""
+    article = make_article(
+        title="T " * 400,
+        author="A" * 300,
+        tags=frozenset({"keywords-" * 45, "harbour"}),
+        paragraphs=("Text with a NUL\x00 in it.",),
+    )
+    report = store.save(engine, [article, make_article(title="Other", paragraphs=("x.",))], now=NOW)
+    assert (report.inserted, report.refused) == (2, ())
+    back = next(a for a in store.query(engine) if a.title != "Other")
+    assert back.tags == {"harbour"} and back.author is not None and len(back.author) <= 200
+    assert back.paragraphs == ("Text with a NUL in it.",)
+
+
+def test_a_page_with_a_long_keywords_meta_and_author_stores_fine(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The acceptance case: an HTML page with a 400-character keywords meta and a
+    300-character author, read through ingest, stores whole."""
+    keywords = ", ".join(f"keyword number {n}" for n in range(24))[:400]
+    author = ("Jane Roe and " * 30)[:300]
+    assert (len(keywords), len(author)) == (400, 300)
+    body = "".join(f"<p>{p}</p>" for p in STORY)
+    page = tmp_path / "page.html"
+    page.write_text(
+        f'<html><head><title>Pier to close</title><meta name="keywords" content="{keywords}">'
+        f'<meta name="author" content="{author}"></head><body><article><h1>Pier to close</h1>'
+        f"{body}</article></body></html>",
+        encoding="utf-8",
+    )
+    batch = ingest.read_paths([page], ingest.Options(default_tz=UTC))
+    assert batch.rejected == ()
+    report = store.save(engine, batch.articles, now=NOW)
+    assert (report.inserted, report.refused) == (1, ())
+    (back,) = store.query(engine)
+    assert back.paragraphs[0].startswith("The harbour board voted")
+    assert all(len(tag) <= store.TAG_CHARS for tag in back.tags)
+    assert back.author is None or len(back.author) <= 200
+
+
+# ---------------------------------------------------------------- the daily path
+
+
+def test_the_daily_path_marks_a_file_with_a_refused_article_as_failed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``pipeline.ingest_sources``: the other files are stored and read; the file whose
+    article the database refused is named, recorded as failed, and read again once fixed."""
+    from sqlalchemy import select
+
+    from digest import pipeline, settings
+    from digest.schema import ingested_files
+
+    from .conftest import write_config
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "one.txt").write_text(
+        "Story one\n\nThe council met on Monday and agreed to repair the harbour wall before "
+        "the winter storms. Work starts next month and will take six weeks.\n",
+        encoding="utf-8",
+    )
+
+    def feed(second: str) -> str:
+        items = "".join(
+            f"<item><title>{title}</title><link>https://x.test/{n}</link>"
+            f"<description>{text}</description></item>"
+            for n, (title, text) in enumerate(
+                [
+                    ("Fine entry", "The library opened a new reading room for children today."),
+                    (second, "The ferry timetable changes on Sunday, with two more crossings."),
+                ]
+            )
+        )
+        channel = f"<channel><title>T</title>{items}</channel>"
+        return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'
+
+    broken = sources / "news.xml"
+    broken.write_text(feed("Broken"), encoding="utf-8")
+    config = write_config(tmp_path, database_url, seeds_dir=f'"{sources}"')
+    chosen = settings.load_settings(config)
+    with db.opened(database_url) as engine:
+        _refuse_title(engine, "Broken")
+        first = pipeline.ingest_sources(engine, chosen, now=NOW, only_new=True)
+        (rejected,) = first.rejected
+        assert rejected.path == str(broken)  # the file, named; its second article refused
+        assert rejected.reason.startswith("article 2: cannot be stored: cannot write to the ")
+        assert first.saved.inserted == 2
+        assert sorted(a.title for a in first.articles) == ["Fine entry", "Story one"]
+        with engine.connect() as conn:
+            status = dict(
+                conn.execute(select(ingested_files.c.path, ingested_files.c.status)).all()
+            )
+        assert status[str(broken)] == "failed"
+        assert status[str(sources / "one.txt")] == "ok"
+        broken.write_text(feed("Fixed"), encoding="utf-8")
+        again = pipeline.ingest_sources(engine, chosen, now=NOW, only_new=True)
+        assert (again.files, again.rejected) == (1, ())
+        assert (again.saved.inserted, again.saved.unchanged) == (1, 1)
