@@ -171,56 +171,53 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
             by_key.setdefault(key, []).append(article.id)
     counts = [0, 0, 0]
     refused: list[Refused] = []
-    pending = list(merged.values())
-    chunks = [pending[start : start + _CHUNK] for start in range(0, len(pending), _CHUNK)]
-    # One transaction, as fast as ever; when the database refuses a value in it, again a
-    # chunk at a time, and the chunk it refuses article by article.
-    retried = [] if _written(engine, chunks, now, counts, cache) else chunks
-    for chunk in retried:
-        if _written(engine, [chunk], now, counts, cache):
+    # One transaction, as fast as ever; when the database refuses a value in it, each half
+    # again, down to the article it refuses: a few more transactions per refused article.
+    parts = [list(merged.values())]
+    while parts:
+        part = parts.pop()
+        if not part or (failure := _refused(engine, part, now, counts, cache)) is None:
             continue
-        for article in chunk:
-            try:
-                _write(engine, [[article]], now, counts, cache)
-            except SQLAlchemyError as exc:
-                if not _refusal(exc):
-                    raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
-                why = f"cannot write to the database: {reason(exc)}"
-                refused.extend(Refused(origin, why) for origin in origins[article.id])
+        if len(part) > 1:
+            parts += [part[len(part) // 2 :], part[: len(part) // 2]]
+            continue
+        why = f"cannot write to the database: {reason(failure)}"
+        refused.extend(Refused(origin, why) for origin in origins[part[0].id])
     inserted, updated, unchanged = counts
     return SaveReport(inserted, updated, unchanged, duplicates, tuple(refused))
 
 
-def _written(
+def _refused(
     engine: Engine,
-    chunks: Sequence[Sequence[Article]],
+    batch: Sequence[Article],
     now: datetime,
     counts: list[int],
     cache: dict[str, frozenset[int]],
-) -> bool:
-    """``_write``, False when the database refused a value in it (nothing was written)."""
+) -> SQLAlchemyError | None:
+    """``_write``; the error when the database refused a value in it (nothing was written)."""
     try:
-        _write(engine, chunks, now, counts, cache)
+        _write(engine, batch, now, counts, cache)
     except SQLAlchemyError as exc:
         if not _refusal(exc):
             raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
-        return False
-    return True
+        return exc
+    return None
 
 
 def _write(
     engine: Engine,
-    chunks: Sequence[Sequence[Article]],
+    batch: Sequence[Article],
     now: datetime,
     counts: list[int],
     cache: dict[str, frozenset[int]],
 ) -> None:
-    """Store chunks in one transaction: each article inserted, or folded into its stored
-    copy; ``counts`` (inserted, updated, unchanged) grows only once they are committed."""
+    """Store ``batch`` in one transaction, a chunk of statements at a time: each article
+    inserted, or folded into its stored copy; ``counts`` (inserted, updated, unchanged)
+    grows only once it is committed."""
     done = [0, 0, 0]
     with engine.begin() as conn:
-        for chunk in chunks:
-            _write_chunk(conn, chunk, now, done, cache)
+        for start in range(0, len(batch), _CHUNK):
+            _write_chunk(conn, batch[start : start + _CHUNK], now, done, cache)
     for n, value in enumerate(done):
         counts[n] += value
 
