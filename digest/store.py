@@ -5,8 +5,9 @@ database plumbing under it (engines, errors, instants) is ``digest.db``.
 
 Two items are one story only when their distinctive text matches (``same_story``): the
 body keys (first and last 40 words) and the id only find candidates, and the whole bodies
-decide. A batch is written a chunk at a time; a chunk the database refuses is written again
-article by article, so one article it cannot hold is refused alone (``SaveReport.refused``).
+decide. A batch is written in one transaction; one the database refuses is halved and
+written again, down to the article it cannot hold, which is refused alone
+(``SaveReport.refused``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ _SHINGLE_WORDS = 4
 _SAME_TEXT = 0.8  # resemblance (shared / all shingles of the two) of two copies of one text
 _DISTINCT = 100  # shared shingles that make a text distinctive without the title's help
 _CONTAINED = 0.9  # same title and lead: share of the shorter body found in the longer (an excerpt)
+# A body key more stories share than this is boilerplate (a site's footer, a template's
+# head): no evidence of a copy, and comparing each new item with all of them would be
+# quadratic.
+_CANDIDATES = 8
+_CACHED = 2_000  # shingle sets kept while one batch is saved
 
 
 def _limit(column: Column[Any]) -> int | None:
@@ -121,17 +127,18 @@ def fit(article: Article) -> Article:
     return replace(article, **changes) if changes else article
 
 
-def same_story(a: Article, b: Article, *, _cache: dict[str, frozenset[int]] | None = None) -> bool:
+def same_story(a: Article, b: Article, *, cache: dict[str, frozenset[int]] | None = None) -> bool:
     """Whether two items are copies of one story: their distinctive text matches.
 
     Nearly the same words (resemblance of their 4-word shingles) and enough of them to be
     distinctive, or else the same title; or the same title and lead with one body inside the
     other (a feed's excerpt of a page). Bodies that merely end or begin alike never are.
+    ``cache`` keeps the bodies' shingles between calls.
     """
     same_title = _title_words(a.title) == _title_words(b.title)
     if same_title and a.body == b.body:  # the same file read again, the commonest case
         return True
-    cache = {} if _cache is None else _cache
+    cache = {} if cache is None else cache
     one, two = _shingles(a.body, cache), _shingles(b.body, cache)
     if not one or not two:
         return same_title and one == two
@@ -155,8 +162,14 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
     duplicates = 0
     for article in map(fit, batch):
         keys = (article.id, *article.keys)
-        found = dict.fromkeys(m for k in keys for m in by_key.get(k, ()) if m in merged)
-        known = next((m for m in found if same_story(merged[m], article, _cache=cache)), None)
+        found = dict.fromkeys(
+            m
+            for k in keys
+            if len(holders := by_key.get(k, ())) <= _CANDIDATES or k == article.id
+            for m in holders
+            if m in merged
+        )
+        known = next((m for m in found if same_story(merged[m], article, cache=cache)), None)
         if known is not None:
             duplicates += 1
             sources = [*origins.pop(known), article.origin]
@@ -235,7 +248,7 @@ def _write_chunk(
     for article in chunk:
         keys = (article.id, *article.keys)  # a second story of one title and lead: its lead
         found = dict.fromkeys(c for k in keys for c in stored.get(k, ()))
-        old = next((c for c in found if same_story(c, article, _cache=cache)), None)
+        old = next((c for c in found if same_story(c, article, cache=cache)), None)
         if old is None:
             if any(c.id == article.id for c in found):  # the same title and lead, not a copy
                 article = replace(article, id=_other_id(article))
@@ -441,14 +454,30 @@ def _stored_matches(conn: Connection, chunk: Sequence[Article]) -> dict[str, lis
     each of those keys."""
     ids = [a.id for a in chunk]
     keys = [k for a in chunk for k in a.keys]
-    stmt = select(articles).where(
-        or_(
-            articles.c.id.in_(ids),
-            articles.c.lead_key.in_(keys),
-            articles.c.tail_key.in_(keys),
-        )
+    columns = (articles.c.id, articles.c.lead_key, articles.c.tail_key)
+    matching = or_(
+        articles.c.id.in_(ids), articles.c.lead_key.in_(keys), articles.c.tail_key.in_(keys)
     )
-    rows = conn.execute(stmt).mappings().all()
+    holders: dict[str, set[str]] = {}
+    present: set[str] = set()
+    for id_, *body_keys_of in conn.execute(select(*columns).where(matching)):
+        present.add(id_)
+        for key in body_keys_of:
+            holders.setdefault(key, set()).add(id_)
+    if not present:
+        return {}
+    wanted = present.intersection(ids)  # an id is one story: never boilerplate
+    for key in keys:
+        if len(found_ids := holders.get(key, set())) <= _CANDIDATES:
+            wanted |= found_ids
+    listed = sorted(wanted)
+    rows = [
+        row
+        for start in range(0, len(listed), _CHUNK)
+        for row in conn.execute(
+            select(articles).where(articles.c.id.in_(listed[start : start + _CHUNK]))
+        ).mappings()
+    ]
     tag_map = _tags_of(conn, [row["id"] for row in rows])
     found: dict[str, list[Article]] = {}
     for row in rows:
@@ -533,6 +562,8 @@ def _shingles(body: str, cache: dict[str, frozenset[int]]) -> frozenset[int]:
     """Every run of 4 words of the body (case and punctuation aside), hashed."""
     found = cache.get(body)
     if found is None:
+        if len(cache) >= _CACHED:
+            cache.clear()
         words = _WORD.findall(body.casefold())
         n = _SHINGLE_WORDS
         runs = (" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 1)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -506,3 +507,20 @@ def test_the_daily_path_marks_a_file_with_a_refused_article_as_failed(
         again = pipeline.ingest_sources(engine, chosen, now=NOW, only_new=True)
         assert (again.files, again.rejected) == (1, ())
         assert (again.saved.inserted, again.saved.unchanged) == (1, 1)
+
+
+def test_many_stories_with_one_footer_stay_apart_and_their_copies_still_fold(
+    engine: Engine,
+) -> None:
+    """A footer that dozens of a site's stories share is no evidence (nor compared with each
+    of them); a copy of one of them is still found by its lead."""
+    footer = _words(60, "footer")
+    stories = [
+        make_article(title=f"Story {n}", paragraphs=(_words(120, f"s{n}x"), footer))
+        for n in range(30)
+    ]
+    assert store.save(engine, stories[:20], now=NOW).inserted == 20
+    copy = replace(stories[3], title="Story 3, retitled", author="Jane Roe")
+    report = store.save(engine, [*stories[20:], copy], now=NOW)
+    assert (report.inserted, report.updated) == (10, 1)
+    assert len(store.query(engine)) == 30
