@@ -1,6 +1,7 @@
 """Folding precision: how many distinct pages the store wrongly folds into another.
 
-Every page of a page set is a different story, so every fold counted here is a wrong one.
+Every page of a page set is meant to be a different story, so each fold counted here is
+suspect: `--show` lists them to check (a few are the same wire story on two sites).
 The pages are read from ../shared/data (never copied: Dragnet's are AGPLv3), decompressed
 into a temporary folder, read with ``ingest.read_paths`` and saved into a fresh SQLite store.
 
@@ -45,7 +46,7 @@ def measure(name: str, show: int) -> None:
     print(
         f"{name}: {len(pages)} pages, {len(batch.articles)} articles, "
         f"{len(batch.rejected)} rejected, {report.inserted} stored, "
-        f"{len(batch.articles) - report.inserted} folded (each one wrong), save {took:.2f} s"
+        f"{len(batch.articles) - report.inserted} folded into another page, save {took:.2f} s"
     )
     for article in folded[:show]:
         print(f"  folded: {Path(article.origin).name}  {article.title[:70]!r}")
