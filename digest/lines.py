@@ -16,11 +16,13 @@ BYLINE_MAX_CHARS = 160  # a paragraph that opens with "By" and is longer is a se
 
 PROBE_TZ = dates.zone("UTC")  # only to tell whether a line is a timestamp, never to read it
 CJK_CHARS_PER_WORD = 2  # Chinese and Japanese: a word is one to three characters, most two
-SEA_CHARS_PER_WORD = 4  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
+SEA_CHARS_PER_WORD = 3  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
+HANGUL_PER_WORD = 4  # Korean is spaced, but a spaced word carries its particles: one more
 _WORD = re.compile(r"[^\W_]+")
 # Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SEA_CHAR = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 # ---------------------------------------------------------------- names
 
@@ -53,7 +55,10 @@ def word_count(text: str) -> int:
         return spaced
     cjk = len(_CJK_CHAR.findall(text))
     sea = len(_SEA_CHAR.findall(text)) if not cjk else 0
-    return spaced + cjk // CJK_CHARS_PER_WORD + sea // SEA_CHARS_PER_WORD
+    hangul = len(_HANGUL.findall(text)) if not cjk else 0
+    return (
+        spaced + cjk // CJK_CHARS_PER_WORD + sea // SEA_CHARS_PER_WORD + hangul // HANGUL_PER_WORD
+    )
 
 
 def words(text: str) -> list[str]:

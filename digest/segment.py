@@ -37,7 +37,7 @@ _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 _BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
 _CLOSERS = "\"'”’»)]*」』）】〕》"
-_TERMINAL = frozenset(".!?…:;。！？．：；")
+_TERMINAL = frozenset(".!?…:;。！？．：；।॥؟۔။។")
 
 # A tag or category archive's head, with the name it gives ("Tag Archive | "Lamps"",
 # "Posts tagged lamps"); only on lines of up to ARCHIVE_HEAD_MAX_WORDS words. The cleaner

@@ -35,7 +35,7 @@ _CJK_CLOSE = '」』”’）)】〕》〉"'  # an ASCII '"' only when it closes
 # A run of sentence-ending marks (with a spaced ellipsis " . . ."), its closing quotes and
 # brackets, then a space or the end; CJK full stops (a full-width "．" not in a number, "!?"
 # after CJK text) need no space after them.
-_MARK = r"(?P<mark>[.!?‽…]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
+_MARK = r"(?P<mark>[.!?‽…।؟۔]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
 _CANDIDATE = re.compile(_MARK)
 _CANDIDATE_CJK = re.compile(
     rf"(?P<cjk>(?:[。！？]|．(?![０-９0-9])|(?<=[{_CJK}])[!?])[。！？!?]*[{_CJK_CLOSE}]*)|{_MARK}"
@@ -233,7 +233,7 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     if first.islower():
         return None
     mark, pos = match.group("mark"), match.start()
-    if "!" in mark or "?" in mark or "‽" in mark:
+    if mark.strip(". …"):  # a "!" or "?" in it, or another script's mark: "।", "؟"
         return end
     dots = mark.count(".") + 3 * mark.count("…")
     if dots >= 3:

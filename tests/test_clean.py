@@ -320,8 +320,8 @@ def test_pages_without_an_article_give_nothing(text: str) -> None:
 # ---------------------------------------------------------------- text without spaces
 
 
-@pytest.mark.parametrize("name", ["ja-page.txt", "zh-page.txt"])
-def test_chinese_and_japanese_pages_are_prose(name: str) -> None:
+@pytest.mark.parametrize("name", ["ja-page.txt", "zh-page.txt", "ko-page.txt", "th-page.txt"])
+def test_chinese_japanese_korean_and_thai_pages_are_prose(name: str) -> None:
     """Words are not counted by spaces where none are written: every paragraph is kept."""
     text = (DATA / "lang" / name).read_text(encoding="utf-8")
     blocks = [b.strip() for b in text.split("\n\n") if b.strip()]

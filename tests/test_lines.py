@@ -142,8 +142,8 @@ def test_a_text_without_a_dateline_is_left_whole(text: str) -> None:
         ("Der Stadtrat stimmte am Dienstag zu.", 6),  # spaced, accented: by its spaces
         ("市議会は火曜日、港の街灯を暗くする案を可決した。", 1 + 22 // 2),
         ("市议会周二投票通过。", 1 + 8 // 2),
-        ("시의회는 화요일에 법안을 통과시켰다.", 4),  # Korean is spaced
-        ("สภาเมืองลงมติเมื่อวันอังคาร", 1 + 27 // 4),
+        ("시의회는 화요일에 법안을 통과시켰다.", 4 + 16 // 4),  # spaced, particles joined
+        ("สภาเมืองลงมติเมื่อวันอังคาร", 1 + 27 // 3),
     ],
     ids=["english", "german", "japanese", "chinese", "korean", "thai"],
 )

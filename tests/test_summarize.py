@@ -389,6 +389,19 @@ def test_non_english_text_is_cut_sanely(text: str, expected: list[str]) -> None:
             ["会议结束。", '"下一步呢?"', "他问。"],
             id="zh ascii quote open",
         ),
+        pytest.param(
+            "परिषद ने मंगलवार को प्रस्ताव पारित किया। नया नियम अप्रैल से लागू होगा।",
+            ["परिषद ने मंगलवार को प्रस्ताव पारित किया।", "नया नियम अप्रैल से लागू होगा।"],
+            id="hi danda",
+        ),
+        pytest.param(
+            "هل ستبدأ القاعدة في أبريل؟ نعم، قال المجلس.",
+            ["هل ستبدأ القاعدة في أبريل؟", "نعم، قال المجلس."],
+            id="ar question mark",
+        ),
+        pytest.param(
+            "Was it him...? Nobody knew.", ["Was it him...?", "Nobody knew."], id="en ...?"
+        ),
     ],
 )
 def test_sentences_in_other_languages(text: str, expected: list[str]) -> None:
