@@ -136,5 +136,6 @@ def test_a_declaration_the_text_plainly_contradicts_is_not_believed() -> None:
     assert language.of_article("kn", "Harbour lamps dimmed", [ENGLISH, ENGLISH]) == "en"
 
 
-def test_a_declared_language_unknown_to_the_model_stands() -> None:
-    assert language.of_article("tlh", "Harbour lamps dimmed", [ENGLISH, ENGLISH]) == "tlh"
+@pytest.mark.parametrize("odd", ["\ud800", "\x00\x01\x02", "\ufffe"])
+def test_text_the_detector_cannot_take_is_no_language_and_no_crash(odd: str) -> None:
+    assert language.detect("", [odd + ENGLISH[:60] + odd]) is None
