@@ -23,6 +23,10 @@ _WORD = re.compile(r"[^\W_]+")
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SEA_CHAR = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_UNSPACED = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f"
+    r"\u1780-\u17ff\uac00-\ud7a3]"
+)
 
 # ---------------------------------------------------------------- names
 
@@ -51,7 +55,7 @@ def word_count(text: str) -> int:
     """How many words a single-spaced line holds: its spaces, and in a script written
     without them (Chinese, Japanese, Thai) its letters at a typical word length."""
     spaced = text.count(" ") + 1
-    if text.isascii():
+    if text.isascii() or _UNSPACED.search(text) is None:  # most lines: one scan at most
         return spaced
     cjk = len(_CJK_CHAR.findall(text))
     sea = len(_SEA_CHAR.findall(text)) if not cjk else 0
