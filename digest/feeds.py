@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
+from digest import language
 from digest.errors import OutputError
 from digest.files import write_if_changed
 from digest.links import article_link
@@ -161,8 +162,13 @@ def _render(
     kind = "application/atom+xml" if atom else "application/rss+xml"
     generator.link(href=self_url, rel="self", type=kind)
     generator.link(href=site, rel="alternate", type="text/html")
+    langs = {language.normalise(e.article.lang) for e in entries}
+    if len(langs) == 1 and None not in langs:
+        generator.language(langs.pop())  # RSS <language>, Atom xml:lang: one for every entry
     if not atom:
         generator.load_extension("dc", atom=False, rss=True)
+    elif any(e.article.lang for e in entries):
+        generator.load_extension("dc", atom=True, rss=False)  # for each entry's dc:language
     for entry in entries:
         _add_entry(generator, entry, info, host, rss=not atom)
     try:
@@ -197,6 +203,9 @@ def _add_entry(
             item.dc.dc_creator(_line(article.author))
         else:
             item.author(name=_line(article.author))
+    lang = language.normalise(article.lang)
+    if lang:  # feedgen has no per-entry language of its own: Dublin Core's, in RSS and Atom
+        item.dc.dc_language(lang)
     item.published(published)
     item.updated(published)  # feedgen's default is now(), which would change every build
 

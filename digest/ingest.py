@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from digest import clean, dates, readers
+from digest import clean, dates, language, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft
 from digest.store import TAG_CHARS, article_id, body_keys, fit
@@ -63,6 +63,7 @@ class _Meta:
     url: str | None = None
     author: str | None = None
     tags: tuple[str, ...] = ()
+    lang: str | None = None
 
 
 def read_paths(paths: Sequence[Path], options: Options) -> Batch:
@@ -259,6 +260,7 @@ def _load_metadata(path: Path, default_tz: tzinfo) -> dict[tuple[str, str | None
             url=_meta_text(entry, "url", path),
             author=_meta_text(entry, "author", path),
             tags=tuple(clean.tag_slug(str(t)) for t in tags),
+            lang=_meta_lang(entry, path),
         )
     return out
 
@@ -270,6 +272,16 @@ def _meta_text(entry: dict[str, Any], key: str, path: Path) -> str | None:
     if not isinstance(value, str):
         raise IngestError(f'{path}: {key} of "{entry["file"]}" must be a string, in quotes')
     return readers.printable(value)
+
+
+def _meta_lang(entry: dict[str, Any], path: Path) -> str | None:
+    value = _meta_text(entry, "lang", path)
+    tag = language.normalise(value)
+    if value is not None and tag is None:
+        raise IngestError(
+            f'{path}: lang of "{entry["file"]}" must be a language tag, as lang = "de" or "pt-BR"'
+        )
+    return tag
 
 
 def _meta_date(value: Any, default_tz: tzinfo, path: Path, name: str) -> datetime | None:
@@ -347,6 +359,7 @@ def _finish(
             max_chars=options.summary_chars,
         ),
         keys=keys,
+        lang=meta.lang or language.of_article(draft.lang, draft.title, paragraphs),
     )
     return fit(article)  # every value within its column's limit, by construction
 

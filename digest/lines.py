@@ -15,7 +15,18 @@ ORG_MAX_WORDS = 5  # the organisation after a byline's name: "By Jane Doe, Harbo
 BYLINE_MAX_CHARS = 160  # a paragraph that opens with "By" and is longer is a sentence
 
 PROBE_TZ = dates.zone("UTC")  # only to tell whether a line is a timestamp, never to read it
+CJK_CHARS_PER_WORD = 2  # Chinese and Japanese: a word is one to three characters, most two
+SEA_CHARS_PER_WORD = 3  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
+HANGUL_PER_WORD = 4  # Korean is spaced, but a spaced word carries its particles: one more
 _WORD = re.compile(r"[^\W_]+")
+# Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SEA_CHAR = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_UNSPACED = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f"
+    r"\u1780-\u17ff\uac00-\ud7a3]"
+)
 
 # ---------------------------------------------------------------- names
 
@@ -38,6 +49,20 @@ def name_like(text: str, links: frozenset[str], *, any_case: bool = False) -> bo
     if any_case:
         return all(w[0].isupper() or w.lower() in links for w in words)
     return all(w[0].isupper() or w in links for w in words)
+
+
+def word_count(text: str) -> int:
+    """How many words a single-spaced line holds: its spaces, and in a script written
+    without them (Chinese, Japanese, Thai) its letters at a typical word length."""
+    spaced = text.count(" ") + 1
+    if text.isascii() or _UNSPACED.search(text) is None:  # most lines: one scan at most
+        return spaced
+    cjk = len(_CJK_CHAR.findall(text))
+    sea = len(_SEA_CHAR.findall(text)) if not cjk else 0
+    hangul = len(_HANGUL.findall(text)) if not cjk else 0
+    return (
+        spaced + cjk // CJK_CHARS_PER_WORD + sea // SEA_CHARS_PER_WORD + hangul // HANGUL_PER_WORD
+    )
 
 
 def words(text: str) -> list[str]:

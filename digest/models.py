@@ -43,6 +43,7 @@ class Draft:
     date_source: DateSource | None = None
     dateline: str | None = None
     categories: tuple[str, ...] = ()
+    lang: str | None = None  # BCP 47, as the source declares it ("de", "pt-BR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Article:
     origin: str = ""
     summary: str = ""
     keys: tuple[str, ...] = field(default=(), compare=False)
+    lang: str | None = None  # BCP 47: declared by the source or the operator, else detected
 
     @property
     def body(self) -> str:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from digest import templating
+from digest import language, templating
 from digest.errors import OutputError
 from digest.files import write_if_changed
 from digest.links import article_link, issue_link, web_url
@@ -38,6 +38,8 @@ def write_article_pages(outbox: Path, articles: Iterable[Article], site: Site) -
             published=_when(article.published, site.timezone),
             tags=sorted(article.tags),
             paragraphs=article.paragraphs,
+            lang=language.normalise(article.lang),
+            dir=language.direction(language.normalise(article.lang)),
         )
         written += write_if_changed(article_path(outbox, article), page)
     return written

@@ -11,10 +11,11 @@ import html
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-from digest import clean, dates
+from digest import clean, dates, language
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
 
@@ -142,10 +143,11 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     """One article from a web page, through trafilatura's main-text extraction."""
     import trafilatura  # deferred: heavy, and only HTML needs it
 
+    markup = _printable_markup(decode(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         document = trafilatura.bare_extraction(
-            _printable_markup(decode(data)),
+            markup,
             with_metadata=True,
             include_comments=False,
             include_tables=False,
@@ -162,6 +164,7 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     draft = _draft(title, lines, _text(meta, "author"), published, source, categories)
     if draft is None:
         raise IngestError("no article found: no title, or no text under it")
+    draft = replace(draft, lang=language.declared_in_html(markup))
     return draft, _text(meta, "url") or None, _text(meta, "sitename") or None
 
 
@@ -179,7 +182,14 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
         problem = _first_line(parsed.get("bozo_exception") or "")
         detail = f": {problem}" if problem else ""
         raise IngestError(f"not an RSS or Atom feed with entries{detail}")
+    _keep_feed_language(parsed)
     return _text(parsed.feed, "title") or None, list(parsed.entries)
+
+
+def _keep_feed_language(parsed: Any) -> None:
+    """Each entry holds its feed's ``<language>``, which feedparser gives the feed only."""
+    for entry in parsed.entries:
+        entry["feed_language"] = parsed.feed.get("language")
 
 
 def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | None:
@@ -203,7 +213,10 @@ def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | No
     categories = [_text(tag, "term") for tag in entry.get("tags") or []]
     draft = _draft(title, lines, _text(entry, "author"), published, source, categories)
     # An entry of nothing but page furniture ("Share on Facebook") is no article.
-    return (draft, _text(entry, "link") or None, site) if draft is not None else None
+    if draft is None:
+        return None
+    draft = replace(draft, lang=language.declared_in_entry(entry))
+    return draft, _text(entry, "link") or None, site
 
 
 def _text(fields: Any, key: str) -> str:

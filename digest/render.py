@@ -20,7 +20,7 @@ from typing import Any
 import css_inline
 import mjml
 
-from digest import templating
+from digest import language, templating
 from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
 from digest.models import Article, Issue, Site
@@ -70,6 +70,8 @@ class _Entry:
     date: str
     tags: tuple[str, ...]
     summary: str
+    lang: str | None = None  # the article's BCP 47 tag: its block's lang attribute
+    dir: str | None = None  # "rtl" for a language written right to left
 
 
 def render_email(issue: Issue, look: Look, *, templates_dir: Path | None = None) -> Email:
@@ -167,6 +169,8 @@ def _entry(article: Article, look: Look) -> _Entry:
         date=f"{published:%b} {published.day}, {published.year}",
         tags=tuple(sorted(one_line(tag) for tag in article.tags)),
         summary=one_line(article.summary),
+        lang=language.normalise(article.lang),
+        dir=language.direction(language.normalise(article.lang)),
     )
 
 

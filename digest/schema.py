@@ -46,6 +46,7 @@ articles = Table(
     Column("lead_key", String(16), nullable=False, index=True),
     Column("tail_key", String(16), nullable=False, index=True),
     Column("ingested_at", DateTime, nullable=False),
+    Column("lang", String(35)),  # BCP 47 ("de", "pt-BR"); NULL when not known
 )
 
 article_tags = Table(

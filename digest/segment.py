@@ -36,8 +36,8 @@ _SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 _BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
-_CLOSERS = "\"'”’»)]*"
-_TERMINAL = frozenset(".!?…:;")
+_CLOSERS = "\"'”’»)]*」』）】〕》"
+_TERMINAL = frozenset(".!?…:;。！？．：；।॥؟۔။។")
 
 # A tag or category archive's head, with the name it gives ("Tag Archive | "Lamps"",
 # "Posts tagged lamps"); only on lines of up to ARCHIVE_HEAD_MAX_WORDS words. The cleaner
@@ -83,7 +83,7 @@ class Unit:
     def __init__(self, text: str, words_key: str) -> None:
         self.text = text
         self.key = hash(words_key)
-        self.words = text.count(" ") + 1  # lines are normalised to single spaces
+        self.words = lines.word_count(text)  # lines are normalised to single spaces
         stripped = text.rstrip(_CLOSERS)
         self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
         # Reads as a paragraph of running text, not a heading, label or link.

@@ -299,6 +299,7 @@ def merge(old: Article, new: Article) -> Article:
         url=rich.url or poor.url,
         dateline=rich.dateline or poor.dateline,
         keys=old.keys,
+        lang=rich.lang or poor.lang,
     )
 
 
@@ -518,6 +519,7 @@ def _row(article: Article, now: datetime) -> dict[str, object]:
         "lead_key": lead,
         "tail_key": tail,
         "ingested_at": utc_naive(now),
+        "lang": article.lang,
     }
 
 
@@ -540,6 +542,7 @@ def _article(r: RowMapping, tags: frozenset[str]) -> Article:
         origin=r["origin"],
         summary=r["summary"],
         keys=(r["lead_key"], r["tail_key"]),
+        lang=r["lang"],
     )
 
 

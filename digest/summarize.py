@@ -1,10 +1,16 @@
-"""Lead summaries: English sentences split by rule, and the first of them that tell the story.
+"""Lead summaries: sentences split by rule, and the first of them that tell the story.
 
 A sentence ends at ``.``, ``!``, ``?`` or an ellipsis followed by a space, unless the word
-before it reads as an abbreviation: a title ("Gov."), an initial or initialism ("J.", "U.S."),
-a word used before a number ("No. 2", "Dec. 1"), or a postpositive abbreviation ("Co.",
-"a.m.", "Ariz."). Those last end a sentence only when a word that often starts one follows
-("U.S. How" splits, "U.S. Army" does not). A lower-case word never starts a sentence.
+before it reads as an abbreviation: a title ("Gov.", "Sra."), an initial or initialism ("J.",
+"U.S."), a word used before a number ("No. 2", "pág. 4"), a word that never ends one ("bzw.",
+"z. B.", "p. ex."), or a postpositive abbreviation ("Co.", "a.m.", "usw.", "EE. UU."). Those
+last end a sentence only when a word that often starts one follows ("U.S. How" splits, "U.S.
+Army" does not); the starters are English, German, French, Spanish and Portuguese closed-class
+words. A German ordinal ("am 3. Oktober") goes on. A lower-case word never starts a sentence.
+Spanish "¿…?", French spaced "?" and guillemets ("« Non ! » dit-il") are read as such.
+
+Chinese and Japanese sentences end at "。！？．" (and "!?" after such text) with no space
+after them, their closing quotes and brackets ("」』）”") kept with them.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from digest import lines
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 """Bumped whenever a summary of the same text could come out different."""
 
 LOOK_AHEAD = 6  # paragraphs: chrome sits in the first few of a body, never further down
@@ -23,16 +29,25 @@ FOLLOWING_CHARS = 40  # how far past a full stop the word that follows is looked
 PAREN_REACH = 250  # characters: a bracket that closes this soon encloses the full stop
 QUOTE_REACH = 300  # characters: a quotation that closes this soon encloses the full stop
 
+# Han, kana and the full-width forms: text whose sentences end with no space after them.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff5e"
+_CJK_CLOSE = '」』”’）)】〕》〉"'  # an ASCII '"' only when it closes a quotation
 # A run of sentence-ending marks (with a spaced ellipsis " . . ."), its closing quotes and
-# brackets, then a space or the end; CJK full stops need no space after them.
-_CANDIDATE = re.compile(
-    r"(?P<cjk>[。！？]+[」』”’）)]*)"
-    r"|(?P<mark>[.!?‽…]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
+# brackets, then a space or the end; CJK full stops (a full-width "．" not in a number, "!?"
+# after CJK text) need no space after them.
+_MARK = r"(?P<mark>[.!?‽…।؟۔]+(?: \.(?=[ \"'”’»)\]]|$))*)(?P<close>[\"'”’»“)\]]*)(?= |$)"
+_CANDIDATE = re.compile(_MARK)
+_CANDIDATE_CJK = re.compile(
+    rf"(?P<cjk>(?:[。！？]|．(?![０-９0-9])|(?<=[{_CJK}])[!?])[。！？!?]*[{_CJK_CLOSE}]*)|{_MARK}"
 )
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_CJK_ENDS = frozenset("。！？．」』）】〕》〉")
 _LINE_BULLET = re.compile(r"\s*(?:[•⁃‣◦▪●*\-–—]|\d{1,3}\.?\)|\d{1,3}\.|[a-z][.)])\s")
 _INLINE_BULLET = re.compile(r" (?=[•⁃‣◦▪●])")
 _LIST_START = re.compile(r"[•⁃‣◦▪●]?\s?(\d{1,2}|[a-z])(\.\)|\.|\))\s+(?=[A-Z])")
 _OPENERS = "\"'“‘«„([{¿¡*•⁃‣◦▪●-–—"
+_QUOTES = (("“", "”"), ("«", "»"), ("「", "」"), ("『", "』"))
+_SPACED_PART = re.compile(r"[^\W\d_]{1,2}\.")  # "z." of "z. B.", "EE." of "EE. UU."
 _INITIALISM = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")
 _MARKER = re.compile(r"\d{1,3}|[A-Za-z]|[ivxIVX]{1,4}")
 _INITIAL = re.compile(r"[A-Z]\.")
@@ -47,16 +62,36 @@ def _set(words: str) -> frozenset[str]:
 _TITLES = _set(
     "Mr Mrs Ms Mx Messrs Mmes Dr Drs Prof Sen Sens Rep Reps Gov Govs Gen Lt Col Maj Capt Cmdr "
     "Adm Sgt Cpl Pvt Brig Rev Hon Pres Supt Det Insp Atty Amb Fr Msgr Mme Mlle "
-    "e.g i.e vs v cf viz"
+    "e.g i.e vs v cf viz "
+    "Hr Hrn Dres Profa Profe Sra Sras Srta Sres Dra Dras Dña Dª Sto Sta Lic Ing Arq Gral Exmo "
+    "Exma MM Mgr Pr Ud Uds Vd Vds"
 )
+# Whatever follows, these never end a sentence (lower-cased): German, French, Spanish,
+# Portuguese abbreviations used inside one.
+_INNER = _set(
+    "bzw vgl ggf evtl bspw inkl exkl zzgl bzgl sog ggü geb verh ehem zit lt gem cf env resp"
+)
+# The same, printed in spaced parts ("z. B.", "p. ex.") or not ("z.B."): dots and spaces
+# taken out, lower-cased.
+_INNER_SPACED = _set("zb dh pex pej va zt uu me ia id ie eg")
 # Before a number these never end a sentence (lower-cased).
 _BEFORE_NUMBER = _set(
     "no nos nr vol vols p pp fig figs ch chap art sec para op eq ex rt rte hwy apt ste ext tel "
-    "approx ca jan feb mar apr jun jul aug sep sept oct nov dec"
+    "approx ca jan feb mar apr jun jul aug sep sept oct nov dec "
+    "abb abs bd kap tab hft anm env aprox pág págs pag núm nº n° núms cap séc sec t"
 )
 # These may end a sentence: they do when a sentence starter follows (lower-cased).
 _POSTPOSITIVE = _set(
-    "co inc ltd corp bros llc plc jr sr st mt ft ave blvd rd etc al esq dept univ assn"
+    "co inc ltd corp bros llc plc jr sr st mt ft ave blvd rd etc al esq dept univ assn "
+    "usw usf jh jhd mio mrd tsd str hrsg aufl cía cia ltda av avda bd"
+)
+# The same, in spaced parts: "u. a.", "o. ä.", "EE. UU.", "s. o." (as ``_INNER_SPACED``).
+_POSTPOSITIVE_SPACED = _set("ua uä oä eeuu so su")
+# A German ordinal ("am 3. Oktober", "im 20. Jahrhundert") follows these (lower-cased) or
+# is followed by a month: it does not end a sentence.
+_ORDINAL_AFTER = _set("am im vom zum beim bis ab seit der die das den dem des zur vor nach")
+_MONTHS_DE = _set(
+    "Januar Jänner Februar März April Mai Juni Juli August September Oktober November Dezember"
 )
 # Months and US state abbreviations (AP style) are ordinary words in lower case.
 _CAPITALISED = _set(
@@ -72,7 +107,16 @@ _STARTERS = _set(
     "in on by for from with after before since while although though because however "
     "meanwhile moreover then now still also instead thus today yesterday tomorrow last next "
     "some many most all both each every no not one another such other others nothing nobody "
-    "everyone someone"
+    "everyone someone "
+    # German, French, Spanish, Portuguese (never a name's particle: "M. Le Pen", "J. La Salle")
+    "der die das ein eine einen dies diese dieser er sie es wir ich man aber auch doch dann "
+    "heute gestern nun zudem danach damit deshalb trotzdem im am auf nach bei mit seit für "
+    "les un une il elle ils elles on nous vous je ce cette ces mais et puis alors ainsi selon "
+    "après avant depuis aujourd hier dans pour par sur au aux "
+    "los las una unos unas él ella ellos ellas nosotros yo esto esta este pero también "
+    "según tras desde hoy ayer después luego en con para "
+    "os as um uma ele ela eles elas nós eu isso isto mas também segundo hoje ontem depois "
+    "em na nas nos com"
 )
 
 
@@ -130,10 +174,15 @@ def _chunks(block: str) -> Iterator[str]:
 
 def _split_chunk(chunk: str, out: list[str]) -> None:
     start = 0
-    nested = "(" in chunk or '"' in chunk or "“" in chunk
-    for match in _CANDIDATE.finditer(chunk):
-        cut = match.end() if match.group("cjk") else _boundary(chunk, match, start)
-        if cut is None or cut >= len(chunk) or (nested and _enclosed(chunk, start, cut)):
+    quotes = tuple(pair for pair in _QUOTES if pair[0] in chunk)
+    nested = bool(quotes) or "(" in chunk or '"' in chunk
+    cjk = not chunk.isascii() and _HAS_CJK.search(chunk) is not None
+    for match in (_CANDIDATE_CJK if cjk else _CANDIDATE).finditer(chunk):
+        if cjk and match.group("cjk"):
+            cut = _cjk_boundary(chunk, match, start)
+        else:
+            cut = _boundary(chunk, match, start)
+        if cut is None or cut >= len(chunk) or (nested and _enclosed(chunk, start, cut, quotes)):
             continue
         sentence = chunk[start:cut].strip()
         if _HAS_WORD.search(sentence):  # a stray "..." or quote mark joins the next sentence
@@ -144,7 +193,17 @@ def _split_chunk(chunk: str, out: list[str]) -> None:
         out.append(tail)
 
 
-def _enclosed(text: str, start: int, cut: int) -> bool:
+def _cjk_boundary(text: str, match: re.Match[str], start: int) -> int | None:
+    """After a CJK full stop, unless a Japanese quotation goes on: 「…。」と話した."""
+    end = match.end()
+    if text[end - 1] == '"' and text.count('"', start, end) % 2:
+        end -= 1  # it opens the next sentence's quotation
+    if text[end - 1 : end] in "」』" and text[end : end + 1] == "と":
+        return None
+    return end
+
+
+def _enclosed(text: str, start: int, cut: int, quotes: tuple[tuple[str, str], ...]) -> bool:
     """Inside parentheses or a quotation that closes soon: "(Ore. Times, AP)" and
     "I stayed. I saw it," he said. are one sentence each (an unclosed mark is ignored)."""
     if (
@@ -154,16 +213,18 @@ def _enclosed(text: str, start: int, cut: int) -> bool:
         return True
     if text.count('"', start, cut) % 2 and '"' in text[cut : cut + QUOTE_REACH]:
         return True
-    return text.count("“", start, cut) > text.count("”", start, cut) and (
-        "”" in text[cut : cut + QUOTE_REACH]
+    return bool(quotes) and any(
+        text.count(opening, start, cut) > text.count(closing, start, cut)
+        and closing in text[cut : cut + QUOTE_REACH]
+        for opening, closing in quotes
     )
 
 
 def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     """Where the sentence ends at this candidate, or None when it goes on."""
     end = match.end()
-    if text[end + 1 : end + 2] in ('"', "”") and text[end + 2 : end + 3] in (" ", ""):
-        end += 2  # a quote closed after a space: … 'Bad Newz Kennels.' "
+    if text[end + 1 : end + 2] in ('"', "”", "»") and text[end + 2 : end + 3] in (" ", ""):
+        end += 2  # a quote closed after a space: … 'Bad Newz Kennels.' ", « Non ! »
     if end >= len(text):
         return None
     following = text[end + 1 : end + FOLLOWING_CHARS].lstrip(_OPENERS)
@@ -172,7 +233,7 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     if first.islower():
         return None
     mark, pos = match.group("mark"), match.start()
-    if "!" in mark or "?" in mark or "‽" in mark:
+    if mark.strip(". …"):  # a "!" or "?" in it, or another script's mark: "।", "؟"
         return end
     dots = mark.count(".") + 3 * mark.count("…")
     if dots >= 3:
@@ -190,7 +251,12 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
         if lower in _BEFORE_NUMBER or len(key) == 1 or not key[-1].isalnum():
             return None
         return end
-    if key in _TITLES or lower in ("e.g", "i.e"):
+    if key in _TITLES or lower in _INNER or lower in ("e.g", "i.e"):
+        return None
+    if key.isdigit():
+        return _after_number(text, start, word_start, key, head, end)
+    spaced = _spaced(text, start, word_start, key, head)
+    if spaced in _INNER_SPACED:
         return None
     if lower in ("a.m", "p.m"):
         return None if _goes_with_time(head) else end
@@ -199,6 +265,7 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     ambiguous = (
         len(key) == 1
         or lower in _POSTPOSITIVE
+        or spaced in _POSTPOSITIVE_SPACED
         or key in _CAPITALISED
         or _INITIALISM.fullmatch(key) is not None
     )
@@ -208,6 +275,34 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
         return None  # another initial follows: "J. R. Smith"
     starter = re.split(r"[^\w]", head, maxsplit=1)[0].lower()
     return end if starter in _STARTERS else None
+
+
+def _after_number(
+    text: str, start: int, word_start: int, key: str, head: str, end: int
+) -> int | None:
+    """A number and a full stop: a German ordinal goes on ("am 3. Oktober", "dem 20.
+    Jahrhundert"), anything else ends the sentence ("fiel 1989. Danach")."""
+    if len(key) <= 3 and (
+        head.rstrip(",.;:") in _MONTHS_DE
+        or _previous_word(text, start, word_start).lower() in _ORDINAL_AFTER
+    ):
+        return None
+    return end
+
+
+def _spaced(text: str, start: int, word_start: int, key: str, head: str) -> str:
+    """An abbreviation printed in parts, without its dots and spaces, lower-cased: "zb" at
+    either dot of "z. B." (and of "z.B."); "" when the word is not one."""
+    if len(key) > 4:
+        return ""
+    if len(key) <= 2 and _SPACED_PART.fullmatch(head):  # the first part: "z" before "B."
+        return (key + head[:-1]).lower()
+    if "." in key:  # printed without spaces: "z.B", "EE.UU"
+        return key.replace(".", "").lower()
+    previous = _previous_word(text, start, word_start) if len(key) <= 2 else ""
+    if _SPACED_PART.fullmatch(previous):  # the last part: "B" after "z."
+        return (previous[:-1] + key).lower()
+    return ""
 
 
 def _goes_with_time(head: str) -> bool:
@@ -268,19 +363,28 @@ def lead_summary(
     ``splitter`` is a seam for the benchmark, which compares sentence splitters inside it.
     """
     chosen: list[str] = []
-    length = -1
+    length = 0
     for sentence in (s for p in _story(paragraphs, title) for s in splitter(p)):
-        if chosen and length + 1 + len(sentence) > max_chars:
+        gap = _gap(chosen[-1], sentence) if chosen else ""
+        if chosen and length + len(gap) + len(sentence) > max_chars:
             break
-        chosen.append(sentence)
-        length += 1 + len(sentence)
+        chosen.append(gap + sentence)
+        length += len(gap) + len(sentence)
         if len(chosen) >= max_sentences:
             break
     if not chosen:
         return ""
     if length > max_chars:
         return _shorten(chosen[0], max_chars)
-    return " ".join(chosen)
+    return "".join(chosen)
+
+
+def _gap(previous: str, sentence: str) -> str:
+    """A space between two sentences, none between Chinese or Japanese ones."""
+    cjk_end = previous[-1] in _CJK_ENDS or (
+        previous[-1] in "!?" and _HAS_CJK.match(previous[-2:-1]) is not None
+    )
+    return "" if cjk_end and not sentence[:1].isascii() else " "
 
 
 def _story(paragraphs: Sequence[str], title: str) -> Iterator[str]:

@@ -315,3 +315,21 @@ def test_hard_wrapped_paragraphs_are_joined() -> None:
 )
 def test_pages_without_an_article_give_nothing(text: str) -> None:
     assert clean_all(text) == [[]]
+
+
+# ---------------------------------------------------------------- text without spaces
+
+
+@pytest.mark.parametrize("name", ["ja-page.txt", "zh-page.txt", "ko-page.txt", "th-page.txt"])
+def test_chinese_japanese_korean_and_thai_pages_are_prose(name: str) -> None:
+    """Words are not counted by spaces where none are written: every paragraph is kept."""
+    text = (DATA / "lang" / name).read_text(encoding="utf-8")
+    blocks = [b.strip() for b in text.split("\n\n") if b.strip()]
+    ((draft,),) = clean_all(text)
+    assert draft.title == blocks[0]
+    assert draft.paragraphs == tuple(blocks[1:])
+
+
+def test_a_japanese_feed_entry_keeps_its_lines() -> None:
+    lines = ["市議会は火曜日、港の街灯を暗くする案を可決した。", "新しい運用は四月から始まる。"]
+    assert clean.polish("港の灯り", lines) == (tuple(lines), None)

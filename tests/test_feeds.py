@@ -331,3 +331,33 @@ def test_newsboat_reads_the_feed(kind: str, tmp_path: Path) -> None:
         for a in issue.articles
     ]
     assert sorted(items) == sorted(expected)
+
+
+# ---------------------------------------------------------------- languages
+
+
+def test_each_entry_carries_its_language_and_the_feed_one_only_when_all_share_it(
+    kind: str,
+) -> None:
+    mixed = make_issue(
+        date(2018, 3, 6),
+        make_article(lang="de"),
+        make_article(id="d4e5f6", title="Greve no porto", lang="pt-BR"),
+        make_article(id="0f0f0f", title="No language known"),
+    )
+    document = feed_of(kind, [mixed])
+    parsed = parse(document)
+    by_title = {e.title: e.get("language") for e in parsed.entries}
+    assert by_title == {"Bus lanes open on Main Street": "de", "Greve no porto": "pt-BR"} | {
+        "No language known": None
+    }
+    assert b"<language>" not in document and b'xml:lang="' not in document
+
+    german = make_issue(date(2018, 3, 6), make_article(lang="de"), make_article(id="x", lang="de"))
+    parsed = parse(feed_of(kind, [german]))
+    assert parsed.feed.get("language") == "de"
+
+
+def test_articles_without_a_language_leave_the_feed_as_it_was(kind: str) -> None:
+    assert b"dc:language" not in feed_of(kind, sample_issues())
+    assert b"<language>" not in feed_of(kind, sample_issues())

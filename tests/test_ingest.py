@@ -13,7 +13,7 @@ import pytest
 from digest import clean, dates, ingest, readers
 from digest.models import Article
 
-from .conftest import SEEDS, run, write_config
+from .conftest import DATA, SEEDS, run, write_config
 from .factories import UNPRINTABLE
 
 STORY = (
@@ -463,6 +463,7 @@ def test_a_feed_stamp_out_of_range_is_not_a_date(tmp_path: Path) -> None:
         ("author = 3", 'author of "a.txt" must be a string'),
         ("published = 9999-12-31T23:00:00-05:00", 'published of "a.txt" must be a date'),
         ('published = "2019-03-04"', 'published of "a.txt" must be a date'),
+        ('lang = "German"', 'lang of "a.txt" must be a language tag'),
     ],
 )
 def test_wrong_operator_metadata_is_named(tmp_path: Path, entry: str, reason: str) -> None:
@@ -510,3 +511,27 @@ def test_an_article_keeps_at_most_40_tags_of_at_most_80_characters(tmp_path: Pat
     assert len(article.tags) == 40
     assert "k" * 81 not in article.tags
     assert {"library", "mayor", "t00000"} <= article.tags  # the rules' first
+
+
+# ---------------------------------------------------------------- language
+
+
+def test_the_operators_lang_wins_then_the_text_is_detected(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(STORY.replace("harbour", "river"), encoding="utf-8")
+    (tmp_path / "seeds.toml").write_text('[[article]]\nfile = "a.txt"\nlang = "en_GB"\n', "utf-8")
+    by_file = {Path(a.origin).name: a for a in ingest.read_paths([tmp_path], options()).articles}
+    assert (by_file["a.txt"].lang, by_file["b.txt"].lang) == ("en-GB", "en")
+
+
+def test_japanese_and_chinese_pages_are_stored_with_their_language(tmp_path: Path) -> None:
+    for name in ("ja-page.txt", "zh-page.txt"):
+        (tmp_path / name).write_bytes((DATA / "lang" / name).read_bytes())
+    by_file = {Path(a.origin).name: a for a in ingest.read_paths([tmp_path], options()).articles}
+    assert {name: a.lang for name, a in by_file.items()} == {
+        "ja-page.txt": "ja",
+        "zh-page.txt": "zh",
+    }
+    ja = by_file["ja-page.txt"]
+    assert ja.summary == ja.paragraphs[0]  # its two whole sentences, no space between them
+    assert len(ja.summary) <= options().summary_chars

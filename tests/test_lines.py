@@ -12,6 +12,7 @@ from digest.lines import (
     name_like,
     read_byline,
     split_dateline,
+    word_count,
     words,
 )
 
@@ -132,3 +133,21 @@ def test_a_dateline_is_split_off(text: str, dateline: str, rest: str) -> None:
 )
 def test_a_text_without_a_dateline_is_left_whole(text: str) -> None:
     assert split_dateline(text) == (None, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The council voted on Tuesday.", 5),
+        ("Der Stadtrat stimmte am Dienstag zu.", 6),  # spaced, accented: by its spaces
+        ("市議会は火曜日、港の街灯を暗くする案を可決した。", 1 + 22 // 2),
+        ("市议会周二投票通过。", 1 + 8 // 2),
+        ("시의회는 화요일에 법안을 통과시켰다.", 4 + 16 // 4),  # spaced, particles joined
+        ("สภาเมืองลงมติเมื่อวันอังคาร", 1 + 27 // 3),
+    ],
+    ids=["english", "german", "japanese", "chinese", "korean", "thai"],
+)
+def test_words_are_counted_by_spaces_or_by_characters_where_none_are_written(
+    text: str, expected: int
+) -> None:
+    assert word_count(text) == expected

@@ -189,3 +189,18 @@ def test_a_scraped_script_url_is_never_a_link() -> None:
         f"https://digest.test/articles/{article.id}.html"
     )
     assert article_link(make_article(url="https://news.test/a"), "x") == "https://news.test/a"
+
+
+@pytest.mark.parametrize(
+    ("lang", "attributes"),
+    [("pt-BR", ("pt-BR", None)), ("he", ("he", "rtl")), (None, (None, None))],
+)
+def test_the_article_page_carries_the_articles_language(
+    tmp_path: Path, lang: str | None, attributes: tuple[str | None, str | None]
+) -> None:
+    article = make_article(lang=lang)
+    write_pages(tmp_path, article)
+    tree = read(tmp_path / "articles" / f"{article.id}.html")
+    assert tree.get("lang") == "en"  # the page's own words ("By", "All issues") are English
+    (block,) = tree.xpath("//article")
+    assert (block.get("lang"), block.get("dir")) == attributes

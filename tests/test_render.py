@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from digest.errors import DeliveryError
@@ -283,3 +284,23 @@ def test_variant_names_its_topics() -> None:
     email = render_email(issue, make_look())
     assert "Friday, November 27, 2026 · 1 story on cycling, transit" in email.html
     assert "Friday, November 27, 2026 · 1 story on cycling, transit\n" in email.text
+
+
+def test_each_article_block_carries_its_language_and_the_email_stays_in_the_digests() -> None:
+    german = make_article(title="Hafenlampen werden gedimmt", lang="de")
+    arabic = make_article(title="مصابيح الميناء", url="https://x.example/ar", lang="ar")
+    unknown = make_article(title="No language known", url="https://x.example/n")
+    email = render_email(make_issue(german, arabic, unknown), make_look())
+    tree = lxml.html.fromstring(email.html)
+    assert tree.get("lang") == "en"
+    blocks = {
+        " ".join(b.xpath("string(.//h2)").split()): (b.get("lang"), b.get("dir"))
+        for b in tree.xpath("//div[contains(@class, 'article')]")
+    }
+    assert blocks == {
+        "Hafenlampen werden gedimmt": ("de", None),
+        "مصابيح الميناء": ("ar", "rtl"),
+        "No language known": (None, None),
+    }
+    page = lxml.html.fromstring(render_browser_page(make_issue(german), make_look()))
+    assert page.xpath("//div[contains(@class, 'article')]/@lang") == ["de"]

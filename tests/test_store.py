@@ -35,7 +35,9 @@ STORY = (
 
 
 def test_round_trip_keeps_the_offset_and_every_field(engine: Engine) -> None:
-    article = make_article(author="Jane Roe", subtitle="Deck", url="https://x.test/a", source="S")
+    article = make_article(
+        author="Jane Roe", subtitle="Deck", url="https://x.test/a", source="S", lang="pt-BR"
+    )
     assert store.save(engine, [article], now=NOW) == store.SaveReport(1, 0, 0, 0)
     (back,) = store.query(engine)
     assert back == article
@@ -524,3 +526,20 @@ def test_many_stories_with_one_footer_stay_apart_and_their_copies_still_fold(
     report = store.save(engine, [*stories[20:], copy], now=NOW)
     assert (report.inserted, report.updated) == (10, 1)
     assert len(store.query(engine)) == 30
+def test_a_store_made_before_languages_gets_the_lang_column(database_url: str) -> None:
+    """An older articles table, without lang: the column is added, old rows read as None."""
+    from sqlalchemy import create_engine, inspect, text
+
+    with db.opened(database_url) as engine:
+        store.save(engine, [make_article()], now=NOW)
+    old = create_engine(database_url)
+    with old.begin() as conn:
+        conn.execute(text("ALTER TABLE articles DROP COLUMN lang"))
+    assert "lang" not in {c["name"] for c in inspect(old).get_columns("articles")}
+    old.dispose()
+    with db.opened(database_url) as engine:
+        (before,) = store.query(engine)
+        assert before.lang is None
+        other = make_article(title="Another", paragraphs=("Ein anderer Text.",), lang="de")
+        store.save(engine, [other], now=NOW)
+        assert {a.lang for a in store.query(engine)} == {None, "de"}

@@ -165,6 +165,263 @@ def test_non_english_text_is_cut_sanely(text: str, expected: list[str]) -> None:
     assert split_sentences(text) == expected
 
 
+# German, French, Spanish, Portuguese abbreviations and ordinals; CJK full stops and quotes.
+# Written for these tests; each case fails with the English-only rules (bar a few guards).
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "Die Stadt bzw. der Kreis zahlt. Das ist neu.",
+            ["Die Stadt bzw. der Kreis zahlt.", "Das ist neu."],
+            id="de bzw.",
+        ),
+        pytest.param(
+            "Die Stadt bzw. Gemeinde zahlt. Das ist neu.",
+            ["Die Stadt bzw. Gemeinde zahlt.", "Das ist neu."],
+            id="de bzw. Noun",
+        ),
+        pytest.param(
+            "Viele Städte, z. B. Berlin, sparen. Das hilft.",
+            ["Viele Städte, z. B. Berlin, sparen.", "Das hilft."],
+            id="de z. B.",
+        ),
+        pytest.param(
+            "Das Amt schließt, d. h. Bürger warten länger. Es gibt Protest.",
+            ["Das Amt schließt, d. h. Bürger warten länger.", "Es gibt Protest."],
+            id="de d. h.",
+        ),
+        pytest.param(
+            "Es sprachen u. a. Minister und Bürger. Danach gab es Essen.",
+            ["Es sprachen u. a. Minister und Bürger.", "Danach gab es Essen."],
+            id="de u. a.",
+        ),
+        pytest.param(
+            "Sie kauften Äpfel, Birnen usw. Die Preise stiegen.",
+            ["Sie kauften Äpfel, Birnen usw.", "Die Preise stiegen."],
+            id="de usw.",
+        ),
+        pytest.param(
+            "Die Zahl sank (vgl. Tabelle 2). Das überraschte.",
+            ["Die Zahl sank (vgl. Tabelle 2).", "Das überraschte."],
+            id="de vgl.",
+        ),
+        pytest.param(
+            "Siehe Heft Nr. 4, S. 12. Dort steht mehr.",
+            ["Siehe Heft Nr. 4, S. 12.", "Dort steht mehr."],
+            id="de Nr. S.",
+        ),
+        pytest.param(
+            "Es kamen ca. 300 Gäste. Alle blieben.",
+            ["Es kamen ca. 300 Gäste.", "Alle blieben."],
+            id="de ca.",
+        ),
+        pytest.param(
+            "Prof. Dr. Schmidt sprach. Dann ging er.",
+            ["Prof. Dr. Schmidt sprach.", "Dann ging er."],
+            id="de Dr. Prof.",
+        ),
+        pytest.param(
+            "Die Wahl findet am 3. Oktober statt. Alle dürfen wählen.",
+            ["Die Wahl findet am 3. Oktober statt.", "Alle dürfen wählen."],
+            id="de ordinal date",
+        ),
+        pytest.param(
+            "Das Haus stammt aus dem 20. Jahrhundert. Es wird saniert.",
+            ["Das Haus stammt aus dem 20. Jahrhundert.", "Es wird saniert."],
+            id="de ordinal century",
+        ),
+        pytest.param(
+            "Das kostet 5 Mio. Euro. Der Rat stimmt zu.",
+            ["Das kostet 5 Mio. Euro.", "Der Rat stimmt zu."],
+            id="de Mio.",
+        ),
+        pytest.param(
+            "Die Mauer fiel 1989. Danach kam die Einheit.",
+            ["Die Mauer fiel 1989.", "Danach kam die Einheit."],
+            id="de year ends",
+        ),
+        pytest.param(
+            "Certaines villes, p. ex. Lyon, éteignent. Cela coûte moins.",
+            ["Certaines villes, p. ex. Lyon, éteignent.", "Cela coûte moins."],
+            id="fr p. ex.",
+        ),
+        pytest.param(
+            "M. Dupont a voté contre. Il est déçu.",
+            ["M. Dupont a voté contre.", "Il est déçu."],
+            id="fr M.",
+        ),
+        pytest.param(
+            "M. Le Pen a parlé. Elle est partie.",
+            ["M. Le Pen a parlé.", "Elle est partie."],
+            id="fr M. Le Pen",
+        ),
+        pytest.param(
+            "Il y avait env. 200 personnes (cf. Annexe). Elles sont parties.",
+            ["Il y avait env. 200 personnes (cf. Annexe).", "Elles sont parties."],
+            id="fr env. cf.",
+        ),
+        pytest.param(
+            "Vraiment ? Oui, dit-il. C'est fini !",
+            ["Vraiment ?", "Oui, dit-il.", "C'est fini !"],
+            id="fr space ?",
+        ),
+        pytest.param(
+            "« C'est fini ! » a-t-il dit. Puis il est parti.",
+            ["« C'est fini ! » a-t-il dit.", "Puis il est parti."],
+            id="fr guillemets",
+        ),
+        pytest.param(
+            "Il a dit : « Non. » Puis il est parti.",
+            ["Il a dit : « Non. »", "Puis il est parti."],
+            id="fr guillemets end",
+        ),
+        pytest.param(
+            "El Sr. García y la Sra. López llegaron. Hablaron poco.",
+            ["El Sr. García y la Sra. López llegaron.", "Hablaron poco."],
+            id="es Sr. Sra.",
+        ),
+        pytest.param(
+            "La Dra. Ruiz operó. Todo salió bien.",
+            ["La Dra. Ruiz operó.", "Todo salió bien."],
+            id="es Dra.",
+        ),
+        pytest.param(
+            "Véase la pág. 4 del núm. 12. Allí está todo.",
+            ["Véase la pág. 4 del núm. 12.", "Allí está todo."],
+            id="es pág. núm.",
+        ),
+        pytest.param(
+            "Viajó a EE. UU. con su hija. Volvió en mayo.",
+            ["Viajó a EE. UU. con su hija.", "Volvió en mayo."],
+            id="es EE. UU.",
+        ),
+        pytest.param(
+            "La reunión fue en EE. UU. Después viajó a México.",
+            ["La reunión fue en EE. UU.", "Después viajó a México."],
+            id="es EE. UU. end",
+        ),
+        pytest.param(
+            "Llegaron aprox. 50 personas. Nadie se quejó.",
+            ["Llegaron aprox. 50 personas.", "Nadie se quejó."],
+            id="es aprox.",
+        ),
+        pytest.param(
+            "¿Vienes mañana? ¡Claro que sí! Nos vemos.",
+            ["¿Vienes mañana?", "¡Claro que sí!", "Nos vemos."],
+            id="es ¿? ¡!",
+        ),
+        pytest.param(
+            "¿Qué hora es? preguntó ella. Nadie respondió.",
+            ["¿Qué hora es? preguntó ella.", "Nadie respondió."],
+            id="es ¿? lower",
+        ),
+        pytest.param(
+            "O Sr. Silva e a Sra. Costa chegaram. Falaram pouco.",
+            ["O Sr. Silva e a Sra. Costa chegaram.", "Falaram pouco."],
+            id="pt Sr. Sra.",
+        ),
+        pytest.param(
+            "Veja a pág. 7, p. ex. Lisboa. Ali há mais.",
+            ["Veja a pág. 7, p. ex. Lisboa.", "Ali há mais."],
+            id="pt pág. p. ex.",
+        ),
+        pytest.param(
+            "A lei nº 12 entrou em vigor. O governo comemorou.",
+            ["A lei nº 12 entrou em vigor.", "O governo comemorou."],
+            id="pt nº",
+        ),
+        pytest.param(
+            "市議会は案を可決した。新しい運用は四月から始まる。",
+            ["市議会は案を可決した。", "新しい運用は四月から始まる。"],
+            id="ja 。",
+        ),
+        pytest.param(
+            "店主は「費用はかからない。」と話した。運用は四月からだ。",
+            ["店主は「費用はかからない。」と話した。", "運用は四月からだ。"],
+            id="ja 」",
+        ),
+        pytest.param(
+            "「本当に始まるのか？」住民は驚いた。",
+            ["「本当に始まるのか？」", "住民は驚いた。"],
+            id="ja quote close",
+        ),
+        pytest.param(
+            "すごい!本当に始まるの?うれしい。",
+            ["すごい!", "本当に始まるの?", "うれしい。"],
+            id="ja ！？ ascii",
+        ),
+        pytest.param(
+            "実験は成功した．結果は来月公表する．",
+            ["実験は成功した．", "結果は来月公表する．"],
+            id="ja ．",
+        ),
+        pytest.param(
+            "値は３．５だった．次へ進む．", ["値は３．５だった．", "次へ進む．"], id="ja ．decimal"
+        ),
+        pytest.param(
+            "他说：“我们同意。”会议随后结束。", ["他说：“我们同意。”", "会议随后结束。"], id="zh ”"
+        ),
+        pytest.param(
+            "真的吗？是的！我们开始吧。", ["真的吗？", "是的！", "我们开始吧。"], id="zh ！？"
+        ),
+        pytest.param(
+            "시의회는 화요일에 법안을 통과시켰다. 시행은 4월부터다.",
+            ["시의회는 화요일에 법안을 통과시켰다.", "시행은 4월부터다."],
+            id="ko",
+        ),
+        pytest.param(
+            "He was 20. Police said he fled.",
+            ["He was 20.", "Police said he fled."],
+            id="en He was 20.",
+        ),
+        pytest.param(
+            "It was named for J. La Salle. He explored.",
+            ["It was named for J. La Salle.", "He explored."],
+            id="en J. La Salle",
+        ),
+        pytest.param(
+            '他说:"我们同意。"会议随后结束。',
+            ['他说:"我们同意。"', "会议随后结束。"],
+            id="zh ascii quote close",
+        ),
+        pytest.param(
+            '会议结束。"下一步呢?"他问。',
+            ["会议结束。", '"下一步呢?"', "他问。"],
+            id="zh ascii quote open",
+        ),
+        pytest.param(
+            "परिषद ने मंगलवार को प्रस्ताव पारित किया। नया नियम अप्रैल से लागू होगा।",
+            ["परिषद ने मंगलवार को प्रस्ताव पारित किया।", "नया नियम अप्रैल से लागू होगा।"],
+            id="hi danda",
+        ),
+        pytest.param(
+            "هل ستبدأ القاعدة في أبريل؟ نعم، قال المجلس.",
+            ["هل ستبدأ القاعدة في أبريل؟", "نعم، قال المجلس."],
+            id="ar question mark",
+        ),
+        pytest.param(
+            "Was it him...? Nobody knew.", ["Was it him...?", "Nobody knew."], id="en ...?"
+        ),
+    ],
+)
+def test_sentences_in_other_languages(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_a_crafted_run_of_spaced_abbreviations_loses_no_text() -> None:
+    text = "z. B. " * 5000 + "EE. UU. " * 5000 + "am 3. " * 5000 + "中!" * 5000
+    assert "".join(split_sentences(text)).replace(" ", "") == text.replace(" ", "")
+
+
+def test_lead_of_japanese_text_is_whole_sentences_without_spaces() -> None:
+    body = [
+        "市議会は火曜日、港の街灯を暗くする案を可決した。新しい運用は四月から始まる。費用は年に百万円ほど減る見込みだ。"
+    ]
+    summary = lead_summary(body, max_chars=40)
+    assert summary == "市議会は火曜日、港の街灯を暗くする案を可決した。新しい運用は四月から始まる。"
+    assert len(summary) <= 40
+
+
 # ---------------------------------------------------------------- lead_summary
 
 BODY = (
@@ -204,7 +461,7 @@ def test_lead_of_chinese_text_cuts_between_characters() -> None:
     assert lead_summary([text], max_chars=20) == text[:19] + "…"
     assert (
         lead_summary(["北京是中国的首都。上海是最大的城市。"])
-        == "北京是中国的首都。 上海是最大的城市。"
+        == "北京是中国的首都。上海是最大的城市。"  # no space between CJK sentences
     )
 
 
