@@ -526,6 +526,8 @@ def test_many_stories_with_one_footer_stay_apart_and_their_copies_still_fold(
     report = store.save(engine, [*stories[20:], copy], now=NOW)
     assert (report.inserted, report.updated) == (10, 1)
     assert len(store.query(engine)) == 30
+
+
 def test_a_store_made_before_languages_gets_the_lang_column(database_url: str) -> None:
     """An older articles table, without lang: the column is added, old rows read as None."""
     from sqlalchemy import create_engine, inspect, text
