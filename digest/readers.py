@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import codecs
 import html
+import json
 import re
+import textwrap
 import warnings
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-from digest import clean, dates
+from digest import clean, dates, segment
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
+from digest.summarize import lead_summary
 
 Kind = Literal["text", "html", "feed"]
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
-FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES  # what a folder scan picks up
-_SNIFF = 2048  # bytes looked at to tell a page or a feed from text
+FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed", ".rdf"})
+# What a folder scan reads by its name; any other file is read when ``sniff`` knows it.
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES
+SNIFF_BYTES = 4096  # bytes looked at to tell a page or a feed from anything else
+# What may stand before the root element: an XML declaration, comments, a stylesheet PI,
+# a doctype that is not HTML's (RSS 0.91's), and white space.
+_PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!doctype\s+(?!html)[^>]*>)*", re.S | re.I)
+_JSON_FEED = re.compile(r'"https?://jsonfeed\.org/version/')  # a JSON Feed's "version"
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -33,9 +42,28 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _WESTERN = "cp1252"
-_BLOCK_TAGS = frozenset(
-    ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "pre")
-)
+# Elements that make a paragraph of their own in feed content.
+# fmt: off
+_BLOCK_TAGS = frozenset({
+    "p", "div", "li", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr",
+    "pre", "ul", "ol", "dl", "table", "caption", "hr", "address", "article", "section",
+    "aside", "header", "footer", "nav", "main", "figure", "figcaption", "details",
+    "summary", "center", "form", "fieldset",
+})
+# fmt: on
+_CELL_TAGS = frozenset(("td", "th"))  # a space between cells of one row
+_HIDDEN_TAGS = frozenset(("script", "style", "template", "noscript", "head", "title"))
+_BREAK = "\n\n"  # a paragraph break, as in plain text
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")  # a blank line, maybe with spaces on it
+_SOURCE_SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_UNESCAPE_ROUNDS = 3  # "&amp;amp;lt;": feeds escape their titles twice, rarely more
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an absolute URL (http:, https:, mailto: …)
+ENTRY_TITLE_CHARS = 100  # an untitled entry's title: its first sentence, cut to this length
+# A paragraph in this many distinct entries of one feed, and this share of them, is the
+# feed's furniture (a sign-off each entry carries), not an entry's text.
+FEED_CHROME_MIN_ENTRIES = 3
+FEED_CHROME_SHARE = 0.2
 # Control characters (but tab, LF and CR), lone surrogates and the two noncharacters XML
 # forbids: lxml refuses them, PostgreSQL refuses NUL, and no reader can see them.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -45,11 +73,12 @@ _LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85]")
 _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,10}));?")
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
-Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it
+Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it (JSON Feed's too)
 
 
 def kind_of(suffix: str, data: bytes) -> Kind:
-    """Which reader a file's bytes need: by its suffix, else by how the bytes begin."""
+    """Which reader a file's bytes need: by its suffix, else by how the bytes begin (a file
+    named on the command line with no known suffix and no markup is read as text)."""
     suffix = suffix.lower()
     if suffix in HTML_SUFFIXES:
         return "html"
@@ -57,12 +86,32 @@ def kind_of(suffix: str, data: bytes) -> Kind:
         return "feed"
     if suffix in TEXT_SUFFIXES:
         return "text"
-    head = data[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"<!doctype html", b"<html")):
+    return sniff(data) or "text"
+
+
+def sniff(data: bytes) -> Kind | None:
+    """ "feed" (RSS, Atom, RDF or JSON Feed) or "html" by how the bytes begin; else None.
+
+    This is how a folder scan tells a feed saved without a suffix (wget's ``feeds/main``)
+    from a file that is no source at all.
+    """
+    head = _head_text(data[:SNIFF_BYTES])
+    if head.startswith("{"):
+        return "feed" if _JSON_FEED.search(head) else None
+    head = _PROLOGUE.sub("", head).lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body")):
         return "html"
-    if head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<rdf")):
+    if head.startswith(("<rss", "<feed", "<rdf:rdf", "<rdf ", "<channel")):
         return "feed"
-    return "text"
+    return None
+
+
+def _head_text(head: bytes) -> str:
+    """The first bytes as text enough to see markup: UTF-16/32 by their BOM, else ASCII."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return head.decode(codec, "ignore").lstrip("\ufeff \t\r\n")
+    return head.decode("latin-1").lstrip(" \t\r\n")
 
 
 def decode(data: bytes) -> str:
@@ -166,10 +215,15 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
 
 
 def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
-    """The site name and the entries of an RSS or Atom feed; each is read by ``read_entry``."""
+    """The site name and the entries of an RSS, Atom, RDF or JSON feed, each read by
+    ``read_entry``; every entry's link is absolute (resolved against ``xml:base``, then the
+    feed's own link) or absent."""
+    if _head_text(data[:SNIFF_BYTES]).startswith("{"):
+        return _json_feed(data)
     import feedparser
 
     try:
+        # From the bytes: feedparser honours the encoding the feed declares.
         parsed = feedparser.parse(data)
     except ValueError as exc:  # its loose parser re-encodes a reference to a surrogate (&#xD800;)
         raise IngestError(
@@ -179,17 +233,120 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
         problem = _first_line(parsed.get("bozo_exception") or "")
         detail = f": {problem}" if problem else ""
         raise IngestError(f"not an RSS or Atom feed with entries{detail}")
-    return _text(parsed.feed, "title") or None, list(parsed.entries)
+    feed = parsed.feed
+    links = [_text(link, "href") for link in feed.get("links") or []]
+    base = next((u for u in (_text(feed, "link"), *links) if _absolute(u)), "")
+    for entry in parsed.entries:
+        entry["link"] = _resolved(base, _text(entry, "link"))
+    return _plain(_text(feed, "title")) or None, list(parsed.entries)
 
 
-def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | None:
-    """One feed entry as an article; ``None`` when it has no title or no text to read."""
-    content = entry.get("content") or []
-    markup = _text(content[0], "value") if content else _text(entry, "summary")
-    lines = _html_lines(markup)
-    title = printable(html.unescape(_text(entry, "title"))).strip()
-    if not title or not lines:
-        return None
+def _json_feed(data: bytes) -> tuple[str | None, list[Entry]]:
+    """A JSON Feed (1.0 or 1.1) as the entries feedparser would give for it."""
+    try:
+        feed = json.loads(decode(data))
+    except (ValueError, RecursionError) as exc:
+        raise IngestError(f"cannot parse the JSON feed: {_first_line(exc)}") from exc
+    items = feed.get("items") if isinstance(feed, dict) else None
+    if not isinstance(items, list) or not items:
+        raise IngestError('not a JSON Feed with entries: no "items" list')
+    base = next((u for u in (_text(feed, "home_page_url"), _text(feed, "feed_url")) if u), "")
+    return _plain(_text(feed, "title")) or None, [
+        _json_entry(item, base) for item in items if isinstance(item, dict)
+    ]
+
+
+def _json_entry(item: Mapping[str, Any], base: str) -> Entry:
+    authors = [a for a in [item.get("author"), *(item.get("authors") or [])] if a]
+    content = [
+        {"type": kind, "value": _text(item, key)}
+        for key, kind in (("content_html", "text/html"), ("content_text", "text/plain"))
+        if _text(item, key)
+    ]
+    return {
+        "title": _text(item, "title"),
+        "link": _resolved(base, _text(item, "url") or _text(item, "external_url")),
+        "content": content,
+        "summary": _text(item, "summary"),
+        "summary_detail": {"type": "text/plain"},
+        "published": _text(item, "date_published") or _text(item, "date_modified"),
+        "author": next((_text(a, "name") for a in authors if _text(a, "name")), ""),
+        "tags": [{"term": printable(t)} for t in item.get("tags") or [] if isinstance(t, str)],
+    }
+
+
+def _absolute(url: str) -> bool:
+    return bool(_SCHEME.match(url))
+
+
+def _resolved(base: str, link: str) -> str:
+    """``link`` made absolute against ``base``; "" when it cannot be."""
+    link = link.strip()
+    if not link or _absolute(link):
+        return link
+    from urllib.parse import urljoin
+
+    joined = urljoin(base, link) if base else ""
+    return joined if _absolute(joined) else ""
+
+
+def entry_text(entry: Entry) -> list[str]:
+    """The paragraphs of an entry's richest text: every ``content`` (content:encoded
+    among them) and the summary, whichever holds the most words once markup is gone."""
+    best: list[str] = []
+    found = [*(entry.get("content") or []), entry.get("summary_detail") or {}]
+    for n, detail in enumerate(found):
+        if not isinstance(detail, Mapping):
+            continue
+        value = _text(detail, "value") if n < len(found) - 1 else _text(entry, "summary")
+        plain = _text(detail, "type") == "text/plain"
+        paragraphs = _text_paragraphs(printable(value)) if plain else _html_lines(value)
+        if sum(map(len, paragraphs)) > sum(map(len, best)):
+            best = paragraphs
+    return best
+
+
+def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
+    """Keys of the paragraphs that stand in many distinct entries of one feed (a sign-off
+    every episode carries): the feed's furniture, as ``clean`` finds a site's across pages."""
+    distinct = {tuple(segment.key(p) for p in paragraphs) for paragraphs in texts}
+    counts = Counter(key for keys in distinct for key in set(keys))
+    need = max(FEED_CHROME_MIN_ENTRIES, FEED_CHROME_SHARE * len(distinct))
+    return frozenset(key for key, count in counts.items() if count >= need)
+
+
+def read_entry(
+    entry: Entry,
+    site: str | None,
+    default_tz: tzinfo,
+    *,
+    text: Sequence[str] | None = None,
+    chrome: frozenset[int] = frozenset(),
+) -> Found | None:
+    """One feed entry as an article; ``None`` when it has neither a title nor text.
+
+    ``text`` is its ``entry_text`` when already read; paragraphs whose key is in ``chrome``
+    (``feed_chrome``) go, unless nothing would be left. An untitled entry is titled by its
+    first sentence; one with a title and no text keeps the title as its text, as a feed
+    reader shows it.
+    """
+    found = list(entry_text(entry) if text is None else text)
+    found = [p for p in found if segment.key(p) not in chrome] or found
+    title = _plain(_text(entry, "title"))
+    paragraphs, dateline = clean.polish(title, found)
+    if not paragraphs:  # all furniture to the page cleaner: the publisher's text stands
+        title_key = segment.key(title)
+        paragraphs = tuple(p for p in found if segment.key(p) != title_key) or tuple(found)
+    if not title:
+        if not paragraphs:
+            return None
+        # The first sentence of its story (past a dateline or a date line), else of its text.
+        title = lead_summary(paragraphs, max_sentences=1, max_chars=ENTRY_TITLE_CHARS)
+        if not title:
+            title = textwrap.shorten(paragraphs[0], ENTRY_TITLE_CHARS, placeholder="…")
+            title = paragraphs[0][:ENTRY_TITLE_CHARS] if title == "…" else title
+    if not paragraphs:
+        paragraphs = (title,)
     # "updated" only when the entry has one: feedparser would answer with "published" again,
     # and a DeprecationWarning.
     stamp = _text(entry, "published") or (_text(entry, "updated") if "updated" in entry else "")
@@ -201,9 +358,16 @@ def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | No
         published = _stamp(fields)
         source = "feed" if published else None
     categories = [_text(tag, "term") for tag in entry.get("tags") or []]
-    draft = _draft(title, lines, _text(entry, "author"), published, source, categories)
-    # An entry of nothing but page furniture ("Share on Facebook") is no article.
-    return (draft, _text(entry, "link") or None, site) if draft is not None else None
+    draft = Draft(
+        title=title,
+        paragraphs=paragraphs,
+        author=_plain(_text(entry, "author")) or None,
+        published=published,
+        date_source=source if published else None,
+        dateline=dateline,
+        categories=tuple(clean.tag_slug(c) for c in categories if clean.tag_slug(c)),
+    )
+    return draft, _text(entry, "link") or None, site
 
 
 def _text(fields: Any, key: str) -> str:
@@ -265,13 +429,15 @@ def _date(
 
 
 def _html_lines(markup: str) -> list[str]:
-    """Printable text of an HTML fragment, one line per block element."""
+    """Paragraphs of an HTML fragment, by its structure: one per block element, and where
+    two or more ``<br>`` stand in a row; a single ``<br>`` and the source's own line breaks
+    are spaces. Text without markup: paragraphs are separated by blank lines."""
     from lxml import etree
     from lxml import html as lxml_html
 
     markup = _printable_markup(markup)
     if "<" not in markup:
-        return _lines(printable(html.unescape(markup)))
+        return _text_paragraphs(printable(html.unescape(markup)))
     try:
         root = lxml_html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError):
@@ -279,17 +445,49 @@ def _html_lines(markup: str) -> list[str]:
     # Walked, not edited: lxml checks every string it is handed, and refuses text its own
     # parser produced (a reference this scrub missed); reading never fails that way.
     pieces: list[str] = []
+    hidden = 0  # inside a script, a style …: not read
+    pre = 0  # inside a <pre>: its line breaks are the source's, kept
     for event, node in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
+        tag = node.tag if isinstance(node.tag, str) else ""
         if event == "start":
-            pieces.append("\n" if node.tag in _BLOCK_TAGS else "")
-            pieces.append(node.text or "")
+            hidden += tag in _HIDDEN_TAGS
+            pre += tag == "pre"
+            if not hidden:
+                pieces.append(_BREAK if tag in _BLOCK_TAGS else " " if tag in _CELL_TAGS else "")
+                pieces.append(_spaced(node.text, pre))
             continue
-        if event == "end" and (node.tag == "br" or node.tag in _BLOCK_TAGS):
-            pieces.append("\n")
-        if node is not root:  # a comment's or PI's own text is not read, its tail is
-            pieces.append(node.tail or "")
-    return _lines(printable("".join(pieces)))
+        if event == "end":
+            if not hidden:
+                pieces.append(_BREAK if tag in _BLOCK_TAGS else "\n" if tag == "br" else "")
+            hidden -= tag in _HIDDEN_TAGS
+            pre -= tag == "pre"
+        if node is not root and not hidden:  # a comment's or PI's own text is not read
+            pieces.append(_spaced(node.tail, pre))
+    return _text_paragraphs(printable("".join(pieces)))
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def _spaced(text: str | None, pre: int) -> str:
+    """Source text inside a block: its line breaks are spaces (but in a ``<pre>``)."""
+    if not text:
+        return ""
+    return text if pre else _SOURCE_SPACE.sub(" ", text)
+
+
+def _text_paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text: blank lines separate them, a single line break is a space."""
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
+    return [p for p in paragraphs if p]
+
+
+def _plain(text: str) -> str:
+    """A title or name as text: entities decoded (twice-escaped ones too), markup removed,
+    white space collapsed."""
+    for _ in range(_UNESCAPE_ROUNDS):
+        before = text
+        if "&" in text:
+            text = html.unescape(text)
+        if _TAG.search(text):
+            text = " ".join(_html_lines(text))
+        if text == before:
+            break
+    return " ".join(printable(text).split())
