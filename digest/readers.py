@@ -32,6 +32,7 @@ SNIFF_BYTES = 4096  # bytes looked at to tell a page or a feed from anything els
 # What may stand before the root element: an XML declaration, comments, a stylesheet PI,
 # a doctype that is not HTML's (RSS 0.91's), and white space.
 _PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!doctype\s+(?!html)[^>]*>)*", re.S | re.I)
+_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["'](?P<codec>[A-Za-z0-9._:-]+)""")
 _JSON_FEED = re.compile(r'"https?://jsonfeed\.org/version/')  # a JSON Feed's "version"
 
 _BOMS = (
@@ -224,7 +225,7 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
 
     try:
         # From the bytes: feedparser honours the encoding the feed declares.
-        parsed = feedparser.parse(data)
+        parsed = feedparser.parse(_utf8_declared(data))
     except ValueError as exc:  # its loose parser re-encodes a reference to a surrogate (&#xD800;)
         raise IngestError(
             f"cannot parse the feed: {_first_line(exc)}; check it with a feed validator"
@@ -239,6 +240,22 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
     for entry in parsed.entries:
         entry["link"] = _resolved(base, _text(entry, "link"))
     return _plain(_text(feed, "title")) or None, list(parsed.entries)
+
+
+def _utf8_declared(data: bytes) -> bytes:
+    """The feed, its XML declaration saying UTF-8 when it names a legacy encoding but the
+    bytes are UTF-8 (a CMS's stale template): read as declared, they would be mojibake.
+    Legacy text is almost never valid UTF-8 once it has a non-ASCII letter."""
+    declared = _DECLARED.match(data)
+    if declared is None or declared["codec"].lower().startswith((b"utf", b"ucs")):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    if text.isascii():
+        return data
+    return data[: declared.start("codec")] + b"utf-8" + data[declared.end("codec") :]
 
 
 def _json_feed(data: bytes) -> tuple[str | None, list[Entry]]:
