@@ -230,7 +230,8 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
         raise IngestError(
             f"cannot parse the feed: {_first_line(exc)}; check it with a feed validator"
         ) from exc
-    if not parsed.entries:
+    broken = parsed.get("bozo") and not any(map(_has_text, parsed.entries))
+    if not parsed.entries or broken:  # a truncated file: its one "entry" is the parser's guess
         problem = _first_line(parsed.get("bozo_exception") or "")
         detail = f": {problem}" if problem else ""
         raise IngestError(f"not an RSS or Atom feed with entries{detail}")
@@ -240,6 +241,10 @@ def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
     for entry in parsed.entries:
         entry["link"] = _resolved(base, _text(entry, "link"))
     return _plain(_text(feed, "title")) or None, list(parsed.entries)
+
+
+def _has_text(entry: Entry) -> bool:
+    return bool(_text(entry, "title") or _text(entry, "summary") or entry.get("content"))
 
 
 def _utf8_declared(data: bytes) -> bytes:
