@@ -158,7 +158,11 @@ def _feed(
                 empty += 1
                 continue
             draft, url, source = item
-            articles.append(finish(draft, number=len(articles), url=url, source=source))
+            # An untitled entry's title is its first sentence: its lead must not skip it.
+            lead_title = None if readers.entry_title(entry) else ""
+            articles.append(
+                finish(draft, number=len(articles), url=url, source=source, lead_title=lead_title)
+            )
     if empty and not articles and empty == len(entries):
         raise IngestError(f"no entry has a title or text ({_entries(len(entries))})")
     if empty:
@@ -365,8 +369,12 @@ def _finish(
     *,
     url: str | None = None,
     source: str | None = None,
+    lead_title: str | None = None,
 ) -> Article:
-    """A draft with the gaps filled: operator metadata, then the page header date, then mtime."""
+    """A draft with the gaps filled: operator metadata, then the page header date, then mtime.
+
+    ``lead_title`` is the title the summarizer compares paragraphs with, when not the
+    draft's own ("" for a title made from the text's first sentence)."""
     meta = metadata.get((path.name, draft.title)) or metadata.get((path.name, None)) or _Meta()
     published, date_source = _date_of(draft, meta, mtime)
     paragraphs = draft.paragraphs
@@ -388,7 +396,7 @@ def _finish(
         origin=str(path) + (f"#{number + 1}" if number else ""),
         summary=lead_summary(
             paragraphs,
-            title=draft.title,
+            title=draft.title if lead_title is None else lead_title,
             max_sentences=options.summary_sentences,
             max_chars=options.summary_chars,
         ),

@@ -279,7 +279,7 @@ def _json_feed(data: bytes) -> tuple[str | None, list[Entry]]:
 
 
 def _json_entry(item: Mapping[str, Any], base: str) -> Entry:
-    authors = [a for a in [item.get("author"), *(item.get("authors") or [])] if a]
+    authors = [item.get("author"), *_list(item, "authors")]  # 1.0 has one, 1.1 a list
     content = [
         {"type": kind, "value": _text(item, key)}
         for key, kind in (("content_html", "text/html"), ("content_text", "text/plain"))
@@ -293,8 +293,13 @@ def _json_entry(item: Mapping[str, Any], base: str) -> Entry:
         "summary_detail": {"type": "text/plain"},
         "published": _text(item, "date_published") or _text(item, "date_modified"),
         "author": next((_text(a, "name") for a in authors if _text(a, "name")), ""),
-        "tags": [{"term": printable(t)} for t in item.get("tags") or [] if isinstance(t, str)],
+        "tags": [{"term": printable(t)} for t in _list(item, "tags") if isinstance(t, str)],
     }
+
+
+def _list(fields: Mapping[str, Any], key: str) -> list[Any]:
+    value = fields.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _absolute(url: str) -> bool:
@@ -314,18 +319,25 @@ def _resolved(base: str, link: str) -> str:
 
 def entry_text(entry: Entry) -> list[str]:
     """The paragraphs of an entry's richest text: every ``content`` (content:encoded
-    among them) and the summary, whichever holds the most words once markup is gone."""
+    among them) and the summary, whichever holds the most text once markup is gone."""
+    summary = entry.get("summary_detail")
+    candidates = [
+        (_text(detail, "type"), _text(detail, "value"))
+        for detail in entry.get("content") or []
+        if isinstance(detail, Mapping)
+    ]
+    candidates.append((_text(summary, "type"), _text(entry, "summary")))
     best: list[str] = []
-    found = [*(entry.get("content") or []), entry.get("summary_detail") or {}]
-    for n, detail in enumerate(found):
-        if not isinstance(detail, Mapping):
-            continue
-        value = _text(detail, "value") if n < len(found) - 1 else _text(entry, "summary")
-        plain = _text(detail, "type") == "text/plain"
-        paragraphs = _text_paragraphs(printable(value)) if plain else _html_lines(value)
+    for kind, value in candidates:
+        paragraphs = _text_paragraphs(value) if kind == "text/plain" else _html_lines(value)
         if sum(map(len, paragraphs)) > sum(map(len, best)):
             best = paragraphs
     return best
+
+
+def entry_title(entry: Entry) -> str:
+    """An entry's own title as text ("" when it has none)."""
+    return _plain(_text(entry, "title"))
 
 
 def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
@@ -354,7 +366,7 @@ def read_entry(
     """
     found = list(entry_text(entry) if text is None else text)
     found = [p for p in found if segment.key(p) not in chrome] or found
-    title = _plain(_text(entry, "title"))
+    title = entry_title(entry)
     paragraphs, dateline = clean.polish(title, found)
     if not paragraphs:  # all furniture to the page cleaner: the publisher's text stands
         title_key = segment.key(title)

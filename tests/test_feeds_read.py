@@ -133,6 +133,9 @@ def test_an_untitled_entry_is_titled_by_its_first_sentence(tmp_path: Path) -> No
     found = read(tmp_path, "micro.rss", rss(item(None, short), item(None, long))).articles
     titles = sorted(a.title for a in found)
     assert titles[0] == "Ferries run late tonight."
+    ferries = next(a for a in found if a.title == titles[0])
+    # The title is the post's first sentence: the summary still starts there.
+    assert ferries.summary == "Ferries run late tonight. The harbour master blamed the fog."
     cut = titles[1]
     assert len(cut) <= readers.ENTRY_TITLE_CHARS and cut.endswith("…")
     words = cut[:-1].split()
