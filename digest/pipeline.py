@@ -290,7 +290,7 @@ def ingest_sources(
     One article the store refuses (a value the database cannot hold) is rejected alone: the
     rest of the batch is stored, and the file is not read again until it changes.
     """
-    files, missing, odd = _sources(paths, settings.seeds_dir)
+    files, missing, odd = _sources(paths, settings.seeds_dir, settings.seeds_metadata)
     if only_new:
         files = store.new_files(engine, files)
     batch = ingest.read_paths(files, ingest_options(settings))
@@ -354,7 +354,7 @@ def _mark_each(
 
 
 def _sources(
-    paths: Sequence[Path], seeds_dir: Path
+    paths: Sequence[Path], seeds_dir: Path, metadata_name: str
 ) -> tuple[list[Path], tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
     """The source files under ``paths`` (else in ``seeds_dir``); the named paths that are
     missing, or a seeds_dir that is no folder (the command exits 1); and what in a folder is
@@ -363,7 +363,7 @@ def _sources(
         why = "not a folder; set seeds_dir to the folder of your source files"
         return [], (ingest.Rejected(str(seeds_dir), why),), ()
     named = {str(path) for path in paths or [seeds_dir]}
-    files, rejected = ingest.discover(list(paths or [seeds_dir]))
+    files, rejected = ingest.discover(list(paths or [seeds_dir]), metadata_name=metadata_name)
     missing = tuple(r for r in rejected if r.path in named)
     return files, missing, tuple(r for r in rejected if r.path not in named)
 

@@ -83,6 +83,18 @@ def test_an_empty_entry_is_skipped_and_counted_and_the_rest_stored(tmp_path: Pat
     assert "Error" not in result.output and "Traceback" not in result.output
 
 
+def test_a_send_shows_the_skipped_entries_too(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    feed = rss(item("Quay lamps dimmed", LAMPS), item(None, None, link="https://example.org/x"))
+    (seeds / "gazette.rss").write_text(feed, encoding="utf-8")
+    config = write_config(tmp_path, seeds_dir=f'"{seeds}"', outbox_dir=f'"{tmp_path / "out"}"')
+    result = run("send", "--dry-run", config=config)
+    assert result.exit_code == 0, result.output
+    note = f"Note: {seeds / 'gazette.rss'}: 1 of 2 entries skipped: no title or text"
+    assert note in result.stderr.splitlines()
+
+
 def test_a_feed_of_only_empty_entries_is_an_error_of_the_file(tmp_path: Path) -> None:
     batch = read(tmp_path, "empty.rss", rss(item(None, None, link="https://example.org/a")))
     assert not batch.articles
