@@ -465,7 +465,8 @@ def _date(
 def _html_lines(markup: str) -> list[str]:
     """Paragraphs of an HTML fragment, by its structure: one per block element, and where
     two or more ``<br>`` stand in a row; a single ``<br>`` and the source's own line breaks
-    are spaces. Text without markup: paragraphs are separated by blank lines."""
+    are spaces. Text with no block element or ``<br>`` at all (plain text, or text with a
+    link or two in it) is paragraphed as plain text is: by its blank lines."""
     from lxml import etree
     from lxml import html as lxml_html
 
@@ -480,7 +481,8 @@ def _html_lines(markup: str) -> list[str]:
     # parser produced (a reference this scrub missed); reading never fails that way.
     pieces: list[str] = []
     hidden = 0  # inside a script, a style …: not read
-    pre = 0  # inside a <pre>: its line breaks are the source's, kept
+    # Inside a <pre>, or in a fragment with no structure: the source's line breaks are kept.
+    pre = 0 if any(_structure(node) for node in root.iterdescendants()) else 1
     for event, node in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
         tag = node.tag if isinstance(node.tag, str) else ""
         if event == "start":
@@ -498,6 +500,11 @@ def _html_lines(markup: str) -> list[str]:
         if node is not root and not hidden:  # a comment's or PI's own text is not read
             pieces.append(_spaced(node.tail, pre))
     return _text_paragraphs(printable("".join(pieces)))
+
+
+def _structure(node: Any) -> bool:
+    """An element that makes paragraphs: a block, or a line break."""
+    return isinstance(node.tag, str) and (node.tag in _BLOCK_TAGS or node.tag == "br")
 
 
 def _spaced(text: str | None, pre: int) -> str:

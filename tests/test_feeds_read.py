@@ -399,6 +399,10 @@ def test_titles_are_text(tmp_path: Path, raw: str, expected: str) -> None:
             ["Plain text, hard wrapped at forty.", "Second paragraph here."],
         ),
         ("Words &amp; more", ["Words & more"]),
+        (
+            'One <a href="/a">link</a>\nwrapped.\n\nTwo <b>bold</b>.',
+            ["One link wrapped.", "Two bold."],
+        ),
         ("<p>One <b>bold</b> word</p><!-- a comment -->after", ["One bold word", "after"]),
     ],
     ids=[
@@ -412,6 +416,7 @@ def test_titles_are_text(tmp_path: Path, raw: str, expected: str) -> None:
         "pre",
         "plain-text",
         "entity",
+        "inline-only",
         "inline",
     ],
 )
