@@ -464,3 +464,26 @@ def test_a_line_every_entry_carries_is_the_feeds_furniture(tmp_path: Path) -> No
         "Full transcript and show notes at our website every week.",
     )
     assert found["Other"].paragraphs == ("A line only two entries share stays in both.",)
+
+
+def test_copies_of_one_story_in_a_feed_keep_their_shared_paragraphs(tmp_path: Path) -> None:
+    """An entry listed three times (under three sections, or as updates) shares its text with
+    its copies: that is one story repeated, not the feed's furniture."""
+    story = (
+        "<p>The harbour council voted on Tuesday to dim the lamps along the quay.</p>"
+        "<p>The fishermen who asked for it said they could see the stars again at night.</p>"
+    )
+    others = [
+        "<p>Our guest built a boat in her garden and sailed it all the way to the islands.</p>",
+        "<p>A look at the history of the lighthouse and the keepers who lived there alone.</p>",
+        "<p>Listeners ask about the new footbridge over the river and when it will open.</p>",
+    ]
+    entries = [
+        item(f"Lamps dimmed ({section})", story + f"<p>Filed under {section}.</p>")
+        for section in ("news", "harbour", "council")
+    ]
+    entries += [item(f"Other {n}", text) for n, text in enumerate(others, 1)]
+    found = by_title(read(tmp_path, "sections.rss", rss(*entries)))
+    for section in ("news", "harbour", "council"):
+        paragraphs = found[f"Lamps dimmed ({section})"].paragraphs
+        assert paragraphs[:2] == tuple(readers._html_lines(story))
