@@ -98,9 +98,9 @@ def _named_tags(
 def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Read articles from PATHS (files or folders; default: the seeds folder) into the store.
 
-    Plain text (any common encoding), HTML pages and RSS/Atom/JSON feeds (in a folder,
-    files without a known suffix are read when their bytes are a feed or a page). Re-ingesting is
-    idempotent; a syndicated copy of a stored story is folded into it.
+    Plain text (any common encoding), HTML pages and RSS/Atom/JSON feeds (in a folder, a
+    file without a known suffix is read when its bytes are a feed or a page). Re-ingesting
+    is idempotent; a syndicated copy of a stored story is folded into it.
     """
     settings = _settings(ctx)
     with db.opened(settings.database_url) as engine:

@@ -163,7 +163,7 @@ def _feed(
             articles.append(
                 finish(draft, number=len(articles), url=url, source=source, lead_title=lead_title)
             )
-    if empty and not articles and empty == len(entries):
+    if empty == len(entries):  # nothing in the whole file: an error of the file
         raise IngestError(f"no entry has a title or text ({_entries(len(entries))})")
     if empty:
         why = f"{empty} of {_entries(len(entries))} skipped: no title or text"
