@@ -6,7 +6,8 @@ absent). For each file: the entries feedparser (or, for a JSON Feed, ``json``) f
 title or text; what ``ingest.read_paths`` gives and ``store.save`` keeps in a fresh SQLite
 store (distinct by link, else guid); and the acceptance checks of issue 11 over what is
 stored: titles with markup or entities, relative links, mojibake, and summaries that stop
-mid-sentence while the body goes on. Exits 1 when one check fails.
+mid-sentence while the body goes on (the checks of tests/test_feeds_dev.py, imported, so the
+figures and the test agree). Exits 1 when one check fails.
 
     .venv/bin/python bench/bench_feeds.py
     .venv/bin/python bench/bench_feeds.py --folder some/feeds
@@ -26,14 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest import db, ingest, store  # noqa: E402
-from digest.models import Article  # noqa: E402
+from tests.test_feeds_dev import MARKUP, MOJIBAKE, cut_mid_sentence  # noqa: E402  the test's checks
 
 SHARED = ROOT.parent / "shared" / "data" / "feeds-dev"
 COPY = ROOT / "tests" / "data" / "feeds-dev"
-MARKUP = re.compile(r"</?[a-zA-Z][^>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
-# What UTF-8 looks like read as a legacy code page (Ã©, â€™, Ð°), and the replacement mark.
-MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|[ÐÑ][\u0080-\u00bf\u2018-\u203a]|â€|\ufffd")
-SENTENCE_END = re.compile(r"[.!?…。！？:;][\"'”’)\]»]*$")
 
 
 def expected_entries(path: Path) -> int:
@@ -64,23 +61,6 @@ def expected_entries(path: Path) -> int:
     )
 
 
-def cut_summary(article: Article) -> bool:
-    """The summary stops mid-sentence while the body goes on: it ends without a sentence's
-    end (nor the "…" of a sentence cut to the budget), and the body's next words carry on
-    the sentence (they start in lower case or with a comma). A standfirst without a full
-    stop, followed by the story, is whole."""
-    summary = article.summary.rstrip()
-    if not summary or SENTENCE_END.search(summary):
-        return False
-    body = "\n".join(article.paragraphs)
-    tail = summary[-40:]
-    at = body.find(tail)
-    after = body[at + len(tail) :].lstrip() if at >= 0 else ""
-    if not after or after.startswith(("http:", "https:")):  # a link below: no sentence
-        return False
-    return after[0].islower() or after[0] in ",;:)]"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, default=SHARED if SHARED.is_dir() else COPY)
@@ -104,7 +84,7 @@ def main() -> int:
                 "markup": sum(1 for a in kept if MARKUP.search(a.title)),
                 "relative": sum(1 for a in kept if a.url and not re.match(r"https?://", a.url)),
                 "moji": sum(1 for a in kept if MOJIBAKE.search(a.title + "\n".join(a.paragraphs))),
-                "cut": sum(1 for a in kept if cut_summary(a)),
+                "cut": sum(1 for a in kept if cut_mid_sentence(a)),
             }
             for key, value in row.items():
                 totals[key] += value

@@ -1,7 +1,9 @@
-"""Readers: bytes of a source file → text, or → drafts for HTML pages and RSS/Atom feeds.
+"""Readers: bytes of a source file → text, or → drafts for HTML pages and for feeds (RSS,
+Atom, RDF, JSON Feed), these entry by entry.
 
-Which reader a file gets is decided here too (``kind_of``: its suffix, else a sniff of its
-first bytes); ``ingest.read_paths`` hands the bytes to the reader of that kind.
+Which reader a file gets is decided here too (``kind_of``: its suffix, else ``sniff`` of its
+first bytes, which also tells a folder scan which unknown files are sources);
+``ingest.read_paths`` hands the bytes to the reader of that kind.
 """
 
 from __future__ import annotations
