@@ -63,6 +63,11 @@ _SOURCE_SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _UNESCAPE_ROUNDS = 3  # "&amp;amp;lt;": feeds escape their titles twice, rarely more
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an absolute URL (http:, https:, mailto: …)
+# At most this share of the letters of a Western European text are not ASCII (French and
+# Portuguese have the most, about one in ten); a Cyrillic or Greek code page read as
+# windows-1252 gives nearly all.
+WESTERN_NON_ASCII = 0.3
+_MARKUP_BYTES = re.compile(rb"<[^<>]*>|&#?\w+;")  # tags and references: no letters of the text
 ENTRY_TITLE_CHARS = 100  # an untitled entry's title: its first sentence, cut to this length
 # A paragraph in this many different stories of one feed, and this share of them, is the
 # feed's furniture (a sign-off each entry carries), not an entry's text. Measured on the 31
@@ -253,19 +258,42 @@ def _has_text(entry: Entry) -> bool:
 
 
 def _utf8_declared(data: bytes) -> bytes:
-    """The feed, its XML declaration saying UTF-8 when it names a legacy encoding but the
-    bytes are UTF-8 (a CMS's stale template): read as declared, they would be mojibake.
-    Legacy text is almost never valid UTF-8 once it has a non-ASCII letter."""
+    """The feed's bytes as feedparser should read them: as their XML declaration says, but
+    when that is wrong or missing.
+
+    A declaration of a legacy encoding over bytes that are UTF-8 (a CMS's stale template)
+    would give mojibake: legacy text is almost never valid UTF-8 once it has a non-ASCII
+    letter, so such a feed is read as UTF-8. A feed that declares no encoding and is not
+    UTF-8 (which XML would then assume) is windows-1252, as feedparser (and browsers) take
+    it, while its letters read that way are mostly ASCII, as in every Western European
+    language; else (Cyrillic, Greek … in a code page) it is decoded as ``decode`` guesses.
+    """
     declared = _DECLARED.match(data)
-    if declared is None or declared["codec"].lower().startswith((b"utf", b"ucs")):
+    if declared is not None and declared["codec"].lower().startswith((b"utf", b"ucs")):
+        return data
+    if data.startswith(tuple(bom for bom, _ in _BOMS)):
         return data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data
-    if text.isascii():
+        if declared is not None or _western(data):
+            return data
+        try:
+            return decode(data).encode("utf-8")
+        except IngestError:
+            return data  # feedparser says what is wrong with it
+    if declared is None or text.isascii():
         return data
     return data[: declared.start("codec")] + b"utf-8" + data[declared.end("codec") :]
+
+
+def _western(data: bytes) -> bool:
+    """Bytes that read as windows-1252 text whose letters (markup's aside) are mostly ASCII."""
+    try:
+        letters = [c for c in _MARKUP_BYTES.sub(b" ", data).decode(_WESTERN) if c.isalpha()]
+    except UnicodeDecodeError:
+        return False
+    return sum(1 for c in letters if not c.isascii()) <= WESTERN_NON_ASCII * len(letters)
 
 
 def _json_feed(data: bytes) -> tuple[str | None, list[Entry]]:

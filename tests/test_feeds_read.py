@@ -318,6 +318,21 @@ def test_a_utf8_feed_that_declares_a_legacy_encoding_is_read_as_utf8(tmp_path: P
     assert article.paragraphs == ("Ёлка, the new café, opens on the quay today.",)
 
 
+@pytest.mark.parametrize(
+    ("codec", "title", "text"),
+    [
+        ("cp1251", "Мост откроют весной", "Новый мост через реку откроют для пешеходов в апреле."),
+        ("cp1252", "Café à côté du quai", "Le café à côté du quai rouvre ses portes en avril."),
+    ],
+)
+def test_a_feed_that_declares_no_encoding_and_is_not_utf8(
+    tmp_path: Path, codec: str, title: str, text: str
+) -> None:
+    feed = rss(item(title, f"<p>{text}</p>")).replace(' encoding="UTF-8"', "")
+    (article,) = read(tmp_path, "undeclared.rss", feed.encode(codec)).articles
+    assert (article.title, article.paragraphs) == (title, (text,))
+
+
 # ------------------------------------------------------------- links
 
 
