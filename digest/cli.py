@@ -98,8 +98,9 @@ def _named_tags(
 def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Read articles from PATHS (files or folders; default: the seeds folder) into the store.
 
-    Plain text (any common encoding), HTML pages and RSS/Atom files. Re-ingesting is
-    idempotent; a syndicated copy of a stored story is folded into it.
+    Plain text (any common encoding), HTML pages and RSS/Atom/JSON feeds (in a folder, a
+    file without a known suffix is read when its bytes are a feed or a page). Re-ingesting
+    is idempotent; a syndicated copy of a stored story is folded into it.
     """
     settings = _settings(ctx)
     with db.opened(settings.database_url) as engine:
@@ -126,6 +127,7 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     # Paths that name no file are reported apart, so the count is of the files read.
     for rejected in (*batch.missing, *batch.rejected):
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    tables.print_skipped(batch.skipped)  # entries with nothing to read: not an error
     if batch.missing or batch.rejected:
         ctx.exit(1)
 

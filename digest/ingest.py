@@ -49,11 +49,13 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """The articles read from a set of paths, and the files rejected on the way."""
+    """The articles read from a set of paths, the files rejected on the way, and the feeds
+    with entries skipped for having nothing to read (not an error: the rest was read)."""
 
     articles: tuple[Article, ...]
     rejected: tuple[Rejected, ...]
     files: int
+    skipped: tuple[Rejected, ...] = ()  # "N of M entries skipped: …", one per feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
-    files, rejected = discover(paths)
+    files, rejected = discover(paths, metadata_name=options.metadata_name)
+    skipped: list[Rejected] = []
     text_sources: list[tuple[Path, datetime]] = []
     found: list[Article] = []
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
@@ -111,7 +114,7 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                     draft, url, source = readers.read_html(data, options.default_tz)
                     found.append(finish(draft, number=0, url=url, source=source))
                 else:
-                    found.extend(_feed(path, data, finish, options.default_tz, rejected))
+                    found.extend(_feed(path, data, finish, options.default_tz, rejected, skipped))
             if text is not None:
                 yield text
 
@@ -128,7 +131,7 @@ def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
                     for number, draft in enumerate(drafts_of_page)
                 ]
             )
-    return Batch(tuple(found), tuple(rejected), len(files))
+    return Batch(tuple(found), tuple(rejected), len(files), tuple(skipped))
 
 
 def _feed(
@@ -137,20 +140,36 @@ def _feed(
     finish: Callable[..., Article],
     default_tz: tzinfo,
     rejected: list[Rejected],
+    skipped: list[Rejected],
 ) -> list[Article]:
-    """The articles of a feed's entries; an entry that fails is rejected alone."""
+    """The articles of a feed's entries, read entry by entry: one that fails is rejected
+    alone, one with neither a title nor text is skipped and counted (``skipped``)."""
     site, entries = readers.read_feed(data)
-    articles: list[Article] = []
-    failed = len(rejected)
+    texts: list[tuple[int, readers.Entry, list[str]]] = []
     for number, entry in enumerate(entries, 1):
         with _rejecting(path, rejected, entry=number):
-            item = readers.read_entry(entry, site, default_tz)
-            if item is not None:
-                draft, url, source = item
-                articles.append(finish(draft, number=len(articles), url=url, source=source))
-    if not articles and len(rejected) == failed:
-        raise IngestError("the feed has no entry with both a title and text")
+            texts.append((number, entry, readers.entry_text(entry)))
+    chrome = readers.feed_chrome([text for _, _, text in texts])
+    articles: list[Article] = []
+    empty = 0
+    for number, entry, text in texts:
+        with _rejecting(path, rejected, entry=number):
+            item = readers.read_entry(entry, site, default_tz, text=text, chrome=chrome)
+            if item is None:
+                empty += 1
+                continue
+            draft, url, source = item
+            articles.append(finish(draft, number=len(articles), url=url, source=source))
+    if empty == len(entries):  # nothing in the whole file: an error of the file
+        raise IngestError(f"no entry has a title or text ({_entries(len(entries))})")
+    if empty:
+        why = f"{empty} of {_entries(len(entries))} skipped: no title or text"
+        skipped.append(Rejected(str(path), why))
     return articles
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 @contextmanager
@@ -179,18 +198,25 @@ def _one_line(reason: str, entry: int | None) -> str:
     return (f"entry {entry}: " if entry is not None else "") + " ".join(reason.split())
 
 
-def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
-    """The source files under ``paths`` (folders are searched), and the paths that are not."""
-    known = readers.SUFFIXES
+def discover(
+    paths: Sequence[Path], *, metadata_name: str = "seeds.toml"
+) -> tuple[list[Path], list[Rejected]]:
+    """The source files under ``paths`` (folders are searched), and the paths that are not.
+
+    In a folder, a file is a source by its suffix (``readers.SUFFIXES``) or, with any other
+    name, when its first bytes are a feed's or a web page's (``readers.sniff``); hidden
+    files and the operator metadata file never are. A file named in ``paths`` always is.
+    """
     files: list[Path] = []
     rejected: list[Rejected] = []
     for path in paths:
         if path.is_dir():
             for found in sorted(path.rglob("*")):
-                if found.suffix.lower() not in known:
+                if not _may_be_source(found, path, metadata_name):
                     continue
                 if found.is_file():
-                    files.append(found)
+                    if found.suffix.lower() in readers.SUFFIXES or _sniffed(found):
+                        files.append(found)
                 elif not found.is_dir():  # a FIFO, a device, a dangling or looping symlink
                     rejected.append(Rejected(str(found), "not a regular file"))
         elif path.is_file():
@@ -200,6 +226,26 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Rejected]]:
         else:
             rejected.append(Rejected(str(path), "no such file or directory"))
     return list(dict.fromkeys(files)), rejected
+
+
+def _may_be_source(found: Path, folder: Path, metadata_name: str) -> bool:
+    """Not hidden (nor in a hidden folder), not the metadata file; a name without a known
+    suffix only when it is a regular file (then sniffed)."""
+    if found.name == metadata_name or any(
+        part.startswith(".") for part in found.relative_to(folder).parts
+    ):
+        return False
+    return found.suffix.lower() in readers.SUFFIXES or found.is_file()
+
+
+def _sniffed(path: Path) -> bool:
+    """A file with no known suffix is read when its first bytes are a feed or a page."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(readers.SNIFF_BYTES)
+    except OSError:
+        return False  # not a source we know of: passed over, as any other unknown file
+    return readers.sniff(head) is not None
 
 
 def _read(path: Path, options: Options) -> tuple[bytes, datetime]:

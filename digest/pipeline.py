@@ -57,6 +57,7 @@ class RunReport:
     suppressed: int = 0  # unsubscribed or bounced subscribers: never sent to
     missing: tuple[ingest.Rejected, ...] = ()  # source folders that do not exist
     preview_dir: Path | None = None  # a dry run's issue page, feeds and mails
+    skipped: tuple[ingest.Rejected, ...] = ()  # feeds with entries that had nothing to read
 
     @property
     def unfinished(self) -> bool:
@@ -73,6 +74,7 @@ class Ingested:
     files: int
     saved: store.SaveReport
     missing: tuple[ingest.Rejected, ...] = ()  # named paths or the seeds folder: not there
+    skipped: tuple[ingest.Rejected, ...] = ()  # "N of M entries skipped: …", not errors
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
@@ -220,7 +222,7 @@ def run(
         if not issue.articles:
             return RunReport(
                 issue, ingested, fresh.rejected, None, dry_run, None, (), suppressed,
-                fresh.missing,
+                fresh.missing, skipped=fresh.skipped,
             )  # fmt: skip
         issue_id = None
         web = preview_dir(settings.outbox_dir, day) if dry_run else settings.outbox_dir
@@ -268,7 +270,7 @@ def run(
     mail_dir = preview_dir(settings.outbox_dir, day) / "mail" if dry_run else None
     return RunReport(
         issue, ingested, fresh.rejected, report, dry_run, mail_dir, skipped, suppressed,
-        fresh.missing, web if dry_run else None,
+        fresh.missing, web if dry_run else None, fresh.skipped,
     )  # fmt: skip
 
 
@@ -288,7 +290,7 @@ def ingest_sources(
     One article the store refuses (a value the database cannot hold) is rejected alone: the
     rest of the batch is stored, and the file is not read again until it changes.
     """
-    files, missing, odd = _sources(paths, settings.seeds_dir)
+    files, missing, odd = _sources(paths, settings.seeds_dir, settings.seeds_metadata)
     if only_new:
         files = store.new_files(engine, files)
     batch = ingest.read_paths(files, ingest_options(settings))
@@ -299,7 +301,7 @@ def ingest_sources(
     gone = {r.origin for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     refresh_summaries(engine, settings)
-    return Ingested(kept, rejected, batch.files, saved, missing)
+    return Ingested(kept, rejected, batch.files, saved, missing, batch.skipped)
 
 
 def status(
@@ -352,7 +354,7 @@ def _mark_each(
 
 
 def _sources(
-    paths: Sequence[Path], seeds_dir: Path
+    paths: Sequence[Path], seeds_dir: Path, metadata_name: str
 ) -> tuple[list[Path], tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
     """The source files under ``paths`` (else in ``seeds_dir``); the named paths that are
     missing, or a seeds_dir that is no folder (the command exits 1); and what in a folder is
@@ -361,7 +363,7 @@ def _sources(
         why = "not a folder; set seeds_dir to the folder of your source files"
         return [], (ingest.Rejected(str(seeds_dir), why),), ()
     named = {str(path) for path in paths or [seeds_dir]}
-    files, rejected = ingest.discover(list(paths or [seeds_dir]))
+    files, rejected = ingest.discover(list(paths or [seeds_dir]), metadata_name=metadata_name)
     missing = tuple(r for r in rejected if r.path in named)
     return files, missing, tuple(r for r in rejected if r.path not in named)
 

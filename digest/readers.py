@@ -1,30 +1,43 @@
-"""Readers: bytes of a source file → text, or → drafts for HTML pages and RSS/Atom feeds.
+"""Readers: bytes of a source file → text, or → drafts for HTML pages and for feeds (RSS,
+Atom, RDF, JSON Feed), these entry by entry.
 
-Which reader a file gets is decided here too (``kind_of``: its suffix, else a sniff of its
-first bytes); ``ingest.read_paths`` hands the bytes to the reader of that kind.
+Which reader a file gets is decided here too (``kind_of``: its suffix, else ``sniff`` of its
+first bytes, which also tells a folder scan which unknown files are sources);
+``ingest.read_paths`` hands the bytes to the reader of that kind.
 """
 
 from __future__ import annotations
 
 import codecs
 import html
+import itertools
+import json
 import re
+import textwrap
 import warnings
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-from digest import clean, dates, language
+from digest import clean, dates, language, segment
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
+from digest.summarize import lead_summary
 
 Kind = Literal["text", "html", "feed"]
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
-FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed"})
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES  # what a folder scan picks up
-_SNIFF = 2048  # bytes looked at to tell a page or a feed from text
+FEED_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".feed", ".rdf"})
+# What a folder scan reads by its name; any other file is read when ``sniff`` knows it.
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES
+SNIFF_BYTES = 4096  # bytes looked at to tell a page or a feed from anything else
+# What may stand before the root element: an XML declaration, comments, a stylesheet PI,
+# a doctype that is not HTML's (RSS 0.91's), and white space.
+_PROLOGUE = re.compile(r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!doctype\s+(?!html)[^>]*>)*", re.S | re.I)
+_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["'](?P<codec>[A-Za-z0-9._:-]+)""")
+_JSON_FEED = re.compile(r'"https?://jsonfeed\.org/version/')  # a JSON Feed's "version"
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -34,9 +47,35 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _WESTERN = "cp1252"
-_BLOCK_TAGS = frozenset(
-    ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "pre")
-)
+# Elements that make a paragraph of their own in feed content.
+# fmt: off
+_BLOCK_TAGS = frozenset({
+    "p", "div", "li", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr",
+    "pre", "ul", "ol", "dl", "table", "caption", "hr", "address", "article", "section",
+    "aside", "header", "footer", "nav", "main", "figure", "figcaption", "details",
+    "summary", "center", "form", "fieldset",
+})
+# fmt: on
+_CELL_TAGS = frozenset(("td", "th"))  # a space between cells of one row
+_HIDDEN_TAGS = frozenset(("script", "style", "template", "noscript", "head", "title"))
+_BREAK = "\n\n"  # a paragraph break, as in plain text
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")  # a blank line, maybe with spaces on it
+_SOURCE_SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_UNESCAPE_ROUNDS = 3  # "&amp;amp;lt;": feeds escape their titles twice, rarely more
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an absolute URL (http:, https:, mailto: …)
+# At most this share of the letters of a Western European text are not ASCII (French and
+# Portuguese have the most, about one in ten); a Cyrillic or Greek code page read as
+# windows-1252 gives nearly all.
+WESTERN_NON_ASCII = 0.3
+_MARKUP_BYTES = re.compile(rb"<[^<>]*>|&#?\w+;")  # tags and references: no letters of the text
+ENTRY_TITLE_CHARS = 100  # an untitled entry's title: its first sentence, cut to this length
+# A paragraph in this many different stories of one feed, and this share of them, is the
+# feed's furniture (a sign-off each entry carries), not an entry's text. Measured on the 31
+# real feeds of feeds-dev: what stands in >= 20% is a sign-off, a "Continue reading...", a
+# promotion or a series' standard opening; below that, subheads two posts share.
+FEED_CHROME_MIN_ENTRIES = 3
+FEED_CHROME_SHARE = 0.2
 # Control characters (but tab, LF and CR), lone surrogates and the two noncharacters XML
 # forbids: lxml refuses them, PostgreSQL refuses NUL, and no reader can see them.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -46,11 +85,12 @@ _LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85]")
 _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,10}));?")
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
-Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it
+Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it (JSON Feed's too)
 
 
 def kind_of(suffix: str, data: bytes) -> Kind:
-    """Which reader a file's bytes need: by its suffix, else by how the bytes begin."""
+    """Which reader a file's bytes need: by its suffix, else by how the bytes begin (a file
+    named on the command line with no known suffix and no markup is read as text)."""
     suffix = suffix.lower()
     if suffix in HTML_SUFFIXES:
         return "html"
@@ -58,12 +98,32 @@ def kind_of(suffix: str, data: bytes) -> Kind:
         return "feed"
     if suffix in TEXT_SUFFIXES:
         return "text"
-    head = data[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"<!doctype html", b"<html")):
+    return sniff(data) or "text"
+
+
+def sniff(data: bytes) -> Kind | None:
+    """ "feed" (RSS, Atom, RDF or JSON Feed) or "html" by how the bytes begin; else None.
+
+    This is how a folder scan tells a feed saved without a suffix (wget's ``feeds/main``)
+    from a file that is no source at all.
+    """
+    head = _head_text(data[:SNIFF_BYTES])
+    if head.startswith("{"):
+        return "feed" if _JSON_FEED.search(head) else None
+    head = _PROLOGUE.sub("", head).lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body")):
         return "html"
-    if head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<rdf")):
+    if head.startswith(("<rss", "<feed", "<rdf:rdf", "<rdf ", "<channel")):
         return "feed"
-    return "text"
+    return None
+
+
+def _head_text(head: bytes) -> str:
+    """The first bytes as text enough to see markup: UTF-16/32 by their BOM, else ASCII."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return head.decode(codec, "ignore").lstrip("\ufeff \t\r\n")
+    return head.decode("latin-1").lstrip(" \t\r\n")
 
 
 def decode(data: bytes) -> str:
@@ -169,37 +229,229 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
 
 
 def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
-    """The site name and the entries of an RSS or Atom feed; each is read by ``read_entry``."""
+    """The site name and the entries of an RSS, Atom, RDF or JSON feed, each read by
+    ``read_entry``; every entry's link is absolute (resolved against ``xml:base``, then the
+    feed's own link) or absent."""
+    if _head_text(data[:SNIFF_BYTES]).startswith("{"):
+        return _json_feed(data)
     import feedparser
 
     try:
-        parsed = feedparser.parse(data)
+        # From the bytes: feedparser honours the encoding the feed declares.
+        parsed = feedparser.parse(_utf8_declared(data))
     except ValueError as exc:  # its loose parser re-encodes a reference to a surrogate (&#xD800;)
         raise IngestError(
             f"cannot parse the feed: {_first_line(exc)}; check it with a feed validator"
         ) from exc
-    if not parsed.entries:
+    broken = parsed.get("bozo") and not any(map(_has_text, parsed.entries))
+    if not parsed.entries or broken:  # a truncated file: its one "entry" is the parser's guess
         problem = _first_line(parsed.get("bozo_exception") or "")
         detail = f": {problem}" if problem else ""
         raise IngestError(f"not an RSS or Atom feed with entries{detail}")
-    _keep_feed_language(parsed)
-    return _text(parsed.feed, "title") or None, list(parsed.entries)
-
-
-def _keep_feed_language(parsed: Any) -> None:
-    """Each entry holds its feed's ``<language>``, which feedparser gives the feed only."""
+    feed = parsed.feed
+    links = [_text(link, "href") for link in feed.get("links") or []]
+    base = next((u for u in (_text(feed, "link"), *links) if _absolute(u)), "")
     for entry in parsed.entries:
-        entry["feed_language"] = parsed.feed.get("language")
+        entry["link"] = _resolved(base, _text(entry, "link"))
+        entry["feed_language"] = feed.get("language")  # feedparser gives it the feed only
+    return _plain(_text(feed, "title")) or None, list(parsed.entries)
 
 
-def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | None:
-    """One feed entry as an article; ``None`` when it has no title or no text to read."""
-    content = entry.get("content") or []
-    markup = _text(content[0], "value") if content else _text(entry, "summary")
-    lines = _html_lines(markup)
-    title = printable(html.unescape(_text(entry, "title"))).strip()
-    if not title or not lines:
-        return None
+def _has_text(entry: Entry) -> bool:
+    return bool(_text(entry, "title") or _text(entry, "summary") or entry.get("content"))
+
+
+def _utf8_declared(data: bytes) -> bytes:
+    """The feed's bytes as feedparser should read them: as their XML declaration says, but
+    when that is wrong or missing.
+
+    A declaration of a legacy encoding over bytes that are UTF-8 (a CMS's stale template)
+    would give mojibake: legacy text is almost never valid UTF-8 once it has a non-ASCII
+    letter, so such a feed is read as UTF-8. A feed that declares no encoding and is not
+    UTF-8 (which XML would then assume) is windows-1252, as feedparser (and browsers) take
+    it, while its letters read that way are mostly ASCII, as in every Western European
+    language; else (Cyrillic, Greek … in a code page) it is decoded as ``decode`` guesses.
+    """
+    declared = _DECLARED.match(data)
+    if declared is not None and declared["codec"].lower().startswith((b"utf", b"ucs")):
+        return data
+    if data.startswith(tuple(bom for bom, _ in _BOMS)):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if declared is not None or _western(data):
+            return data
+        try:
+            return decode(data).encode("utf-8")
+        except IngestError:
+            return data  # feedparser says what is wrong with it
+    if declared is None or text.isascii():
+        return data
+    return data[: declared.start("codec")] + b"utf-8" + data[declared.end("codec") :]
+
+
+def _western(data: bytes) -> bool:
+    """Bytes that read as windows-1252 text whose letters (markup's aside) are mostly ASCII."""
+    try:
+        letters = [c for c in _MARKUP_BYTES.sub(b" ", data).decode(_WESTERN) if c.isalpha()]
+    except UnicodeDecodeError:
+        return False
+    return sum(1 for c in letters if not c.isascii()) <= WESTERN_NON_ASCII * len(letters)
+
+
+def _json_feed(data: bytes) -> tuple[str | None, list[Entry]]:
+    """A JSON Feed (1.0 or 1.1) as the entries feedparser would give for it."""
+    try:
+        feed = json.loads(decode(data))
+    except (ValueError, RecursionError) as exc:
+        raise IngestError(f"cannot parse the JSON feed: {_first_line(exc)}") from exc
+    items = feed.get("items") if isinstance(feed, dict) else None
+    if not isinstance(items, list) or not items:
+        raise IngestError('not a JSON Feed with entries: no "items" list')
+    base = next((u for u in (_text(feed, "home_page_url"), _text(feed, "feed_url")) if u), "")
+    feed_language = _text(feed, "language") or None  # JSON Feed 1.1's, as RSS's <language>
+    return _plain(_text(feed, "title")) or None, [
+        _json_entry(item, base, feed_language) for item in items if isinstance(item, dict)
+    ]
+
+
+def _json_entry(item: Mapping[str, Any], base: str, feed_language: str | None) -> Entry:
+    authors = [item.get("author"), *_list(item, "authors")]  # 1.0 has one, 1.1 a list
+    content = [
+        {"type": kind, "value": _text(item, key)}
+        for key, kind in (("content_html", "text/html"), ("content_text", "text/plain"))
+        if _text(item, key)
+    ]
+    return {
+        "title": _text(item, "title"),
+        "link": _resolved(base, _text(item, "url") or _text(item, "external_url")),
+        "content": content,
+        "summary": _text(item, "summary"),
+        "summary_detail": {"type": "text/plain"},
+        "published": _text(item, "date_published") or _text(item, "date_modified"),
+        "author": next((_text(a, "name") for a in authors if _text(a, "name")), ""),
+        "tags": [{"term": printable(t)} for t in _list(item, "tags") if isinstance(t, str)],
+        "language": _text(item, "language") or None,
+        "feed_language": feed_language,
+    }
+
+
+def _list(fields: Mapping[str, Any], key: str) -> list[Any]:
+    value = fields.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _absolute(url: str) -> bool:
+    return bool(_SCHEME.match(url))
+
+
+def _resolved(base: str, link: str) -> str:
+    """``link`` made absolute against ``base``; "" when it cannot be."""
+    link = link.strip()
+    if not link or _absolute(link):
+        return link
+    from urllib.parse import urljoin
+
+    joined = urljoin(base, link) if base else ""
+    return joined if _absolute(joined) else ""
+
+
+def entry_text(entry: Entry) -> list[str]:
+    """The paragraphs of an entry's richest text: every ``content`` (content:encoded
+    among them) and the summary, whichever holds the most text once markup is gone."""
+    summary = entry.get("summary_detail")
+    candidates = [
+        (_text(detail, "type"), _text(detail, "value"))
+        for detail in entry.get("content") or []
+        if isinstance(detail, Mapping)
+    ]
+    candidates.append((_text(summary, "type"), _text(entry, "summary")))
+    best: list[str] = []
+    for kind, value in candidates:
+        paragraphs = _text_paragraphs(value) if kind == "text/plain" else _html_lines(value)
+        if sum(map(len, paragraphs)) > sum(map(len, best)):
+            best = paragraphs
+    return best
+
+
+def entry_title(entry: Entry) -> str:
+    """An entry's own title as text ("" when it has none)."""
+    return _plain(_text(entry, "title"))
+
+
+def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
+    """Keys of the paragraphs that stand in many different stories of one feed (a sign-off
+    every episode carries): the feed's furniture, as ``clean`` finds a site's across pages.
+
+    Copies of one story (an entry listed twice, an update) share their long paragraphs, so
+    entries are first grouped into stories as the cleaner groups posts; only repetition
+    across different stories counts.
+    """
+    entries = list({tuple(segment.key(p) for p in text): text for text in texts}.items())
+    story = list(range(len(entries)))
+
+    def root(i: int) -> int:
+        while story[i] != i:
+            story[i] = story[story[i]]
+            i = story[i]
+        return i
+
+    long_keys = [
+        {k for k, p in zip(keys, text, strict=True) if p.count(" ") + 1 >= clean.STORY_LINE_WORDS}
+        for keys, text in entries
+    ]
+    where: defaultdict[int, list[int]] = defaultdict(list)
+    for index, long in enumerate(long_keys):
+        for key in long:
+            where[key].append(index)
+    shared: Counter[tuple[int, int]] = Counter()
+    for found_in in where.values():
+        if 2 <= len(found_in) <= clean.COPY_MAX_POSTS:
+            shared.update(itertools.combinations(found_in, 2))
+    for (a, b), count in shared.items():
+        if count >= 2 and count >= clean.COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):
+            story[root(a)] = root(b)
+    stories: defaultdict[int, set[int]] = defaultdict(set)
+    for index, (paragraph_keys, _) in enumerate(entries):
+        stories[root(index)].update(paragraph_keys)
+    counts = Counter(key for keys in stories.values() for key in keys)
+    need = max(FEED_CHROME_MIN_ENTRIES, FEED_CHROME_SHARE * len(stories))
+    return frozenset(key for key, count in counts.items() if count >= need)
+
+
+def read_entry(
+    entry: Entry,
+    site: str | None,
+    default_tz: tzinfo,
+    *,
+    text: Sequence[str] | None = None,
+    chrome: frozenset[int] = frozenset(),
+) -> Found | None:
+    """One feed entry as an article; ``None`` when it has neither a title nor text.
+
+    ``text`` is its ``entry_text`` when already read; paragraphs whose key is in ``chrome``
+    (``feed_chrome``) go, unless nothing would be left. An untitled entry is titled by its
+    first sentence; one with a title and no text keeps the title as its text, as a feed
+    reader shows it.
+    """
+    found = list(entry_text(entry) if text is None else text)
+    found = [p for p in found if segment.key(p) not in chrome] or found
+    title = entry_title(entry)
+    paragraphs, dateline = clean.polish(title, found)
+    if not paragraphs:  # all furniture to the page cleaner: the publisher's text stands
+        title_key = segment.key(title)
+        paragraphs = tuple(p for p in found if segment.key(p) != title_key) or tuple(found)
+    if not title:
+        if not paragraphs:
+            return None
+        # The first sentence of its story (past a dateline or a date line), else of its text.
+        title = lead_summary(paragraphs, max_sentences=1, max_chars=ENTRY_TITLE_CHARS)
+        if not title:
+            title = textwrap.shorten(paragraphs[0], ENTRY_TITLE_CHARS, placeholder="…")
+            title = paragraphs[0][:ENTRY_TITLE_CHARS] if title == "…" else title
+    if not paragraphs:
+        paragraphs = (title,)
     # "updated" only when the entry has one: feedparser would answer with "published" again,
     # and a DeprecationWarning.
     stamp = _text(entry, "published") or (_text(entry, "updated") if "updated" in entry else "")
@@ -211,11 +463,16 @@ def read_entry(entry: Entry, site: str | None, default_tz: tzinfo) -> Found | No
         published = _stamp(fields)
         source = "feed" if published else None
     categories = [_text(tag, "term") for tag in entry.get("tags") or []]
-    draft = _draft(title, lines, _text(entry, "author"), published, source, categories)
-    # An entry of nothing but page furniture ("Share on Facebook") is no article.
-    if draft is None:
-        return None
-    draft = replace(draft, lang=language.declared_in_entry(entry))
+    draft = Draft(
+        title=title,
+        paragraphs=paragraphs,
+        author=_plain(_text(entry, "author")) or None,
+        published=published,
+        date_source=source if published else None,
+        dateline=dateline,
+        categories=tuple(clean.tag_slug(c) for c in categories if clean.tag_slug(c)),
+        lang=language.declared_in_entry(entry),
+    )
     return draft, _text(entry, "link") or None, site
 
 
@@ -278,13 +535,16 @@ def _date(
 
 
 def _html_lines(markup: str) -> list[str]:
-    """Printable text of an HTML fragment, one line per block element."""
+    """Paragraphs of an HTML fragment, by its structure: one per block element, and where
+    two or more ``<br>`` stand in a row; a single ``<br>`` and the source's own line breaks
+    are spaces. Text with no block element or ``<br>`` at all (plain text, or text with a
+    link or two in it) is paragraphed as plain text is: by its blank lines."""
     from lxml import etree
     from lxml import html as lxml_html
 
     markup = _printable_markup(markup)
     if "<" not in markup:
-        return _lines(printable(html.unescape(markup)))
+        return _text_paragraphs(printable(html.unescape(markup)))
     try:
         root = lxml_html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError):
@@ -292,17 +552,55 @@ def _html_lines(markup: str) -> list[str]:
     # Walked, not edited: lxml checks every string it is handed, and refuses text its own
     # parser produced (a reference this scrub missed); reading never fails that way.
     pieces: list[str] = []
+    hidden = 0  # inside a script, a style …: not read
+    # Inside a <pre>, or in a fragment with no structure: the source's line breaks are kept.
+    pre = 0 if any(_structure(node) for node in root.iterdescendants()) else 1
     for event, node in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
+        tag = node.tag if isinstance(node.tag, str) else ""
         if event == "start":
-            pieces.append("\n" if node.tag in _BLOCK_TAGS else "")
-            pieces.append(node.text or "")
+            hidden += tag in _HIDDEN_TAGS
+            pre += tag == "pre"
+            if not hidden:
+                pieces.append(_BREAK if tag in _BLOCK_TAGS else " " if tag in _CELL_TAGS else "")
+                pieces.append(_spaced(node.text, pre))
             continue
-        if event == "end" and (node.tag == "br" or node.tag in _BLOCK_TAGS):
-            pieces.append("\n")
-        if node is not root:  # a comment's or PI's own text is not read, its tail is
-            pieces.append(node.tail or "")
-    return _lines(printable("".join(pieces)))
+        if event == "end":
+            if not hidden:
+                pieces.append(_BREAK if tag in _BLOCK_TAGS else "\n" if tag == "br" else "")
+            hidden -= tag in _HIDDEN_TAGS
+            pre -= tag == "pre"
+        if node is not root and not hidden:  # a comment's or PI's own text is not read
+            pieces.append(_spaced(node.tail, pre))
+    return _text_paragraphs(printable("".join(pieces)))
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def _structure(node: Any) -> bool:
+    """An element that makes paragraphs: a block, or a line break."""
+    return isinstance(node.tag, str) and (node.tag in _BLOCK_TAGS or node.tag == "br")
+
+
+def _spaced(text: str | None, pre: int) -> str:
+    """Source text inside a block: its line breaks are spaces (but in a ``<pre>``)."""
+    if not text:
+        return ""
+    return text if pre else _SOURCE_SPACE.sub(" ", text)
+
+
+def _text_paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text: blank lines separate them, a single line break is a space."""
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
+    return [p for p in paragraphs if p]
+
+
+def _plain(text: str) -> str:
+    """A title or name as text: entities decoded (twice-escaped ones too), markup removed,
+    white space collapsed."""
+    for _ in range(_UNESCAPE_ROUNDS):
+        before = text
+        if "&" in text:
+            text = html.unescape(text)
+        if _TAG.search(text):
+            text = " ".join(_html_lines(text))
+        if text == before:
+            break
+    return " ".join(printable(text).split())

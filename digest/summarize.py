@@ -373,7 +373,15 @@ def lead_summary(
         if len(chosen) >= max_sentences:
             break
     if not chosen:
-        return ""
+        # All of it repeats the title (an untitled feed entry, titled by its one sentence):
+        # the text itself is the lead, so a story is never without one.
+        return (
+            lead_summary(
+                paragraphs, max_chars=max_chars, max_sentences=max_sentences, splitter=splitter
+            )
+            if title
+            else ""
+        )
     if length > max_chars:
         return _shorten(chosen[0], max_chars)
     return "".join(chosen)

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from digest import deliver, pipeline, subscribers
+from digest import deliver, ingest, pipeline, subscribers
 from digest.models import Article
 from digest.render import counted
 
@@ -27,6 +27,7 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
         click.echo(f"Error: {missing.path}: {missing.reason}{hint}", err=True)
     for rejected in report.rejected:
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    print_skipped(report.skipped)
     for skipped in report.skipped_subscribers:
         click.echo(f"Error: {skipped}", err=True)
     if delivery is None:
@@ -204,6 +205,12 @@ def console(*, stderr: bool = False) -> Console:
     """A console that prints titles, names and paths as they are: "[red]" or ":smile:" in an
     article's title is text, not rich markup or an emoji code (a stray "[/b]" would crash)."""
     return Console(soft_wrap=True, markup=False, emoji=False, stderr=stderr)
+
+
+def print_skipped(skipped: Sequence[ingest.Rejected]) -> None:
+    """A line per feed whose empty entries were skipped: a note, not an error."""
+    for note in skipped:
+        click.echo(f"Note: {note.path}: {note.reason}", err=True)
 
 
 def count(n: int, noun: str) -> str:

@@ -437,14 +437,18 @@ def test_an_entry_that_fails_rejects_that_entry_alone(
     assert reason.startswith("entry 1: ") and "KeyError" in reason and one_line(reason)
 
 
-def test_an_entry_without_prose_does_not_cost_the_feed(tmp_path: Path) -> None:
+def test_an_entry_without_prose_does_not_cost_the_feed_and_is_kept(tmp_path: Path) -> None:
+    """What the page cleaner calls furniture is, in a feed, the publisher's own entry: a
+    feed reader shows it, so it is stored as it is (every entry with a title or text is)."""
     furniture = RSS.replace(
         "Only a plain sentence of text in this one.", "Share on Facebook"
     ).replace("Second item", "Share")
     (tmp_path / "gazette.rss").write_text(furniture, encoding="utf-8")
     batch = ingest.read_paths([tmp_path], options())
-    assert not batch.rejected
-    assert [a.title for a in batch.articles] == ["Quay lamps dimmed"]
+    assert not batch.rejected and not batch.skipped
+    by_title = {a.title: a for a in batch.articles}
+    assert set(by_title) == {"Quay lamps dimmed", "Share"}
+    assert by_title["Share"].paragraphs == ("Share on Facebook",)
 
 
 def test_a_feed_stamp_out_of_range_is_not_a_date(tmp_path: Path) -> None:

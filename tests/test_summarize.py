@@ -629,3 +629,11 @@ def test_seed_004_starts_after_its_dateline(seed_articles: dict[str, tuple[str, 
     summary = lead_summary(seed_articles[title], title=title)
     assert summary.startswith("A week after blaming America’s “fierce domestic politics”")
     assert split_sentences(summary)[0].endswith("has now called for face-to-face talks.")
+
+
+def test_a_text_that_only_repeats_its_title_is_its_own_lead() -> None:
+    """An untitled feed entry is titled by its one sentence; its lead (also when stored
+    summaries are refreshed with that title) is that sentence, never empty."""
+    text = "The ferry to the island runs again from Monday after a week of storms."
+    assert lead_summary([text], title=text) == text
+    assert lead_summary([text, "Tickets cost the same."], title=text) == "Tickets cost the same."
