@@ -29,6 +29,7 @@ labels) and ``tests/test_corpus.py`` (chrome left in, and where each body starts
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -190,19 +191,32 @@ def _collection_chrome(pages: Sequence[Page]) -> Keys:
     """Keys of lines that stand in two or more different stories of one collection.
 
     Copies of one story (a syndicated article, a post shown on two archive pages) share
-    their paragraphs, so posts are first grouped into stories by their shared long lines;
-    only repetition across different stories counts.
+    their paragraphs, so posts are first grouped into stories (``story_of``); only
+    repetition across different stories counts.
     """
     posts = [units for page in pages for units, _, _ in segment.segments(page)[0]]
-    where: defaultdict[int, list[int]] = defaultdict(list)
-    long_keys: set[int] = set()
-    long_counts: list[int] = []
+    stories = story_of([[u.key for u in units if u.words >= STORY_LINE_WORDS] for units in posts])
+    where: defaultdict[int, set[int]] = defaultdict(set)
     for index, units in enumerate(posts):
-        long_counts.append(sum(1 for unit in units if unit.words >= STORY_LINE_WORDS))
-        long_keys.update(unit.key for unit in units if unit.words >= STORY_LINE_WORDS)
-        for key in {unit.key for unit in units}:
+        for unit in units:
+            where[unit.key].add(stories[index])
+    return frozenset(key for key, found_in in where.items() if len(found_in) >= 2)
+
+
+def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
+    """Which story each post is (one number for all copies of a story), from the keys of
+    its long lines (``STORY_LINE_WORDS`` words or more).
+
+    Two posts are copies when they share at least two long lines, and at least
+    ``COPY_SHARE`` of the long lines of the one that has fewer; a long line in more than
+    ``COPY_MAX_POSTS`` posts is a site's furniture and proves nothing. Shared by the
+    cleaner (posts of a site's pages) and the feed reader (entries of a feed).
+    """
+    where: defaultdict[int, list[int]] = defaultdict(list)
+    for index, keys in enumerate(long_keys):
+        for key in dict.fromkeys(keys):
             where[key].append(index)
-    parent = list(range(len(posts)))
+    parent = list(range(len(long_keys)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -211,19 +225,13 @@ def _collection_chrome(pages: Sequence[Page]) -> Keys:
         return i
 
     shared: Counter[tuple[int, int]] = Counter()
-    for key, found_in in where.items():
-        if 2 <= len(found_in) <= COPY_MAX_POSTS and key in long_keys:
-            for n, a in enumerate(found_in):
-                for b in found_in[n + 1 :]:
-                    shared[a, b] += 1
+    for found_in in where.values():
+        if 2 <= len(found_in) <= COPY_MAX_POSTS:
+            shared.update(itertools.combinations(found_in, 2))
     for (a, b), count in shared.items():
-        if count >= 2 and count >= COPY_SHARE * min(long_counts[a], long_counts[b]):
+        if count >= 2 and count >= COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):
             parent[root(a)] = root(b)
-    return frozenset(
-        key
-        for key, found_in in where.items()
-        if len(found_in) >= 2 and len({root(i) for i in found_in}) >= 2
-    )
+    return [root(i) for i in range(len(long_keys))]
 
 
 def _clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import html
-import itertools
 import json
 import re
 import textwrap
@@ -21,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-from digest import clean, dates, language, segment
+from digest import clean, dates, language, lines, segment
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
 from digest.summarize import lead_summary
@@ -389,32 +388,17 @@ def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
     across different stories counts.
     """
     entries = list({tuple(segment.key(p) for p in text): text for text in texts}.items())
-    story = list(range(len(entries)))
-
-    def root(i: int) -> int:
-        while story[i] != i:
-            story[i] = story[story[i]]
-            i = story[i]
-        return i
-
     long_keys = [
-        {k for k, p in zip(keys, text, strict=True) if p.count(" ") + 1 >= clean.STORY_LINE_WORDS}
+        [
+            k
+            for k, p in zip(keys, text, strict=True)
+            if lines.word_count(p) >= clean.STORY_LINE_WORDS
+        ]
         for keys, text in entries
     ]
-    where: defaultdict[int, list[int]] = defaultdict(list)
-    for index, long in enumerate(long_keys):
-        for key in long:
-            where[key].append(index)
-    shared: Counter[tuple[int, int]] = Counter()
-    for found_in in where.values():
-        if 2 <= len(found_in) <= clean.COPY_MAX_POSTS:
-            shared.update(itertools.combinations(found_in, 2))
-    for (a, b), count in shared.items():
-        if count >= 2 and count >= clean.COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):
-            story[root(a)] = root(b)
     stories: defaultdict[int, set[int]] = defaultdict(set)
-    for index, (paragraph_keys, _) in enumerate(entries):
-        stories[root(index)].update(paragraph_keys)
+    for story, (paragraph_keys, _) in zip(clean.story_of(long_keys), entries, strict=True):
+        stories[story].update(paragraph_keys)
     counts = Counter(key for keys in stories.values() for key in keys)
     need = max(FEED_CHROME_MIN_ENTRIES, FEED_CHROME_SHARE * len(stories))
     return frozenset(key for key, count in counts.items() if count >= need)
