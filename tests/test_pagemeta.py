@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
@@ -184,3 +186,26 @@ def test_a_table_of_content_is_kept_as_readable_rows() -> None:
     draft, _url, _site = readers.read_html(page(body=STORY + table), BERLIN)
     assert "North pier | 07:00" in draft.paragraphs
     assert not any(p.startswith("|") for p in draft.paragraphs)
+
+
+PAGES = Path(__file__).parent / "data" / "pages"  # Readability's test pages (Apache-2.0)
+
+
+def real_page(name: str) -> bytes:
+    return gzip.decompress((PAGES / f"{name}.html.gz").read_bytes())
+
+
+def test_a_real_page_dated_to_the_minute_by_its_structured_data() -> None:
+    draft, _url, site = readers.read_html(real_page("citylab-1"), BERLIN)
+    assert draft.published == datetime(2019, 4, 30, 13, 39, tzinfo=timezone(timedelta(hours=-4)))
+    assert site is not None and site not in draft.title
+    assert draft.author is not None and pagemeta.author(draft.author) == draft.author
+    first = draft.paragraphs[0]
+    assert len(first.split()) >= 8 and first.rstrip("”\"')")[-1] in ".!?"
+
+
+def test_a_real_page_keywords_are_capped_tags() -> None:
+    draft, _url, _site = readers.read_html(real_page("telegraph"), BERLIN)
+    assert draft.published == datetime(2017, 11, 16, 14, 15, tzinfo=UTC)
+    assert 0 < len(draft.categories) <= pagemeta.MAX_KEYWORDS
+    assert all(len(tag) <= pagemeta.KEYWORD_MAX_CHARS for tag in draft.categories)
