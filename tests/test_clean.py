@@ -315,3 +315,28 @@ def test_hard_wrapped_paragraphs_are_joined() -> None:
 )
 def test_pages_without_an_article_give_nothing(text: str) -> None:
     assert clean_all(text) == [[]]
+
+
+def test_polish_keeps_the_extract_and_starts_at_the_story() -> None:
+    """Extracted text (HTML, feeds) loses only furniture by itself and the head above it."""
+    story = "The council voted on Monday to close the old bridge for a year of repairs."
+    rows = ["Ferry | Departs", "North pier | 07:00", "South pier | 07:20"]
+    items = ["• Ferries every twenty minutes", "• Buses on the ring road", "• Bikes free"]
+    lines = [
+        "Local news",
+        "article continues from the page before, mid-sentence and lower case.",
+        "Bridge to close",
+        "A crane beside the bridge on Monday. Photo: Jane Doe/AP",
+        story,
+        *rows,
+        "Continue reading",
+        *items,
+        "This article originally appeared on the Harbour Gazette.",
+    ]
+    paragraphs, _dateline = clean.polish("Bridge to close", lines)
+    assert paragraphs == (story, *rows, *items)
+
+
+def test_polish_keeps_a_photo_page_whose_captions_are_all_its_text() -> None:
+    caption = "Visitors pose with a painting at the art fair in Hangzhou. (Getty Images)"
+    assert clean.polish("Art fair", [caption])[0] == (caption,)
