@@ -221,27 +221,15 @@ def _story_start(units: list[Unit]) -> int:
     """Where the story starts: its first sentence of prose, past the head above it.
 
     Labels, timestamps, a byline, a section label, a tagline and the headline again stand
-    above the story as short lines or lines that end no sentence (and a fragment, a bullet
-    or a nav link opens none); an extract of no such sentence starts at 0.
+    above the story as short lines or lines that end no sentence; an extract of no such
+    sentence starts at 0.
     """
     for i, unit in enumerate(units):
         if unit.words > HEAD_MAX_WORDS:  # no head line is this long: the story is under way
             return i
-        if (
-            unit.words >= STORY_START_WORDS
-            and unit.terminal
-            and not _fragment(unit.text)
-            and _byline(unit) is None
-        ):
+        if unit.words >= STORY_START_WORDS and unit.terminal and _byline(unit) is None:
             return i
     return 0
-
-
-def _fragment(text: str) -> bool:
-    """A line that cannot open a story: it starts mid-sentence (its first word all lower
-    case: "iPhone" may open one), or is a list item or a nav link."""
-    first = text.split(" ", 1)[0]
-    return first.islower() or text.startswith(("• ", "«", "»", "<", ">", "|"))
 
 
 def _notice(unit: Unit) -> bool:

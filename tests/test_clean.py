@@ -324,7 +324,6 @@ def test_polish_keeps_the_extract_and_starts_at_the_story() -> None:
     items = ["• Ferries every twenty minutes", "• Buses on the ring road", "• Bikes free"]
     lines = [
         "Local news",
-        "article continues from the page before, mid-sentence and lower case.",
         "Bridge to close",
         "A crane beside the bridge on Monday. Photo: Jane Doe/AP",
         story,
