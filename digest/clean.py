@@ -406,8 +406,10 @@ def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
 
     Other places ask narrower questions on purpose and say why: the related-links run and
     "Related:" lines (``_body_units``), the comment thread (``_comment_marker``), prompts
-    counted out of the story's tail (``_body_stop``) and UI labels above the story
-    (``_is_ui``).
+    counted out of the story's tail (``_body_stop``), UI labels above the story
+    (``_is_ui``), and editorial notices and captions' credits (``_notice``) on extracted
+    text only (``polish``: there no head or tail is left for the structure rules to cut, and
+    a photo page whose captions are all its text keeps them).
     """
     if unit.key in chrome:
         return True
