@@ -173,8 +173,11 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     sitename = page.site_name or _text(meta, "sitename")
     names = [sitename, _text(meta, "sitename"), pagemeta.host_name(_text(meta, "url"))]
     title = pagemeta.title(printable(page.title) or _text(meta, "title"), names)
-    if not title and lines:
-        title = lines[0]
+    if not title and lines:  # an untitled page: its first line, or the start of its story
+        words = lines[0].split()
+        title = " ".join(words[: clean.TITLE_MAX_WORDS]) + (
+            "…" if len(words) > clean.TITLE_MAX_WORDS else ""
+        )
     published, source = _date(printable(page.published), default_tz, "html")
     if published is None:
         published, source = _date(_text(meta, "date"), default_tz, "html")

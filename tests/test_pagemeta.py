@@ -209,3 +209,10 @@ def test_a_real_page_keywords_are_capped_tags() -> None:
     assert draft.published == datetime(2017, 11, 16, 14, 15, tzinfo=UTC)
     assert 0 < len(draft.categories) <= pagemeta.MAX_KEYWORDS
     assert all(len(tag) <= pagemeta.KEYWORD_MAX_CHARS for tag in draft.categories)
+
+
+def test_an_untitled_page_is_titled_by_the_start_of_its_story() -> None:
+    data = f"<html><body>{STORY}</body></html>".encode()
+    draft, _url, _site = readers.read_html(data, BERLIN)
+    assert draft.title.startswith("The city council voted") and draft.title.endswith("…")
+    assert draft.paragraphs[0].startswith("The city council voted on Monday")
