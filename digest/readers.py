@@ -46,6 +46,7 @@ _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,
 
 # The block elements of trafilatura's XML body: a node holding one is a container.
 _XML_BLOCKS = frozenset(("p", "head", "list", "item", "quote", "table", "div"))
+_PARAGRAPH_END = (".", "!", "?", "…", "。", "！", "？", '."', ".”", "!”", "?”")
 TABLE_PROSE_WORDS = 20  # a table cell this long is a paragraph: the table is the page's layout
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
@@ -197,7 +198,7 @@ def _paragraphs(body: Any) -> list[str]:
     """The paragraphs of trafilatura's XML body, by its blocks, never by source lines.
 
     A paragraph, heading or list item is one line, its hard-wrapped source lines joined and
-    a single ``<br>`` read as a space (a double one parts paragraphs); list items keep their
+    a line break read as a space unless a sentence ends before it; list items keep their
     bullet, a table's rows read "cell | cell", and a layout table (a cell of prose) gives
     its cells' paragraphs; a code block keeps its lines.
     """
@@ -224,27 +225,25 @@ def _paragraphs(body: Any) -> list[str]:
 
 
 def _inline_text(node: Any) -> list[str]:
-    """A block's text, spaces single; parted where two line breaks stand in a row."""
+    """A block's text, spaces single; parted at a line break after a sentence's end.
+
+    trafilatura prints one ``<lb/>`` for a ``<br>`` and for ``<br><br>`` alike: a break
+    after a full stop parts paragraphs, one mid-sentence (an address, a wrapped line) is a
+    space.
+    """
     from lxml import etree
 
     parts: list[str] = []
     pieces: list[str] = []
-    breaks = 0
     for event, child in etree.iterwalk(node, events=("start", "end")):
         if event == "start":
-            if child.tag == "lb":
-                breaks += 1
-                if breaks == 2:
-                    parts.append("".join(pieces))
-                    pieces = []
-                pieces.append(" ")
+            if child.tag == "lb" and "".join(pieces).rstrip().endswith(_PARAGRAPH_END):
+                parts.append("".join(pieces))
+                pieces = []
+            pieces.append(" " if child.tag == "lb" else "")
             pieces.append(child.text or "")
         elif child is not node:
             pieces.append(child.tail or "")
-        if (child.text or "").strip() and child.tag != "lb":
-            breaks = 0
-        if event == "end" and (child.tail or "").strip():
-            breaks = 0
     parts.append("".join(pieces))
     return [" ".join(printable(part).split()) for part in parts]
 

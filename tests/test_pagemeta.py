@@ -216,3 +216,11 @@ def test_an_untitled_page_is_titled_by_the_start_of_its_story() -> None:
     draft, _url, _site = readers.read_html(data, BERLIN)
     assert draft.title.startswith("The city council voted") and draft.title.endswith("…")
     assert draft.paragraphs[0].startswith("The city council voted on Monday")
+
+
+def test_a_line_break_after_a_sentence_parts_paragraphs_one_mid_sentence_does_not() -> None:
+    first = "The council voted on Monday to close the old bridge for a year of repairs."
+    second = "Ferries will run every twenty minutes while the bridge is closed to traffic."
+    body = f"<p>{first}<br><br>{second}</p><p>The repairs start at the north<br>pier in May.</p>"
+    draft, _url, _site = readers.read_html(page(body=body + STORY), BERLIN)
+    assert draft.paragraphs[:3] == (first, second, "The repairs start at the north pier in May.")
