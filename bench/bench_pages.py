@@ -13,10 +13,17 @@ A page with no output scores precision 0 and recall 0. Lead correct: the first 8
 the lead equal the first 8 of the gold article's first line of prose (8 words or more,
 ending as a sentence does: what the page printed above the story, its date, headline and
 byline, is in the gold text too), or those after a leading dateline; for trafilatura the
-lead is its first paragraph.
+lead is its first paragraph. A gold file's comments are cut at its marker line, however
+it was typed.
 
-    .venv/bin/python bench/bench_pages.py             # every page
-    .venv/bin/python bench/bench_pages.py --limit 200 # the first 200, by file name
+``--pages readability`` scores the 116 pages of ../shared/data/pages-readability/ instead
+(Apache-2.0): their gold is Readability.js's output, an extractor's and not a person's, so
+it is a cross-check against tuning to Dragnet, not a target.
+
+    .venv/bin/python bench/bench_pages.py                       # every page
+    .venv/bin/python bench/bench_pages.py --limit 200           # the first 200, by file name
+    .venv/bin/python bench/bench_pages.py --sample 4            # every 4th page: quick
+    .venv/bin/python bench/bench_pages.py --pages readability   # the cross-check set
 """
 
 from __future__ import annotations
@@ -40,8 +47,19 @@ from digest.errors import IngestError  # noqa: E402
 from digest.lines import split_dateline  # noqa: E402
 from digest.summarize import lead_summary  # noqa: E402
 
-PAGES = ROOT.parent / "shared" / "data" / "pages-dragnet"
-COMMENTS = "!@#$%^&*()  COMMENTS"  # in a gold file, what follows is the comments
+DATA = ROOT.parent / "shared" / "data"
+PAGES = DATA / "pages-dragnet"
+SETS = {  # --pages: the folder of each set, and how its gold file of a page is named
+    "dragnet": (PAGES, ".txt"),
+    "readability": (DATA / "pages-readability", ".txt.gz"),
+}
+_GOLD_BLOCKS = frozenset(
+    ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "pre", "section")
+)
+# In a gold file, what follows the line "!@#$%^&*()  COMMENTS" is the comments; the hand-typed
+# marker varies ("!@#$%^&*() COMMENTS", "!@ $%^&*()  COMMENTS", a tab …): any run of those
+# marks before the word.
+COMMENTS = re.compile(r"^[ \t!@#$%^&*()]{4,}COMMENTS[ \t]*$", re.MULTILINE)
 LEAD_WORDS = 8
 _TOKEN = re.compile(r"\w+")
 _SENTENCE_END = tuple(".!?\"'”’)…:")
@@ -80,13 +98,33 @@ class Score:
 
 
 def gold_text(path: Path) -> str:
-    """The article's hand-made text (any encoding), without the comments after the marker."""
+    """The article's hand-made text (any encoding), without the comments after the marker;
+    for pages-readability, the text of Readability.js's article HTML, a line per block."""
     from charset_normalizer import from_bytes
 
+    if path.name.endswith(".gz"):
+        return _html_text(gzip.decompress(path.read_bytes()))
     data = path.read_bytes()
     best = from_bytes(data).best()
     text = str(best) if best is not None else data.decode("utf-8", "replace")
-    return text.split(COMMENTS, 1)[0]
+    return COMMENTS.split(text, 1)[0]
+
+
+def _html_text(data: bytes) -> str:
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    root = lxml_html.fromstring(data.decode("utf-8", "replace") or "<div></div>")
+    pieces: list[str] = []
+    for event, node in etree.iterwalk(root, events=("start", "end")):
+        if not isinstance(node.tag, str):
+            continue
+        if event == "start":
+            pieces.append(("\n" if node.tag in _GOLD_BLOCKS else "") + (node.text or ""))
+        else:
+            pieces.append("\n" if node.tag in _GOLD_BLOCKS or node.tag == "br" else "")
+            pieces.append(node.tail or "")
+    return "\n".join(" ".join(line.split()) for line in "".join(pieces).splitlines())
 
 
 def shingles(text: str) -> Counter[tuple[str, ...]]:
@@ -150,10 +188,21 @@ def trafilatura_alone(data: bytes) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="only the first N pages, by file name")
+    parser.add_argument(
+        "--sample", type=int, metavar="K", help="every K-th page only (a quick spread sample)"
+    )
+    parser.add_argument(
+        "--pages",
+        choices=sorted(SETS),
+        default="dragnet",
+        help="the page set: dragnet (1,381 pages, hand-made gold; the default) or "
+        "readability (116 pages, Readability.js's output as gold: a cross-check)",
+    )
     args = parser.parse_args()
-    if not (PAGES / "html").is_dir():
-        sys.exit(f"skipped: {PAGES} is not here (../shared/data/, beside the checkout)")
-    pages = sorted((PAGES / "html").glob("*.html.gz"))
+    folder, gold_suffix = SETS[args.pages]
+    if not (folder / "html").is_dir():
+        sys.exit(f"skipped: {folder} is not here (../shared/data/, beside the checkout)")
+    pages = sorted((folder / "html").glob("*.html.gz"))[:: args.sample or 1]
     pages = pages[: args.limit] if args.limit else pages
     extractors: dict[str, Extractor] = {
         "digest: HTML path (read_html + lead_summary)": ours,
@@ -161,7 +210,7 @@ def main() -> None:
     }
     scores = {name: Score() for name in extractors}
     for page in pages:
-        gold_path = PAGES / "gold" / page.name.replace(".html.gz", ".txt")
+        gold_path = folder / "gold" / page.name.replace(".html.gz", gold_suffix)
         if not gold_path.is_file():
             continue
         gold = gold_text(gold_path)
@@ -177,7 +226,8 @@ def main() -> None:
             score.leads += lead_correct(gold, lead)
             score.empty += not body.strip()
             score.pages += 1
-    print(f"{len(pages):,} pages of {PAGES} (AGPLv3: measured, never trained on)\n")
+    licence = "AGPLv3: measured, never trained on" if args.pages == "dragnet" else "Apache-2.0"
+    print(f"{len(pages):,} pages of {folder} ({licence})\n")
     print(
         "| extractor | pages | precision | recall | body F1 | lead correct | empty | CPU ms/page |"
     )

@@ -100,6 +100,27 @@ _RELATED_LABEL = re.compile(r"(?i)^(?:related|read (?:more|also|next)|see also|a
 # the segmenter reads the tag they name; here they are furniture, on short non-prose lines
 # and on any line up to segment.ARCHIVE_HEAD_MAX_WORDS.
 
+# Editorial notices around a story: where it first appeared, how to write to the editor, a
+# link on to the rest, a reprint licence. Tested on lines up to NOTICE_MAX_WORDS.
+_NOTICE = re.compile(
+    r"(?i)\b(?:(?:this|the) (?:article|story|post|piece|column|essay|interview) "
+    r"(?:was |is )?(?:originally |first )?(?:appeared|published|posted|ran)\b|"
+    r"(?:originally|first) (?:appeared|published|posted) (?:on|in|at|by)\b|"
+    r"(?:submit|send|write) (?:a |your )?letters? to the editor|letters? to the editor:|"
+    r"^(?:continue|keep) reading\b|^read (?:the )?(?:full|more|rest|whole|original)\b|"
+    r"^click here (?:to|for)\b|for (?:your )?personal,? non-?commercial use|"
+    r"order (?:presentation-ready )?(?:copies|reprints)|reprints? (?:&|and) permissions)"
+)
+# A caption's credit at the end of a line: "… Photo: AP", "(Getty Images)", "(AP Photo/Jane
+# Doe)", "Credit: Jane Doe/Reuters", "Photograph: …". Tested on lines up to NOTICE_MAX_WORDS.
+_CREDIT_LINE = re.compile(
+    r"(?i)(?:\b(?:photo(?:graph)?s?|image|picture|pic|credit|courtesy|foto|bild|video)"
+    r"(?: credit)?s?\s*(?::|by|via|courtesy of)\s*[^.!?]{1,60}$|"
+    r"\((?:[^()]{0,60}[/ ])?(?:getty(?: images)?|ap(?: photo)?|afp|reuters|epa|"
+    r"associated press|shutterstock|istock(?:photo)?|[\w.]+ photo|file photo|"
+    r"photo[^()]{0,40}|[^()]{0,40}images?)\)\s*$)"
+)
+
 # "Posted on March 3, 2019 by Jane Doe in News": a date, an author, categories.
 _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+(?P<cats>.+))?$")
 
@@ -131,6 +152,8 @@ DECK_MIN_WORDS = 5  # a deck (subtitle) is at least this long
 TITLE_MAX_WORDS = 16  # a longer line is a deck, not a headline
 TITLE_MENU_BARS = 2  # a line with this many " | " is a menu bar, not a headline
 TITLE_ABOVE_MIN_WORDS = 4  # a headline right above a longer line (its deck): at least …
+STORY_START_WORDS = 8  # extracted text starts at its first sentence of this many words
+NOTICE_MAX_WORDS = 60  # an editorial notice or a caption with its credit is never longer
 
 Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
 
@@ -159,11 +182,62 @@ def clean_collection(texts: Iterable[str], *, default_tz: tzinfo) -> Iterator[li
 
 
 def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
-    """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart."""
+    """Body paragraphs of already-extracted text (HTML, feeds): furniture out, dateline apart.
+
+    The extractor already cut the page's chrome, so only what is furniture by itself goes:
+    the title printed again, vocabulary furniture (``_judge_furniture``), editorial notices
+    and captions' credits (``_notice``), footers, a related-links head with its links, and
+    the head above the story's first sentence
+    (labels, timestamps, a section label, the headline again: ``_story_start``). Every
+    other paragraph stays, tables' rows and lists too.
+    """
     units = segment.units([segment.normalise(line) for line in lines])
     title_key = segment.key(title)
-    kept = [u.text for u in _body_units(units, frozenset(), frozenset()) if u.key != title_key]
-    return _split_dateline(kept) if kept else ((), None)
+    kept = [u for u in _extracted_units(units, credits=True) if u.key != title_key]
+    if not any(u.prose for u in kept):  # a photo page: its captions are all its text
+        kept = [u for u in _extracted_units(units, credits=False) if u.key != title_key]
+    text = [u.text for u in kept[_story_start(kept) :]]
+    return _split_dateline(text) if text else ((), None)
+
+
+def _extracted_units(units: list[Unit], *, credits: bool) -> Iterator[Unit]:
+    """The lines of extracted text that are not furniture by themselves (see ``polish``);
+    notices and captions' credits out only when ``credits``."""
+    in_related = False
+    for unit in units:
+        if in_related and not unit.prose:
+            continue
+        in_related = False
+        if _is_label(unit) and _RELATED.match(unit.text.rstrip(_RELATED_END)):
+            in_related = True
+            continue
+        if _RELATED_LABEL.match(unit.text) or (credits and _notice(unit)):
+            continue
+        if _is_furniture(unit, frozenset()) or segment.footer(unit) is not None:
+            continue
+        yield unit
+
+
+def _story_start(units: list[Unit]) -> int:
+    """Where the story starts: its first sentence of prose, past the head above it.
+
+    Labels, timestamps, a byline, a section label, a tagline and the headline again stand
+    above the story as short lines or lines that end no sentence; an extract of no such
+    sentence starts at 0.
+    """
+    for i, unit in enumerate(units):
+        if unit.words > HEAD_MAX_WORDS:  # no head line is this long: the story is under way
+            return i
+        if unit.words >= STORY_START_WORDS and unit.terminal and _byline(unit) is None:
+            return i
+    return 0
+
+
+def _notice(unit: Unit) -> bool:
+    """An editorial notice or a caption's credit (``_NOTICE``, ``_CREDIT_LINE``)."""
+    if unit.words > NOTICE_MAX_WORDS:
+        return False
+    return bool(_NOTICE.search(unit.text) or _CREDIT_LINE.search(unit.text))
 
 
 def tag_slug(text: str) -> str:
@@ -340,8 +414,10 @@ def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
 
     Other places ask narrower questions on purpose and say why: the related-links run and
     "Related:" lines (``_body_units``), the comment thread (``_comment_marker``), prompts
-    counted out of the story's tail (``_body_stop``) and UI labels above the story
-    (``_is_ui``).
+    counted out of the story's tail (``_body_stop``), UI labels above the story
+    (``_is_ui``), and editorial notices and captions' credits (``_notice``) on extracted
+    text only (``polish``: there no head or tail is left for the structure rules to cut, and
+    a photo page whose captions are all its text keeps them).
     """
     if unit.key in chrome:
         return True

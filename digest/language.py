@@ -82,6 +82,11 @@ def declared_in_html(markup: str) -> str | None:
         root = lxml_html.document_fromstring(markup)
     except (etree.ParserError, ValueError):
         return None
+    return declared_in_page(root)
+
+
+def declared_in_page(root: Any) -> str | None:
+    """``declared_in_html`` of a page already parsed (an lxml HTML tree)."""
     for script in root.iter("script"):
         if (script.get("type") or "").strip().lower() == "application/ld+json":
             found = _in_language(script.text or "")

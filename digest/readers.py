@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-from digest import clean, dates, language, lines, segment
+from digest import clean, dates, language, lines, pagemeta, segment
 from digest.errors import IngestError
 from digest.models import DateSource, Draft
 from digest.summarize import lead_summary
@@ -82,6 +82,11 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udff
 _LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85]")
 # A numeric character reference, which an HTML parser would turn into any of the above.
 _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,10}));?")
+
+# The block elements of trafilatura's XML body: a node holding one is a container.
+_XML_BLOCKS = frozenset(("p", "head", "list", "item", "quote", "table", "div"))
+_PARAGRAPH_END = (".", "!", "?", "…", "。", "！", "？", '."', ".”", "!”", "?”")
+TABLE_PROSE_WORDS = 20  # a table cell this long is a paragraph: the table is the page's layout
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
 Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it (JSON Feed's too)
@@ -199,32 +204,137 @@ def _decoded(data: bytes) -> str:
 
 
 def read_html(data: bytes, default_tz: tzinfo) -> Found:
-    """One article from a web page, through trafilatura's main-text extraction."""
+    """One article from a web page: the text through trafilatura's main-text extraction
+    (tables kept, as rows), the metadata from the page's own structured data first
+    (``pagemeta``), and the lines the page marks as captions, credits or embeds left out."""
     import trafilatura  # deferred: heavy, and only HTML needs it
 
     markup = _printable_markup(decode(data))
+    page = _page_meta(markup)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         document = trafilatura.bare_extraction(
             markup,
             with_metadata=True,
             include_comments=False,
-            include_tables=False,
+            include_tables=True,
         )
     if document is None:
         raise IngestError("no article found in the HTML page")
     meta = document.as_dict() if hasattr(document, "as_dict") else dict(document)
-    lines = [line for line in _text(meta, "text").splitlines() if line.strip()]
-    title = _text(meta, "title").strip()
-    if not title and lines:
-        title = lines[0]
-    published, source = _date(_text(meta, "date"), default_tz, "html")
-    categories = [*_texts(meta, "categories"), *_texts(meta, "tags")]
-    draft = _draft(title, lines, _text(meta, "author"), published, source, categories)
+    body = meta.get("body")
+    extracted = (
+        _paragraphs(body)
+        if body is not None
+        else [line for line in _text(meta, "text").splitlines() if line.strip()]
+    )
+    lines = [line for line in extracted if not pagemeta.is_furniture_line(line, page.furniture)]
+    if not any(len(line.split()) >= clean.STORY_START_WORDS for line in lines):
+        lines = extracted  # a photo page: its captions are all its text
+    sitename = page.site_name or _text(meta, "sitename")
+    names = [sitename, _text(meta, "sitename"), pagemeta.host_name(_text(meta, "url"))]
+    title = pagemeta.title(printable(page.title) or _text(meta, "title"), names)
+    if not title and lines:  # an untitled page: its first line, or the start of its story
+        words = lines[0].split()
+        title = " ".join(words[: clean.TITLE_MAX_WORDS]) + (
+            "…" if len(words) > clean.TITLE_MAX_WORDS else ""
+        )
+    published, source = _date(printable(page.published), default_tz, "html")
+    if published is None:
+        published, source = _date(_text(meta, "date"), default_tz, "html")
+    author = pagemeta.authors(map(printable, page.authors)) or pagemeta.author(
+        _text(meta, "author")
+    )
+    categories = pagemeta.keywords(
+        [*_texts(meta, "categories"), *_texts(meta, "tags"), *map(printable, page.keywords)]
+    )
+    draft = _draft(title, lines, author, published, source, categories)
     if draft is None:
         raise IngestError("no article found: no title, or no text under it")
-    draft = replace(draft, lang=language.declared_in_html(markup))
-    return draft, _text(meta, "url") or None, _text(meta, "sitename") or None
+    draft = replace(draft, lang=page.language or None)
+    return draft, _text(meta, "url") or None, sitename or None
+
+
+def _paragraphs(body: Any) -> list[str]:
+    """The paragraphs of trafilatura's XML body, by its blocks, never by source lines.
+
+    A paragraph, heading or list item is one line, its hard-wrapped source lines joined and
+    a line break read as a space unless a sentence ends before it; list items keep their
+    bullet, a table's rows read "cell | cell", and a layout table (a cell of prose) gives
+    its cells' paragraphs; a code block keeps its lines.
+    """
+    out: list[str] = []
+    loose = " ".join((body.text or "").split())
+    if loose:  # text straight in a container, beside its blocks
+        out.append(printable(loose))
+    for node in body:
+        tag = node.tag
+        if isinstance(tag, str) and tag != "graphic":
+            if tag == "code":
+                out.extend(_lines(printable("".join(node.itertext()))))
+            elif tag == "table":
+                out.extend(_table(node))
+            elif any(isinstance(c.tag, str) and c.tag in _XML_BLOCKS for c in node):
+                out.extend(_paragraphs(node))  # a list, a quote, a cell of paragraphs
+            else:
+                bullet = "• " if tag == "item" else ""
+                out.extend(bullet + part for part in _inline_text(node) if part)
+        tail = " ".join((node.tail or "").split())
+        if tail:
+            out.append(printable(tail))
+    return out
+
+
+def _inline_text(node: Any) -> list[str]:
+    """A block's text, spaces single; parted at a line break after a sentence's end.
+
+    trafilatura prints one ``<lb/>`` for a ``<br>`` and for ``<br><br>`` alike: a break
+    after a full stop parts paragraphs, one mid-sentence (an address, a wrapped line) is a
+    space.
+    """
+    from lxml import etree
+
+    parts: list[str] = []
+    pieces: list[str] = []
+    for event, child in etree.iterwalk(node, events=("start", "end")):
+        if event == "start":
+            if child.tag == "lb" and "".join(pieces).rstrip().endswith(_PARAGRAPH_END):
+                parts.append("".join(pieces))
+                pieces = []
+            pieces.append(" " if child.tag == "lb" else "")
+            pieces.append(child.text or "")
+        elif child is not node:
+            pieces.append(child.tail or "")
+    parts.append("".join(pieces))
+    return [" ".join(printable(part).split()) for part in parts]
+
+
+def _table(table: Any) -> list[str]:
+    """A table as text: a line per row, "cell | cell"; a layout table's cells as paragraphs."""
+    rows = [[cell for cell in row if cell.tag == "cell"] for row in table.iter("row")]
+    texts = [[" ".join(" ".join(_inline_text(cell)).split()) for cell in row] for row in rows]
+    if any(len(text.split()) >= TABLE_PROSE_WORDS for row in texts for text in row):
+        out: list[str] = []
+        for row in rows:
+            for cell in row:
+                out.extend(_paragraphs(cell) or [t for t in _inline_text(cell) if t])
+        return out
+    return [" | ".join(t for t in row if t) for row in texts if any(row)]
+
+
+def _page_meta(markup: str) -> pagemeta.PageMeta:
+    """The page's own metadata; an empty one when lxml cannot parse the page."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.fromstring(
+            markup.encode("utf-8", "replace"),
+            parser=lxml_html.HTMLParser(encoding="utf-8", remove_comments=True),
+        )
+    except (etree.ParserError, ValueError, UnicodeError):
+        return pagemeta.PageMeta()
+    return pagemeta.read(root)
 
 
 def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:
@@ -588,3 +698,8 @@ def _plain(text: str) -> str:
         if text == before:
             break
     return " ".join(printable(text).split())
+
+
+def _lines(text: str) -> list[str]:
+    """The non-blank lines of ``text``, stripped (a code block keeps its lines)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]

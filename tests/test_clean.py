@@ -333,3 +333,27 @@ def test_chinese_japanese_korean_and_thai_pages_are_prose(name: str) -> None:
 def test_a_japanese_feed_entry_keeps_its_lines() -> None:
     lines = ["市議会は火曜日、港の街灯を暗くする案を可決した。", "新しい運用は四月から始まる。"]
     assert clean.polish("港の灯り", lines) == (tuple(lines), None)
+
+
+def test_polish_keeps_the_extract_and_starts_at_the_story() -> None:
+    """Extracted text (HTML, feeds) loses only furniture by itself and the head above it."""
+    story = "The council voted on Monday to close the old bridge for a year of repairs."
+    rows = ["Ferry | Departs", "North pier | 07:00", "South pier | 07:20"]
+    items = ["• Ferries every twenty minutes", "• Buses on the ring road", "• Bikes free"]
+    lines = [
+        "Local news",
+        "Bridge to close",
+        "A crane beside the bridge on Monday. Photo: Jane Doe/AP",
+        story,
+        *rows,
+        "Continue reading",
+        *items,
+        "This article originally appeared on the Harbour Gazette.",
+    ]
+    paragraphs, _dateline = clean.polish("Bridge to close", lines)
+    assert paragraphs == (story, *rows, *items)
+
+
+def test_polish_keeps_a_photo_page_whose_captions_are_all_its_text() -> None:
+    caption = "Visitors pose with a painting at the art fair in Hangzhou. (Getty Images)"
+    assert clean.polish("Art fair", [caption])[0] == (caption,)
