@@ -447,7 +447,9 @@ def test_a_page_with_a_long_keywords_meta_and_author_stores_fine(
     (back,) = store.query(engine)
     assert back.paragraphs[0].startswith("The harbour board voted")
     assert all(len(tag) <= store.TAG_CHARS for tag in back.tags)
-    assert back.author is None or len(back.author) <= 200
+    assert {"keyword-number-0", "keyword-number-1"} <= back.tags  # the meta split into tags
+    assert back.author is not None and back.author.startswith("Jane Roe")
+    assert len(back.author) <= 200
 
 
 # ---------------------------------------------------------------- the daily path
