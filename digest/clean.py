@@ -109,7 +109,7 @@ _NOTICE = re.compile(
     r"(?:submit|send|write) (?:a |your )?letters? to the editor|letters? to the editor:|"
     r"^(?:continue|keep) reading\b|^read (?:the )?(?:full|more|rest|whole|original)\b|"
     r"^click here (?:to|for)\b|for (?:your )?personal,? non-?commercial use|"
-    r"order (?:presentation-ready )?(?:copies|reprints)|reprints? (?:&|and) permissions)"
+    r"order (?:[\w-]+ )?(?:copies|reprints)|reprints? (?:&|and) permissions)"
 )
 # A caption's credit at the end of a line: "… Photo: AP", "(Getty Images)", "(AP Photo/Jane
 # Doe)", "Credit: Jane Doe/Reuters", "Photograph: …". Tested on lines up to NOTICE_MAX_WORDS.
