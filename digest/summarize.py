@@ -24,6 +24,8 @@ SUMMARY_VERSION = 2
 """Bumped whenever a summary of the same text could come out different."""
 
 LOOK_AHEAD = 6  # paragraphs: chrome sits in the first few of a body, never further down
+# A title ending so may be its text's first sentence (not ? or !: those end headlines).
+_TITLE_SENTENCE_ENDS = ".…。"
 TITLE_SHARE = 0.8  # a deck sharing this share of its words with the headline repeats it
 FOLLOWING_CHARS = 40  # how far past a full stop the word that follows is looked for
 PAREN_REACH = 250  # characters: a bracket that closes this soon encloses the full stop
@@ -362,6 +364,8 @@ def lead_summary(
     A first sentence longer than the budget is cut at a word boundary and ends with "…".
     ``splitter`` is a seam for the benchmark, which compares sentence splitters inside it.
     """
+    if title and _is_first_sentence(title, paragraphs):
+        title = ""  # an untitled feed entry, titled by its first sentence: the lead keeps it
     chosen: list[str] = []
     length = 0
     for sentence in (s for p in _story(paragraphs, title) for s in splitter(p)):
@@ -385,6 +389,17 @@ def lead_summary(
     if length > max_chars:
         return _shorten(chosen[0], max_chars)
     return "".join(chosen)
+
+
+def _is_first_sentence(title: str, paragraphs: Sequence[str]) -> bool:
+    """A title that is the text's own opening sentence (it ends like one, or was cut with
+    "…", and the text begins with it), not a headline whose repeat is a deck to skip."""
+    title = title.strip()
+    if not paragraphs or title[-1:] not in _TITLE_SENTENCE_ENDS:
+        return False
+    opening = paragraphs[0].strip()
+    stem = title[:-1].rstrip() if title.endswith("…") else title
+    return opening.startswith(stem)
 
 
 def _gap(previous: str, sentence: str) -> str:

@@ -636,4 +636,8 @@ def test_a_text_that_only_repeats_its_title_is_its_own_lead() -> None:
     summaries are refreshed with that title) is that sentence, never empty."""
     text = "The ferry to the island runs again from Monday after a week of storms."
     assert lead_summary([text], title=text) == text
-    assert lead_summary([text, "Tickets cost the same."], title=text) == "Tickets cost the same."
+    more = "Tickets cost the same."
+    assert lead_summary([f"{text} {more}"], title=text) == f"{text} {more}"
+    assert lead_summary([text, more], title=text) == f"{text} {more}"
+    # A headline repeated as a deck is still skipped.
+    assert lead_summary(["Ferry runs again", text], title="Ferry runs again") == text
