@@ -13,8 +13,16 @@ A page with no output scores precision 0 and recall 0. Lead correct: the first 8
 the lead equal the first 8 of the gold article's first line of prose (8 words or more,
 ending as a sentence does: what the page printed above the story, its date, headline and
 byline, is in the gold text too), or those after a leading dateline; for trafilatura the
-lead is its first paragraph. A gold file's comments are cut at its marker line, however
-it was typed.
+lead is its first paragraph. A line at the top of the gold that is the page's headline or
+deck is not that line of prose, however it ends ("… a question?", "… (video)"): one whose
+words are, nearly all, those of a heading the page's HTML prints (``<title>``,
+``og:title``, ``twitter:title``, ``<h1>``, ``<h2>``) or of a caption it prints
+(``<figcaption>``, an element whose class or id says caption, an image's ``alt`` or
+``title``) is skipped; when that first line is the page's description (its
+``description``, ``og:description`` or ``twitter:description`` meta: a deck, or the
+story's first paragraph again), a lead that starts as the next line of prose is right too.
+The rule reads the page, not either extractor's output, so it is the same for both rows.
+A gold file's comments are cut at its marker line, however it was typed.
 
 ``--pages readability`` scores the 116 pages of ../shared/data/pages-readability/ instead
 (Apache-2.0): their gold is Readability.js's output, an extractor's and not a person's, so
@@ -63,6 +71,12 @@ COMMENTS = re.compile(r"^[ \t!@#$%^&*()]{4,}COMMENTS[ \t]*$", re.MULTILINE)
 LEAD_WORDS = 8
 _TOKEN = re.compile(r"\w+")
 _SENTENCE_END = tuple(".!?\"'”’)…:")
+# A gold line is a heading of the page when this share of its words are the heading's, and
+# the heading's words are at least this share its (a <title> adds " | Site Name").
+HEADING_OVERLAP = 0.8
+HEADING_COVER = 0.5
+_CAPTION = re.compile(r"(?i)caption")
+CAPTION_MAX_WORDS = 80  # a "caption" element longer than this holds the story
 Extractor = Callable[[bytes], tuple[str, str]]  # page bytes → (body text, lead)
 
 
@@ -148,19 +162,77 @@ def first_words(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())[:LEAD_WORDS]
 
 
-def lead_correct(gold: str, lead: str) -> bool:
+@dataclass
+class Heads:
+    """The words of what a page prints above or beside its story: headlines and captions
+    (never the story's first line), and its description (a deck, or that first line)."""
+
+    headings: list[Counter[str]]
+    descriptions: list[Counter[str]]
+
+
+def heads(data: bytes) -> Heads:
+    """A page's headlines (title, og:/twitter:title, h1, h2, figcaption) and descriptions."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.fromstring(data, parser=lxml_html.HTMLParser(remove_comments=True))
+    except (etree.ParserError, ValueError):
+        return Heads([], [])
+    headings = [node.text_content() for node in root.iter("title", "h1", "h2", "figcaption")]
+    headings += [
+        node.text_content()
+        for node in root.iter("div", "p", "span", "td")
+        if _CAPTION.search(f"{node.get('class') or ''} {node.get('id') or ''}")
+        and len(node.text_content().split()) <= CAPTION_MAX_WORDS
+    ]
+    headings += [text for img in root.iter("img") for text in (img.get("alt"), img.get("title"))
+                 if text]  # fmt: skip
+    descriptions = []
+    for meta in root.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or "").casefold()
+        if name in ("og:title", "twitter:title"):
+            headings.append(meta.get("content") or "")
+        elif name in ("description", "og:description", "twitter:description"):
+            descriptions.append(meta.get("content") or "")
+    return Heads(_word_counts(headings), _word_counts(descriptions))
+
+
+def _word_counts(texts: list[str]) -> list[Counter[str]]:
+    words = (Counter(_TOKEN.findall(text.casefold())) for text in texts)
+    return [counts for counts in words if counts]
+
+
+def is_one_of(line: str, texts: list[Counter[str]]) -> bool:
+    """The line is one of these texts again, nearly word for word."""
+    words = Counter(_TOKEN.findall(line.casefold()))
+    size = sum(words.values())
+    for text in texts:
+        shared = sum((words & text).values())
+        if shared >= HEADING_OVERLAP * size and shared >= HEADING_COVER * sum(text.values()):
+            return True
+    return False
+
+
+def lead_correct(gold: str, lead: str, page: Heads | None = None) -> bool:
     """The lead starts as the gold article does, or as it does after its dateline."""
     got = first_words(lead)
     if not got:
         return False
+    page = page or Heads([], [])
     # The gold text opens with what the page printed above the story (a date, the headline,
-    # a byline): its article starts at the first line of prose, a sentence of 8 words or more.
+    # a byline): its article starts at the first line of prose, a sentence of 8 words or more
+    # that is not one of the page's headlines or captions; after a description, the next.
     paragraphs = [
         p.strip()
         for p in gold.splitlines()
-        if len(_TOKEN.findall(p)) >= LEAD_WORDS and p.strip()[-1:] in _SENTENCE_END
+        if len(_TOKEN.findall(p)) >= LEAD_WORDS
+        and p.strip()[-1:] in _SENTENCE_END
+        and not is_one_of(p, page.headings)
     ]
-    for paragraph in paragraphs[:1]:
+    starts = 2 if paragraphs and is_one_of(paragraphs[0], page.descriptions) else 1
+    for paragraph in paragraphs[:starts]:
         if got == first_words(paragraph) or got == first_words(split_dateline(paragraph)[1]):
             return True
     return False
@@ -215,6 +287,7 @@ def main() -> None:
             continue
         gold = gold_text(gold_path)
         data = gzip.decompress(page.read_bytes())
+        page_heads = heads(data)
         for name, extract in extractors.items():  # side by side, page by page
             started = time.process_time()
             body, lead = extract(data)
@@ -223,7 +296,7 @@ def main() -> None:
             precision, recall = page_scores(gold, body)
             score.precision += precision
             score.recall += recall
-            score.leads += lead_correct(gold, lead)
+            score.leads += lead_correct(gold, lead, page_heads)
             score.empty += not body.strip()
             score.pages += 1
     licence = "AGPLv3: measured, never trained on" if args.pages == "dragnet" else "Apache-2.0"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ CAPTION_MAX_WORDS = 80  # a figure's text longer than this is content, not a cap
 TITLE_MIN_WORDS = 2  # a title cut of its site name keeps at least this many words …
 TITLE_MIN_CHARS = 12  # … or this many characters
 JSONLD_MAX_CHARS = 200_000  # a JSON-LD block longer than this is not read
+LINKED_SHARE = 0.5  # a paragraph with more of its text in links than this is a teaser
 
 # ---------------------------------------------------------------- vocabulary
 
@@ -71,6 +72,9 @@ class PageMeta:
     site_name: str = ""
     language: str = ""
     furniture: frozenset[int] = frozenset()  # segment.key of captions, credits, embeds
+    # The page's <p> paragraphs as runs of siblings, in page order, each as its text
+    # (spaces single), or "" for one that is mostly links; empty ones left out.
+    runs: tuple[tuple[str, ...], ...] = ()
 
 
 def read(root: Any) -> PageMeta:
@@ -100,7 +104,17 @@ def read(root: Any) -> PageMeta:
         ),
         language=language.declared_in_page(root) or "",
         furniture=frozenset(_furniture_keys(root)),
+        runs=tuple(_paragraph_runs(root)),
     )
+
+
+def opening(runs: Iterable[Sequence[str]], first: str) -> list[str]:
+    """The page's paragraphs right before the one that is ``first`` among its siblings,
+    nearest last: where the extractor started a story past its opening paragraphs."""
+    for run in runs:
+        if first in run:
+            return list(run[: run.index(first)])
+    return []
 
 
 # ---------------------------------------------------------------- tidying
@@ -272,6 +286,27 @@ def _furniture_keys(root: Any) -> Iterator[int]:
         for piece in _texts(node):
             if piece:
                 yield segment.key(piece)
+
+
+def _paragraph_runs(root: Any) -> Iterator[tuple[str, ...]]:
+    """The <p> children of each element that has some, in page order, as ``runs``."""
+    seen: set[Any] = set()
+    for paragraph in root.iter("p"):
+        parent = paragraph.getparent()
+        if parent is None or parent in seen:
+            continue
+        seen.add(parent)
+        texts = (_paragraph_text(p) for p in parent.iterchildren("p"))
+        yield tuple(text for text in texts if text is not None)
+
+
+def _paragraph_text(paragraph: Any) -> str | None:
+    """Its text; "" when most of it is links; ``None`` when it has none (a spacer)."""
+    text = " ".join(paragraph.text_content().split())
+    if not text:
+        return None
+    linked = sum(len(" ".join(a.text_content().split())) for a in paragraph.iter("a"))
+    return "" if linked > LINKED_SHARE * len(text) else text
 
 
 def _texts(node: Any) -> list[str]:

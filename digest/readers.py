@@ -85,6 +85,8 @@ _CHAR_REF = re.compile(r"&#(?:[xX]0*(?P<hex>[0-9a-fA-F]{1,8})|0*(?P<dec>[0-9]{1,
 
 # The block elements of trafilatura's XML body: a node holding one is a container.
 _XML_BLOCKS = frozenset(("p", "head", "list", "item", "quote", "table", "div"))
+OPENING_LOOK = 4  # the extracted text's first paragraph of prose is looked for this far down
+OPENING_MAX = 3  # paragraphs of the page put back before it, at most
 _PARAGRAPH_END = (".", "!", "?", "…", "。", "！", "？", '."', ".”", "!”", "?”")
 TABLE_PROSE_WORDS = 20  # a table cell this long is a paragraph: the table is the page's layout
 
@@ -231,6 +233,7 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     lines = [line for line in extracted if not pagemeta.is_furniture_line(line, page.furniture)]
     if not any(len(line.split()) >= clean.STORY_START_WORDS for line in lines):
         lines = extracted  # a photo page: its captions are all its text
+    lines = _with_opening(lines, page)
     sitename = page.site_name or _text(meta, "sitename")
     names = [sitename, _text(meta, "sitename"), pagemeta.host_name(_text(meta, "url"))]
     title = pagemeta.title(printable(page.title) or _text(meta, "title"), names)
@@ -253,6 +256,38 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
         raise IngestError("no article found: no title, or no text under it")
     draft = replace(draft, lang=page.language or None)
     return draft, _text(meta, "url") or None, sitename or None
+
+
+def _with_opening(lines: list[str], page: pagemeta.PageMeta) -> list[str]:
+    """The text with the story's opening paragraphs the extractor left out put back.
+
+    An extractor may start a story at its second or third paragraph. When the page prints,
+    as siblings right before the extracted text's first paragraph of prose, paragraphs of
+    prose that the text lacks (a sentence's length, a sentence's end, not furniture), those
+    are its opening and go back in before it; a paragraph of links among them stays out.
+    """
+    for number, line in enumerate(lines[:OPENING_LOOK]):
+        if len(line.split()) < clean.STORY_START_WORDS:
+            continue
+        missed: list[str] = []
+        for text in reversed(pagemeta.opening(page.runs, line)):
+            if not text:
+                continue  # a line of links between them ("Watch: …"): not put back
+            if len(missed) >= OPENING_MAX or not _opening_prose(text, lines, page):
+                break
+            missed.insert(0, text)
+        return [*lines[:number], *missed, *lines[number:]]
+    return lines
+
+
+def _opening_prose(text: str, lines: Sequence[str], page: pagemeta.PageMeta) -> bool:
+    return (
+        len(text.split()) >= clean.STORY_START_WORDS
+        and text.endswith(_PARAGRAPH_END)
+        and not text[0].islower()
+        and text not in lines
+        and not pagemeta.is_furniture_line(text, page.furniture)
+    )
 
 
 def _paragraphs(body: Any) -> list[str]:

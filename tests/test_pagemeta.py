@@ -224,3 +224,26 @@ def test_a_line_break_after_a_sentence_parts_paragraphs_one_mid_sentence_does_no
     body = f"<p>{first}<br><br>{second}</p><p>The repairs start at the north<br>pier in May.</p>"
     draft, _url, _site = readers.read_html(page(body=body + STORY), BERLIN)
     assert draft.paragraphs[:3] == (first, second, "The repairs start at the north pier in May.")
+
+
+def test_opening_paragraphs_the_extractor_left_out_go_back_before_its_first() -> None:
+    second = "Engineers found cracks in two of its piers during a routine inspection in May."
+    third = "Ferries will run every twenty minutes while the bridge is closed, the mayor said."
+    body = (
+        '<div><p><a href="/more">Read more about the harbour and the bridges of the city</a>'
+        "</p><p>The council voted on Monday to close the old harbour bridge for a year.</p>"
+        f"<p>{second}</p><p>{third}</p></div>"
+    )
+    meta = pagemeta.read(lxml_html.fromstring(page(body=body)))
+    assert pagemeta.opening(meta.runs, third)[-1] == second
+    lines = ["By Jane Doe", second, third]
+    assert readers._with_opening(lines, meta) == [
+        "By Jane Doe",
+        "The council voted on Monday to close the old harbour bridge for a year.",
+        second,
+        third,
+    ]  # the line of links above it is not put back
+    assert readers._with_opening([third], meta)[1:] == [second, third]  # siblings, in order
+    fragment = "<p>and then the council voted to close the old harbour bridge for a year.</p>"
+    meta = pagemeta.read(lxml_html.fromstring(page(body=f"<div>{fragment}<p>{second}</p></div>")))
+    assert readers._with_opening([second], meta) == [second]  # a fragment is not an opening
