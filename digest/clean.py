@@ -203,15 +203,8 @@ def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | Non
 def _extracted_units(units: list[Unit], *, credits: bool) -> Iterator[Unit]:
     """The lines of extracted text that are not furniture by themselves (see ``polish``);
     notices and captions' credits out only when ``credits``."""
-    in_related = False
-    for unit in units:
-        if in_related and not unit.prose:
-            continue
-        in_related = False
-        if _is_label(unit) and _RELATED.match(unit.text.rstrip(_RELATED_END)):
-            in_related = True
-            continue
-        if _RELATED_LABEL.match(unit.text) or (credits and _notice(unit)):
+    for unit in _outside_related(units):
+        if credits and _notice(unit):
             continue
         if _is_furniture(unit, frozenset()) or segment.footer(unit) is not None:
             continue
@@ -539,6 +532,18 @@ def _body_units(units: list[Unit], chrome: Keys, repeated: Keys) -> Iterable[Uni
     furniture) because it drops the non-prose lines under it as well: its links.
     """
     kept: list[Unit] = []
+    for unit in _outside_related(units):
+        if _is_furniture(unit, chrome) or unit.key in repeated:
+            continue
+        if segment.footer(unit) is not None or _is_date(unit) or _byline(unit) is not None:
+            continue
+        kept.append(unit)
+    return _drop_link_runs(_trim_tail(kept))
+
+
+def _outside_related(units: Iterable[Unit]) -> Iterator[Unit]:
+    """The lines outside a related-links section: its heading ("Related stories"), the
+    links under it (the lines up to the next prose) and related-links labels go."""
     in_related = False
     for unit in units:
         if in_related and not unit.prose:
@@ -547,14 +552,8 @@ def _body_units(units: list[Unit], chrome: Keys, repeated: Keys) -> Iterable[Uni
         if _is_label(unit) and _RELATED.match(unit.text.rstrip(_RELATED_END)):
             in_related = True
             continue
-        if _RELATED_LABEL.match(unit.text):
-            continue
-        if _is_furniture(unit, chrome) or unit.key in repeated:
-            continue
-        if segment.footer(unit) is not None or _is_date(unit) or _byline(unit) is not None:
-            continue
-        kept.append(unit)
-    return _drop_link_runs(_trim_tail(kept))
+        if not _RELATED_LABEL.match(unit.text):
+            yield unit
 
 
 def _trim_tail(units: list[Unit]) -> list[Unit]:
