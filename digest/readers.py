@@ -89,6 +89,7 @@ OPENING_LOOK = 4  # the extracted text's first paragraph of prose is looked for 
 OPENING_MAX = 3  # paragraphs of the page put back before it, at most
 _PARAGRAPH_END = (".", "!", "?", "…", "。", "！", "？", '."', ".”", "!”", "?”")
 TABLE_PROSE_WORDS = 20  # a table cell this long is a paragraph: the table is the page's layout
+_BREAK_PAIR = re.compile(r"(<br\s*/?>)(?=<br[\s/>])", re.I)  # <br><br>: a paragraph break
 
 Found = tuple[Draft, str | None, str | None]  # the draft, its URL, its source name
 Entry = Mapping[str, Any]  # one entry of a feed, as feedparser gives it (JSON Feed's too)
@@ -211,7 +212,8 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     (``pagemeta``), and the lines the page marks as captions, credits or embeds left out."""
     import trafilatura  # deferred: heavy, and only HTML needs it
 
-    markup = _printable_markup(decode(data))
+    # trafilatura keeps both of two line breaks in a row only with a space between them.
+    markup = _BREAK_PAIR.sub(r"\1\n", _printable_markup(decode(data)))
     page = _page_meta(markup)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -321,21 +323,27 @@ def _paragraphs(body: Any) -> list[str]:
 
 
 def _inline_text(node: Any) -> list[str]:
-    """A block's text, spaces single; parted at a line break after a sentence's end.
+    """A block's text, spaces single; parted at two line breaks in a row (``<br><br>``),
+    and at one after a sentence's end.
 
-    trafilatura prints one ``<lb/>`` for a ``<br>`` and for ``<br><br>`` alike: a break
-    after a full stop parts paragraphs, one mid-sentence (an address, a wrapped line) is a
-    space.
+    trafilatura often prints one ``<lb/>`` for a ``<br>`` and for ``<br><br>`` alike: a
+    break after a full stop parts paragraphs, one mid-sentence (an address, a wrapped line)
+    is a space; where it keeps both, a heading above its text stands apart.
     """
     from lxml import etree
 
     parts: list[str] = []
     pieces: list[str] = []
+    since_break: int | None = None  # where the text after the last line break starts
     for event, child in etree.iterwalk(node, events=("start", "end")):
         if event == "start":
-            if child.tag == "lb" and "".join(pieces).rstrip().endswith(_PARAGRAPH_END):
-                parts.append("".join(pieces))
-                pieces = []
+            if child.tag == "lb":
+                text = "".join(pieces)
+                doubled = since_break is not None and not "".join(pieces[since_break:]).strip()
+                if doubled or text.rstrip().endswith(_PARAGRAPH_END):
+                    parts.append(text)
+                    pieces = []
+                since_break = len(pieces) + 1
             pieces.append(" " if child.tag == "lb" else "")
             pieces.append(child.text or "")
         elif child is not node:

@@ -11,6 +11,7 @@ import pytest
 from lxml import html as lxml_html
 
 from digest import dates, pagemeta, readers
+from digest.summarize import lead_summary
 
 BERLIN = dates.zone("Europe/Berlin")
 STORY = (
@@ -224,6 +225,22 @@ def test_a_line_break_after_a_sentence_parts_paragraphs_one_mid_sentence_does_no
     body = f"<p>{first}<br><br>{second}</p><p>The repairs start at the north<br>pier in May.</p>"
     draft, _url, _site = readers.read_html(page(body=body + STORY), BERLIN)
     assert draft.paragraphs[:3] == (first, second, "The repairs start at the north pier in May.")
+
+
+def test_a_heading_above_two_line_breaks_stands_apart_from_the_story() -> None:
+    """``<b>Heading</b><br><br>Story``: no sentence ends before the breaks, but two in a row
+    part paragraphs, so the heading is not glued to the lead; one break stays a space."""
+    heading = "Bridge works begin on the north side"
+    first = "The council voted on Monday to close the old bridge for a year of repairs."
+    body = (
+        f"<p><b>{heading}</b><br><br>{first}</p>"
+        "<p>The repairs start at the north<br>pier in May, the council said.</p>"
+    )
+    draft, _url, _site = readers.read_html(page(body=body + STORY), BERLIN)
+    assert first in draft.paragraphs
+    assert not any(p.startswith(heading) and first in p for p in draft.paragraphs)
+    assert "The repairs start at the north pier in May, the council said." in draft.paragraphs
+    assert lead_summary(draft.paragraphs, title=draft.title).startswith(first)
 
 
 def test_opening_paragraphs_the_extractor_left_out_go_back_before_its_first() -> None:
