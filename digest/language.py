@@ -72,21 +72,9 @@ def direction(tag: str | None) -> str | None:
 # ---------------------------------------------------------------- declared
 
 
-def declared_in_html(markup: str) -> str | None:
-    """The language a web page declares: JSON-LD ``inLanguage``, ``<html lang>``,
-    ``og:locale``, then a Content-Language meta."""
-    from lxml import etree
-    from lxml import html as lxml_html
-
-    try:
-        root = lxml_html.document_fromstring(markup)
-    except (etree.ParserError, ValueError):
-        return None
-    return declared_in_page(root)
-
-
 def declared_in_page(root: Any) -> str | None:
-    """``declared_in_html`` of a page already parsed (an lxml HTML tree)."""
+    """The language a web page (parsed: an lxml HTML tree) declares: JSON-LD
+    ``inLanguage``, ``<html lang>``, ``og:locale``, then a Content-Language meta."""
     for script in root.iter("script"):
         if (script.get("type") or "").strip().lower() == "application/ld+json":
             found = _in_language(script.text or "")

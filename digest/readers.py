@@ -16,7 +16,6 @@ import textwrap
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
@@ -253,10 +252,19 @@ def read_html(data: bytes, default_tz: tzinfo) -> Found:
     categories = pagemeta.keywords(
         [*_texts(meta, "categories"), *_texts(meta, "tags"), *map(printable, page.keywords)]
     )
-    draft = _draft(title, lines, author, published, source, categories)
-    if draft is None:
+    paragraphs, dateline = clean.polish(title, lines)
+    if not title or not paragraphs:
         raise IngestError("no article found: no title, or no text under it")
-    draft = replace(draft, lang=page.language or None)
+    draft = _draft(
+        title,
+        paragraphs,
+        dateline,
+        author=author,
+        published=published,
+        source=source,
+        categories=categories,
+        lang=page.language or None,
+    )
     return draft, _text(meta, "url") or None, sitename or None
 
 
@@ -600,14 +608,14 @@ def read_entry(
         published = _stamp(fields)
         source = "feed" if published else None
     categories = [_text(tag, "term") for tag in entry.get("tags") or []]
-    draft = Draft(
-        title=title,
-        paragraphs=paragraphs,
-        author=_plain(_text(entry, "author")) or None,
+    draft = _draft(
+        title,
+        paragraphs,
+        dateline,
+        author=_plain(_text(entry, "author")),
         published=published,
-        date_source=source if published else None,
-        dateline=dateline,
-        categories=tuple(clean.tag_slug(c) for c in categories if clean.tag_slug(c)),
+        source=source,
+        categories=categories,
         lang=language.declared_in_entry(entry),
     )
     return draft, _text(entry, "link") or None, site
@@ -641,16 +649,17 @@ def _stamp(fields: Any) -> datetime | None:
 
 def _draft(
     title: str,
-    lines: list[str],
+    paragraphs: tuple[str, ...],
+    dateline: str | None,
+    *,
     author: str | None,
     published: datetime | None,
     source: DateSource | None,
     categories: list[str],
-) -> Draft | None:
-    """The draft of extracted text; ``None`` when no title or no paragraph of it is left."""
-    paragraphs, dateline = clean.polish(title, lines)
-    if not title or not paragraphs:
-        return None
+    lang: str | None,
+) -> Draft:
+    """A page's or an entry's draft: the author stripped, the date's source only with a
+    date, the categories as tags."""
     return Draft(
         title=title,
         paragraphs=paragraphs,
@@ -659,6 +668,7 @@ def _draft(
         date_source=source if published else None,
         dateline=dateline,
         categories=tuple(clean.tag_slug(c) for c in categories if clean.tag_slug(c)),
+        lang=lang,
     )
 
 
