@@ -32,12 +32,12 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from digest import dates, lines, segment
-from digest.models import DateSource, Draft
+from digest.models import DateSource, Draft, Evidence
 from digest.segment import UNASKED, Page, Unit
 
 # ---------------------------------------------------------------- vocabulary
@@ -168,17 +168,23 @@ class _Head:
     date_source: DateSource | None
 
 
-def clean_collection(texts: Iterable[str], *, default_tz: tzinfo) -> Iterator[list[Draft]]:
+def clean_collection(
+    texts: Iterable[str], *, default_tz: tzinfo, evidence: Evidence | None = None
+) -> Cleaning:
     """The articles of each text of one collection, in order: one, or several for an archive.
 
     Every text is prepared first, as it is drawn from ``texts`` (so a caller may pass a
     generator and hold no text itself): lines repeated across the collection's stories are
-    chrome. Then each page is cleaned only when its articles are asked for, and dropped.
-    A page that fails raises from its own ``next()`` and the next call goes on with the
-    next page, so a caller can reject one page alone.
+    chrome. ``evidence`` is what earlier runs saw of the same source (``Cleaning.learned``
+    of those runs, summed: ``Evidence``), so a page
+    cleaned alone is judged against its site's other pages too. Then each page is cleaned
+    only when its articles are asked for, and dropped. A page that fails raises from its
+    own ``next()`` and the next call goes on with the next page, so a caller can reject one
+    page alone.
     """
     pages = [segment.prepare(text) for text in texts]
-    return _Cleaning(pages, _collection_chrome(pages), default_tz)
+    chrome, learned = _collection_chrome(pages, evidence or Evidence())
+    return Cleaning(pages, chrome, learned, default_tz)
 
 
 def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
@@ -238,14 +244,20 @@ def tag_slug(text: str) -> str:
     return "-".join(_NON_WORD.sub(" ", text.casefold()).split())
 
 
-class _Cleaning(Iterator[list[Draft]]):
-    """The prepared pages of a collection, each cleaned when asked for and then let go."""
+class Cleaning(Iterator[list[Draft]]):
+    """The prepared pages of a collection, each cleaned when asked for and then let go;
+    ``learned`` is the evidence they add to their source's (each line key with how many
+    more different stories printed it, 0 for a line of a story seen before; the posts'
+    fingerprints), for the store to keep and a later run to pass back as ``evidence``."""
 
-    def __init__(self, pages: list[Page], chrome: Keys, default_tz: tzinfo) -> None:
+    def __init__(
+        self, pages: list[Page], chrome: Keys, learned: Evidence, default_tz: tzinfo
+    ) -> None:
         pages.reverse()
         self._pages = pages
         self._chrome = chrome
         self._default_tz = default_tz
+        self.learned = learned
 
     def __next__(self) -> list[Draft]:
         if not self._pages:
@@ -254,20 +266,56 @@ class _Cleaning(Iterator[list[Draft]]):
         return _clean_page(page, chrome=self._chrome, default_tz=self._default_tz)
 
 
-def _collection_chrome(pages: Sequence[Page]) -> Keys:
-    """Keys of lines that stand in two or more different stories of one collection.
+def _collection_chrome(pages: Sequence[Page], evidence: Evidence) -> tuple[Keys, Evidence]:
+    """Keys of lines that stand in two or more different stories of one collection, with
+    the stories ``evidence`` counts for its source from earlier runs; and what these pages
+    add to that evidence (each key with how many more stories printed it, and the posts).
 
-    Copies of one story (a syndicated article, a post shown on two archive pages) share
-    their paragraphs, so posts are first grouped into stories (``story_of``); only
+    Copies of one story (a syndicated article, a post shown on two archive pages, a page
+    read again) share their paragraphs, so posts are first grouped into stories
+    (``story_of``), and a story the evidence holds already (one of its posts seen as it is,
+    or its long lines: ``_seen_before``) is that story again, not one more: only
     repetition across different stories counts.
     """
     posts = [units for page in pages for units, _, _ in segment.segments(page)[0]]
-    stories = story_of([[u.key for u in units if u.words >= STORY_LINE_WORDS] for units in posts])
+    long_keys = [[u.key for u in units if u.words >= STORY_LINE_WORDS] for units in posts]
+    prints = [segment.fingerprint(units) for units in posts]
+    stories = story_of(long_keys)
     where: defaultdict[int, set[int]] = defaultdict(set)
+    story_long: defaultdict[int, set[int]] = defaultdict(set)
+    seen: set[int] = set()
     for index, units in enumerate(posts):
+        story = stories[index]
         for unit in units:
-            where[unit.key].add(stories[index])
-    return frozenset(key for key, found_in in where.items() if len(found_in) >= 2)
+            where[unit.key].add(story)
+        story_long[story].update(long_keys[index])
+        if prints[index] in evidence.posts:
+            seen.add(story)
+    known = evidence.lines
+    seen.update(story for story, keys in story_long.items() if _seen_before(keys, known))
+    more = {
+        key: sum(1 for story in found_in if story not in seen or not known.get(key))
+        for key, found_in in where.items()
+    }
+    chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
+    return chrome, Evidence(more, frozenset(prints))
+
+
+def became_chrome(before: Evidence, added: Evidence) -> Keys:
+    """The lines a batch showed to be chrome (``added`` to ``before``): a site's tagline
+    or footer that its earlier pages, read one at a time, could only take for their own."""
+    known = before.lines
+    return frozenset(
+        key for key, n in added.lines.items() if known.get(key, 0) < 2 <= known.get(key, 0) + n
+    )
+
+
+def _seen_before(long_keys: set[int], known: Mapping[int, int]) -> bool:
+    """A story an earlier run saw already: ``story_of``'s test of two copies, against the
+    long lines the evidence holds (those in more than ``COPY_MAX_POSTS`` stories prove
+    nothing)."""
+    shared = sum(1 for key in long_keys if 1 <= known.get(key, 0) <= COPY_MAX_POSTS)
+    return shared >= 2 and shared >= COPY_SHARE * len(long_keys)
 
 
 def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:

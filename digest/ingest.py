@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
@@ -15,7 +15,7 @@ from typing import Any
 
 from digest import clean, dates, language, readers
 from digest.errors import DigestError, IngestError
-from digest.models import Article, DateSource, Draft
+from digest.models import Article, DateSource, Draft, Evidence
 from digest.store import TAG_CHARS, article_id, body_keys, fit
 from digest.summarize import lead_summary
 
@@ -56,6 +56,7 @@ class Batch:
     rejected: tuple[Rejected, ...]
     files: int
     skipped: tuple[Rejected, ...] = ()  # "N of M entries skipped: …", one per feed
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # added, by source
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +69,34 @@ class _Meta:
     lang: str | None = None
 
 
-def read_paths(paths: Sequence[Path], options: Options) -> Batch:
-    """Read, decode and clean every source file under ``paths`` (no database involved)."""
+def read_paths(
+    paths: Sequence[Path],
+    options: Options,
+    *,
+    sources: Mapping[Path, str] | None = None,
+    evidence: Mapping[str, Evidence] | None = None,
+) -> Batch:
+    """Read, decode and clean every source file under ``paths`` (no database involved).
+
+    Scraped text pages are cleaned one source at a time (``sources``: each file's source,
+    by default its folder), against what earlier runs saw of that source (``evidence``);
+    ``Batch.evidence`` is what this batch adds to it.
+    """
     with _no_cyclic_gc():
-        return _read_paths(paths, options)
+        return _read_paths(paths, options, sources or {}, evidence or {})
+
+
+def source_of(path: Path, roots: Sequence[Path]) -> str:
+    """The source a file belongs to, for the cleaner's evidence: a site's folder, the first
+    folder under the named one that holds it (``seeds/example-news/2024/a.txt`` is
+    ``seeds/example-news``), or the named folder, or a named file's own folder; absolute."""
+    path = path.absolute()
+    for root in roots:
+        root = root.absolute()
+        if path != root and path.is_relative_to(root):
+            parts = path.relative_to(root).parts
+            return str(root / parts[0]) if len(parts) > 1 else str(root)
+    return str(path.parent)
 
 
 @contextmanager
@@ -87,51 +112,77 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _read_paths(paths: Sequence[Path], options: Options) -> Batch:
+def _read_paths(
+    paths: Sequence[Path],
+    options: Options,
+    sources: Mapping[Path, str],
+    evidence: Mapping[str, Evidence],
+) -> Batch:
     files, rejected = discover(paths, metadata_name=options.metadata_name)
     skipped: list[Rejected] = []
-    text_sources: list[tuple[Path, datetime]] = []
     found: list[Article] = []
+    learned: dict[str, Evidence] = {}
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
+    by_source: dict[str, list[Path]] = {}
+    for path in files:
+        by_source.setdefault(sources.get(path) or str(path.absolute().parent), []).append(path)
 
-    def texts() -> Iterator[str]:
-        """Every file read in turn: web pages and feeds give their articles to ``found``
-        now, text files are handed decoded to the cleaner, which prepares each at once."""
-        for path in files:
-            text = None
+    for source, source_files in by_source.items():
+        text_sources: list[tuple[Path, datetime]] = []
+
+        def texts(
+            source_files: list[Path], text_sources: list[tuple[Path, datetime]]
+        ) -> Iterator[str]:
+            """Every file read in turn: web pages and feeds give their articles to ``found``
+            now, text files are handed decoded to the cleaner, which prepares each at once."""
+            for path in source_files:
+                text = None
+                with _rejecting(path, rejected):
+                    data, mtime = _read(path, options)
+                    kind = readers.kind_of(path.suffix, data)
+                    meta = _metadata_for(path, metadata, options)
+                    finish = partial(
+                        _finish,
+                        path=path,
+                        mtime=mtime,
+                        metadata=meta,
+                        tagger=tagger,
+                        options=options,
+                    )
+                    if kind == "text":
+                        text = readers.decode(data)
+                        text_sources.append((path, mtime))
+                    elif kind == "html":
+                        draft, url, site = readers.read_html(data, options.default_tz)
+                        found.append(finish(draft, number=0, url=url, source=site))
+                    else:
+                        found.extend(
+                            _feed(path, data, finish, options.default_tz, rejected, skipped)
+                        )
+                if text is not None:
+                    yield text
+
+        cleaned = clean.clean_collection(
+            texts(source_files, text_sources),
+            default_tz=options.default_tz,
+            evidence=evidence.get(source),
+        )
+        if text_sources:
+            learned[source] = cleaned.learned
+        for path, mtime in text_sources:  # each page cleaned in turn, and released
             with _rejecting(path, rejected):
-                data, mtime = _read(path, options)
-                kind = readers.kind_of(path.suffix, data)
-                meta = _metadata_for(path, metadata, options)
-                finish = partial(
-                    _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger, options=options
+                drafts_of_page = next(cleaned)
+                if not drafts_of_page:
+                    raise IngestError("no article found: no title followed by paragraphs of prose")
+                meta = metadata.get(path.parent, {})
+                found.extend(
+                    [
+                        _finish(draft, path, number, mtime, meta, tagger, options)
+                        for number, draft in enumerate(drafts_of_page)
+                    ]
                 )
-                if kind == "text":
-                    text = readers.decode(data)
-                    text_sources.append((path, mtime))
-                elif kind == "html":
-                    draft, url, source = readers.read_html(data, options.default_tz)
-                    found.append(finish(draft, number=0, url=url, source=source))
-                else:
-                    found.extend(_feed(path, data, finish, options.default_tz, rejected, skipped))
-            if text is not None:
-                yield text
-
-    cleaned = clean.clean_collection(texts(), default_tz=options.default_tz)
-    for path, mtime in text_sources:  # each page cleaned in turn, and released
-        with _rejecting(path, rejected):
-            drafts_of_page = next(cleaned)
-            if not drafts_of_page:
-                raise IngestError("no article found: no title followed by paragraphs of prose")
-            meta = metadata.get(path.parent, {})
-            found.extend(
-                [
-                    _finish(draft, path, number, mtime, meta, tagger, options)
-                    for number, draft in enumerate(drafts_of_page)
-                ]
-            )
-    return Batch(tuple(found), tuple(rejected), len(files), tuple(skipped))
+    return Batch(tuple(found), tuple(rejected), len(files), tuple(skipped), learned)
 
 
 def _feed(

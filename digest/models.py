@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Literal
@@ -69,6 +70,24 @@ class Article:
     @property
     def body(self) -> str:
         return "\n\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the scraped pages of one source show by repeating themselves, kept by the store
+    across runs: each line key (``segment.key``) with the number of different stories that
+    printed it, and the fingerprints of the posts seen (a page read again is the story seen
+    before, not one more). The cleaner reads it and returns what a batch adds to it."""
+
+    lines: Mapping[int, int] = field(default_factory=dict)
+    posts: frozenset[int] = frozenset()
+
+    def plus(self, more: Evidence) -> Evidence:
+        """This evidence with what a later batch added to it (``more``)."""
+        lines = dict(self.lines)
+        for key, n in more.lines.items():
+            lines[key] = lines.get(key, 0) + n
+        return Evidence(lines, self.posts | more.posts)
 
 
 @dataclass(frozen=True, slots=True)

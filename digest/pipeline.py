@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import shutil
 import time as _time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from digest import (
+    clean,
     dates,
     db,
     deliver,
@@ -27,6 +28,7 @@ from digest import (
     pages,
     preflight,
     render,
+    segment,
     selection,
     smtp,
     store,
@@ -35,11 +37,14 @@ from digest import (
 from digest.errors import ConfigError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
-from digest.models import Article, Issue, Site, Subscriber
+from digest.models import Article, Evidence, Issue, Site, Subscriber
 from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
 
 PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never published or served
+# A stored article no issue has carried, ingested this recently, is cleaned again when a
+# later batch shows that a line it prints is its site's chrome (``_clean_again``).
+RECLEAN_DAYS = 14
 _FEED_ID_HOST = "feed_id_host:"  # store_meta, + digest name: the host of the first feed's ids
 
 
@@ -284,7 +289,9 @@ def ingest_sources(
 ) -> Ingested:
     """The one ingest flow, of `digest ingest`, `digest send` and the scheduler: find the
     source files (under ``paths``, else in seeds_dir), read, clean and store them, record
-    each as read (or as failed, with why), and bring stored summaries up to date.
+    each as read (or as failed, with why), and bring stored summaries up to date. Scraped
+    pages are cleaned against their source's evidence from earlier runs, and what they add
+    to it is stored, so a page read alone sees the chrome of its site's earlier pages.
 
     ``only_new`` reads only files not read before as they are now (a send's daily pass).
     One article the store refuses (a value the database cannot hold) is rejected alone: the
@@ -293,8 +300,13 @@ def ingest_sources(
     files, missing, odd = _sources(paths, settings.seeds_dir, settings.seeds_metadata)
     if only_new:
         files = store.new_files(engine, files)
-    batch = ingest.read_paths(files, ingest_options(settings))
+    roots = list(paths or [settings.seeds_dir])
+    sources = {path: ingest.source_of(path, roots) for path in files}
+    evidence = store.load_evidence(engine, sources.values())
+    batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
     saved, refused = _save_each(engine, batch.articles, now=now)
+    store.add_evidence(engine, batch.evidence, now=now)
+    _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
     rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))
     failed = {r.path: r.reason for r in rejected}
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
@@ -302,6 +314,72 @@ def ingest_sources(
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     refresh_summaries(engine, settings)
     return Ingested(kept, rejected, batch.files, saved, missing, batch.skipped)
+
+
+def _clean_again(
+    engine: Engine,
+    settings: Settings,
+    roots: Sequence[Path],
+    before: Mapping[str, Evidence],
+    added: Mapping[str, Evidence],
+    *,
+    read: Sequence[Path],
+    now: datetime,
+) -> int:
+    """Clean again the stored pages of a source that print a line this batch has just shown
+    to be chrome, so a page read alone on the day it came is, once its site's next pages
+    come, what it would have been read with them: the source's evidence as it is now, each
+    article put back under its id (``store.revise``). Only articles no issue has carried yet
+    and ingested in the last ``RECLEAN_DAYS``, from files still there; how many changed."""
+    newly = {
+        source: keys
+        for source, more in added.items()
+        if (keys := clean.became_chrome(before.get(source, Evidence()), more))
+    }
+    if not newly:
+        return 0
+    done = {str(path) for path in read}
+    stored: dict[Path, list[Article]] = {}
+    hit: set[Path] = set()
+    for article in store.unsent_since(engine, now - timedelta(days=RECLEAN_DAYS)):
+        name = _origin_file(article.origin)
+        file = Path(name)
+        chrome = newly.get(ingest.source_of(file, roots))
+        if chrome is None or name in done:
+            continue
+        stored.setdefault(file, []).append(article)
+        lines = (article.title, article.subtitle or "", *article.paragraphs)
+        if any(segment.key(line) in chrome for line in lines):
+            hit.add(file)
+    files = sorted(file for file in hit if file.is_file())
+    if not files:
+        return 0
+    sources = {file: ingest.source_of(file, roots) for file in files}
+    evidence = {s: before.get(s, Evidence()).plus(added[s]) for s in set(sources.values())}
+    again = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
+    by_origin = {a.origin: a for file in files for a in stored[file]}
+    changes: dict[str, Article | None] = {}
+    fresh: list[Article] = []
+    for article in again.articles:
+        old = by_origin.pop(article.origin, None)
+        if old is None:
+            fresh.append(article)
+        elif replace(article, id=old.id) != old:
+            changes[old.id] = article
+    cleaned = {_origin_file(a.origin) for a in again.articles}
+    changes.update(
+        {old.id: None for old in by_origin.values() if _origin_file(old.origin) in cleaned}
+    )
+    changed = store.revise(engine, changes, now=now)
+    if fresh:
+        store.save(engine, fresh, now=now)
+    return changed + len(fresh)
+
+
+def _origin_file(origin: str) -> str:
+    """The file an article came from: its origin, less the "#N" of a page's N-th article."""
+    base, _, tail = origin.rpartition("#")
+    return base if base and tail.isdigit() else origin
 
 
 def status(

@@ -80,6 +80,30 @@ ingested_files = Table(
     Column("error", Text),
 )
 
+# The cleaner's repetition evidence of each source (a site's folder of scraped pages), kept
+# across runs so a page read alone on a day is judged against its site's earlier pages:
+# kind 0 rows are line keys with the number of different stories that printed them, kind 1
+# rows the fingerprints of the posts seen (stories 0). Bounded per source: keys unseen
+# for store.EVIDENCE_DAYS go, and past store.EVIDENCE_KEYS the least seen, oldest go.
+line_evidence = Table(
+    "line_evidence",
+    metadata,
+    Column("source_key", String(16), primary_key=True),  # store._hash of the source's name
+    Column("kind", Integer, primary_key=True, autoincrement=False),  # 0 line | 1 post
+    Column("key", BigInteger, primary_key=True, autoincrement=False),  # segment.key
+    Column("stories", Integer, nullable=False),
+    Column("seen", DateTime, nullable=False),  # UTC; when a run last saw it
+)
+
+# Each source with evidence: its name in full (a path of any length), for an operator.
+evidence_sources = Table(
+    "evidence_sources",
+    metadata,
+    Column("source_key", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),  # UTC
+)
+
 subscribers = Table(
     "subscribers",
     metadata,

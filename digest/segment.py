@@ -8,6 +8,7 @@ the tag names footers and heads print; ``clean`` judges what each post holds.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Iterable
@@ -82,7 +83,7 @@ class Unit:
 
     def __init__(self, text: str, words_key: str) -> None:
         self.text = text
-        self.key = hash(words_key)
+        self.key = stable_key(words_key)
         self.words = lines.word_count(text)  # lines are normalised to single spaces
         stripped = text.rstrip(_CLOSERS)
         self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
@@ -142,7 +143,19 @@ def normalise(line: str) -> str:
 
 def key(text: str) -> int:
     """The hashed key of any line of text, as a unit of it would have."""
-    return hash(_words_of(normalise(text)))
+    return stable_key(_words_of(normalise(text)))
+
+
+def fingerprint(units: Iterable[Unit]) -> int:
+    """A post's lines, all of them in order, as one ``stable_key``: the same post read again."""
+    return stable_key(" ".join(str(unit.key) for unit in units))
+
+
+def stable_key(words_key: str) -> int:
+    """A line's words as a signed 64-bit number, the same in every process (Python's own
+    ``hash`` of a string is salted per process), so the store can keep it across runs."""
+    digest = hashlib.blake2b(words_key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def line_key(text: str) -> str:

@@ -20,13 +20,33 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, RowMapping, delete, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    RowMapping,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from digest.db import reason, utc_naive
 from digest.errors import StoreError
-from digest.models import DATE_SOURCE_RANK, Article
-from digest.schema import article_tags, articles, ingested_files, store_meta
+from digest.models import DATE_SOURCE_RANK, Article, Evidence
+from digest.schema import (
+    article_tags,
+    articles,
+    evidence_sources,
+    ingested_files,
+    issue_articles,
+    line_evidence,
+    store_meta,
+)
 
 _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
@@ -49,6 +69,13 @@ _CONTAINED = 0.9  # same title and lead: share of the shorter body found in the 
 # quadratic.
 _CANDIDATES = 8
 _CACHED = 2_000  # shingle sets kept while one batch is saved
+# The cleaner's evidence of one source (line_evidence) is bounded: a key no run has seen for
+# this long goes (a site's old layout), and past this many keys the least seen, oldest go.
+# A page adds about a hundred keys, most of them its own story's lines, seen once.
+EVIDENCE_DAYS = 180
+EVIDENCE_KEYS = 50_000
+_LINE, _POST = 0, 1  # line_evidence.kind
+_EVIDENCE_PK = ["source_key", "kind", "key"]
 
 
 def _limit(column: Column[Any]) -> int | None:
@@ -377,6 +404,160 @@ def known_tags(engine: Engine, tags: Iterable[str]) -> set[str]:
             return set(found)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+
+
+def unsent_since(engine: Engine, since: datetime) -> list[Article]:
+    """The articles ingested since ``since`` that no issue has carried yet (which a later
+    run may still clean better: ``revise``)."""
+    carried = select(issue_articles.c.article_id).where(
+        issue_articles.c.article_id == articles.c.id
+    )
+    try:
+        with engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(articles).where(
+                        articles.c.ingested_at >= utc_naive(since), ~carried.exists()
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            tags = _tags_of(conn, [r["id"] for r in rows])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return [_article(r, tags.get(r["id"], frozenset())) for r in rows]
+
+
+def revise(engine: Engine, changes: Mapping[str, Article | None], *, now: datetime) -> int:
+    """Put each stored article (by id) as cleaned again: its new text under the same id, so
+    links and feed ids stay, or gone (None: the page holds no such article after all); an
+    article an issue has carried meanwhile is left as it was. How many changed."""
+    changed = 0
+    carried = select(issue_articles.c.article_id).where(
+        issue_articles.c.article_id == articles.c.id
+    )
+    try:
+        with engine.begin() as conn:
+            for id_, article in changes.items():
+                mine = (articles.c.id == id_, ~carried.exists())
+                if article is None:
+                    result = conn.execute(delete(articles).where(*mine))
+                    if result.rowcount:
+                        conn.execute(delete(article_tags).where(article_tags.c.article_id == id_))
+                    changed += result.rowcount
+                    continue
+                row = _row(replace(fit(article), id=id_), now)
+                del row["ingested_at"]
+                result = conn.execute(update(articles).where(*mine).values(row))
+                if result.rowcount:
+                    conn.execute(delete(article_tags).where(article_tags.c.article_id == id_))
+                    tags = [{"article_id": id_, "tag": t} for t in fit(article).tags]
+                    if tags:
+                        conn.execute(insert(article_tags), tags)
+                changed += result.rowcount
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+    return changed
+
+
+def load_evidence(engine: Engine, sources: Iterable[str]) -> dict[str, Evidence]:
+    """What earlier runs saw of each of ``sources`` (those with no evidence are left out)."""
+    found: dict[str, Evidence] = {}
+    try:
+        with engine.connect() as conn:
+            for source in dict.fromkeys(sources):
+                rows = conn.execute(
+                    select(
+                        line_evidence.c.kind, line_evidence.c.key, line_evidence.c.stories
+                    ).where(line_evidence.c.source_key == _hash(source))
+                ).all()
+                if rows:
+                    lines = {key: n for kind, key, n in rows if kind == _LINE}
+                    posts = frozenset(key for kind, key, _ in rows if kind == _POST)
+                    found[source] = Evidence(lines, posts)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return found
+
+
+def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime) -> None:
+    """Add what a batch saw to each source's evidence (``Cleaning.learned``): each line's
+    count of stories grows by what it added, each key and post seen is stamped ``now``, and
+    the evidence is kept to its bounds (``EVIDENCE_DAYS``, ``EVIDENCE_KEYS``)."""
+    seen = utc_naive(now)
+    try:
+        with engine.begin() as conn:
+            upsert = _upsert(conn)
+            for source, evidence in added.items():
+                source_key = _hash(source)
+                rows = [
+                    {"source_key": source_key, "kind": _LINE, "key": k, "stories": n, "seen": seen}
+                    for k, n in evidence.lines.items()
+                ] + [
+                    {"source_key": source_key, "kind": _POST, "key": k, "stories": 0, "seen": seen}
+                    for k in evidence.posts
+                ]
+                for start in range(0, len(rows), _CHUNK):
+                    conn.execute(upsert, rows[start : start + _CHUNK])
+                conn.execute(
+                    delete(evidence_sources).where(evidence_sources.c.source_key == source_key)
+                )
+                conn.execute(
+                    insert(evidence_sources).values(
+                        source_key=source_key, name=source, updated_at=seen
+                    )
+                )
+                _bound_evidence(conn, source_key, seen - timedelta(days=EVIDENCE_DAYS))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+
+
+def _upsert(conn: Connection) -> Any:
+    """INSERT into line_evidence that, for a key already there, adds to its stories."""
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(line_evidence)
+        return pg.on_conflict_do_update(
+            index_elements=_EVIDENCE_PK,
+            set_={
+                "stories": line_evidence.c.stories + pg.excluded.stories,
+                "seen": pg.excluded.seen,
+            },
+        )
+    lite = sqlite.insert(line_evidence)
+    return lite.on_conflict_do_update(
+        index_elements=_EVIDENCE_PK,
+        set_={
+            "stories": line_evidence.c.stories + lite.excluded.stories,
+            "seen": lite.excluded.seen,
+        },
+    )
+
+
+def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None:
+    """Keys of one source unseen since ``cutoff`` go; then, past ``EVIDENCE_KEYS``, those
+    in the fewest stories and seen longest ago."""
+    mine = line_evidence.c.source_key == source_key
+    conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
+    count = conn.execute(select(func.count()).select_from(line_evidence).where(mine)).scalar_one()
+    if count <= EVIDENCE_KEYS:
+        return
+    doomed = conn.execute(
+        select(line_evidence.c.kind, line_evidence.c.key)
+        .where(mine)
+        .order_by(line_evidence.c.stories, line_evidence.c.seen)
+        .limit(count - EVIDENCE_KEYS)
+    ).all()
+    for kind in (_LINE, _POST):
+        keys = [key for k, key in doomed if k == kind]
+        for start in range(0, len(keys), _CHUNK):
+            conn.execute(
+                delete(line_evidence).where(
+                    mine,
+                    line_evidence.c.kind == kind,
+                    line_evidence.c.key.in_(keys[start : start + _CHUNK]),
+                )
+            )
 
 
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:

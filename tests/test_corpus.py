@@ -68,12 +68,18 @@ def _parse_json_array(out: str) -> list[dict[str, Any]]:
     return data
 
 
-@pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["one-batch", "one-file-per-send"])
+def corpus_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The corpus ingested in one `digest ingest`, or file by file, each new file followed by
+    a `digest send --dry-run` (the daily path: it reads only the new file, and the cleaner
+    judges it against its site's evidence from the earlier runs, kept in the store)."""
     tmp = tmp_path_factory.mktemp("corpus")
     src = tmp / "corpus"
+    staged = tmp / "staged"
     for path in sorted(CORPUS.rglob("*.txt")):
-        dest = src / path.relative_to(CORPUS)
+        dest = staged / path.relative_to(CORPUS)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         stamp = OTHER_MTIME.timestamp()
@@ -81,18 +87,28 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for exp in EXPECTED_ARTICLES:
         if "mtime" in exp:
             stamp = datetime.fromisoformat(exp["mtime"]).timestamp()
-            dest = src / exp["file"]
+            dest = staged / exp["file"]
             os.utime(dest, (stamp, stamp))
 
     cfg = tmp / "digest.toml"
     cfg.write_text(
         f"database_url = 'sqlite:///{(tmp / 't.db').as_posix()}'\n"
         "timezone = 'UTC'\n"
-        f"seeds_dir = '{src.as_posix()}'\n" + TAG_RULES,
+        f"seeds_dir = '{src.as_posix()}'\n"
+        f"outbox_dir = '{(tmp / 'outbox').as_posix()}'\n" + TAG_RULES,
         encoding="utf-8",
     )
     runner = CliRunner()
-    ingest = runner.invoke(cli, ["--config", str(cfg), "ingest", str(src)])
+    if request.param == "one-batch":
+        shutil.copytree(staged, src, copy_function=shutil.copy2)
+        ingest = runner.invoke(cli, ["--config", str(cfg), "ingest", str(src)])
+    else:
+        for path in sorted(staged.rglob("*.txt")):
+            dest = src / path.relative_to(staged)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+            ingest = runner.invoke(cli, ["--config", str(cfg), "send", "--dry-run"])
+            assert ingest.exit_code in (0, 1), f"{path.name}: {ingest.output}\n{ingest.exception!r}"
     listing = runner.invoke(cli, ["--config", str(cfg), "articles", "--json"])
     assert listing.exit_code == 0, (
         f"`articles --json` failed (exit {listing.exit_code}): {listing.output}\n"

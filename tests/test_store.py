@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from digest import dates, db, ingest, selection, store
 from digest.errors import StoreError
-from digest.models import Article
+from digest.models import Article, Evidence
 
 from .factories import stored_article as make_article
 
@@ -547,3 +547,55 @@ def test_a_store_made_before_languages_gets_the_lang_column(database_url: str) -
         other = make_article(title="Another", paragraphs=("Ein anderer Text.",), lang="de")
         store.save(engine, [other], now=NOW)
         assert {a.lang for a in store.query(engine)} == {None, "de"}
+
+
+def test_evidence_adds_up_per_source_across_runs(engine: Engine) -> None:
+    assert store.load_evidence(engine, ["/site/a"]) == {}
+    first = Evidence({1: 1, 2: 1}, frozenset({10}))
+    store.add_evidence(engine, {"/site/a": first, "/site/b": Evidence({1: 1})}, now=NOW)
+    store.add_evidence(engine, {"/site/a": Evidence({2: 1, 3: 0}, frozenset({11}))}, now=NOW)
+    found = store.load_evidence(engine, ["/site/a", "/site/b", "/site/c"])
+    assert found == {
+        "/site/a": Evidence({1: 1, 2: 2, 3: 0}, frozenset({10, 11})),
+        "/site/b": Evidence({1: 1}),
+    }
+
+
+def test_evidence_is_bounded_old_keys_age_out_then_the_least_seen(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "EVIDENCE_KEYS", 4)
+    old = NOW - timedelta(days=store.EVIDENCE_DAYS + 1)
+    store.add_evidence(engine, {"/s": Evidence({1: 5, 2: 1})}, now=old)
+    store.add_evidence(engine, {"/s": Evidence({3: 1, 4: 3, 5: 2, 6: 1, 2: 0})}, now=NOW)
+    kept = store.load_evidence(engine, ["/s"])["/s"].lines
+    # 1 was not seen for EVIDENCE_DAYS; of the five left, one of the seen-once keys goes
+    assert 1 not in kept and len(kept) == 4
+    assert {4, 5} <= set(kept) and kept[4] == 3
+
+
+def test_revise_puts_new_text_under_the_same_id_unless_an_issue_carried_it(
+    engine: Engine,
+) -> None:
+    later = datetime(2019, 6, 1, 9, 0, tzinfo=UTC)
+    first = make_article(title="First story here", origin="/s/a.txt", published=later)
+    second = make_article(title="Second story here", origin="/s/b.txt", paragraphs=STORY)
+    third = make_article(title="Third story here", origin="/s/c.txt", published=later)
+    store.save(engine, [first, second, third], now=NOW)
+    unsent = {a.id for a in store.unsent_since(engine, NOW - timedelta(days=1))}
+    assert unsent == {first.id, second.id, third.id}
+    issue = selection.select_issue(
+        engine, digest="daily", issue_date=date(2019, 3, 4), days=1, tz=UTC, max_articles=10
+    )
+    assert [a.id for a in issue.articles] == [second.id]
+    selection.claim(engine, issue, now=NOW)  # a send carried it
+    assert {a.id for a in store.unsent_since(engine, NOW - timedelta(days=1))} == {
+        first.id,
+        third.id,
+    }
+    better = replace(first, title="First story, cleaned again", id="other")
+    changes = {first.id: better, second.id: None, third.id: None}
+    assert store.revise(engine, changes, now=NOW) == 2
+    stored = {a.id: a for a in store.query(engine)}
+    assert stored[first.id].title == "First story, cleaned again"
+    assert second.id in stored and third.id not in stored
