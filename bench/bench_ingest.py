@@ -4,7 +4,7 @@ Acceptance target: 10,000 generated articles at ≥ 1,000 articles/s on one core
 RSS ≤ 200 MB, and linear: 20,000 articles take ≤ 2.2× the time of 10,000.
 
 Every timed run is a fresh child process (``--child``) pinned to one core; it times
-read_paths + connect + save, checks that every generated article was stored, and prints
+read_paths + connect + save (articles and the cleaner's evidence), checks that every generated article was stored, and prints
 JSON.  Generation is deterministic (seeded) and not timed.
 
     .venv/bin/python bench/bench_ingest.py            # 10k / 20k, 3 runs each, interleaved
@@ -480,6 +480,7 @@ def child(folder: Path, expected: int, db: Path, profile: Path | None, cpu: int)
     t1 = time.perf_counter()
     engine = connect(f"sqlite:///{db}")
     report = store.save(engine, batch.articles, now=datetime.now(UTC))
+    store.add_evidence(engine, batch.evidence, now=datetime.now(UTC))  # the cleaner's, kept
     t2 = time.perf_counter()
     c2 = time.process_time()
     if profiler is not None and profile is not None:
