@@ -38,6 +38,7 @@ from digest.errors import ConfigError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
+from digest.render import counted
 from digest.settings import Settings
 from digest.summarize import lead_summary, summary_key
 
@@ -79,7 +80,8 @@ class Ingested:
     files: int
     saved: store.SaveReport
     missing: tuple[ingest.Rejected, ...] = ()  # named paths or the seeds folder: not there
-    skipped: tuple[ingest.Rejected, ...] = ()  # "N of M entries skipped: …", not errors
+    # notes, not errors: "N of M entries skipped: …", stored articles cleaned again
+    skipped: tuple[ingest.Rejected, ...] = ()
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
@@ -306,14 +308,14 @@ def ingest_sources(
     batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
     saved, refused = _save_each(engine, batch.articles, now=now)
     store.add_evidence(engine, batch.evidence, now=now)
-    _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
+    again = _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
     rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))
     failed = {r.path: r.reason for r in rejected}
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
     gone = {r.origin for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     refresh_summaries(engine, settings)
-    return Ingested(kept, rejected, batch.files, saved, missing, batch.skipped)
+    return Ingested(kept, rejected, batch.files, saved, missing, (*batch.skipped, *again))
 
 
 def _clean_again(
@@ -325,19 +327,20 @@ def _clean_again(
     *,
     read: Sequence[Path],
     now: datetime,
-) -> int:
+) -> list[ingest.Rejected]:
     """Clean again the stored pages of a source that print a line this batch has just shown
     to be chrome, so a page read alone on the day it came is, once its site's next pages
     come, what it would have been read with them: the source's evidence as it is now, each
     article put back under its id (``store.revise``). Only articles no issue has carried yet
-    and ingested in the last ``RECLEAN_DAYS``, from files still there; how many changed."""
+    and ingested in the last ``RECLEAN_DAYS``, from files still there; a note per source
+    whose articles changed (not an error)."""
     newly = {
         source: keys
         for source, more in added.items()
         if (keys := clean.became_chrome(before.get(source, Evidence()), more))
     }
     if not newly:
-        return 0
+        return []
     done = {str(path) for path in read}
     stored: dict[Path, list[Article]] = {}
     hit: set[Path] = set()
@@ -353,11 +356,12 @@ def _clean_again(
             hit.add(file)
     files = sorted(file for file in hit if file.is_file())
     if not files:
-        return 0
+        return []
     sources = {file: ingest.source_of(file, roots) for file in files}
     evidence = {s: before.get(s, Evidence()).plus(added[s]) for s in set(sources.values())}
     again = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
     by_origin = {a.origin: a for file in files for a in stored[file]}
+    by_id = {a.id: a for a in by_origin.values()}
     changes: dict[str, Article | None] = {}
     fresh: list[Article] = []
     for article in again.articles:
@@ -370,10 +374,15 @@ def _clean_again(
     changes.update(
         {old.id: None for old in by_origin.values() if _origin_file(old.origin) in cleaned}
     )
-    changed = store.revise(engine, changes, now=now)
+    store.revise(engine, changes, now=now)
     if fresh:
         store.save(engine, fresh, now=now)
-    return changed + len(fresh)
+    touched: dict[str, int] = {}
+    for article in [*fresh, *(by_id[id_] for id_ in changes)]:
+        source = sources[Path(_origin_file(article.origin))]
+        touched[source] = touched.get(source, 0) + 1
+    why = "cleaned again: a newer page of the site shows lines they print are its chrome"
+    return [ingest.Rejected(s, f"{counted(n, 'stored article')} {why}") for s, n in touched.items()]
 
 
 def _origin_file(origin: str) -> str:

@@ -3,9 +3,14 @@ day it comes is judged against its site's earlier pages, as it would be in one b
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
+from pathlib import Path
+
+from click.testing import CliRunner
 
 from digest import clean
+from digest.cli import cli
 from digest.models import Draft, Evidence
 
 CHROME_HEAD = [
@@ -102,3 +107,23 @@ def test_lines_a_later_batch_shows_to_be_chrome_are_named() -> None:
     became = clean.became_chrome(first, second)
     assert clean.segment.key(CHROME_FOOT[0]) in became
     assert clean.segment.key(PAGES[1].split("\n\n")[5]) not in became
+
+
+def test_a_stored_page_is_cleaned_again_once_its_sites_next_page_shows_its_chrome(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "src" / "valley-ledger"
+    site.mkdir(parents=True)
+    cfg = tmp_path / "digest.toml"
+    cfg.write_text(f'database_url = "sqlite:///{tmp_path / "t.db"}"\ntimezone = "UTC"\n')
+    runner = CliRunner()
+    for number, text in enumerate(PAGES[:2]):
+        (site / f"page-{number}.txt").write_text(text, encoding="utf-8")
+        ran = runner.invoke(cli, ["--config", str(cfg), "ingest", str(site / f"page-{number}.txt")])
+        assert ran.exit_code == 0, ran.output
+    assert "1 stored article cleaned again" in ran.output
+    listing = runner.invoke(cli, ["--config", str(cfg), "articles", "--json"])
+    bodies = {a["title"]: a["body"] for a in json.loads(listing.stdout)}
+    assert len(bodies) == 2
+    assert not any("trust principles" in body for body in bodies.values())
+    assert bodies["Ferry Service Returns to the East Landing"].startswith("The ferry to the east")
