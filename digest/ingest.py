@@ -83,7 +83,13 @@ def read_paths(
     ``Batch.evidence`` is what this batch adds to it.
     """
     with _no_cyclic_gc():
-        return _read_paths(paths, options, sources or {}, evidence or {})
+        return _read_paths(paths, options, sources or {}, {} if evidence is None else evidence)
+
+
+def feed_source(path: Path) -> str:
+    """The source a feed file is, for its evidence: the file itself (a feed saved again
+    under one name each poll), absolute; never the name of a folder (``source_of``)."""
+    return str(path.absolute())
 
 
 def source_of(path: Path, roots: Sequence[Path]) -> str:
@@ -157,9 +163,17 @@ def _read_paths(
                         draft, url, site = readers.read_html(data, options.default_tz)
                         found.append(finish(draft, number=0, url=url, source=site))
                     else:
-                        found.extend(
-                            _feed(path, data, finish, options.default_tz, rejected, skipped)
+                        name = feed_source(path)
+                        articles, learned[name] = _feed(
+                            path,
+                            data,
+                            finish,
+                            options.default_tz,
+                            rejected,
+                            skipped,
+                            evidence.get(name),
                         )
+                        found.extend(articles)
                 if text is not None:
                     yield text
 
@@ -192,15 +206,17 @@ def _feed(
     default_tz: tzinfo,
     rejected: list[Rejected],
     skipped: list[Rejected],
-) -> list[Article]:
+    evidence: Evidence | None,
+) -> tuple[list[Article], Evidence]:
     """The articles of a feed's entries, read entry by entry: one that fails is rejected
-    alone, one with neither a title nor text is skipped and counted (``skipped``)."""
+    alone, one with neither a title nor text is skipped and counted (``skipped``); and
+    what the entries add to the feed's ``evidence`` (``readers.feed_chrome``)."""
     site, entries = readers.read_feed(data)
     texts: list[tuple[int, readers.Entry, list[str]]] = []
     for number, entry in enumerate(entries, 1):
         with _rejecting(path, rejected, entry=number):
             texts.append((number, entry, readers.entry_text(entry)))
-    chrome = readers.feed_chrome([text for _, _, text in texts])
+    chrome, learned = readers.feed_chrome([text for _, _, text in texts], evidence)
     articles: list[Article] = []
     empty = 0
     for number, entry, text in texts:
@@ -216,7 +232,7 @@ def _feed(
     if empty:
         why = f"{empty} of {_entries(len(entries))} skipped: no title or text"
         skipped.append(Rejected(str(path), why))
-    return articles
+    return articles, learned
 
 
 def _entries(count: int) -> str:

@@ -304,7 +304,7 @@ def ingest_sources(
         files = store.new_files(engine, files)
     roots = list(paths or [settings.seeds_dir])
     sources = {path: ingest.source_of(path, roots) for path in files}
-    evidence = store.load_evidence(engine, sources.values())
+    evidence = _StoredEvidence(engine)
     batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
     saved, refused = _save_each(engine, batch.articles, now=now)
     store.add_evidence(engine, batch.evidence, now=now)
@@ -316,6 +316,29 @@ def ingest_sources(
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     refresh_summaries(engine, settings)
     return Ingested(kept, rejected, batch.files, saved, missing, (*batch.skipped, *again))
+
+
+class _StoredEvidence(Mapping[str, Evidence]):
+    """Each source's evidence from earlier runs, read from the store when first asked for
+    (a source with none is not in it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._read: dict[str, Evidence | None] = {}
+
+    def __getitem__(self, source: str) -> Evidence:
+        if source not in self._read:
+            self._read[source] = store.load_evidence(self._engine, [source]).get(source)
+        found = self._read[source]
+        if found is None:
+            raise KeyError(source)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([source for source, found in self._read.items() if found is not None])
+
+    def __len__(self) -> int:
+        return sum(found is not None for found in self._read.values())
 
 
 def _clean_again(

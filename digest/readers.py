@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from digest import clean, dates, language, lines, pagemeta, segment
 from digest.errors import IngestError
-from digest.models import DateSource, Draft
+from digest.models import DateSource, Draft, Evidence
 from digest.summarize import lead_summary
 
 Kind = Literal["text", "html", "feed"]
@@ -540,14 +540,21 @@ def entry_title(entry: Entry) -> str:
     return _plain(_text(entry, "title"))
 
 
-def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
+def feed_chrome(
+    texts: Sequence[Sequence[str]], evidence: Evidence | None = None
+) -> tuple[frozenset[int], Evidence]:
     """Keys of the paragraphs that stand in many different stories of one feed (a sign-off
-    every episode carries): the feed's furniture, as ``clean`` finds a site's across pages.
+    every episode carries): the feed's furniture, as ``clean`` finds a site's across pages;
+    and what these entries add to the feed's evidence (``evidence``: what earlier reads of
+    the same feed saw, so a feed that lists only its latest few entries learns its sign-off
+    over days).
 
     Copies of one story (an entry listed twice, an update) share their long paragraphs, so
-    entries are first grouped into stories as the cleaner groups posts; only repetition
-    across different stories counts.
+    entries are first grouped into stories as the cleaner groups posts, and an entry read
+    before (its fingerprint in ``evidence``) adds nothing; only repetition across different
+    stories counts.
     """
+    evidence = evidence or Evidence()
     entries = list({tuple(segment.key(p) for p in text): text for text in texts}.items())
     long_keys = [
         [
@@ -557,12 +564,22 @@ def feed_chrome(texts: Sequence[Sequence[str]]) -> frozenset[int]:
         ]
         for keys, text in entries
     ]
+    prints = [segment.stable_key(" ".join(map(str, keys))) for keys, _ in entries]
     stories: defaultdict[int, set[int]] = defaultdict(set)
-    for story, (paragraph_keys, _) in zip(clean.story_of(long_keys), entries, strict=True):
+    seen: set[int] = set()
+    for story, (paragraph_keys, _), mark in zip(
+        clean.story_of(long_keys), entries, prints, strict=True
+    ):
         stories[story].update(paragraph_keys)
-    counts = Counter(key for keys in stories.values() for key in keys)
-    need = max(FEED_CHROME_MIN_ENTRIES, FEED_CHROME_SHARE * len(stories))
-    return frozenset(key for key, count in counts.items() if count >= need)
+        if mark in evidence.posts:
+            seen.add(story)
+    more = Counter(key for story, keys in stories.items() if story not in seen for key in keys)
+    present: set[int] = set().union(*stories.values())
+    counts = {key: evidence.lines.get(key, 0) + more[key] for key in present}
+    earlier = len(evidence.posts - set(prints))  # stories read before, not in this read
+    need = max(FEED_CHROME_MIN_ENTRIES, FEED_CHROME_SHARE * (len(stories) + earlier))
+    chrome = frozenset(key for key, count in counts.items() if count >= need)
+    return chrome, Evidence(dict(more), frozenset(prints))
 
 
 def read_entry(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from digest import clean
+from digest import clean, readers, segment
 from digest.cli import cli
 from digest.models import Draft, Evidence
 
@@ -127,3 +127,24 @@ def test_a_stored_page_is_cleaned_again_once_its_sites_next_page_shows_its_chrom
     assert len(bodies) == 2
     assert not any("trust principles" in body for body in bodies.values())
     assert bodies["Ferry Service Returns to the East Landing"].startswith("The ferry to the east")
+
+
+SIGN_OFF = "Full notes and the transcript of this episode are on our website every week."
+
+
+def episode(n: int) -> list[str]:
+    return [
+        f"In episode {n} we talk to a guest about the river towns and their {n} bridges, "
+        "and what it takes to keep the old ones standing through the winter floods.",
+        SIGN_OFF,
+    ]
+
+
+def test_a_feed_learns_its_sign_off_over_reads_of_a_few_entries_each() -> None:
+    first, learned = readers.feed_chrome([episode(1), episode(2)])
+    assert segment.key(SIGN_OFF) not in first  # two entries: too few to tell
+    again, more = readers.feed_chrome([episode(1), episode(2)], learned)
+    assert segment.key(SIGN_OFF) not in again and sum(more.lines.values()) == 0
+    later, _ = readers.feed_chrome([episode(2), episode(3)], learned)
+    assert segment.key(SIGN_OFF) in later  # three different episodes printed it
+    assert segment.key(episode(3)[0]) not in later
