@@ -4,8 +4,8 @@ Acceptance target: 10,000 generated articles at ≥ 1,000 articles/s on one core
 RSS ≤ 200 MB, and linear: 20,000 articles take ≤ 2.2× the time of 10,000.
 
 Every timed run is a fresh child process (``--child``) pinned to one core; it times
-read_paths + connect + save (articles and the cleaner's evidence), checks that every generated article was stored, and prints
-JSON.  Generation is deterministic (seeded) and not timed.
+read_paths + connect + save (articles and the cleaner's evidence), checks that every
+generated article was stored, and prints JSON.  Generation is deterministic (seeded) and not timed.
 
     .venv/bin/python bench/bench_ingest.py            # 10k / 20k, 3 runs each, interleaved
     .venv/bin/python bench/bench_ingest.py --quick    # 1k / 2k, 1 run each (smoke test)
