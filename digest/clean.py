@@ -133,6 +133,7 @@ PROMPT_MAX_WORDS = 30  # copyright notices and newsletter prompts are never long
 STORY_LINE_WORDS = 8  # a line this long is a story's own: copies of a story share such lines
 COPY_MAX_POSTS = 8  # a long line in more posts than this is chrome, not a story's copies
 COPY_SHARE = 0.5  # two posts sharing this share of their long lines are copies of one story
+MAIN_RUN_GAP = 2  # short lines between two long ones that still leave them one run
 HEADLINE_CAPS = 0.75  # a prose line this capitalised is a headline or deck, not the body
 DECK_REACH = 2  # a sentence this few lines above a byline or date line is the deck
 DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
@@ -288,7 +289,7 @@ def _collection_chrome(pages: Sequence[Page], evidence: Evidence) -> tuple[Keys,
         story = stories[index]
         for unit in units:
             where[unit.key].add(story)
-        story_long[story].update(long_keys[index])
+        story_long[story].update(_main_run(units))
         if prints[index] in evidence.posts:
             seen.add(story)
     known = evidence.lines
@@ -310,10 +311,28 @@ def became_chrome(before: Evidence, added: Evidence) -> Keys:
     )
 
 
+def _main_run(units: Sequence[Unit]) -> list[int]:
+    """Keys of the long lines (``STORY_LINE_WORDS``) of a post's run of them with the most
+    words (a short line or two between them, a caption or a subhead, does not end a run):
+    its story, most likely, and not the list of headlines, sidebar or footer it shares with
+    the site's other pages."""
+    best: tuple[int, list[int]] = (0, [])
+    words, run, gap = 0, [], 0
+    for unit in (*units, None):
+        if unit is not None and unit.words >= STORY_LINE_WORDS:
+            words, gap = words + unit.words, 0
+            run.append(unit.key)
+        elif run and (unit is None or (gap := gap + 1) > MAIN_RUN_GAP):
+            best = max(best, (words, run), key=lambda found: found[0])
+            words, run = 0, []
+    return best[1]
+
+
 def _seen_before(long_keys: set[int], known: Mapping[int, int]) -> bool:
-    """A story an earlier run saw already: ``story_of``'s test of two copies, against the
-    long lines the evidence holds (those in more than ``COPY_MAX_POSTS`` stories prove
-    nothing)."""
+    """A story an earlier run saw already: ``story_of``'s test of two copies, of the long
+    lines of its main run (``_main_run``: a new story beside a sidebar seen before is no
+    copy of that sidebar's page) against those the evidence holds (those in more than
+    ``COPY_MAX_POSTS`` stories prove nothing)."""
     shared = sum(1 for key in long_keys if 1 <= known.get(key, 0) <= COPY_MAX_POSTS)
     return shared >= 2 and shared >= COPY_SHARE * len(long_keys)
 
