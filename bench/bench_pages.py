@@ -257,8 +257,9 @@ def trafilatura_alone(data: bytes) -> tuple[str, str]:
     return text, first
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def page_set_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over a page set: --limit, --sample, --pages."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--limit", type=int, help="only the first N pages, by file name")
     parser.add_argument(
         "--sample", type=int, metavar="K", help="every K-th page only (a quick spread sample)"
@@ -270,7 +271,11 @@ def main() -> None:
         help="the page set: dragnet (1,381 pages, hand-made gold; the default) or "
         "readability (116 pages, Readability.js's output as gold: a cross-check)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = page_set_parser(__doc__.splitlines()[0]).parse_args()
     folder, gold_suffix = SETS[args.pages]
     if not (folder / "html").is_dir():
         sys.exit(f"skipped: {folder} is not here (../shared/data/, beside the checkout)")

@@ -32,7 +32,6 @@ lead's first 8 words are those of the gold article's first line of prose.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import html
@@ -58,6 +57,7 @@ from bench_pages import (  # noqa: E402
     heads,
     lead_correct,
     page_scores,
+    page_set_parser,
 )
 
 from digest import db, pipeline, readers  # noqa: E402
@@ -199,18 +199,7 @@ def _timed(run: Callable[[str], Output], dumps: dict[str, str]) -> tuple[dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, help="only the first N pages, by file name")
-    parser.add_argument(
-        "--sample", type=int, metavar="K", help="every K-th page only (a quick spread sample)"
-    )
-    parser.add_argument(
-        "--pages",
-        choices=sorted(SETS),
-        default="dragnet",
-        help="the page set: dragnet (1,381 pages, hand-made gold; the default) or "
-        "readability (116 pages, Readability.js's output as gold: a cross-check)",
-    )
+    parser = page_set_parser(__doc__.splitlines()[0])
     parser.add_argument("--worst", type=int, metavar="N", help="print the N lowest-F1 pages")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write per-page results")
     args = parser.parse_args()

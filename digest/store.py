@@ -515,21 +515,13 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
 
 def _upsert(conn: Connection) -> Any:
     """INSERT into line_evidence that, for a key already there, adds to its stories."""
-    if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(line_evidence)
-        return pg.on_conflict_do_update(
-            index_elements=_EVIDENCE_PK,
-            set_={
-                "stories": line_evidence.c.stories + pg.excluded.stories,
-                "seen": pg.excluded.seen,
-            },
-        )
-    lite = sqlite.insert(line_evidence)
-    return lite.on_conflict_do_update(
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(line_evidence)
+    return stmt.on_conflict_do_update(
         index_elements=_EVIDENCE_PK,
         set_={
-            "stories": line_evidence.c.stories + lite.excluded.stories,
-            "seen": lite.excluded.seen,
+            "stories": line_evidence.c.stories + stmt.excluded.stories,
+            "seen": stmt.excluded.seen,
         },
     )
 
