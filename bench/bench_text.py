@@ -52,6 +52,7 @@ from bench_pages import (  # noqa: E402
     LEAD_WORDS,
     SETS,
     Heads,
+    Score,
     first_words,
     gold_text,
     heads,
@@ -158,15 +159,9 @@ def daily(dumps: dict[str, str], work: Path) -> tuple[dict[str, Output], float, 
 
 
 @dataclass
-class Row:
-    """Sums over pages of one extractor's per-page precision, recall and lead."""
+class Row(Score):
+    """bench_pages' sums over pages of one extractor, with each page's F1 kept."""
 
-    precision: float = 0.0
-    recall: float = 0.0
-    leads: int = 0
-    pages: int = 0
-    empty: int = 0
-    seconds: float = 0.0
     f1s: dict[str, float] = field(default_factory=dict)
 
     def add(self, page: str, gold: str, out: Output, page_heads: Heads) -> bool:
@@ -182,13 +177,11 @@ class Row:
         return right
 
     def line(self, name: str) -> str:
-        n = max(self.pages, 1)
-        p, r = self.precision / n, self.recall / n
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        p, r = self.precision / self.pages, self.recall / self.pages
         return (
-            f"| {name} | {self.pages:,} | {p:.3f} | {r:.3f} | **{f1:.3f}** "
-            f"| {self.leads:,} ({100 * self.leads / n:.1f}%) | {self.empty} "
-            f"| {1000 * self.seconds / n:.1f} |"
+            f"| {name} | {self.pages:,} | {p:.3f} | {r:.3f} | **{self.f1:.3f}** "
+            f"| {self.leads:,} ({self.lead:.1f}%) | {self.empty} "
+            f"| {1000 * self.seconds / self.pages:.1f} |"
         )
 
 
