@@ -36,10 +36,12 @@ import gzip
 import hashlib
 import html
 import json
+import re
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,18 +58,68 @@ from bench_pages import (  # noqa: E402
     first_words,
     gold_text,
     heads,
+    is_one_of,
     lead_correct,
     page_scores,
     page_set_parser,
 )
 
-from digest import db, pipeline, readers  # noqa: E402
+from digest import dates, db, pagemeta, pipeline, readers  # noqa: E402
 from digest.models import Article  # noqa: E402
 from digest.settings import Settings  # noqa: E402
 
 CACHE = ROOT / "var" / "bench-text-dumps"
+_WORD = re.compile(r"\w+")
 NOW = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)  # the first run's clock; each daily run a day on
 Output = tuple[str, str]  # (body text, lead)
+DATE_SLACK = timedelta(days=1)  # a date right within a day: zones the dump does not print
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the page's own structured data says (JSON-LD, meta tags: ``pagemeta``), the
+    reference for the text path's title, date and author; blank where it says nothing."""
+
+    title: str = ""
+    published: datetime | None = None
+    author: str = ""
+
+
+def page_meta(data: bytes) -> Meta:
+    """The reference metadata of a page's HTML."""
+    found = readers._page_meta(readers.decode(data))
+    site = [found.site_name] if found.site_name else []
+    when = dates.find_date(found.published, UTC) if found.published else None
+    published = when[0] if when is not None else None
+    return Meta(
+        pagemeta.title(found.title, site) if found.title else "",
+        published,
+        pagemeta.authors(found.authors) or "",
+    )
+
+
+def _words(text: str) -> Counter[str]:
+    return Counter(_WORD.findall(text.casefold()))
+
+
+def meta_right(reference: Meta, article: Article | None) -> tuple[bool | None, ...]:
+    """Title, date and author of the text path's first article against the page's own
+    metadata: None where the page declares none; a title right when it is the page's,
+    nearly word for word (``is_one_of``), a date within ``DATE_SLACK`` and not the file's
+    mtime, an author when every word of the page's is in ours."""
+    title = date = author = None
+    if reference.title:
+        title = article is not None and is_one_of(article.title, [_words(reference.title)])
+    if reference.published is not None:
+        date = (
+            article is not None
+            and article.date_source != "mtime"
+            and abs(article.published - reference.published) <= DATE_SLACK
+        )
+    if reference.author:
+        want = _words(reference.author)
+        author = article is not None and not (want - _words(article.author or ""))
+    return title, date, author
 
 
 def dump(data: bytes, cache: Path | None = CACHE) -> str:
@@ -114,9 +166,7 @@ def _settings(store: Path, folder: Path) -> Settings:
 
 def _outputs(articles: Sequence[Article], names: Sequence[str]) -> dict[str, Output]:
     """Each file's (body, lead): its articles' paragraphs, and its first article's summary."""
-    found: dict[str, list[Article]] = {name: [] for name in names}
-    for article in articles:  # an article's origin is its file, and #N for its N-th
-        found.setdefault(Path(article.origin.split("#", 1)[0]).name, []).append(article)
+    found = _by_file(articles, names)
     return {
         name: (
             "\n".join(p for a in got for p in a.paragraphs),
@@ -124,6 +174,22 @@ def _outputs(articles: Sequence[Article], names: Sequence[str]) -> dict[str, Out
         )
         for name, got in found.items()
     }
+
+
+def _by_file(articles: Sequence[Article], names: Sequence[str]) -> dict[str, list[Article]]:
+    found: dict[str, list[Article]] = {name: [] for name in names}
+    for article in articles:  # an article's origin is its file, and #N for its N-th
+        found.setdefault(Path(article.origin.split("#", 1)[0]).name, []).append(article)
+    return found
+
+
+FIRSTS: dict[str, dict[str, Article]] = {"batch": {}, "daily": {}}  # each file's first article
+
+
+def _keep_firsts(mode: str, articles: Sequence[Article], names: Sequence[str]) -> None:
+    for name, got in _by_file(articles, names).items():
+        if got:
+            FIRSTS[mode][name] = got[0]
 
 
 def batch(dumps: dict[str, str], work: Path) -> tuple[dict[str, Output], float]:
@@ -137,6 +203,7 @@ def batch(dumps: dict[str, str], work: Path) -> tuple[dict[str, Output], float]:
     with db.opened(settings.database_url) as engine:
         done = pipeline.ingest_sources(engine, settings, now=NOW, paths=[folder])
     seconds = time.process_time() - started
+    _keep_firsts("batch", done.articles, list(dumps))
     return _outputs(done.articles, list(dumps)), seconds
 
 
@@ -155,6 +222,7 @@ def daily(dumps: dict[str, str], work: Path) -> tuple[dict[str, Output], float, 
             now = NOW + timedelta(days=day)
             done = pipeline.ingest_sources(engine, settings, now=now, paths=[path])
             outputs.update(_outputs(done.articles, [name]))
+            _keep_firsts("daily", done.articles, [name])
     return outputs, time.process_time() - started, time.perf_counter() - wall
 
 
@@ -203,6 +271,7 @@ def main() -> None:
     pages = pages[: args.limit] if args.limit else pages
     golds: dict[str, str] = {}
     page_heads: dict[str, Heads] = {}
+    metas: dict[str, Meta] = {}
     dumps: dict[str, str] = {}
     started = time.process_time()
     for page in pages:
@@ -212,6 +281,7 @@ def main() -> None:
         name = page.name.removesuffix(".html.gz")
         data = gzip.decompress(page.read_bytes())
         golds[name], page_heads[name] = gold_text(gold_path), heads(data)
+        metas[f"{name}.txt"] = page_meta(data)
         dumps[f"{name}.txt"] = dump(data)
     dumping = time.process_time() - started
     work = Path(tempfile.mkdtemp(prefix="bench-text-"))
@@ -261,6 +331,20 @@ def main() -> None:
     for name, row in rows.items():
         print(row.line(name))
     print(f"\none page per run: {1000 * daily_wall / max(len(dumps), 1):.1f} ms/page wall")
+    print(
+        "\nmetadata of the first article against the page's own structured data "
+        "(JSON-LD, meta tags), of the pages that declare it:\n"
+    )
+    print("| mode | title right | date right | author right |")
+    print("|---|---:|---:|---:|")
+    for mode in FIRSTS:
+        checks = [meta_right(metas[name], FIRSTS[mode].get(name)) for name in dumps]
+        cells = []
+        for column in range(3):
+            found = [c[column] for c in checks if c[column] is not None]
+            right = sum(bool(c) for c in found)
+            cells.append(f"{right:,} of {len(found):,} ({100 * right / max(len(found), 1):.1f}%)")
+        print(f"| {mode} | " + " | ".join(cells) + " |")
     if args.worst:
         ours_f1, peer_f1 = rows[next(iter(rows))].f1s, rows[list(rows)[2]].f1s
         print(f"\nthe {args.worst} lowest-F1 pages of ours (batch): page, F1 ours, F1 jusText")
