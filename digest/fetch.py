@@ -150,11 +150,11 @@ async def _fetch(
     def failed(
         error: str, status: int | None = None, *, wait: float | None = None, forget: bool = False
     ) -> Fetched:
-        new = failure(state, error, now=now, options=options, jitter=jitter, status=status)
-        if wait is not None:
+        new = failure(
+            state, error, now=now, options=options, jitter=jitter, status=status, forget=forget
+        )
+        if wait is not None:  # the server said when: that, not our backoff
             new = replace(new, next_poll=now + timedelta(seconds=wait))
-        if forget:  # the body was refused: the next poll must get it whole, not a 304
-            new = replace(new, etag=None, last_modified=None)
         return Fetched(source, new, "failed", error=new.last_error)
 
     headers = {}
@@ -228,15 +228,20 @@ def failure(
     options: Options,
     jitter: Callable[[float], float] = _jitter,
     status: int | None = None,
+    forget: bool = False,
 ) -> SourceState:
     """``state`` after a failed poll at ``now``: one more error in a row, and a wait before
     the next poll that doubles with each (``Options.backoff``, up to ``backoff_max``).
 
-    The caller counts here a body the readers refused (and drops its validators)."""
+    ``forget``: the body came but was refused (too large, garbage; the caller's readers
+    rejecting it count here too): its ETag and Last-Modified go, so the next poll gets the
+    body whole instead of a 304 that would hide the failure."""
     errors = state.errors_in_a_row + 1
     wait = jitter(min(options.backoff_max, options.backoff * 2 ** min(errors - 1, 32)))
     return replace(
         state,
+        etag=None if forget else state.etag,
+        last_modified=None if forget else state.last_modified,
         last_fetch=now,
         last_status=status,
         errors_in_a_row=errors,

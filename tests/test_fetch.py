@@ -252,6 +252,25 @@ def test_failures_are_counted_per_source_and_the_others_come_in(site: Site) -> N
 
 
 @slow
+def test_a_refused_body_is_asked_for_whole_next_time(site: Site) -> None:
+    headers = {"ETag": '"v1"', "Last-Modified": "Thu, 26 Nov 2026 05:00:00 GMT"}
+    url = site.route("/feed.xml", Reply(200, PNG, headers))
+    refused = poll_one(url)
+    assert (refused.outcome, refused.state.etag, refused.state.last_modified) == (
+        "failed",
+        None,
+        None,
+    )
+    poll_one(url, refused.state, now=NOW + timedelta(hours=1))
+    assert "if-none-match" not in site.requests("/feed.xml")[-1].headers
+    # A body the caller's readers refuse is counted alike.
+    read = fetch.failure(
+        replace(refused.state, etag='"v2"'), "no entries", now=NOW, options=OPTIONS, forget=True
+    )
+    assert (read.etag, read.errors_in_a_row, read.last_error) == (None, 2, "no entries")
+
+
+@slow
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("form", ["seconds", "date"])
 def test_retry_after_is_honoured(site: Site, status: int, form: str) -> None:
