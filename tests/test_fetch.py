@@ -61,6 +61,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     length: bool = True  # send Content-Length; else the body ends when the connection does
+    pause: float = 0.0  # seconds between two bytes of the body: a trickle
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,13 @@ class Site:
                             reply.body
                         )
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if not reply.pause:
+                        self.wfile.write(reply.body)
+                    for byte in reply.body if reply.pause else b"":
+                        self.wfile.write(bytes((byte,)))
+                        self.wfile.flush()
+                        if site.stop.wait(reply.pause):
+                            break
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
@@ -148,10 +155,16 @@ def site() -> Iterator[Site]:
         yield running
 
 
-def poll_one(url: str, state: SourceState | None = None, *, now: datetime = NOW) -> fetch.Fetched:
+def poll_one(
+    url: str,
+    state: SourceState | None = None,
+    *,
+    now: datetime = NOW,
+    options: fetch.Options = OPTIONS,
+) -> fetch.Fetched:
     """One poll of one source, with its state from an earlier poll."""
     states = {url: state} if state else {}
-    [fetched] = fetch.poll([Source(url)], states, OPTIONS, now=now, jitter=same)
+    [fetched] = fetch.poll([Source(url)], states, options, now=now, jitter=same)
     return fetched
 
 
@@ -212,6 +225,33 @@ def test_permanent_redirect_moves_the_source(site: Site, status: int, permanent:
     poll_one(url, first.state, now=NOW + timedelta(hours=1))
     assert len(site.requests("/old.xml")) == (1 if permanent else 2)
     assert len(site.requests("/new.xml")) == 2
+
+
+@slow
+def test_a_permanent_move_then_a_temporary_one_moves_to_the_first_target(site: Site) -> None:
+    url = site.route("/old.xml", Reply(301, headers={"Location": "/rss"}))
+    moved = site.route("/rss", Reply(307, headers={"Location": "/today.xml"}))
+    site.route("/today.xml", Reply(200, FEED))
+    fetched = poll_one(url)
+    assert (fetched.outcome, fetched.moved, fetched.state.moved_to) == ("new", moved, moved)
+
+
+@slow
+def test_a_redirect_loop_a_trickle_and_a_closed_port_fail_alone(site: Site) -> None:
+    loop = site.route("/a.xml", Reply(302, headers={"Location": "/b.xml"}))
+    site.route("/b.xml", Reply(302, headers={"Location": "/a.xml"}))
+    trickle = site.route("/trickle.xml", Reply(200, FEED[:40], pause=0.1))
+    with Site("127.0.0.1") as gone:
+        closed = gone.url("/feed.xml")
+    good = site.route("/feed.xml", Reply(200, FEED))
+    options = replace(OPTIONS, total_timeout=1.0)
+    every = [Source(url) for url in (loop, trickle, closed, good)]
+    polled = fetch.poll(every, {}, options, now=NOW, jitter=same)
+    assert [f.outcome for f in polled] == ["failed", "failed", "failed", "new"]
+    assert polled[0].error == "more than 5 redirects"
+    assert polled[1].error == "timed out: no whole reply within 1 s"
+    assert (polled[2].error or "").startswith(f"cannot fetch {closed}: ")
+    assert polled[2].state.last_status is None
 
 
 @slow
