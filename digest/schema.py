@@ -169,3 +169,23 @@ issue_runs = Table(
     Column("status", String(12), nullable=False),  # running | done | failed
     UniqueConstraint("digest", "issue_date", name="uq_issue_runs_digest_date"),
 )
+
+# Each source polled by URL (sources.Source), keyed by the URL the config gives it, and how
+# its last polls went: the validators of a conditional GET, the failures in a row and when
+# it may be polled again (backoff, Retry-After), where a permanent redirect moved it. Written
+# by sources.save_states after each poll; what `digest sources` shows.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("url", Text, primary_key=True),  # as configured; any length a URL has
+    Column("moved_to", Text),  # the target of a permanent redirect (301, 308): polled instead
+    Column("etag", Text),  # the last 200's ETag, sent back as If-None-Match
+    Column("last_modified", String(64)),  # its Last-Modified, sent back as If-Modified-Since
+    Column("last_fetch", DateTime),  # UTC; the last request, whatever came of it
+    Column("last_ok", DateTime),  # UTC; the last 200 or 304
+    Column("last_status", Integer),  # HTTP status of the last reply; NULL: none (timeout …)
+    Column("errors_in_a_row", Integer, nullable=False, server_default="0"),
+    Column("next_poll", DateTime),  # UTC; not polled before (backoff, Retry-After); NULL: any
+    Column("last_error", Text),  # one line: what went wrong last, while errors_in_a_row > 0
+    Column("new_articles", Integer, nullable=False, server_default="0"),  # of the last poll
+)
