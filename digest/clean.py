@@ -125,6 +125,8 @@ _CREDIT_LINE = re.compile(
 _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+(?P<cats>.+))?$")
 
 _NON_WORD = re.compile(r"[\W_]+")
+# Between a page title's parts: "Headline | Site", "Headline - Section - Site", "Site :: …".
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—·»«:]{1,2}|-{1,2})\s+")
 
 # ---------------------------------------------------------------- thresholds (in words)
 
@@ -140,6 +142,7 @@ DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
 BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
 POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
+ECHO_PROSE_REACH = 12  # lines under a repeat of the page title's headline weighed for prose
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
 FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
@@ -381,6 +384,7 @@ def _clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
             repeated=repeated,
             tags=(*page_tags, *tags),
             title_hint=hint,
+            page_title=page[0] if number == 0 and page else None,
             later=number > 0,
             default_tz=default_tz,
         )
@@ -399,10 +403,18 @@ def _article(
     repeated: Keys,
     tags: Sequence[str],
     title_hint: str | None,
+    page_title: Unit | None,
     later: bool,
     default_tz: tzinfo,
 ) -> Draft | None:
-    start = _body_start(units, chrome)
+    start = None
+    echoed = _echoed_headline(units, page_title) if page_title is not None else None
+    if echoed is not None:  # the story starts under the headline the page title names
+        found = _body_start(units[echoed + 1 :], chrome)
+        start = None if found is None else echoed + 1 + found
+        title_hint = title_hint or units[echoed].text
+    if start is None:
+        start = _body_start(units, chrome)
     if start is None:
         return None
     if later and any(_comment_marker(units, i) for i in range(start)):
@@ -421,8 +433,11 @@ def _article(
     if not paragraphs:
         return None
     body, dateline = _split_dateline(paragraphs)
+    title = head.title
+    if page_title is not None and title == page_title.text:  # "Headline - Site Name"
+        title = headline_of(title)
     return Draft(
-        title=head.title,
+        title=title,
         paragraphs=body,
         subtitle=head.subtitle,
         author=head.author,
@@ -697,6 +712,9 @@ def _head(
     above = _headline_above_story(units, chrome)
     if above is not None and (not candidates or candidates[-1] < above):
         candidates.append(above)
+    hinted = [i for i, unit in enumerate(units) if unit.key == hint_key]
+    if hinted and hinted[-1] not in candidates:  # named by a footer or the page title
+        candidates = sorted([*candidates, hinted[-1]])
     if not candidates:
         return None
     title_index = _pick_title(units, candidates, echo, hint_key)
@@ -745,6 +763,32 @@ def _head(
     elif header_date is not None:
         published, source = header_date, "page-header"
     return _Head(title, subtitle, author, org, published, source)
+
+
+def headline_of(page_title: str) -> str:
+    """A page title's headline: its longest part between separators ("Headline - Section |
+    Site Name" → "Headline"), the site's name and sections being the shorter parts."""
+    parts = [part.strip() for part in _TITLE_SEPARATOR.split(page_title) if part.strip()]
+    return max(parts, key=lambda part: len(part.split()), default=page_title)
+
+
+def _echoed_headline(units: list[Unit], page_title: Unit) -> int | None:
+    """Where the page prints again the headline its title names: the page title a scraper
+    prints first ("Headline - Site Name") names the story, and the story starts under the
+    line that repeats its headline. Of several such lines (a list of the site's own
+    headlines in a sidebar, the story's own), the one with the most prose under it."""
+    headline = headline_of(page_title.text)
+    if len(headline.split()) < HEAD_MIN_WORDS:
+        return None
+    wanted = {segment.key(headline), page_title.key}
+    found = [i for i, unit in enumerate(units) if unit.key in wanted and unit is not page_title]
+    if not found:
+        return None
+    return max(found, key=lambda i: (_prose_words(units[i + 1 : i + 1 + ECHO_PROSE_REACH]), -i))
+
+
+def _prose_words(units: Sequence[Unit]) -> int:
+    return sum(unit.words for unit in units if unit.prose)
 
 
 def _headline_above_story(units: list[Unit], chrome: Keys) -> int | None:

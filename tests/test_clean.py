@@ -357,3 +357,44 @@ def test_polish_keeps_the_extract_and_starts_at_the_story() -> None:
 def test_polish_keeps_a_photo_page_whose_captions_are_all_its_text() -> None:
     caption = "Visitors pose with a painting at the art fair in Hangzhou. (Getty Images)"
     assert clean.polish("Art fair", [caption])[0] == (caption,)
+
+
+# What a scraper prints of a page: its <title> first, then the menu, a sidebar whose blurb
+# reads like prose and which lists the site's own headlines (this story's among them), then
+# the story under its headline.
+TITLED_PAGE = """\
+Night trains return to the valley line - The Valley Courier
+Home
+News
+Sport
+Our newsroom has covered the towns of the valley since 1921 and is owned by its readers, who elect the board each spring at the annual meeting.
+Most read
+Night trains return to the valley line
+Council delays the vote on the new bus depot
+Night trains return to the valley line
+The first night train in twenty years left the central station at midnight on Friday, carrying more than two hundred passengers to the towns of the upper valley.
+The operator said the service would run every weekend until the end of the year, and every night from the spring if enough tickets were sold in the winter.
+Passengers said they had waited years for a way home after the last bus, which leaves the city at ten.
+Share this article
+"""
+
+
+def test_the_story_starts_under_the_headline_the_page_title_names() -> None:
+    ((draft,),) = clean_all(TITLED_PAGE)
+    assert draft.title == "Night trains return to the valley line"
+    assert draft.paragraphs[0].startswith("The first night train in twenty years")
+    assert not any("newsroom" in p or "bus depot" in p for p in draft.paragraphs)
+
+
+@pytest.mark.parametrize(
+    ("page_title", "headline"),
+    [
+        ("Night trains return | The Valley Courier", "Night trains return"),
+        ("News :: Night trains return to the valley", "Night trains return to the valley"),
+        ("Night trains return – Transport – Courier", "Night trains return"),
+        ("Night trains return", "Night trains return"),
+        ("Well-known x-ray", "Well-known x-ray"),
+    ],
+)
+def test_a_page_titles_headline_is_its_longest_part(page_title: str, headline: str) -> None:
+    assert clean.headline_of(page_title) == headline
