@@ -362,21 +362,29 @@ def test_polish_keeps_a_photo_page_whose_captions_are_all_its_text() -> None:
 # What a scraper prints of a page: its <title> first, then the menu, a sidebar whose blurb
 # reads like prose and which lists the site's own headlines (this story's among them), then
 # the story under its headline.
-TITLED_PAGE = """\
-Night trains return to the valley line - The Valley Courier
-Home
-News
-Sport
-Our newsroom has covered the towns of the valley since 1921 and is owned by its readers, who elect the board each spring at the annual meeting.
-Most read
-Night trains return to the valley line
-Council delays the vote on the new bus depot
-Night trains return to the valley line
-The first night train in twenty years left the central station at midnight on Friday, carrying more than two hundred passengers to the towns of the upper valley.
-The operator said the service would run every weekend until the end of the year, and every night from the spring if enough tickets were sold in the winter.
-Passengers said they had waited years for a way home after the last bus, which leaves the city at ten.
-Share this article
-"""
+TITLED_PAGE = "".join(
+    line + "\n"
+    for line in (
+        "Night trains return to the valley line - The Valley Courier",
+        "Home",
+        "News",
+        "Sport",
+        "Our newsroom has covered the towns of the valley since 1921 and is owned by its "
+        "readers, who elect the board each spring at the annual meeting.",
+        "Most read",
+        "Night trains return to the valley line",
+        "Council delays the vote on the new bus depot",
+        "Night trains return to the valley line",
+        "The first night train in twenty years left the central station at midnight on "
+        "Friday, carrying more than two hundred passengers to the towns of the upper "
+        "valley.",
+        "The operator said the service would run every weekend until the end of the year, "
+        "and every night from the spring if enough tickets were sold in the winter.",
+        "Passengers said they had waited years for a way home after the last bus, which "
+        "leaves the city at ten.",
+        "Share this article",
+    )
+)
 
 
 def test_the_story_starts_under_the_headline_the_page_title_names() -> None:
