@@ -30,6 +30,7 @@ FOOTER_MAX_WORDS = 40  # a footer line is never longer
 FOOTER_TAGS_WORDS = 16  # the tags a footer lists, all together
 TAG_MAX_WORDS = 4  # one tag of a footer, or the name an archive head gives
 ARCHIVE_HEAD_MAX_WORDS = 12  # an archive head is a short line
+POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of prose
 
 _ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 # Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
@@ -202,24 +203,28 @@ def _unwrap(page_lines: list[str]) -> list[str]:
 
 
 def segments(page: Page) -> tuple[list[Post], list[str]]:
-    """Split at post footers; footers above the first prose hold the page's own categories."""
+    """Split at post footers; footers above the first prose hold the page's own categories.
+
+    A footer ends a post only under a post's worth of prose (``POST_MIN_PROSE_WORDS``): a
+    menu whose items read like sentences ("Archives: the blog's time machine.") ends none.
+    """
     posts: list[Post] = []
     page_tags: list[str] = []
     current: list[Unit] = []
     current_tags: list[str] = []
-    seen_prose = False
+    prose_words = 0
     for unit in page:
         found = footer(unit)
         if found is None:
             current.append(unit)
-            seen_prose = seen_prose or unit.prose
+            prose_words += unit.words if unit.prose else 0
             continue
         tags, hint = found
-        if not seen_prose:
+        if prose_words < POST_MIN_PROSE_WORDS:  # a menu's blurbs above it, not a post
             (current_tags if posts else page_tags).extend(tags)
             continue
         posts.append((current, [*current_tags, *tags], hint))
-        current, current_tags, seen_prose = [], [], False
+        current, current_tags, prose_words = [], [], 0
     posts.append((current, current_tags, None))
     return posts, page_tags
 

@@ -406,3 +406,29 @@ def test_the_story_starts_under_the_headline_the_page_title_names() -> None:
 )
 def test_a_page_titles_headline_is_its_longest_part(page_title: str, headline: str) -> None:
     assert clean.headline_of(page_title) == headline
+
+
+# A blog's menu whose items read like sentences, an "Archives" item among them, and a
+# "Tags:" line above the post: neither ends a post, and the post is the page's article.
+MENU_PAGE = "".join(
+    line + "\n"
+    for line in (
+        "Back from the hills - The Walking Notes",
+        "About Who writes this, and how to reach her.",
+        "Archives Every walk since the first one.",
+        "Guides Coming soon, maybe.",
+        "Back from the hills",
+        "Tags: Walks, Weather",
+        "The fog came down on the second morning, and we spent the day in the hut, reading the"
+        " old visitors' book and listening to the rain on the tin roof above the bunks.",
+        "By the third day it had lifted, and the ridge was clear all the way to the sea, so we"
+        " walked the whole of it in one go and came down to the village after dark.",
+    )
+)
+
+
+def test_a_menu_line_that_looks_like_a_footer_does_not_split_the_page() -> None:
+    ((draft,),) = clean_all(MENU_PAGE)
+    assert draft.title == "Back from the hills"
+    assert draft.paragraphs[0].startswith("The fog came down on the second morning")
+    assert len(draft.paragraphs) == 2
