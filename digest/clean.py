@@ -142,7 +142,7 @@ DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
 BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
 POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
-ECHO_PROSE_REACH = 12  # lines under a repeat of the page title's headline weighed for prose
+ECHO_PROSE_REACH = 20  # lines under a repeat of the page title's headline weighed for prose
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
 FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
@@ -784,7 +784,14 @@ def _echoed_headline(units: list[Unit], page_title: Unit) -> int | None:
     found = [i for i, unit in enumerate(units) if unit.key in wanted and unit is not page_title]
     if not found:
         return None
-    return max(found, key=lambda i: (_prose_words(units[i + 1 : i + 1 + ECHO_PROSE_REACH]), -i))
+    ends = [*found[1:], len(units)]  # under one repeat, up to the next
+
+    def prose_under(n: int) -> int:
+        i = found[n]
+        return _prose_words(units[i + 1 : min(i + 1 + ECHO_PROSE_REACH, ends[n])])
+
+    best = max(range(len(found)), key=lambda n: (prose_under(n), -n))
+    return found[best]
 
 
 def _prose_words(units: Sequence[Unit]) -> int:

@@ -30,7 +30,8 @@ FOOTER_MAX_WORDS = 40  # a footer line is never longer
 FOOTER_TAGS_WORDS = 16  # the tags a footer lists, all together
 TAG_MAX_WORDS = 4  # one tag of a footer, or the name an archive head gives
 ARCHIVE_HEAD_MAX_WORDS = 12  # an archive head is a short line
-POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of prose
+POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of prose …
+POST_LINE_MIN_WORDS = 10  # … counting the prose lines this long (not a list of teasers)
 
 _ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 # Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
@@ -217,7 +218,7 @@ def segments(page: Page) -> tuple[list[Post], list[str]]:
         found = footer(unit)
         if found is None:
             current.append(unit)
-            prose_words += unit.words if unit.prose else 0
+            prose_words += unit.words if unit.prose and unit.words >= POST_LINE_MIN_WORDS else 0
             continue
         tags, hint = found
         if prose_words < POST_MIN_PROSE_WORDS:  # a menu's blurbs above it, not a post

@@ -432,3 +432,36 @@ def test_a_menu_line_that_looks_like_a_footer_does_not_split_the_page() -> None:
     assert draft.title == "Back from the hills"
     assert draft.paragraphs[0].startswith("The fog came down on the second morning")
     assert len(draft.paragraphs) == 2
+
+
+# A blog's page: a box of its topics' latest posts lists this post's headline among
+# one-line teasers (some ending like sentences) and a "Tags:" line closes the box; the
+# post itself stands under its headline, a byline and a share row of a dozen links.
+SHARE_ROW = ("Text size", "Print", "Share:", "Facebook", "Twitter", "Email", "More", "Digg")
+TEASER_PAGE = "".join(
+    line + "\n"
+    for line in (
+        "Why the harbour froze this winter - The Coast Blog",
+        "Harbours",
+        "Why the harbour froze this winter",
+        "Who will pay for the new sea wall in the town?",
+        "The ferry timetable is changing again this spring.",
+        "Tags: Harbours, Weather",
+        "Comments",
+        "Why the harbour froze this winter",
+        "Posted by Ann Lee on January 9, 2026 at 2:54 pm",
+        *SHARE_ROW,
+        "Boats in the frozen harbour on Tuesday. (Photo: Ann Lee)",
+        "The harbour froze from one wall to the other on Tuesday for the first time in forty"
+        " years, after a week in which the temperature never rose above ten degrees below.",
+        "Fishermen said the ice was thick enough to walk on by the evening, and the coast guard"
+        " asked people to keep off it until the thaw that was forecast for the weekend.",
+    )
+)
+
+
+def test_the_story_is_the_headline_with_most_prose_under_it_past_a_share_row() -> None:
+    ((draft,),) = clean_all(TEASER_PAGE)
+    assert draft.title == "Why the harbour froze this winter"
+    assert draft.paragraphs[0].startswith("The harbour froze from one wall to the other")
+    assert draft.author == "Ann Lee"
