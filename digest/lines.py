@@ -83,7 +83,8 @@ def is_date_line(text: str) -> bool:
 _BY_WORDS = r"by|written by|words by|story by|reporting by|posted by"
 # A whole line of a page that is a byline: "By Jane Doe, Agency | March 3".
 _BYLINE = re.compile(rf"^(?:{_BY_WORDS}|author:?)\s+(?P<rest>\S.*)$", re.I)
-_LINE_BYLINE_PARTS = re.compile(r"\s*(?:[,|•·]|\s[-–—]\s|\s+on\s+(?=[A-Z0-9]))\s*")  # name, org, date
+# A byline line's parts: name, organisation, date ("By Jane Doe, Agency on March 3").
+_LINE_BYLINE_PARTS = re.compile(r"\s*(?:[,|•·]|\s[-–—]\s|\s+on\s+(?=[A-Z0-9]))\s*")
 # The byline that opens a paragraph of a body.
 _BY = re.compile(rf"(?:{_BY_WORDS})\b\s*", re.I)
 _DAILY_MAIL_BY = re.compile(r"by\s+\.\s", re.I)  # newlines turned into " . " by a scraper
