@@ -142,6 +142,7 @@ DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
 BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
 POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
+GLUED_MIN_WORDS = 5  # a headline this long is found too where it opens a longer line
 ECHO_PROSE_REACH = 20  # lines under a repeat of the page title's headline weighed for prose
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
@@ -408,13 +409,19 @@ def _article(
     default_tz: tzinfo,
 ) -> Draft | None:
     start = None
+    glued = False  # the headline repeated opening a longer line: it is the title
     echoed = _echoed_headline(units, page_title) if page_title is not None else None
-    if echoed is not None:  # the story starts under the headline the page title names
+    if echoed is not None and page_title is not None:  # the story starts under the headline
         found = _body_start(units[echoed + 1 :], chrome)
         start = None if found is None else echoed + 1 + found
-        title_hint = title_hint or units[echoed].text
+        exact = {segment.key(headline_of(page_title.text)), page_title.key}
+        glued = units[echoed].key not in exact
+        title_hint = title_hint or (None if glued else units[echoed].text)
     if start is None:
         start = _body_start(units, chrome)
+        if start == 0 and page_title is not None and units[0] is page_title:
+            found = _body_start(units[1:], chrome)  # a long page title reads as prose
+            start = None if found is None else 1 + found
     if start is None:
         return None
     if later and any(_comment_marker(units, i) for i in range(start)):
@@ -434,8 +441,8 @@ def _article(
         return None
     body, dateline = _split_dateline(paragraphs)
     title = head.title
-    if page_title is not None and title == page_title.text:  # "Headline - Site Name"
-        title = headline_of(title)
+    if page_title is not None and (glued or title == page_title.text):  # "Headline - Site"
+        title = headline_of(page_title.text)
     return Draft(
         title=title,
         paragraphs=body,
@@ -781,7 +788,21 @@ def _echoed_headline(units: list[Unit], page_title: Unit) -> int | None:
     if len(headline.split()) < HEAD_MIN_WORDS:
         return None
     wanted = {segment.key(headline), page_title.key}
-    found = [i for i, unit in enumerate(units) if unit.key in wanted and unit is not page_title]
+    # A scraper may glue the headline to what follows it ("Headline Politics, Updated …").
+    prefix = segment.words_of(headline) + " " if len(headline.split()) >= GLUED_MIN_WORDS else None
+    found = [
+        i
+        for i, unit in enumerate(units)
+        if unit is not page_title
+        and (
+            unit.key in wanted
+            or (
+                prefix is not None
+                and unit.words <= HEAD_MAX_WORDS
+                and segment.words_of(unit.text).startswith(prefix)
+            )
+        )
+    ]
     if not found:
         return None
     ends = [*found[1:], len(units)]  # under one repeat, up to the next

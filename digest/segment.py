@@ -165,8 +165,12 @@ def line_key(text: str) -> str:
     return _words_of(normalise(text))
 
 
-def _words_of(text: str) -> str:
+def words_of(text: str) -> str:
+    """A line's words as its key hashes them: lower-case, single-spaced."""
     return " ".join(lines.words(text))
+
+
+_words_of = words_of
 
 
 def _strip_bullet(line: str) -> str:

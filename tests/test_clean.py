@@ -465,3 +465,29 @@ def test_the_story_is_the_headline_with_most_prose_under_it_past_a_share_row() -
     assert draft.title == "Why the harbour froze this winter"
     assert draft.paragraphs[0].startswith("The harbour froze from one wall to the other")
     assert draft.author == "Ann Lee"
+
+
+# A page title long enough to read as prose, and the headline printed again with the
+# section and the time glued to it on one line, as html-text prints an inline head.
+GLUED_PAGE = "".join(
+    line + "\n"
+    for line in (
+        "Council splits over the new harbour bridge as the mayor and her deputy clash again"
+        " - Politics - Local News - Coast Online",
+        "Home",
+        "Politics",
+        "Council splits over the new harbour bridge as the mayor and her deputy clash again"
+        " Politics news, Updated Nov 06, 2012 at 10:45pm",
+        "The town council split on Tuesday over the plan for a new bridge across the harbour,"
+        " with the mayor and her deputy each calling the other's figures a fantasy.",
+        "A vote is due next month, and neither side said it had the numbers to win it.",
+    )
+)
+
+
+def test_a_headline_glued_to_its_section_line_still_marks_the_story() -> None:
+    ((draft,),) = clean_all(GLUED_PAGE)
+    assert draft.title == (
+        "Council splits over the new harbour bridge as the mayor and her deputy clash again"
+    )
+    assert draft.paragraphs[0].startswith("The town council split on Tuesday")
