@@ -127,6 +127,7 @@ _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+
 _NON_WORD = re.compile(r"[\W_]+")
 # Between a page title's parts: "Headline | Site", "Headline - Section - Site", "Site :: …".
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—·»«:]{1,2}|-{1,2})\s+")
+_COLON_TITLE = re.compile(r"(?<=\S):\s+")  # "Site: Headline" (or "Topic: Headline")
 
 # ---------------------------------------------------------------- thresholds (in words)
 
@@ -410,12 +411,13 @@ def _article(
 ) -> Draft | None:
     start = None
     glued = False  # the headline repeated opening a longer line: it is the title
-    echoed = _echoed_headline(units, page_title) if page_title is not None else None
-    if echoed is not None and page_title is not None:  # the story starts under the headline
+    headline = headline_of(page_title.text) if page_title is not None else None
+    found_echo = _echoed_headline(units, page_title) if page_title is not None else None
+    if found_echo is not None and page_title is not None:  # the story is under the headline
+        echoed, headline = found_echo
         found = _body_start(units[echoed + 1 :], chrome)
         start = None if found is None else echoed + 1 + found
-        exact = {segment.key(headline_of(page_title.text)), page_title.key}
-        glued = units[echoed].key not in exact
+        glued = units[echoed].key not in {segment.key(headline), page_title.key}
         title_hint = title_hint or (None if glued else units[echoed].text)
     if start is None:
         start = _body_start(units, chrome)
@@ -441,8 +443,8 @@ def _article(
         return None
     body, dateline = _split_dateline(paragraphs)
     title = head.title
-    if page_title is not None and (glued or title == page_title.text):  # "Headline - Site"
-        title = headline_of(page_title.text)
+    if headline is not None and page_title is not None and (glued or title == page_title.text):
+        title = headline  # of "Headline - Site"
     return Draft(
         title=title,
         paragraphs=body,
@@ -615,15 +617,22 @@ def _body_stop(units: list[Unit], start: int) -> int:
 
 
 def _body_units(units: list[Unit], chrome: Keys, repeated: Keys) -> Iterable[Unit]:
-    """The body's lines: furniture, repeats, footers, dates and bylines out.
+    """The body's lines: furniture, repeats (the page's repeated labels, the body's
+    repeated paragraphs after their first), footers, dates and bylines out.
 
     A related-links heading is asked before ``_is_furniture`` (which also takes it for
     furniture) because it drops the non-prose lines under it as well: its links.
     """
     kept: list[Unit] = []
+    seen: set[int] = set()
     for unit in _outside_related(units):
-        if _is_furniture(unit, chrome) or unit.key in repeated:
+        # A label the page prints twice goes; a paragraph only where it repeats (a pull
+        # quote), not because the page prints the whole story twice.
+        if _is_furniture(unit, chrome) or unit.key in seen or (
+            unit.key in repeated and not unit.prose
+        ):
             continue
+        seen.add(unit.key)
         if segment.footer(unit) is not None or _is_date(unit) or _byline(unit) is not None:
             continue
         kept.append(unit)
@@ -779,15 +788,19 @@ def headline_of(page_title: str) -> str:
     return max(parts, key=lambda part: len(part.split()), default=page_title)
 
 
-def _echoed_headline(units: list[Unit], page_title: Unit) -> int | None:
-    """Where the page prints again the headline its title names: the page title a scraper
-    prints first ("Headline - Site Name") names the story, and the story starts under the
-    line that repeats its headline. Of several such lines (a list of the site's own
-    headlines in a sidebar, the story's own), the one with the most prose under it."""
+def _echoed_headline(units: list[Unit], page_title: Unit) -> tuple[int, str] | None:
+    """Where the page prints again the headline its title names, and that headline: the
+    page title a scraper prints first ("Headline - Site Name", "Site: Headline") names the
+    story, and the story starts under the line that repeats its headline. Of several such
+    lines (a list of the site's own headlines in a sidebar, the story's own), the one with
+    the most prose under it."""
     headline = headline_of(page_title.text)
-    if len(headline.split()) < HEAD_MIN_WORDS:
+    wanted = {page_title.key: headline}
+    for variant in (headline, *_COLON_TITLE.split(headline, maxsplit=1)):
+        if len(variant.split()) >= HEAD_MIN_WORDS:
+            wanted.setdefault(segment.key(variant), variant.strip())
+    if len(wanted) == 1 and len(headline.split()) < HEAD_MIN_WORDS:
         return None
-    wanted = {segment.key(headline), page_title.key}
     # A scraper may glue the headline to what follows it ("Headline Politics, Updated …").
     prefix = segment.words_of(headline) + " " if len(headline.split()) >= GLUED_MIN_WORDS else None
     found = [
@@ -811,8 +824,8 @@ def _echoed_headline(units: list[Unit], page_title: Unit) -> int | None:
         i = found[n]
         return _prose_words(units[i + 1 : min(i + 1 + ECHO_PROSE_REACH, ends[n])])
 
-    best = max(range(len(found)), key=lambda n: (prose_under(n), -n))
-    return found[best]
+    best = found[max(range(len(found)), key=lambda n: (prose_under(n), -n))]
+    return best, wanted.get(units[best].key, headline)
 
 
 def _prose_words(units: Sequence[Unit]) -> int:

@@ -491,3 +491,33 @@ def test_a_headline_glued_to_its_section_line_still_marks_the_story() -> None:
         "Council splits over the new harbour bridge as the mayor and her deputy clash again"
     )
     assert draft.paragraphs[0].startswith("The town council split on Tuesday")
+
+
+STORY_TWICE = (
+    "The river rose a metre overnight and the footbridge by the mill was closed at dawn,"
+    " the third time this winter that the town has been cut in two by the water.",
+    "Advertisement",
+    "The council said the new flood wall, due to open in the spring, would have held it.",
+)
+
+
+def test_a_site_colon_headline_title_and_a_story_printed_twice() -> None:
+    """A blog's title "Site: Headline" names the headline printed above the post; a page
+    that prints its post twice (a print copy under the comments) keeps its paragraphs,
+    while a label the page repeats still goes."""
+    page = "\n".join(
+        (
+            "River Notes: Flood closes the mill bridge",
+            "River Notes",
+            "About This blog is written by the people who live along the river, for them.",
+            "January 9, 2026",
+            "Flood closes the mill bridge",
+            *STORY_TWICE,
+            "Comments",
+            "Flood closes the mill bridge",
+            *STORY_TWICE,
+        )
+    )
+    ((draft,),) = clean_all(page)
+    assert draft.title == "Flood closes the mill bridge"
+    assert draft.paragraphs == (STORY_TWICE[0], STORY_TWICE[2])
