@@ -628,8 +628,10 @@ def _body_units(units: list[Unit], chrome: Keys, repeated: Keys) -> Iterable[Uni
     for unit in _outside_related(units):
         # A label the page prints twice goes; a paragraph only where it repeats (a pull
         # quote), not because the page prints the whole story twice.
-        if _is_furniture(unit, chrome) or unit.key in seen or (
-            unit.key in repeated and not unit.prose
+        if (
+            _is_furniture(unit, chrome)
+            or unit.key in seen
+            or (unit.key in repeated and not unit.prose)
         ):
             continue
         seen.add(unit.key)
