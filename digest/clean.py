@@ -138,14 +138,21 @@ COPY_MAX_POSTS = 8  # a long line in more posts than this is chrome, not a story
 COPY_SHARE = 0.5  # two posts sharing this share of their long lines are copies of one story
 MAIN_RUN_GAP = 2  # short lines between two long ones that still leave them one run
 HEADLINE_CAPS = 0.75  # a prose line this capitalised is a headline or deck, not the body
-DECK_REACH = 2  # a sentence this few lines above a byline or date line is the deck
+DECK_REACH = 2  # a sentence this few lines above a byline or date line is the deck …
+DECK_SKIP_WORDS = 3  # … not counting the lines this short between them (a share row) …
+DECK_SCAN = 8  # … of the lines this near; and with this much prose under the byline
+DECK_STORY_WORDS = 40
 DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
 BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
 POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
+SPLIT_DATE_PART_WORDS = 3  # a line of a date printed over several: "23", "Jul", "6:06pm, EDT"
+SPLIT_DATE_MAX_LINES = 4  # … over at most this many lines
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
 GLUED_MIN_WORDS = 5  # a headline this long is found too where it opens a longer line
 ECHO_PROSE_REACH = 20  # lines under a repeat of the page title's headline weighed for prose
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
+COMMENT_REACH = 12  # lines under a name / date pair looked at for another, or for a story
+STORY_MIN_PROSE_WORDS = 120  # prose under one name / date pair that makes it a byline
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
 FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
 TAIL_PROSE = 1  # a non-prose line with no more than this much prose below it ends the story
@@ -541,12 +548,25 @@ def _body_start(units: list[Unit], chrome: Keys) -> int | None:
             continue
         if _byline(unit) is not None or segment.footer(unit) is not None:
             continue
-        # A sentence between the title and the byline or date line is the deck.
-        following = units[i + 1 : i + 1 + DECK_REACH]
-        if any(_byline(u) is not None or _is_date(u) for u in following):
+        if unit.words <= HEAD_MAX_WORDS and _deck_above_story(units, i):
             continue
         return i
     return None
+
+
+def _deck_above_story(units: list[Unit], i: int) -> bool:
+    """Whether the sentence at ``i`` stands between the title and the byline or date line
+    of a story: the deck. A share row or a name may stand between them; the story under
+    them (a byline under the story is its footer, and the sentence its last)."""
+    following = [
+        j
+        for j in range(i + 1, min(i + 1 + DECK_SCAN, len(units)))
+        if units[j].words > DECK_SKIP_WORDS
+    ]
+    for j in following[:DECK_REACH]:
+        if _byline(units[j]) is not None or _is_date(units[j]):
+            return _prose_words(units[j + 1 : j + 1 + COMMENT_REACH]) >= DECK_STORY_WORDS
+    return False
 
 
 def _is_date(unit: Unit) -> bool:
@@ -577,6 +597,19 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
         return True
     if unit.text.endswith(":") and _SAYS.match(unit.text):
         return True
+    end = _rhythm_end(units, i)
+    if end is None:
+        return False
+    # One name and date above a story is its byline: a thread has the rhythm again, or
+    # little prose under it.
+    reach = units[end : end + COMMENT_REACH]
+    again = any(_rhythm_end(units, j) is not None for j in range(end, end + len(reach)))
+    return again or _prose_words(reach) < STORY_MIN_PROSE_WORDS
+
+
+def _rhythm_end(units: list[Unit], i: int) -> int | None:
+    """Where a commenter's name / date / words rhythm that starts at ``i`` has its words."""
+    unit = units[i]
     if (
         unit.words <= COMMENTER_MAX_WORDS
         and not unit.terminal
@@ -586,8 +619,10 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
         for j, other in enumerate(nearby):
             if _is_date(other):
                 after = units[i + 2 + j : i + 3 + j]
-                return not after or after[0].words >= COMMENT_MIN_WORDS
-    return False
+                if not after or after[0].words >= COMMENT_MIN_WORDS:
+                    return i + 2 + j
+                return None
+    return None
 
 
 def _body_stop(units: list[Unit], start: int) -> int:
@@ -702,7 +737,18 @@ def _head(
     text_date: datetime | None = None
     updated_date: datetime | None = None
     dated_lines: list[tuple[int, datetime]] = []
+    split = _split_dates(units, default_tz)
+    covered = {i + n for i, (_, _, parts) in split.items() for n in range(1, parts)}
     for i, unit in enumerate(units):
+        if i in covered:
+            continue
+        if i in split:
+            when, updated, _ = split[i]
+            if updated:
+                updated_date = updated_date or when
+            else:
+                dated_lines.append((i, when))
+            continue
         byline = _byline(unit)
         if byline is not None:
             author, org = author or byline[0], org or byline[1]
@@ -733,6 +779,10 @@ def _head(
     hinted = [i for i, unit in enumerate(units) if unit.key == hint_key]
     if hinted and hinted[-1] not in candidates:  # named by a footer or the page title
         candidates = sorted([*candidates, hinted[-1]])
+    # A name standing alone right above a date line is the byline, not a headline.
+    dated_at = {i for i, _ in dated_lines}
+    named = {i for i in candidates if i + 1 in dated_at and _author_like(units[i].text)}
+    candidates = [i for i in candidates if i not in named] or candidates
     if not candidates:
         return None
     title_index = _pick_title(units, candidates, echo, hint_key)
@@ -781,6 +831,27 @@ def _head(
     elif header_date is not None:
         published, source = header_date, "page-header"
     return _Head(title, subtitle, author, org, published, source)
+
+
+def _split_dates(units: list[Unit], default_tz: tzinfo) -> dict[int, tuple[datetime, bool, int]]:
+    """Dates a page prints over several short lines ("23" / "Jul" / "2012" / "6:06pm, EDT",
+    a calendar-leaf block): where each starts, its date, whether it says "updated", and
+    how many lines it spans."""
+    found: dict[int, tuple[datetime, bool, int]] = {}
+    i = 0
+    while i < len(units):
+        if units[i].words <= SPLIT_DATE_PART_WORDS:
+            for parts in range(SPLIT_DATE_MAX_LINES, 1, -1):
+                run = units[i : i + parts]
+                if len(run) < parts or any(u.words > SPLIT_DATE_PART_WORDS for u in run):
+                    continue
+                dated = dates.date_line(" ".join(u.text for u in run), default_tz)
+                if dated is not None:
+                    found[i] = (dated[0], dated[1], parts)
+                    i += parts - 1
+                    break
+        i += 1
+    return found
 
 
 def headline_of(page_title: str) -> str:

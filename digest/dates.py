@@ -87,6 +87,9 @@ _LABEL = re.compile(
 )
 _YEAR_DIGITS = re.compile(r"(?:19|20)\d\d")  # every date we accept names its year
 _UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
+STAMP_LABEL_MAX_WORDS = 3  # a section or site name set off before a date line's date
+_STAMP_SEPARATORS = frozenset("|•·,–—-@")
+_SENTENCE_END = re.compile(r"[.!?]\s")
 _FILLER = re.compile(r"[\s,|/•·–—\-:()\[\]]+|\bat\b|\bon\b", re.IGNORECASE)
 # "… / UPDATED 3 HOURS AGO": a relative stamp beside a real date says nothing more.
 _AGO = re.compile(
@@ -134,13 +137,31 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
     if found is not None:
         when, start, end = found
         leftover = _FILLER.sub("", rest[:start] + rest[end:])
-        return (when, updated) if not leftover else None
+        if not leftover or _labelled_stamp(rest[:start], rest[end:]):
+            return when, updated
+        return None
     # A form the patterns know but found impossible (2019-13-01) is not asked about again:
     # dateparser would guess another reading of it.
     if label and label.group(0).strip() and _DATE.search(rest) is None:
         parsed = _dateparser_strict(rest.strip(), default_tz)
         return (parsed, updated) if parsed is not None else None
     return None
+
+
+def _labelled_stamp(before: str, after: str) -> bool:
+    """Whether what stands before a line's date, and nothing after it, is a short label set
+    off from it: a section or a site ("In Depth | 19 July 2012", "site.com, Monday 29
+    October 2012"). A date inside a sentence ("On March 3, 2019 the council voted") has
+    words after it, or none set off; an unknown zone after it ("10:15 AESD") is no date."""
+    if after.strip():
+        return False
+    label = before.rstrip()
+    return (
+        bool(label)
+        and label[-1] in _STAMP_SEPARATORS
+        and len(label.split()) <= STAMP_LABEL_MAX_WORDS
+        and _SENTENCE_END.search(label) is None
+    )
 
 
 def plausible(when: datetime) -> datetime | None:

@@ -521,3 +521,60 @@ def test_a_site_colon_headline_title_and_a_story_printed_twice() -> None:
     ((draft,),) = clean_all(page)
     assert draft.title == "Flood closes the mill bridge"
     assert draft.paragraphs == (STORY_TWICE[0], STORY_TWICE[2])
+
+
+STORY = (
+    "It's a happy day for some sausage makers: the town's sausages are the latest food to be"
+    " given protected status, after a campaign by the butchers of the market that took ten years.",
+    "One of them said he had made the first application a decade ago and had almost given up"
+    " on it twice, when the rules changed and the forms had to be filled in all over again.",
+    "Critics say such awards give a few firms an unfair advantage over the rest, and that the"
+    " buyers of the food gain little from them beyond a label they rarely read or understand.",
+)
+
+
+def test_a_name_and_date_above_the_story_are_its_byline_not_a_comment() -> None:
+    """The deck, a share row, the author's bare name and a labelled date line, then the
+    story: one name / date pair with a story under it is the byline (a thread repeats it),
+    and the deck stays out of the body though the share row stands between."""
+    page = "\n".join(
+        (
+            "Sausages win protected status",
+            "Newmarket sausages now have protected status. But do such awards help anyone?",
+            *SHARE_ROW[:4],
+            "Oliver Thring",
+            "example.co.uk, Monday 29 October 2012 14.00 EDT",
+            *STORY[:3],
+        )
+    )
+    ((draft,),) = clean_all(page)
+    assert draft.paragraphs == STORY[:3]
+    assert (draft.author, draft.published) == (
+        "Oliver Thring",
+        datetime(2012, 10, 29, 14, tzinfo=timezone(timedelta(hours=-4))),
+    )
+
+
+def test_a_byline_under_the_story_does_not_make_its_last_lines_a_deck() -> None:
+    page = "\n".join(
+        (
+            "Yesterday is over",
+            "Yesterday is over",
+            "This is bad news for the leaders of every market, and great news for everyone else.",
+            "And it happens again, fresh, every day.",
+            "Tweet",
+            "Posted by Ann Lee on July 12, 2012 | Permalink",
+            "TrackBack",
+        )
+    )
+    ((draft,),) = clean_all(page)
+    assert draft.paragraphs[0].startswith("This is bad news")
+
+
+def test_a_date_printed_over_several_short_lines_is_the_date() -> None:
+    page = "\n".join(
+        ("Archives", "23", "Jul", "2012", "6:06pm, EDT", "Lungs were not from victims", *STORY[:3])
+    )
+    ((draft,),) = clean_all(page)
+    assert draft.published == datetime(2012, 7, 23, 18, 6, tzinfo=timezone(timedelta(hours=-4)))
+    assert draft.paragraphs == STORY[:3]

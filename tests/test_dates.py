@@ -33,6 +33,12 @@ def tz(hours: float) -> timezone:
         ("Published: the 3rd of March, 2019", datetime(2019, 3, 3, tzinfo=UTC)),
         ("Tuesday, March 12, 2019", datetime(2019, 3, 12, tzinfo=UTC)),
         ("12 June 2020, 12:30 PM IST", datetime(2020, 6, 12, 12, 30, tzinfo=tz(5.5))),
+        # a section or site set off before the date
+        ("In Depth | 19 July 2012", datetime(2012, 7, 19, tzinfo=UTC)),
+        (
+            "example.co.uk, Monday 29 October 2012 14.00 EDT",
+            datetime(2012, 10, 29, 14, tzinfo=tz(-4)),
+        ),
     ],
 )
 def test_date_lines(line: str, expected: datetime) -> None:
@@ -53,6 +59,9 @@ def test_date_lines(line: str, expected: datetime) -> None:
         "3 days ago",
         "Published: soon",
         "31 Feb 2019",
+        "The mayor said | March 3, 2019",  # more than a label before it
+        "Weather. Sports | March 3, 2019",  # a sentence ends in it
+        "Archive | March 3, 2019 and more",  # words after the date
     ],
 )
 def test_not_date_lines(line: str) -> None:
