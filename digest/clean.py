@@ -150,6 +150,7 @@ SPLIT_DATE_MAX_LINES = 4  # … over at most this many lines
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
 GLUED_MIN_WORDS = 5  # a headline this long is found too where it opens a longer line
 ECHO_PROSE_REACH = 20  # lines under a repeat of the page title's headline weighed for prose
+BARE_NAME_MIN_WORDS = 2  # a name alone on its line above a date: at least a first and last
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_REACH = 12  # lines under a name / date pair looked at for another, or for a story
 STORY_MIN_PROSE_WORDS = 120  # prose under one name / date pair that makes it a byline
@@ -586,6 +587,11 @@ def _author_like(text: str) -> bool:
     return lines.name_like(text, lines.AUTHOR_PARTICLES, any_case=True)
 
 
+def _bare_name(unit: Unit) -> bool:
+    """A line that is a person's name and nothing else ("Jane Doe"; one word is a label)."""
+    return BARE_NAME_MIN_WORDS <= unit.words and not _is_ui(unit) and _author_like(unit.text)
+
+
 def _comment_marker(units: list[Unit], i: int) -> bool:
     """A comment widget line, or the start of a name / date / prose rhythm.
 
@@ -781,7 +787,7 @@ def _head(
         candidates = sorted([*candidates, hinted[-1]])
     # A name standing alone right above a date line is the byline, not a headline.
     dated_at = {i for i, _ in dated_lines}
-    named = {i for i in candidates if i + 1 in dated_at and _author_like(units[i].text)}
+    named = {i for i in candidates if i + 1 in dated_at and _bare_name(units[i])}
     candidates = [i for i in candidates if i not in named] or candidates
     if not candidates:
         return None
@@ -821,7 +827,7 @@ def _head(
             if (
                 author is None
                 and i > 0
-                and _author_like(units[i - 1].text)
+                and _bare_name(units[i - 1])
                 and i - 1 != title_index
             ):
                 author = units[i - 1].text

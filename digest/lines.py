@@ -83,6 +83,12 @@ def is_date_line(text: str) -> bool:
 _BY_WORDS = r"by|written by|words by|story by|reporting by|posted by"
 # A whole line of a page that is a byline: "By Jane Doe, Agency | March 3".
 _BYLINE = re.compile(rf"^(?:{_BY_WORDS}|author:?)\s+(?P<rest>\S.*)$", re.I)
+# The links a byline prints after the name: "By Jane Doe Email Author", "… Follow".
+_NAME_UI_TAIL = re.compile(
+    r"\s+(?:e-?mail(?:\s+(?:the\s+)?author)?|follow(?:\s+on\s+\w+)?|contact(?:\s+author)?"
+    r"|view\s+(?:full\s+)?profile|become\s+a\s+fan|more\s+by\s+.*|all\s+posts)\s*$",
+    re.I,
+)
 # A byline line's parts: name, organisation, date ("By Jane Doe, Agency on March 3").
 _LINE_BYLINE_PARTS = re.compile(r"\s*(?:[,|•·]|\s[-–—]\s|\s+on\s+(?=[A-Z0-9]))\s*")
 # The byline that opens a paragraph of a body.
@@ -101,6 +107,8 @@ def read_byline(line: str) -> tuple[str | None, str | None, str] | None:
         return None
     rest = match.group("rest")
     parts = [p.strip() for p in _LINE_BYLINE_PARTS.split(rest) if p.strip()]
+    if parts:
+        parts[0] = _NAME_UI_TAIL.sub("", parts[0]) or parts[0]  # "Jane Doe Email Author"
     author = parts[0] if parts and name_like(parts[0], AUTHOR_PARTICLES, any_case=True) else None
     org = (
         parts[1]

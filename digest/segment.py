@@ -31,7 +31,8 @@ FOOTER_TAGS_WORDS = 16  # the tags a footer lists, all together
 TAG_MAX_WORDS = 4  # one tag of a footer, or the name an archive head gives
 ARCHIVE_HEAD_MAX_WORDS = 12  # an archive head is a short line
 POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of prose …
-POST_LINE_MIN_WORDS = 10  # … counting the prose lines this long (not a list of teasers)
+POST_LINE_MIN_WORDS = 10  # … counting the prose lines this long (not a list of teasers) …
+FOOTER_PROSE_REACH = 12  # … among the lines this near above it (a post ends right above)
 
 _ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 # Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
@@ -210,26 +211,28 @@ def _unwrap(page_lines: list[str]) -> list[str]:
 def segments(page: Page) -> tuple[list[Post], list[str]]:
     """Split at post footers; footers above the first prose hold the page's own categories.
 
-    A footer ends a post only under a post's worth of prose (``POST_MIN_PROSE_WORDS``): a
-    menu whose items read like sentences ("Archives: the blog's time machine.") ends none.
+    A footer ends a post only right under a post's worth of prose (``POST_MIN_PROSE_WORDS``
+    in the ``FOOTER_PROSE_REACH`` lines above it): a menu whose items read like sentences
+    ("Archives: the blog's time machine.") ends none, nor a post's own head ("Categories:"
+    under its byline).
     """
     posts: list[Post] = []
     page_tags: list[str] = []
     current: list[Unit] = []
     current_tags: list[str] = []
-    prose_words = 0
     for unit in page:
         found = footer(unit)
         if found is None:
             current.append(unit)
-            prose_words += unit.words if unit.prose and unit.words >= POST_LINE_MIN_WORDS else 0
             continue
         tags, hint = found
-        if prose_words < POST_MIN_PROSE_WORDS:  # a menu's blurbs above it, not a post
+        above = current[-FOOTER_PROSE_REACH:]
+        prose_words = sum(u.words for u in above if u.prose and u.words >= POST_LINE_MIN_WORDS)
+        if prose_words < POST_MIN_PROSE_WORDS:  # a menu's blurbs, or a post's head, above it
             (current_tags if posts else page_tags).extend(tags)
             continue
         posts.append((current, [*current_tags, *tags], hint))
-        current, current_tags, prose_words = [], [], 0
+        current, current_tags = [], []
     posts.append((current, current_tags, None))
     return posts, page_tags
 

@@ -578,3 +578,29 @@ def test_a_date_printed_over_several_short_lines_is_the_date() -> None:
     ((draft,),) = clean_all(page)
     assert draft.published == datetime(2012, 7, 23, 18, 6, tzinfo=timezone(timedelta(hours=-4)))
     assert draft.paragraphs == STORY[:3]
+
+
+def test_a_category_line_in_the_posts_head_does_not_split_it_from_its_story() -> None:
+    """A sidebar's blurbs above, then the headline, a byline with its links, the date and
+    a "Categories:" line over the story: the story's own head, no footer of a post."""
+    page = "\n".join(
+        (
+            "Weekly notes on the security of the town's harbour and its shipping, every Tuesday.",
+            "Signing up takes a minute, and you can leave the list whenever you want to.",
+            "Someone needs to win tonight",
+            "By Ann Lee Email Author",
+            "November 6, 2012 |",
+            "Categories: Harbours, Elections",
+            *STORY,
+        )
+    )
+    ((draft,),) = clean_all(page)
+    assert (draft.title, draft.author) == ("Someone needs to win tonight", "Ann Lee")
+    assert draft.paragraphs == STORY
+
+
+def test_a_one_word_label_above_the_date_is_no_author() -> None:
+    page = "\n".join(("Lungs were not from victims", "Profile", "Logout", "August 9, 2012", *STORY))
+    ((draft,),) = clean_all(page)
+    assert draft.author is None
+    assert draft.published == datetime(2012, 8, 9, tzinfo=UTC)
