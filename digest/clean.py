@@ -589,7 +589,7 @@ def _author_like(text: str) -> bool:
 
 def _bare_name(unit: Unit) -> bool:
     """A line that is a person's name and nothing else ("Jane Doe"; one word is a label)."""
-    return BARE_NAME_MIN_WORDS <= unit.words and not _is_ui(unit) and _author_like(unit.text)
+    return unit.words >= BARE_NAME_MIN_WORDS and not _is_ui(unit) and _author_like(unit.text)
 
 
 def _comment_marker(units: list[Unit], i: int) -> bool:
