@@ -824,12 +824,7 @@ def _head(
         else:
             text_date = text_date or stamp
             # A name standing alone right above the date line is the byline.
-            if (
-                author is None
-                and i > 0
-                and _bare_name(units[i - 1])
-                and i - 1 != title_index
-            ):
+            if author is None and i > 0 and _bare_name(units[i - 1]) and i - 1 != title_index:
                 author = units[i - 1].text
     published = text_date or updated_date
     if published is not None:
