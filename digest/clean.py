@@ -34,7 +34,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from digest import dates, lines, segment
 from digest.models import DateSource, Draft, Evidence
@@ -79,6 +79,13 @@ _ASKS = re.compile(r"(?i)(?:sign|subscribe|join|get|enter|don'?t|never|receive|s
 _COMMENT_WORDS = re.compile(
     r"\b(?:comments?|repl(?:y|ies)|feedbacks?|notify|discussion|responses|voted)\b", re.I
 )
+# A comment's stamp: "07.15.12", "10/8/12", "2:59 PM", and the words that join them.
+_STAMP = re.compile(
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{1,2}:\d\d(?:\s*[ap]\.?m\.?)?|\b(?:at|on)\b",
+    re.I,
+)
+_STAMP_DIGITS = re.compile(r"\d[./:-]\d")
+_SAID = re.compile(r"\b(?:says|said|wrote)\W*$", re.I)
 _SAYS = re.compile(r"^[\w .'’-]{2,40}\s(?:says|said|wrote)(?: on .*)?:$", re.I)
 
 # Related-links headings ("Related stories", "More from Sports", "Most read"). Tested on
@@ -151,6 +158,8 @@ ECHO_LINES = 5  # a headline printed again within this many lines of the story's
 GLUED_MIN_WORDS = 5  # a headline this long is found too where it opens a longer line
 ECHO_PROSE_REACH = 20  # lines under a repeat of the page title's headline weighed for prose
 BARE_NAME_MIN_WORDS = 2  # a name alone on its line above a date: at least a first and last
+POST_SHARE_OF_MAIN = 0.25  # a page's post with less than this share of its longest: chrome
+COMMENT_HEAD_MAX_WORDS = 12  # a commenter's name and stamp on one line
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_REACH = 12  # lines under a name / date pair looked at for another, or for a story
 STORY_MIN_PROSE_WORDS = 120  # prose under one name / date pair that makes it a byline
@@ -400,7 +409,19 @@ def _clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
         )
         if draft is not None:
             drafts.append(draft)
-    return drafts
+    return _beside_the_main(drafts)
+
+
+def _beside_the_main(drafts: list[Draft]) -> list[Draft]:
+    """The page's articles without its chrome posts: beside the page's longest article, a
+    post with a fraction of its text is a box of the page (an "About the author", a
+    comment, a "More blogs" list), not an article of an archive page."""
+    if len(drafts) < 2:
+        return drafts
+    drafts = [draft for draft in drafts if not _commenter_head(draft.title)] or drafts
+    sizes = [sum(lines.word_count(p) for p in draft.paragraphs) for draft in drafts]
+    least = max(sizes) * POST_SHARE_OF_MAIN
+    return [draft for draft, size in zip(drafts, sizes, strict=True) if size >= least]
 
 
 # ---------------------------------------------------------------- one article
@@ -587,6 +608,23 @@ def _author_like(text: str) -> bool:
     return lines.name_like(text, lines.AUTHOR_PARTICLES, any_case=True)
 
 
+def _commenter_head(title: str) -> bool:
+    """Whether a title is a comment's head: a name and a stamp ("Jane Doe 07.15.12 at
+    11:59", "12.05.12 at 5:02 pm"), or a name that said ("Jane said,")."""
+    rest = title
+    found = dates.find_date(rest, UTC)
+    if found is not None:
+        rest = rest[: found[1]] + " " + rest[found[2] :]
+    rest = _STAMP.sub(" ", rest)
+    rest = " ".join(rest.split()).strip(" ,:;-|")
+    if len(rest.split()) > COMMENTER_MAX_WORDS:
+        return False
+    if _SAID.search(rest):
+        return True
+    stamped = found is not None or _STAMP_DIGITS.search(title) is not None
+    return stamped and (not rest or _author_like(rest))
+
+
 def _bare_name(unit: Unit) -> bool:
     """A line that is a person's name and nothing else ("Jane Doe"; one word is a label)."""
     return unit.words >= BARE_NAME_MIN_WORDS and not _is_ui(unit) and _author_like(unit.text)
@@ -614,8 +652,16 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
 
 
 def _rhythm_end(units: list[Unit], i: int) -> int | None:
-    """Where a commenter's name / date / words rhythm that starts at ``i`` has its words."""
+    """Where a commenter's name / date / words rhythm that starts at ``i`` has its words
+    (the name and the date may share a line: "Jane Doe 07.15.12 at 11:59", "Jane said,")."""
     unit = units[i]
+    if (
+        unit.words <= COMMENT_HEAD_MAX_WORDS
+        and i + 1 < len(units)
+        and units[i + 1].words >= COMMENT_MIN_WORDS
+        and _commenter_head(unit.text)
+    ):
+        return i + 1
     if (
         unit.words <= COMMENTER_MAX_WORDS
         and not unit.terminal

@@ -604,3 +604,43 @@ def test_a_one_word_label_above_the_date_is_no_author() -> None:
     ((draft,),) = clean_all(page)
     assert draft.author is None
     assert draft.published == datetime(2012, 8, 9, tzinfo=UTC)
+
+
+def test_boxes_and_comments_after_a_post_are_no_articles_of_their_own() -> None:
+    """Under the post's footer, an about-the-blog box with a line of text, and a comment
+    headed by its writer's name and stamp: neither is an article, while the post is."""
+    comment = "I have read this three times now, and I still think the butchers had a point. " * 4
+    page = "\n".join(
+        (
+            "Sausages win protected status",
+            *STORY,
+            "Posted in Food, Markets",
+            "About this blog",
+            "This blog is written by the market's traders, about the market and its food.",
+            "Tags: About",
+            "Chris Nahr 07.15.12 at 11:59",
+            comment.strip(),
+            "Jane Doe said,",
+            comment.strip(),
+        )
+    )
+    (drafts,) = clean_all(page)
+    assert [draft.title for draft in drafts] == ["Sausages win protected status"]
+    assert drafts[0].paragraphs == STORY
+
+
+@pytest.mark.parametrize(
+    ("title", "comment"),
+    [
+        ("Chris Nahr 07.15.12 at 11:59", True),
+        ("Robyn Oxner 10/8/12 2:59 PM", True),
+        ("11.05.12 at 5:02 pm", True),
+        ("Kevin said,", True),
+        ("On November 1, 2012 at 10:12 am Maggie Dodson said", True),
+        ("Gary McGraw on National Cybersecurity", False),
+        ("Obama wins on November 6, 2012", False),
+        ("Q&A: Filtering Videos on YouTube", False),
+    ],
+)
+def test_a_comments_head_is_a_name_and_a_stamp(title: str, comment: bool) -> None:
+    assert clean._commenter_head(title) is comment
