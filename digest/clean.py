@@ -162,6 +162,9 @@ POST_SHARE_OF_MAIN = 0.25  # a page's post with less than this share of its long
 COMMENT_HEAD_MAX_WORDS = 12  # a commenter's name and stamp on one line
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_REACH = 12  # lines under a name / date pair looked at for another, or for a story
+STORY_MIN_PARAGRAPHS = (
+    2  # a comment label under fewer of the body's paragraphs may be a share row's
+)
 STORY_MIN_PROSE_WORDS = 120  # prose under one name / date pair that makes it a byline
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
 FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
@@ -637,7 +640,7 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
     too, but here only it counts, and repetition must not end a story).
     """
     unit = units[i]
-    if _is_label(unit) and _COMMENT_WORDS.search(unit.text):
+    if _comment_label(unit):
         return True
     if unit.text.endswith(":") and _SAYS.match(unit.text):
         return True
@@ -649,6 +652,19 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
     reach = units[end : end + COMMENT_REACH]
     again = any(_rhythm_end(units, j) is not None for j in range(end, end + len(reach)))
     return again or _prose_words(reach) < STORY_MIN_PROSE_WORDS
+
+
+def _comment_label(unit: Unit) -> bool:
+    return _is_label(unit) and _COMMENT_WORDS.search(unit.text) is not None
+
+
+def _story_follows(units: list[Unit], i: int) -> bool:
+    """Whether the lines from ``i`` on are more of a story: a story's worth of prose in
+    the next ``COMMENT_REACH`` lines, and no commenter's rhythm among them."""
+    reach = units[i : i + COMMENT_REACH]
+    if _prose_words(reach) < STORY_MIN_PROSE_WORDS:
+        return False
+    return all(_rhythm_end(units, j) is None for j in range(i, i + len(reach)))
 
 
 def _rhythm_end(units: list[Unit], i: int) -> int | None:
@@ -689,7 +705,12 @@ def _body_stop(units: list[Unit], start: int) -> int:
         unit = units[i]
         prose_after[i] = prose_after[i + 1] + (unit.prose and not _prompt_line(unit))
     for i in range(start + 1, len(units)):
-        if _comment_marker(units, i):
+        if _comment_marker(units, i) and not (
+            # a share row's "Comments" under the story's first lines, the rest under it
+            _comment_label(units[i])
+            and sum(u.prose for u in units[start:i]) < STORY_MIN_PARAGRAPHS
+            and _story_follows(units, i + 1)
+        ):
             stop = i
             # A short prompt or question right above a comment form belongs to the form.
             while stop > start + 1 and units[stop - 1].words <= FORM_PROMPT_MAX_WORDS:

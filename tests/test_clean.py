@@ -644,3 +644,30 @@ def test_boxes_and_comments_after_a_post_are_no_articles_of_their_own() -> None:
 )
 def test_a_comments_head_is_a_name_and_a_stamp(title: str, comment: bool) -> None:
     assert clean._commenter_head(title) is comment
+
+
+def test_a_share_rows_comments_label_under_the_first_line_does_not_end_the_story() -> None:
+    """A "Comments" link of the share row under the story's first line, the story under
+    it; a "Comments" heading after the story still ends it."""
+    page = "\n".join(
+        (
+            "Sausages win protected status",
+            "By Ann Lee",
+            STORY[0],
+            "Comments",
+            *STORY[1:],
+            *MORE,
+            "Comments",
+            "I have read this three times now, and I still think the butchers had a point.",
+        )
+    )
+    ((draft,),) = clean_all(page)
+    assert draft.paragraphs == (*STORY, *MORE)
+
+
+MORE = (
+    "The award covers sausages made within ten miles of the market from pork raised in the"
+    " county, to a recipe that was written down by the butchers' guild two centuries ago.",
+    "Other towns have tried for the same status for their own foods, and three of them are"
+    " still waiting for an answer from the ministry after more than five years of letters.",
+)
