@@ -475,6 +475,50 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         _config_file.reset(token)
 
 
+def add_source(config: Path, table: dict[str, Any]) -> None:
+    """Append a ``[[sources]]`` table to the config file (created when missing), keeping its
+    comments and layout (tomlkit), after checking it; the file is replaced atomically."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+    from tomlkit.items import AoT
+
+    try:
+        entry = SourceConfig(**table)
+    except ValidationError as exc:
+        raise ConfigError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    if config.is_file():
+        _check_toml(config)
+        text = config.read_text(encoding="utf-8")
+    else:
+        text = ""
+    try:
+        doc = tomlkit.parse(text)
+        found = doc.get("sources")
+        if found is None:
+            doc.append("sources", tomlkit.aot())
+            found = doc["sources"]
+        if not isinstance(found, AoT):
+            raise ConfigError(
+                f"sources in {config} is not written as [[sources]] tables; write each source "
+                "as a [[sources]] table, then run this again"
+            )
+        if any(item.get("url") == entry.url for item in found):
+            raise ConfigError(f"{entry.url} is a source already (in {config})")
+        found.append(tomlkit.item(table))
+        data = tomlkit.dumps(doc)
+    except TOMLKitError as exc:
+        raise ConfigError(f"cannot edit config file {config}: {exc}") from exc
+    tomllib.loads(data)  # what tomlkit wrote must read back
+    temp = config.with_name(f".{config.name}.tmp")
+    try:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(data, encoding="utf-8")
+        os.replace(temp, config)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write config file {config}: {exc.strerror or exc}") from exc
+
+
 def _check_toml(path: Path) -> None:
     """Read the file once here, so a syntax error is one line saying how to write it."""
     try:
