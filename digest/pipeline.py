@@ -70,7 +70,7 @@ class RunReport:
     preview_dir: Path | None = None  # a dry run's issue page, feeds and mails
     skipped: tuple[ingest.Rejected, ...] = ()  # feeds with entries that had nothing to read
     polled: polling.PollReport | None = None  # None: no source by URL is configured
-    failing: tuple[polling.Polled, ...] = ()  # failing failing_polls_reported polls in a row
+    failing: tuple[SourceState, ...] = ()  # failing failing_polls_reported polls in a row
 
     @property
     def unfinished(self) -> bool:
@@ -261,7 +261,8 @@ def run(
         )
         _check_audience(first_import, statuses, settings)
         fresh = ingest_sources(engine, settings, now=now, only_new=True)
-        polled = poll_sources(engine, settings, now=now, stale=poll == "stale")
+        stale_after = settings.poll_interval * 60.0 if poll == "stale" else None
+        polled = poll_sources(engine, settings, now=now, stale_after=stale_after)
         failing = _failing(engine, settings, polled)
         issue = selection.select_issue(
             engine,
@@ -332,10 +333,10 @@ def run(
 
 
 def poll_sources(
-    engine: Engine, settings: Settings, *, now: datetime, stale: bool = False
+    engine: Engine, settings: Settings, *, now: datetime, stale_after: float | None = None
 ) -> polling.PollReport | None:
     """One poll of the sources by URL (None when none is configured): every due one, or
-    with ``stale`` only those not polled within poll_interval."""
+    only those not polled within ``stale_after`` seconds."""
     configured = url_sources(settings)
     if not configured:
         return None
@@ -345,7 +346,7 @@ def poll_sources(
         fetch_options(settings),
         ingest_options(settings),
         now=now,
-        stale_after=settings.poll_interval * 60.0 if stale else None,
+        stale_after=stale_after,
     )
 
 
@@ -421,12 +422,15 @@ def source_health(settings: Settings) -> list[SourceHealth]:
 
 def _failing(
     engine: Engine, settings: Settings, polled: polling.PollReport | None
-) -> tuple[polling.Polled, ...]:
-    """The sources failing failing_polls_reported polls in a row, or more (a blip is not)."""
+) -> tuple[SourceState, ...]:
+    """The enabled sources failing failing_polls_reported polls in a row, or more, as stored
+    (also those this run did not poll again): a blip is not reported."""
     if polled is None:
         return ()
+    urls = [s.url for s in url_sources(settings) if s.enabled]
+    states = load_states(engine, urls)
     limit = settings.failing_polls_reported
-    return tuple(p for p in polled.polled if p.state.errors_in_a_row >= limit)
+    return tuple(states[u] for u in urls if u in states and states[u].errors_in_a_row >= limit)
 
 
 def ingest_sources(

@@ -30,10 +30,10 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
             f"Polled {count(len(done), 'source')} by URL: {count(polled.new, 'new article')}, "
             f"{len(polled.failed)} failed."
         )
-    for one in report.failing:
+    for state in report.failing:
         click.echo(
-            f"Error: {one.source.url}: failing for {one.state.errors_in_a_row} polls in a row "
-            f"(last: {one.state.last_error}); `digest sources` shows its health",
+            f"Error: {state.url}: failing for {state.errors_in_a_row} polls in a row "
+            f"(last: {state.last_error}); `digest sources` shows its health",
             err=True,
         )
     for missing in report.missing:

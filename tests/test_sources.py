@@ -137,3 +137,32 @@ def test_a_folder_source_is_read_beside_seeds_dir_with_its_tags_and_name(
     assert "2 articles from 1 of 1 files" in result.output
     for article in json.loads(run("articles", "--json", config=config).output):
         assert article["source"] == "Clippings" and "press-clips" in article["tags"]
+
+
+@slow
+def test_send_polls_first_and_reports_a_source_failing_polls_in_a_row(
+    site: Site, tmp_path: Path
+) -> None:
+    good = site.route("/feed.xml", rss_route(feed(site.base, 1, 2), '"v1"'))
+    bad = site.url("/gone.xml")  # 404
+    people = tmp_path / "subscribers.csv"
+    people.write_text("email,name,tags\nada@example.org,Ada,\n", encoding="utf-8")
+    config = write_config(
+        tmp_path,
+        seeds_dir=f'"{tmp_path / "none"}"',
+        outbox_dir=f'"{tmp_path / "outbox"}"',
+        subscribers_file=f'"{people}"',
+        issue_date="2026-11-27",
+        failing_polls_reported="1",
+    )
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f'[[sources]]\nurl = "{good}"\n[[sources]]\nurl = "{bad}"\n')
+    result = run("send", "--dry-run", config=config)
+    assert result.exit_code == 0, result.output
+    assert "Ingested 2 new articles from the sources.\n" in result.output
+    assert "Polled 2 sources by URL: 2 new articles, 1 failed.\n" in result.output
+    assert (
+        f"Error: {bad}: failing for 1 polls in a row (last: HTTP 404 Not Found); "
+        "`digest sources` shows its health\n"
+    ) in result.output
+    assert "Issue 2026-11-27 (dry run: nothing sent)" in result.output
