@@ -15,11 +15,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine
 
-from digest import fetch, ingest, store
+from digest import fetch, ingest, readers, store
 from digest.errors import IngestError
 from digest.models import Article
 from digest.sources import Source, SourceState, canonical_url, load_states, save_states
@@ -40,6 +41,7 @@ class Polled:
     moved: str | None = None  # a permanent redirect seen now: the source's new URL
     pages: int = 0  # full text: linked pages read
     page_failures: int = 0  # full text: pages that failed, the feed's text kept instead
+    found_feed: str | None = None  # the feed a home page named, polled from now on
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,11 @@ def _store(
     source, state = item.source, item.state
     if item.outcome != "new" or item.kind is None:
         return Polled(source, state, item.outcome, error=item.error, moved=item.moved), (), ()
+    if item.kind == "html" and state.moved_to is None and _home_page(source.url):
+        feed = _feed_instead(item, options, now, transport)
+        if feed is not None:
+            polled, refused, empty = _store(engine, feed, options, reading, now, transport)
+            return replace(polled, moved=None, found_feed=feed.moved), refused, empty
     doc = ingest.Document(source.url, item.data, item.kind, now, item.url)
     evidence = store.load_evidence(engine, [source.url])
     batch = ingest.read_documents([doc], reading, evidence=evidence)
@@ -138,6 +145,32 @@ def _store(
         page_failures=failures,
     )  # fmt: skip
     return polled, (*batch.rejected, *refused), batch.skipped
+
+
+def _home_page(url: str) -> bool:
+    """Whether ``url`` is a site's home page (no path): one to find the feed of, not an
+    article to read."""
+    return urlsplit(url).path in ("", "/") and not urlsplit(url).query
+
+
+def _feed_instead(
+    item: fetch.Fetched,
+    options: fetch.Options,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None,
+) -> fetch.Fetched | None:
+    """A home page's main feed (``readers.feed_links``), fetched now, as the source's body
+    from now on: the state polls it (``moved_to``; ``Polled.found_feed`` reports it).
+    None when the page names none, or it is no feed."""
+    links = readers.feed_links(item.data, item.url or item.source.url)
+    if not links:
+        return None
+    state = replace(item.state, moved_to=links[0].url, etag=None, last_modified=None)
+    (feed,) = fetch.poll([item.source], {item.source.url: state}, options, now=now,
+                         transport=transport)  # fmt: skip
+    if feed.outcome != "new" or feed.kind != "feed":
+        return None
+    return replace(feed, moved=links[0].url)
 
 
 def _full_text(

@@ -135,6 +135,12 @@ def print_poll_problems(report: polling.PollReport) -> None:
     """An Error line per source that failed or entry not stored, a Note per move or feed with
     empty entries."""
     for one in report.polled:
+        if one.found_feed:
+            click.echo(
+                f"Note: {one.source.url}: the home page names the feed {one.found_feed}; "
+                "polled there from now on",
+                err=True,
+            )
         if one.moved:
             click.echo(
                 f"Note: {one.source.url}: moved permanently to {one.moved}; polled there from now "

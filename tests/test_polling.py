@@ -161,3 +161,18 @@ def test_canonical_urls_fold_spellings_of_one_page() -> None:
     ]
     assert {sources.canonical_url(u) for u in spellings} == {"https://news.example.org/a/b?id=3"}
     assert sources.canonical_url("http://a.example") == "http://a.example/"
+
+
+@slow
+def test_a_home_page_source_is_polled_through_the_feed_it_names(site: Site, engine: Engine) -> None:
+    home = (
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+        b"</head><body><p>Welcome to the Harbour Times.</p></body></html>"
+    )
+    url = site.route("/", html_route(home))
+    site.route("/feed.xml", rss_route(feed(site.base, 1, 2), '"v1"'))
+    (one,) = poll(engine, Source(url)).polled
+    assert (one.outcome, one.new, one.found_feed) == ("new", 2, site.url("/feed.xml"))
+    assert one.state.moved_to == site.url("/feed.xml") and one.state.etag == '"v1"'
+    (again,) = poll(engine, Source(url), now=NOW + timedelta(minutes=30)).polled
+    assert again.outcome == "unchanged" and len(site.requests("/")) == 1

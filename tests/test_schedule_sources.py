@@ -20,7 +20,7 @@ from .conftest import Handler
 from .test_fetch import Site
 from .test_fetch import site as site  # the fixture: an HTTP server on loopback
 from .test_polling import LEADS, rss_route
-from .test_schedule import _config, _job_store, _scheduler, _stored_next_run, _wait_for
+from .test_schedule import _config, _scheduler, _wait_for, turn_back
 
 
 def _zone_past_seven(now: datetime) -> tuple[str, datetime]:
@@ -75,17 +75,7 @@ def test_the_scheduler_polls_then_sends_at_seven_what_only_the_server_had(
 
     # The scheduler ran before (no source yet): its job waits for 07:00 tomorrow. Turned back
     # to today's 07:00, as if the process had stopped just before it.
-    first = load_settings(config)
-    with _scheduler(caplog, first, config, runner=schedule.send_issue):
-        pass
-    assert _stored_next_run(first) == seven + timedelta(days=1)
-    jobs = _job_store(first)
-    try:
-        job = jobs.lookup_job(schedule.job_id(first))
-        job.next_run_time = seven
-        jobs.update_job(job)
-    finally:
-        jobs.shutdown()
+    turn_back(caplog, load_settings(config), config, seven, runner=schedule.send_issue)
 
     with config.open("a", encoding="utf-8") as handle:
         handle.write(f'[[sources]]\nurl = "{feed_url}"\nname = "Harbour"\ntags = ["harbour"]\n')
