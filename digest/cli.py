@@ -444,7 +444,7 @@ def sources_add_command(
     if max_per_issue is not None:
         table["max_per_issue"] = max_per_issue
     add_source(config, table)
-    found = "" if feed == url.strip() else f" (the feed {url.strip()} names)"
+    found = "" if feed == url.strip() else f" (the main feed {url.strip()} names)"
     click.echo(f"Added {feed}{found} to {config} as {table.get('name', feed)!r}.")
 
 

@@ -56,7 +56,7 @@ def test_sources_add_finds_the_home_pages_main_feed_and_keeps_the_comments(
     result = run("sources", "add", site.url("/"), "--tag", "Islands", "--full-text", config=config)
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"Added {site.url('/feed/')} (the feed {site.url('/')} names) to {config} as "
+        f"Added {site.url('/feed/')} (the main feed {site.url('/')} names) to {config} as "
         "'Harbour Times'.\n"
     )
     text = config.read_text(encoding="utf-8")
