@@ -11,6 +11,7 @@ whose body the readers refuse, costs only itself. Polls in one process take turn
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from digest.models import Article
 from digest.sources import Source, SourceState, canonical_url, load_states, save_states
 
 LOCK = threading.Lock()  # one poll at a time in a process
+_log = logging.getLogger("digest.polling")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,5 +224,9 @@ def _page_article(
     try:
         found = ingest.with_page(article, page.data, reading)
     except IngestError:
+        return None
+    except Exception as exc:  # a bug met on one page must not cost the poll: the entry stays
+        _log.warning("full text of %s: unexpected %s (%s); this is a bug in digest, the "
+                     "entry's own text is kept", article.url, type(exc).__name__, exc)  # fmt: skip
         return None
     return ingest.with_source(found, name=source.name, tags=source.tags)
