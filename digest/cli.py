@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +360,92 @@ def _scheduler_beside(
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@cli.command("fetch")
+@click.pass_context
+def fetch_command(ctx: click.Context) -> None:
+    """Poll the sources by URL now (those not waiting after a failure) and store what came.
+
+    Exit status 1 when a source failed or an entry could not be stored.
+    """
+    settings = _settings(ctx)
+    report = pipeline.poll_now(settings, now=datetime.now(UTC))
+    out = tables.console()
+    if report is None:
+        out.print(
+            "No [[sources]] by URL configured; `digest sources add URL` adds one "
+            "(folders are read by `digest ingest`)."
+        )
+        return
+    tables.print_polled(out, report)
+    if report.failed or report.rejected:
+        ctx.exit(1)
+
+
+@cli.group("sources", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_context
+def sources_group(ctx: click.Context, as_json: bool) -> None:
+    """The configured sources and their health: last fetch, HTTP status, new articles,
+    errors in a row, next poll (`digest sources add URL` adds one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(ctx)
+    found = pipeline.source_health(settings)
+    now, every = datetime.now(UTC), timedelta(minutes=settings.poll_interval)
+    if as_json:
+        rows = [tables.source_row(s, now=now, interval=every) for s in found]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    tables.print_sources(tables.console(), found, now=now, interval=every)
+
+
+@sources_group.command("add")
+@click.argument("url")
+@click.option("--name", default="", help="Name shown in reports and as the articles' source.")
+@click.option(
+    "--tag", "tags", multiple=True, callback=_named_tags, help="Add this tag (repeatable)."
+)
+@click.option("--full-text", is_flag=True, help="Read each new entry's linked page.")
+@click.option(
+    "--max-per-issue", type=click.IntRange(min=1), help="Most articles of it in one issue."
+)
+@click.pass_context
+def sources_add_command(
+    ctx: click.Context,
+    url: str,
+    name: str,
+    tags: tuple[str, ...],
+    full_text: bool,
+    max_per_issue: int | None,
+) -> None:
+    """Add the feed at URL, or the main feed a site's home page at URL names, to the config
+    file as a [[sources]] table (its comments kept)."""
+    from digest.settings import DEFAULT_CONFIG, add_source
+
+    settings = _settings(ctx)
+    config: Path = ctx.find_root().obj or DEFAULT_CONFIG
+    if not re.match(r"https?://[^/\s]", url.strip()):
+        raise click.BadParameter(
+            f"{url!r} is not an http(s) URL; write it like https://example.org/", param_hint="URL"
+        )
+    feed, title = pipeline.find_feed(settings, url.strip(), now=datetime.now(UTC))
+    known = {s.url for s in settings.sources}
+    if feed in known:
+        raise ConfigError(f"{feed} is a source already (in {config})")
+    table: dict[str, Any] = {"url": feed}
+    if name or title:
+        table["name"] = name or title
+    if tags:
+        table["tags"] = [tag_slug(t) for t in tags]
+    if full_text:
+        table["full_text"] = True
+    if max_per_issue is not None:
+        table["max_per_issue"] = max_per_issue
+    add_source(config, table)
+    found = "" if feed == url.strip() else f" (the main feed {url.strip()} names)"
+    click.echo(f"Added {feed}{found} to {config} as {table.get('name', feed)!r}.")
 
 
 @cli.group("subscribers")

@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, tzinfo
 from functools import partial
 from pathlib import Path
@@ -67,6 +67,93 @@ class _Meta:
     author: str | None = None
     tags: tuple[str, ...] = ()
     lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """Bytes fetched by URL, read as a file's bytes are (``read_documents``)."""
+
+    origin: str  # the source's configured URL: the articles' origin, its evidence's name
+    data: bytes
+    kind: readers.Kind
+    fetched: datetime  # stands in for a file's mtime: the date of an undated page
+    url: str | None = None  # where the bytes came from (after redirects): a page's link
+
+
+def read_documents(
+    documents: Sequence[Document],
+    options: Options,
+    *,
+    evidence: Mapping[str, Evidence] | None = None,
+) -> Batch:
+    """Read fetched feeds, pages and texts with the readers of files; each document's
+    evidence is its own (a feed polled again learns its sign-off as a feed file does)."""
+    evidence = {} if evidence is None else evidence
+    tagger = _tagger(options.tag_rules)
+    found: list[Article] = []
+    rejected: list[Rejected] = []
+    skipped: list[Rejected] = []
+    learned: dict[str, Evidence] = {}
+    with _no_cyclic_gc():
+        for doc in documents:
+            finish = partial(
+                _finish, path=doc.origin, mtime=doc.fetched, metadata={}, tagger=tagger,
+                options=options,
+            )  # fmt: skip
+            with _rejecting(doc.origin, rejected):
+                if doc.kind == "feed":
+                    articles, learned[doc.origin] = _feed(
+                        doc.origin, doc.data, finish, options.default_tz, rejected, skipped,
+                        evidence.get(doc.origin),
+                    )  # fmt: skip
+                    found.extend(articles)
+                elif doc.kind == "html":
+                    draft, url, site = readers.read_html(doc.data, options.default_tz)
+                    found.append(finish(draft, number=0, url=url or doc.url, source=site))
+                else:
+                    cleaned = clean.clean_collection(
+                        [readers.decode(doc.data)],
+                        default_tz=options.default_tz,
+                        evidence=evidence.get(doc.origin),
+                    )
+                    drafts = next(cleaned)
+                    learned[doc.origin] = cleaned.learned
+                    if not drafts:
+                        raise IngestError("no article found: no title followed by paragraphs")
+                    found.extend(finish(d, number=n, url=doc.url) for n, d in enumerate(drafts))
+    return Batch(tuple(found), tuple(rejected), len(documents), tuple(skipped), learned)
+
+
+def with_page(article: Article, data: bytes, options: Options) -> Article:
+    """A feed entry's article read again from its linked page (``data``, HTML): the text and
+    lead from the page; the entry's title, date, author and tags where the page lacks them.
+    Raises ``IngestError`` when the page holds no article."""
+    page, _, site = readers.read_html(data, options.default_tz)
+    dated = page.published is not None and page.date_source not in (None, "page-header")
+    draft = replace(
+        page,
+        title=page.title or article.title,
+        published=page.published if dated else article.published,
+        date_source=page.date_source if dated else article.date_source,
+        author=page.author or article.author,
+        categories=page.categories or tuple(sorted(article.tags)),
+    )
+    name, _, tail = article.origin.rpartition("#")
+    origin, number = (name, int(tail) - 1) if name and tail.isdigit() else (article.origin, 0)
+    return _finish(
+        draft, origin, number, article.published, {}, _tagger(options.tag_rules), options,
+        url=article.url, source=article.source or site,
+    )  # fmt: skip
+
+
+def with_source(article: Article, *, name: str, tags: Iterable[str]) -> Article:
+    """An article with its configured source's tags first (subscribers follow them) and the
+    source's name, when it has one, as its source."""
+    return replace(
+        article,
+        tags=_kept_tags(tags, article.tags),
+        source=name or article.source,
+    )
 
 
 def read_paths(
@@ -200,7 +287,7 @@ def _read_paths(
 
 
 def _feed(
-    path: Path,
+    path: Path | str,
     data: bytes,
     finish: Callable[..., Article],
     default_tz: tzinfo,
@@ -240,7 +327,9 @@ def _entries(count: int) -> str:
 
 
 @contextmanager
-def _rejecting(path: Path, rejected: list[Rejected], *, entry: int | None = None) -> Iterator[None]:
+def _rejecting(
+    path: Path | str, rejected: list[Rejected], *, entry: int | None = None
+) -> Iterator[None]:
     """Turn a failure to read one file (or feed entry) into its one-line ``Rejected``.
 
     Whatever else breaks on one input is rejected too, named by its type, so the rest of
@@ -435,7 +524,7 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
 
 def _finish(
     draft: Draft,
-    path: Path,
+    path: Path | str,
     number: int,
     mtime: datetime,
     metadata: dict[tuple[str, str | None], _Meta],
@@ -446,7 +535,8 @@ def _finish(
     source: str | None = None,
 ) -> Article:
     """A draft with the gaps filled: operator metadata, then the page header date, then mtime."""
-    meta = metadata.get((path.name, draft.title)) or metadata.get((path.name, None)) or _Meta()
+    name = path.name if isinstance(path, Path) else ""  # a URL has no operator metadata
+    meta = metadata.get((name, draft.title)) or metadata.get((name, None)) or _Meta()
     published, date_source = _date_of(draft, meta, mtime)
     paragraphs = draft.paragraphs
     keys = body_keys(paragraphs)

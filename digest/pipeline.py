@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
@@ -22,11 +23,14 @@ from digest import (
     db,
     deliver,
     feeds,
+    fetch,
     ingest,
     locks,
     message,
     pages,
+    polling,
     preflight,
+    readers,
     render,
     segment,
     selection,
@@ -34,12 +38,13 @@ from digest import (
     store,
     subscribers,
 )
-from digest.errors import ConfigError, StoreError
+from digest.errors import ConfigError, IngestError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
 from digest.render import counted
-from digest.settings import Settings
+from digest.settings import Settings, SourceConfig
+from digest.sources import Source, SourceState, load_states
 from digest.summarize import lead_summary, summary_key
 
 PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never published or served
@@ -64,6 +69,8 @@ class RunReport:
     missing: tuple[ingest.Rejected, ...] = ()  # source folders that do not exist
     preview_dir: Path | None = None  # a dry run's issue page, feeds and mails
     skipped: tuple[ingest.Rejected, ...] = ()  # feeds with entries that had nothing to read
+    polled: polling.PollReport | None = None  # None: no source by URL is configured
+    failing: tuple[SourceState, ...] = ()  # failing failing_polls_reported polls in a row
 
     @property
     def unfinished(self) -> bool:
@@ -116,6 +123,41 @@ def ingest_options(settings: Settings) -> ingest.Options:
         summary_sentences=settings.summary_sentences,
         summary_chars=settings.summary_chars,
     )
+
+
+def fetch_options(settings: Settings) -> fetch.Options:
+    """What the fetcher needs from the settings: whose digest asks, and the size cap."""
+    return fetch.Options(base_url=settings.base_url, max_bytes=settings.max_file_bytes)
+
+
+def url_sources(settings: Settings) -> list[Source]:
+    """The ``[[sources]]`` by URL, as the fetcher polls them (disabled ones too: it skips them)."""
+    return [
+        Source(
+            url=entry.url,
+            name=entry.name,
+            tags=frozenset(entry.tags),
+            full_text=entry.full_text,
+            max_per_issue=entry.max_per_issue,
+            enabled=entry.enabled,
+        )
+        for entry in settings.sources
+        if entry.url is not None
+    ]
+
+
+def issue_caps(settings: Settings) -> dict[str, int]:
+    """Most articles a source may give one issue, by what its articles' origins start with:
+    a URL source's URL, a folder's path and a path separator."""
+    caps: dict[str, int] = {}
+    for entry in settings.sources:
+        if entry.max_per_issue is None:
+            continue
+        if entry.url is not None:
+            caps[entry.url] = entry.max_per_issue
+        elif entry.path is not None:
+            caps[str(entry.path) + ("" if entry.path.suffix else "/")] = entry.max_per_issue
+    return caps
 
 
 def site(settings: Settings) -> Site:
@@ -192,13 +234,16 @@ def run(
     retry_failed: bool = False,
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = _time.sleep,
+    poll: Literal["due", "stale"] = "due",
 ) -> RunReport:
     """Ingest, select, render and deliver one issue.
 
     A dry run writes only into outbox/preview/DATE/: nothing a reader or subscriber sees
     changes, and no ledger row or subscriber is written (the store's cache of the sources
     is). A real send first passes the pre-flight (``preflight.check``); it alone publishes.
-    With no ``sender``, the one the settings name (``sender_for``) is used.
+    With no ``sender``, the one the settings name (``sender_for``) is used. The sources by
+    URL are polled first: every due one (``poll="due"``), or only those not polled within
+    poll_interval (``"stale"``: the scheduler's run, whose polls keep them fresh).
     """
     tz = dates.zone(settings.timezone)
     day = issue_date_of(settings, now, issue_date)
@@ -216,6 +261,9 @@ def run(
         )
         _check_audience(first_import, statuses, settings)
         fresh = ingest_sources(engine, settings, now=now, only_new=True)
+        stale_after = settings.poll_interval * 60.0 if poll == "stale" else None
+        polled = poll_sources(engine, settings, now=now, stale_after=stale_after)
+        failing = _failing(engine, settings, polled)
         issue = selection.select_issue(
             engine,
             digest=settings.digest_name,
@@ -224,12 +272,15 @@ def run(
             tz=tz,
             max_articles=settings.max_articles,
             force=force,
+            caps=issue_caps(settings),
         )
-        ingested = fresh.saved.inserted
+        ingested = fresh.saved.inserted + (polled.new if polled else 0)
+        rejected = (*fresh.rejected, *(polled.rejected if polled else ()))
+        skipped_entries = (*fresh.skipped, *(polled.skipped if polled else ()))
         if not issue.articles:
             return RunReport(
-                issue, ingested, fresh.rejected, None, dry_run, None, (), suppressed,
-                fresh.missing, skipped=fresh.skipped,
+                issue, ingested, rejected, None, dry_run, None, (), suppressed,
+                fresh.missing, skipped=skipped_entries, polled=polled, failing=failing,
             )  # fmt: skip
         issue_id = None
         web = preview_dir(settings.outbox_dir, day) if dry_run else settings.outbox_dir
@@ -276,9 +327,110 @@ def run(
         )
     mail_dir = preview_dir(settings.outbox_dir, day) / "mail" if dry_run else None
     return RunReport(
-        issue, ingested, fresh.rejected, report, dry_run, mail_dir, skipped, suppressed,
-        fresh.missing, web if dry_run else None, fresh.skipped,
+        issue, ingested, rejected, report, dry_run, mail_dir, skipped, suppressed,
+        fresh.missing, web if dry_run else None, skipped_entries, polled, failing,
     )  # fmt: skip
+
+
+def poll_sources(
+    engine: Engine, settings: Settings, *, now: datetime, stale_after: float | None = None
+) -> polling.PollReport | None:
+    """One poll of the sources by URL (None when none is configured): every due one, or
+    only those not polled within ``stale_after`` seconds."""
+    configured = url_sources(settings)
+    if not configured:
+        return None
+    return polling.poll_sources(
+        engine,
+        configured,
+        fetch_options(settings),
+        ingest_options(settings),
+        now=now,
+        stale_after=stale_after,
+    )
+
+
+def poll_now(settings: Settings, *, now: datetime) -> polling.PollReport | None:
+    """`digest fetch`: poll the due sources by URL now and store what came."""
+    with db.opened(settings.database_url) as engine:
+        polled = poll_sources(engine, settings, now=now)
+        if polled is not None and polled.new:
+            refresh_summaries(engine, settings)
+        return polled
+
+
+def find_feed(settings: Settings, url: str, *, now: datetime) -> tuple[str, str | None]:
+    """`digest sources add`: the feed to poll for ``url`` and its title: ``url`` itself when
+    it is a feed, else the site's main feed its page names (``readers.feed_links``)."""
+    options = fetch_options(settings)
+    (got,) = fetch.poll([Source(url=url)], {}, options, now=now)
+    if got.outcome != "new":
+        raise IngestError(f"cannot fetch {url}: {got.error}; check the address")
+    if got.kind == "feed":
+        return got.moved or url, _feed_title(got.data)
+    if got.kind != "html":
+        raise IngestError(f"{url} is no feed and no web page; give the address of its feed")
+    links = readers.feed_links(got.data, got.url or url)
+    if not links:
+        raise IngestError(
+            f'{url} names no feed (no <link rel="alternate"> of RSS, Atom or JSON Feed); '
+            "give the feed's address, or write the page as a [[sources]] url to poll it itself"
+        )
+    tried = [Source(url=link.url) for link in links[:3]]
+    for link, feed in zip(links, fetch.poll(tried, {}, options, now=now), strict=False):
+        if feed.outcome == "new" and feed.kind == "feed":
+            return link.url, _feed_title(feed.data) or link.title or None
+    shown = ", ".join(s.url for s in tried)
+    raise IngestError(f"{url} names feeds ({shown}) but none could be read as one")
+
+
+def _feed_title(data: bytes) -> str | None:
+    try:
+        return readers.read_feed(data)[0]
+    except IngestError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One configured source as `digest sources` shows it."""
+
+    key: str  # its url, or its folder
+    name: str
+    tags: tuple[str, ...]
+    by_url: bool
+    enabled: bool
+    state: SourceState | None  # None: never polled, or a folder
+
+
+def source_health(settings: Settings) -> list[SourceHealth]:
+    """Each configured source with the state its last polls left."""
+    with db.opened(settings.database_url) as engine:
+        states = load_states(engine, [s.url for s in settings.sources if s.url is not None])
+    return [
+        SourceHealth(
+            s.key,
+            s.name,
+            s.tags,
+            s.url is not None,
+            s.enabled,
+            states.get(s.url) if s.url is not None else None,
+        )
+        for s in settings.sources
+    ]
+
+
+def _failing(
+    engine: Engine, settings: Settings, polled: polling.PollReport | None
+) -> tuple[SourceState, ...]:
+    """The enabled sources failing failing_polls_reported polls in a row, or more, as stored
+    (also those this run did not poll again): a blip is not reported."""
+    if polled is None:
+        return ()
+    urls = [s.url for s in url_sources(settings) if s.enabled]
+    states = load_states(engine, urls)
+    limit = settings.failing_polls_reported
+    return tuple(states[u] for u in urls if u in states and states[u].errors_in_a_row >= limit)
 
 
 def ingest_sources(
@@ -299,13 +451,19 @@ def ingest_sources(
     One article the store refuses (a value the database cannot hold) is rejected alone: the
     rest of the batch is stored, and the file is not read again until it changes.
     """
-    files, missing, odd = _sources(paths, settings.seeds_dir, settings.seeds_metadata)
+    folders = [] if paths else _folders(settings)
+    seeds = [settings.seeds_dir]
+    if settings.sources and not paths and not settings.seeds_dir.exists():
+        seeds = []  # sources are configured: a seeds folder is no longer needed
+    roots = list(paths or [*seeds, *(f.path for f in folders if f.path)])
+    files, missing, odd = _sources(paths, roots, settings.seeds_metadata, settings.seeds_dir)
     if only_new:
         files = store.new_files(engine, files)
-    roots = list(paths or [settings.seeds_dir])
     sources = {path: ingest.source_of(path, roots) for path in files}
     evidence = _StoredEvidence(engine)
     batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
+    if folders:
+        batch = replace(batch, articles=tuple(_of_folder(a, folders) for a in batch.articles))
     saved, refused = _save_each(engine, batch.articles, now=now)
     store.add_evidence(engine, batch.evidence, now=now)
     again = _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
@@ -463,17 +621,32 @@ def _mark_each(
     return refused
 
 
+def _folders(settings: Settings) -> list[SourceConfig]:
+    """The enabled ``[[sources]]`` by path, read beside seeds_dir."""
+    return [s for s in settings.sources if s.path is not None and s.enabled]
+
+
+def _of_folder(article: Article, folders: Sequence[SourceConfig]) -> Article:
+    """An article read from a ``[[sources]]`` folder, with that source's tags and name."""
+    origin = Path(_origin_file(article.origin)).absolute()
+    for folder in folders:
+        if folder.path is not None and origin.is_relative_to(folder.path.absolute()):
+            return ingest.with_source(article, name=folder.name, tags=folder.tags)
+    return article
+
+
 def _sources(
-    paths: Sequence[Path], seeds_dir: Path, metadata_name: str
+    paths: Sequence[Path], roots: Sequence[Path], metadata_name: str, seeds_dir: Path
 ) -> tuple[list[Path], tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
-    """The source files under ``paths`` (else in ``seeds_dir``); the named paths that are
-    missing, or a seeds_dir that is no folder (the command exits 1); and what in a folder is
-    no file to read (a FIFO, a dangling symlink)."""
+    """The source files under ``roots`` (the named ``paths``, else seeds_dir and the folders
+    of ``[[sources]]``); the roots that are missing, or a seeds_dir that is no folder (the
+    command exits 1); and what in a folder is no file to read (a FIFO, a dangling symlink)."""
     if not paths and seeds_dir.exists() and not seeds_dir.is_dir():
         why = "not a folder; set seeds_dir to the folder of your source files"
         return [], (ingest.Rejected(str(seeds_dir), why),), ()
-    named = {str(path) for path in paths or [seeds_dir]}
-    files, rejected = ingest.discover(list(paths or [seeds_dir]), metadata_name=metadata_name)
+    roots = list(dict.fromkeys(roots))
+    named = {str(path) for path in roots}
+    files, rejected = ingest.discover(roots, metadata_name=metadata_name)
     missing = tuple(r for r in rejected if r.path in named)
     return files, missing, tuple(r for r in rejected if r.path not in named)
 

@@ -16,6 +16,7 @@ import textwrap
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
@@ -386,6 +387,58 @@ def _page_meta(markup: str) -> pagemeta.PageMeta:
     except (etree.ParserError, ValueError, UnicodeError):
         return pagemeta.PageMeta()
     return pagemeta.read(root)
+
+
+FEED_TYPES = frozenset(("application/rss+xml", "application/atom+xml", "application/feed+json"))
+# A feed of part of a site (its comments, one section, tag or author), not its main one.
+_PART_FEED = re.compile(
+    r"comment|/(?:category|categories|tag|tags|topic|topics|author|authors|section)/", re.I
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A feed a web page names in ``<link rel="alternate" type="…">``."""
+
+    url: str  # absolute
+    title: str
+    type: str
+
+
+def feed_links(data: bytes, base: str) -> list[FeedLink]:
+    """The feeds an HTML page names (RSS, Atom, JSON Feed), the site's main feed first: one
+    on the page's own host before another's, one of the whole site before one of its
+    comments, a section, a tag or an author, then the shorter address; else in page order."""
+    from urllib.parse import urljoin, urlsplit
+
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.fromstring(decode(data).encode("utf-8", "replace"),
+                                    parser=lxml_html.HTMLParser(encoding="utf-8"))  # fmt: skip
+    except (etree.ParserError, ValueError, UnicodeError):
+        return []
+    found: dict[str, FeedLink] = {}
+    for link in root.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").strip().lower().partition(";")[0]
+        href = (link.get("href") or "").strip()
+        if "alternate" not in rel or kind not in FEED_TYPES or not href:
+            continue
+        url = urljoin(base, href)
+        if _absolute(url) and url not in found:
+            found[url] = FeedLink(url, " ".join((link.get("title") or "").split()), kind)
+    host = (urlsplit(base).hostname or "").lower().removeprefix("www.")
+
+    def rank(item: tuple[int, FeedLink]) -> tuple[bool, bool, int, int]:
+        number, feed = item
+        parts = urlsplit(feed.url)
+        other = (parts.hostname or "").lower().removeprefix("www.") != host
+        part = bool(_PART_FEED.search(feed.url) or _PART_FEED.search(feed.title))
+        return other, part, len(parts.path) + len(parts.query), number
+
+    return [feed for _, feed in sorted(enumerate(found.values()), key=rank)]
 
 
 def read_feed(data: bytes) -> tuple[str | None, list[Entry]]:

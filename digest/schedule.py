@@ -42,6 +42,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import obj_to_ref, ref_to_obj
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select, true, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
@@ -87,8 +88,36 @@ def fire_time(settings: Settings, now: datetime) -> datetime:
 
 
 def send_issue(settings: Settings, day: date, now: datetime) -> RunReport:
-    """The real run: the pipeline of ``digest send`` over SMTP, stoppable between messages."""
-    return pipeline.run(settings, now=now, issue_date=day, progress=signals.stop_between_messages)
+    """The real run: the pipeline of ``digest send`` over SMTP, stoppable between messages.
+    It polls only the sources the scheduler's polls left unpolled for poll_interval (after a
+    start, say): those keep the rest fresh, so a slow site does not hold up the send."""
+    return pipeline.run(
+        settings, now=now, issue_date=day, progress=signals.stop_between_messages, poll="stale"
+    )
+
+
+def poll_job(config: str | None) -> None:
+    """The scheduler's poll of the sources by URL, every poll_interval beside the daily job
+    (in its own thread: a slow site never delays the send). A source polled within half the
+    interval (by the daily run, just before) is left for the next one."""
+    try:
+        settings = load_settings(Path(config) if config else None)
+        now = datetime.now(UTC)
+        with db.opened(settings.database_url) as engine:
+            report = pipeline.poll_sources(
+                engine, settings, now=now, stale_after=settings.poll_interval * 30.0
+            )
+    except DigestError as exc:
+        _log.error("poll of the sources failed: %s", exc)
+        return
+    if report is None:
+        return
+    done = [p for p in report.polled if p.outcome != "waiting"]
+    _log.info("polled %d sources: %d new articles, %d failed", len(done), report.new,
+              len(report.failed))  # fmt: skip
+    for one in report.failed:
+        _log.warning("source %s: %s (%d in a row)", one.source.url, one.error,
+                     one.state.errors_in_a_row)  # fmt: skip
 
 
 def run_once(
@@ -151,6 +180,8 @@ def run_scheduler(
         if retry is not None:
             _log.info("issue %s: its run failed; running it again now", retry)
             scheduler.add_job(job.func, id=f"{job.id}-retry", args=job.args, jobstore="memory")
+        if pipeline.url_sources(settings):
+            _add_polls(scheduler, settings, config)
         scheduler.resume()
         _log.info("digest %s: daily at %s %s; next run %s", settings.digest_name,
                   settings.schedule_time, settings.timezone, job.next_run_time)  # fmt: skip
@@ -162,6 +193,25 @@ def run_scheduler(
                 scheduler.shutdown(wait=True)
             finally:
                 signals.SHUTDOWN.clear()
+
+
+def _add_polls(scheduler: BackgroundScheduler, settings: Settings, config: Path | None) -> None:
+    """The polls of the sources: now, then every poll_interval, each moved by up to a tenth
+    of it at random (many digests started together do not hit a site together)."""
+    every = settings.poll_interval * 60
+    scheduler.add_job(
+        poll_job,
+        IntervalTrigger(seconds=every, jitter=every // 10),
+        id=_poll_id(settings),
+        args=(str(config) if config else None,),
+        jobstore="memory",
+        executor="polls",
+        next_run_time=datetime.now(UTC),
+    )
+
+
+def _poll_id(settings: Settings) -> str:
+    return f"{job_id(settings)}-poll"
 
 
 def lock_path(settings: Settings) -> Path:
@@ -272,7 +322,8 @@ def _scheduler(settings: Settings) -> BackgroundScheduler:
         raise ScheduleError(f"cannot use the job store: {exc}; check schedule_db") from exc
     return BackgroundScheduler(
         jobstores={"default": jobs, "memory": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(1)},  # one run after the other
+        # One run after the other; the polls in a thread of their own, beside them.
+        executors={"default": ThreadPoolExecutor(1), "polls": ThreadPoolExecutor(1)},
         job_defaults=_job_options(settings),
         timezone=ZoneInfo(settings.timezone),
     )
@@ -312,7 +363,7 @@ def _listener(
             _log.warning("run of %s missed: more than misfire_grace_seconds (%d) late; "
                          "`digest schedule --once` sends today's issue",
                          event.scheduled_run_time, settings.misfire_grace_seconds)  # fmt: skip
-        elif on_run is not None:
+        elif on_run is not None and event.job_id != _poll_id(settings):  # a run, not a poll
             on_run(event.retval)
 
     return on_event

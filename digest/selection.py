@@ -7,7 +7,7 @@ re-run after a crash sends the same issue, and an article is shown in at most on
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -71,10 +71,13 @@ def select_issue(
     tags: Sequence[str] = (),
     max_articles: int = 25,
     force: bool = False,
+    caps: Mapping[str, int] | None = None,
 ) -> Issue:
     """The issue of ``issue_date``: the one already claimed, else a fresh selection.
 
-    A fresh selection skips articles shown in another issue of this digest unless ``force``.
+    A fresh selection skips articles shown in another issue of this digest unless ``force``,
+    and takes at most ``caps[prefix]`` of the articles whose origin starts with ``prefix``
+    (a source's max_per_issue: one busy source cannot fill the issue), newest first.
     """
     claimed = _load(engine, digest, issue_date)
     if claimed is not None:
@@ -84,9 +87,27 @@ def select_issue(
     if not force:
         shown = _shown_elsewhere(engine, digest, [a.id for a in found])
         found = [a for a in found if a.id not in shown]
+    if caps:
+        found = _capped(found, caps)
     # The window ends where the issue's own day begins (until + 1 day).
     start, end = _midnight(since, tz), _midnight(issue_date, tz)
     return Issue(digest, issue_date, start, end, tuple(found[:max_articles]))
+
+
+def _capped(found: Sequence[Article], caps: Mapping[str, int]) -> list[Article]:
+    """``found`` (newest first) without what a source gives past its cap; the longest
+    prefix is the source (a folder inside another's)."""
+    prefixes = sorted(caps, key=len, reverse=True)
+    taken: dict[str, int] = {}
+    kept: list[Article] = []
+    for article in found:
+        source = next((p for p in prefixes if article.origin.startswith(p)), None)
+        if source is not None:
+            if taken.get(source, 0) >= caps[source]:
+                continue
+            taken[source] = taken.get(source, 0) + 1
+        kept.append(article)
+    return kept
 
 
 def claim(engine: Engine, issue: Issue, *, now: datetime) -> tuple[int, Issue]:

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,11 +69,77 @@ _SAMPLE_DAY = date(2026, 11, 27)
 _JSON_EXAMPLES = {
     "tag_rules": '{"sanctions": ["sanctions"]}',
     "headers": '{"Feedback-ID": "issue:daily:news"}',
+    "sources": '[{"url": "https://example.org/feed.xml", "tags": ["world"]}]',
 }
 # Settings that name files or folders, and SQLite URLs: relative ones in a config file are
 # read from that file's folder, so `digest --config /srv/news/digest.toml` works from anywhere.
 _PATH_SETTINGS = ("seeds_dir", "outbox_dir", "subscribers_file")
 _URL_SETTINGS = ("database_url", "schedule_db")
+
+
+class SourceConfig(BaseModel):
+    """One ``[[sources]]`` entry: a feed, page or home page by ``url``, or a folder by ``path``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None  # a feed, an article page, or a site's home page (its feed found)
+    path: Path | None = None  # a folder (or file) of source files, as seeds_dir
+    name: str = ""  # shown in reports and as the articles' source; empty: the site's own name
+    tags: tuple[str, ...] = ()  # added to every article of the source
+    full_text: bool = False  # fetch each new entry's linked page and read the article there
+    max_per_issue: int | None = Field(None, ge=1)  # most articles of this source in one issue
+    enabled: bool = True  # a disabled source is neither polled nor read
+
+    @field_validator("url")
+    @classmethod
+    def _feed_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"url {value!r} is not an http(s) URL with a host; write the feed's or the "
+                'site\'s address, e.g. url = "https://example.org/feed.xml"'
+            )
+        if any(c.isspace() for c in value):
+            raise ValueError(f"url {value!r} has spaces; percent-encode them (%20)")
+        return value
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _some_path(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("path is empty, which would mean the current folder; name a folder")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _slugs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from digest.clean import tag_slug
+
+        slugs = []
+        for name in value:
+            if not (slug := tag_slug(name)):
+                raise ValueError(f"{name!r} {NO_TAG}")
+            slugs.append(slug)
+        return tuple(dict.fromkeys(slugs))
+
+    @model_validator(mode="after")
+    def _url_or_path(self) -> SourceConfig:
+        if (self.url is None) == (self.path is None):
+            has = "has both url and path" if self.url else "has neither url nor path"
+            raise ValueError(
+                f'{has}; give one: url = "https://…" (a feed, a page or a site) or path = "FOLDER"'
+            )
+        if self.full_text and self.url is None:
+            raise ValueError("full_text works with url sources only (files are read whole)")
+        return self
+
+    @property
+    def key(self) -> str:
+        """What names the source in the store and the reports: its URL, or its path."""
+        return self.url if self.url is not None else str(self.path)
 
 
 class Settings(BaseSettings):
@@ -196,6 +271,37 @@ class Settings(BaseSettings):
         le=31536000,
         description="Cache-Control max-age (seconds) of what `digest serve` serves.",
     )
+    sources: tuple[SourceConfig, ...] = Field(
+        (),
+        description="`[[sources]]` tables: url (a feed, page or home page) or path (a folder), "
+        "name, tags, full_text, max_per_issue, enabled; see Adding sources.",
+    )
+    poll_interval: int = Field(
+        30,
+        ge=5,
+        le=1440,
+        description="Minutes between two polls of the url sources by `digest schedule` "
+        "(jittered by up to a tenth).",
+    )
+    failing_polls_reported: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="A source failing this many polls in a row is listed in the send report "
+        "(one blip is not).",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, value: tuple[SourceConfig, ...]) -> tuple[SourceConfig, ...]:
+        seen: set[str] = set()
+        for number, source in enumerate(value, 1):
+            if source.key in seen:
+                raise ValueError(
+                    f"[[sources]] #{number} repeats {source.key}; keep one table for it"
+                )
+            seen.add(source.key)
+        return value
 
     @field_validator("digest_name", "window", "schedule_time")
     @classmethod
@@ -324,7 +430,20 @@ class _ConfigFile(TomlConfigSettingsSource):
             value = values.get(name)
             if isinstance(value, str):
                 values[name] = _sqlite_from(folder, value)
+        entries = values.get("sources")
+        if isinstance(entries, list):
+            values["sources"] = [_path_from(folder, entry) for entry in entries]
         return values
+
+
+def _path_from(folder: Path, entry: object) -> object:
+    """A ``[[sources]]`` table with its relative path read from the config file's folder."""
+    if not isinstance(entry, dict):
+        return entry
+    value = entry.get("path")
+    if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+        return {**entry, "path": os.path.normpath(folder / value)}
+    return entry
 
 
 def _sqlite_from(folder: Path, url: str) -> str:
@@ -356,6 +475,50 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         _config_file.reset(token)
 
 
+def add_source(config: Path, table: dict[str, Any]) -> None:
+    """Append a ``[[sources]]`` table to the config file (created when missing), keeping its
+    comments and layout (tomlkit), after checking it; the file is replaced atomically."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+    from tomlkit.items import AoT
+
+    try:
+        entry = SourceConfig(**table)
+    except ValidationError as exc:
+        raise ConfigError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    if config.is_file():
+        _check_toml(config)
+        text = config.read_text(encoding="utf-8")
+    else:
+        text = ""
+    try:
+        doc = tomlkit.parse(text)
+        found = doc.get("sources")
+        if found is None:
+            doc.append("sources", tomlkit.aot())
+            found = doc["sources"]
+        if not isinstance(found, AoT):
+            raise ConfigError(
+                f"sources in {config} is not written as [[sources]] tables; write each source "
+                "as a [[sources]] table, then run this again"
+            )
+        if any(item.get("url") == entry.url for item in found):
+            raise ConfigError(f"{entry.url} is a source already (in {config})")
+        found.append(tomlkit.item(table))
+        data = tomlkit.dumps(doc)
+    except TOMLKitError as exc:
+        raise ConfigError(f"cannot edit config file {config}: {exc}") from exc
+    tomllib.loads(data)  # what tomlkit wrote must read back
+    temp = config.with_name(f".{config.name}.tmp")
+    try:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(data, encoding="utf-8")
+        os.replace(temp, config)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write config file {config}: {exc.strerror or exc}") from exc
+
+
 def _check_toml(path: Path) -> None:
     """Read the file once here, so a syntax error is one line saying how to write it."""
     try:
@@ -384,11 +547,39 @@ def _validation_message(exc: ValidationError, path: Path) -> str:
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
     where = ".".join(str(part) for part in error["loc"]) or "settings"
+    if name == "sources":
+        return _source_message(error, path)
     if error["type"] == "extra_forbidden":  # only the file can hold an unknown key
         return f"{where}: unknown setting; {_unknown_hint(name, error['input'])} (in {path})"
     message = error["msg"].removeprefix("Value error, ")
     variable = f"DIGEST_{name.upper()}"
     return f"{where}: {message} (in {f'{path} or ' if path.is_file() else ''}{variable})"
+
+
+def _source_message(error: Any, path: Path) -> str:
+    """A bad ``[[sources]]`` table, named by its number in the file and the key at fault."""
+    loc = error["loc"]
+    where = f"in {path} or DIGEST_SOURCES" if path.is_file() else "in DIGEST_SOURCES"
+    message = error["msg"].removeprefix("Value error, ")
+    if len(loc) < 2 or not isinstance(loc[1], int):
+        if error["type"] in ("tuple_type", "list_type"):
+            message = 'must be tables, written [[sources]] with url = "…" or path = "…" under it'
+        shown = "" if message.startswith("[[sources]]") else "sources: "
+        return f"{shown}{message} ({where})"
+    number = f"[[sources]] #{loc[1] + 1}"
+    key = str(loc[2]) if len(loc) > 2 else ""
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, SourceConfig.model_fields, n=1)
+        hint = (
+            f"did you mean {close[0]}?"
+            if close
+            else "the keys are " + ", ".join(SourceConfig.model_fields)
+        )
+        return f"{number}: unknown key {key}; {hint} ({where})"
+    if error["type"] == "model_type":
+        return f'{number}: must be a table with url = "…" or path = "…" ({where})'
+    shown = f"{key}: " if key and not message.startswith(key) else ""
+    return f"{number}: {shown}{message} ({where})"
 
 
 def _unknown_hint(name: str, value: object) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine, RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -63,6 +64,29 @@ class SourceState:
         return self.next_poll is None or self.next_poll <= now
 
 
+def canonical_url(url: str) -> str:
+    """One spelling of a page's URL, so two links to one article are fetched once: scheme
+    and host in lower case, no default port, no fragment, no tracking parameters (utm_*,
+    fbclid, gclid), and "/" for an empty path."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith(_TRACKING)
+    ]
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", urlencode(query), ""))
+
+
+_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
 _INSTANTS = ("last_fetch", "last_ok", "next_poll")
 _COLUMNS = [f.name for f in fields(SourceState)]
 

@@ -406,6 +406,21 @@ def known_tags(engine: Engine, tags: Iterable[str]) -> set[str]:
         raise StoreError(f"cannot read the database: {reason(exc)}") from exc
 
 
+def stored_urls(engine: Engine, urls: Iterable[str]) -> set[str]:
+    """Which of ``urls`` a stored article links to (a full-text page not to fetch again)."""
+    wanted = sorted(set(urls))
+    found: set[str] = set()
+    try:
+        with engine.connect() as conn:
+            for start in range(0, len(wanted), 500):  # within any database's bound parameters
+                chunk = wanted[start : start + 500]
+                query = select(articles.c.url).where(articles.c.url.in_(chunk)).distinct()
+                found.update(conn.execute(query).scalars())
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    return found
+
+
 def unsent_since(engine: Engine, since: datetime) -> list[Article]:
     """The articles ingested since ``since`` that no issue has carried yet (which a later
     run may still clean better: ``revise``)."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from digest import deliver, ingest, pipeline, subscribers
+from digest import deliver, ingest, pipeline, polling, subscribers
 from digest.models import Article
 from digest.render import counted
+from digest.sources import SourceState
 
 _VARIANTS_SHOWN = 20
 
@@ -22,6 +23,19 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
     """What a send did: a row per variant, the summary line, and an Error line per problem."""
     issue, delivery = report.issue, report.delivery
     out.print(f"Ingested {count(report.ingested, 'new article')} from the sources.")
+    if report.polled is not None:
+        polled = report.polled
+        done = [one for one in polled.polled if one.outcome != "waiting"]
+        out.print(
+            f"Polled {count(len(done), 'source')} by URL: {count(polled.new, 'new article')}, "
+            f"{len(polled.failed)} failed."
+        )
+    for state in report.failing:
+        click.echo(
+            f"Error: {state.url}: failing for {state.errors_in_a_row} polls in a row "
+            f"(last: {state.last_error}); `digest sources` shows its health",
+            err=True,
+        )
     for missing in report.missing:
         hint = "" if "seeds_dir" in missing.reason else "; check seeds_dir"
         click.echo(f"Error: {missing.path}: {missing.reason}{hint}", err=True)
@@ -85,6 +99,163 @@ def print_run(out: Console, report: pipeline.RunReport) -> None:
             f"`digest send --date {day}` again later sends to them",
             err=True,
         )
+
+
+def print_polled(out: Console, report: polling.PollReport) -> None:
+    """What one poll brought: a row per source, the summary line, a line per problem."""
+    table = Table(title="Polled")
+    table.add_column("Source", overflow="fold", min_width=24)
+    for column in ("Result", "HTTP", "New", "Read"):
+        table.add_column(column, no_wrap=True)
+    for one in report.polled:
+        result: str = one.outcome
+        if one.outcome == "waiting" and one.state.next_poll is not None:
+            result = f"waiting until {stamp(one.state.next_poll)}"
+        if one.pages or one.page_failures:
+            result += f" ({one.pages} pages read, {one.page_failures} failed)"
+        status = one.state.last_status if one.outcome != "waiting" else None
+        table.add_row(
+            source_name(one.source.name, one.source.url),
+            result,
+            str(status or "-"),
+            str(one.new),
+            str(one.read),
+        )
+    out.print(table)
+    outcomes = Counter(one.outcome for one in report.polled)
+    out.print(
+        f"Polled {count(len(report.polled), 'source')}: {count(report.new, 'new article')}; "
+        f"{outcomes['unchanged']} unchanged, {outcomes['failed']} failed, "
+        f"{outcomes['waiting']} waiting."
+    )
+    print_poll_problems(report)
+
+
+def print_poll_problems(report: polling.PollReport) -> None:
+    """An Error line per source that failed or entry not stored, a Note per move or feed with
+    empty entries."""
+    for one in report.polled:
+        if one.found_feed:
+            click.echo(
+                f"Note: {one.source.url}: the home page names the feed {one.found_feed}; "
+                "polled there from now on",
+                err=True,
+            )
+        if one.moved:
+            click.echo(
+                f"Note: {one.source.url}: moved permanently to {one.moved}; polled there from now "
+                "on (write the new url in its [[sources]] table when you like)",
+                err=True,
+            )
+        if one.outcome == "failed":
+            click.echo(
+                f"Error: {one.source.url}: {one.error} ({count(one.state.errors_in_a_row, 'error')}"
+                f" in a row; next poll after {stamp(one.state.next_poll)} UTC)",
+                err=True,
+            )
+        if one.page_failures:
+            click.echo(
+                f"Note: {one.source.url}: {count(one.page_failures, 'linked page')} could not be "
+                "read; their feed text was kept",
+                err=True,
+            )
+    for rejected in report.rejected:
+        click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
+    print_skipped(report.skipped)
+
+
+def print_sources(
+    out: Console,
+    found: Sequence[pipeline.SourceHealth],
+    *,
+    now: datetime,
+    interval: timedelta,
+) -> None:
+    """The configured sources and their health: a row each, then each one's last error."""
+    if not found:
+        out.print(
+            "No [[sources]] configured: only seeds_dir is read; `digest sources add URL` adds one."
+        )
+        return
+    table = Table(title="Sources (times in UTC)")
+    table.add_column("Source", overflow="fold", min_width=24)
+    for column in ("Last fetch", "HTTP", "New", "Errors", "Next poll"):
+        table.add_column(column, no_wrap=True)
+    for source in found:
+        row = source_row(source, now=now, interval=interval)
+        table.add_row(
+            source_name(source.name, source.key),
+            *(str(row[key]) for key in ("last_fetch", "http", "new", "errors", "next_poll")),
+        )
+    out.print(table)
+    for source in found:
+        state = source.state
+        if state is not None and state.errors_in_a_row and state.last_error:
+            out.print(f"{source.key}: last error: {state.last_error}")
+        if state is not None and state.moved_to:
+            out.print(f"{source.key}: moved permanently to {state.moved_to} (polled there)")
+
+
+def source_row(
+    source: pipeline.SourceHealth, *, now: datetime, interval: timedelta
+) -> dict[str, Any]:
+    """One source's health as `digest sources --json` prints it (and the table shows it)."""
+    state = source.state
+    row: dict[str, Any] = {
+        "source": source.key,
+        "name": source.name,
+        "tags": list(source.tags),
+        "enabled": source.enabled,
+        "last_fetch": "-",
+        "http": "-",
+        "new": "-",
+        "errors": "-",
+        "next_poll": "each ingest and send",
+        "last_error": None,
+        "moved_to": None,
+    }
+    if not source.by_url:
+        row["last_fetch"] = "(folder)"
+        return row
+    row["errors"] = 0
+    row["next_poll"] = "disabled" if not source.enabled else "now"
+    if state is None:
+        row["last_fetch"] = "never"
+        return row
+    row.update(
+        last_fetch=stamp(state.last_fetch),
+        http=state.last_status or "-",
+        new=state.new_articles,
+        errors=state.errors_in_a_row,
+        next_poll=_next_poll(source, state, now, interval),
+        last_error=state.last_error,
+        moved_to=state.moved_to,
+    )
+    return row
+
+
+def _next_poll(
+    source: pipeline.SourceHealth, state: SourceState, now: datetime, every: timedelta
+) -> str:
+    """When `digest schedule` asks next: never when disabled; after a failure's backoff or a
+    Retry-After; else poll_interval after the last fetch (now when that has passed)."""
+    if not source.enabled:
+        return "disabled"
+    if state.next_poll is not None and state.next_poll > now:
+        return stamp(state.next_poll) + " backoff"
+    if state.last_fetch is None or state.last_fetch + every <= now:
+        return "now"
+    return stamp(state.last_fetch + every)
+
+
+def source_name(name: str, key: str) -> str:
+    """A source as the tables name it: its configured name and address, or the address."""
+    return f"{name} ({key})" if name else key
+
+
+def stamp(when: datetime | None) -> str:
+    """An instant as the source tables show it, in UTC."""
+    return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def print_status(out: Console, day: date, found: deliver.LedgerStatus) -> None:

@@ -283,7 +283,20 @@ def _fired_ago(
     fire = (datetime.now(UTC) - ago).replace(second=0, microsecond=0)
     config = _config(tmp_path, schedule_time=f'"{fire:%H:%M}"', **extra)
     settings = load_settings(config)
-    with _scheduler(caplog, settings, config):
+    turn_back(caplog, settings, config, fire)
+    return settings, config, fire
+
+
+def turn_back(
+    caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+    config: Path,
+    fire: datetime,
+    runner: schedule.Runner = record,
+) -> None:
+    """Start and stop the scheduler (its stored next run is then the day after ``fire``),
+    then turn the stored next run back to ``fire``, as if the process had stopped before."""
+    with _scheduler(caplog, settings, config, runner=runner):
         pass
     assert _stored_next_run(settings) == fire + timedelta(days=1)
     jobs = _job_store(settings)
@@ -293,7 +306,6 @@ def _fired_ago(
         jobs.update_job(job)
     finally:
         jobs.shutdown()
-    return settings, config, fire
 
 
 def _job_store(settings: Settings) -> SQLAlchemyJobStore:

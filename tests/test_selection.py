@@ -148,3 +148,36 @@ def test_a_variant_keeps_the_articles_of_its_tags() -> None:
 def test_a_bad_window_is_a_clear_error(text: str) -> None:
     with pytest.raises(ConfigError, match="number of days"):
         selection.window_days(text)
+
+
+def test_max_per_issue_keeps_one_busy_source_from_filling_the_issue(engine: Engine) -> None:
+    busy, quiet = "https://busy.example/feed.xml", "/srv/clips/"
+    day = datetime(2026, 11, 26, tzinfo=UTC)
+    stories = [
+        make_article(
+            title=f"Busy {n}",
+            paragraphs=(f"Busy story number {n} of the day.",),
+            published=day + timedelta(hours=n),
+            origin=f"{busy}#{n}" if n else busy,
+        )
+        for n in range(5)
+    ]
+    stories += [
+        make_article(
+            title=f"Quiet {n}",
+            paragraphs=(f"Quiet story number {n} of the day.",),
+            published=day + timedelta(minutes=n),
+            origin=f"{quiet}a{n}.txt",
+        )
+        for n in range(2)
+    ]
+    _save(engine, *stories)
+    issue = selection.select_issue(
+        engine, digest="d", issue_date=date(2026, 11, 27), days=1, tz=UTC,
+        caps={busy: 2, quiet: 1},
+    )  # fmt: skip
+    assert _titles(issue) == ["Busy 4", "Busy 3", "Quiet 1"]  # newest of each, within its cap
+    uncapped = selection.select_issue(
+        engine, digest="e", issue_date=date(2026, 11, 27), days=1, tz=UTC
+    )
+    assert len(uncapped.articles) == 7

@@ -157,3 +157,80 @@ def test_extra_headers_and_no_mailto_by_default(tmp_path: Path) -> None:
 def test_an_empty_mailto_in_the_environment_unsets_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_UNSUBSCRIBE_MAILTO", "")
     assert load_settings().unsubscribe_mailto is None
+
+
+# ---------------------------------------------------------------- [[sources]]
+
+
+def test_sources_are_read_with_their_keys_and_relative_paths_from_the_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "poll_interval = 15\n"
+        "[[sources]]\n"
+        'url = "https://news.example.org/feed.xml"\n'
+        'name = "Example News"\n'
+        'tags = ["World News", "world-news", "Asia"]\n'
+        "full_text = true\n"
+        "max_per_issue = 3\n"
+        "[[sources]]\n"
+        'path = "clips"\n'
+        "enabled = false\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    feed, folder = settings.sources
+    assert (feed.url, feed.name, feed.tags) == (
+        "https://news.example.org/feed.xml",
+        "Example News",
+        ("world-news", "asia"),
+    )
+    assert (feed.full_text, feed.max_per_issue, feed.enabled) == (True, 3, True)
+    assert (folder.path, folder.enabled, folder.key) == (
+        tmp_path / "clips",
+        False,
+        str(tmp_path / "clips"),
+    )
+    assert settings.poll_interval == 15
+    assert Settings().poll_interval == 30 and Settings().sources == ()
+
+
+def test_sources_can_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SOURCES", '[{"url": "https://a.example/feed", "tags": ["x"]}]')
+    (source,) = load_settings().sources
+    assert (source.url, source.tags) == ("https://a.example/feed", ("x",))
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('url = "ftp://example.org/feed"', "[[sources]] #1: url 'ftp://example.org/feed' is not"),
+        ('urll = "https://example.org/"', "[[sources]] #1: unknown key urll; did you mean url?"),
+        ('name = "x"', "[[sources]] #1: has neither url nor path; give one"),
+        ('url = "https://a.example/"\npath = "x"', "[[sources]] #1: has both url and path"),
+        ('path = "x"\nfull_text = true', "[[sources]] #1: full_text works with url sources only"),
+        ('url = "https://a.example/"\ntags = ["!!"]', "[[sources]] #1: tags: '!!' has no letter"),
+        ('url = "https://a.example/"\nmax_per_issue = 0', "#1: max_per_issue: Input should be"),
+        (
+            'url = "https://a.example/"\n[[sources]]\nurl = "https://a.example/"',
+            "[[sources]] #2 repeats https://a.example/; keep one table for it",
+        ),
+    ],
+)
+def test_a_bad_source_is_one_line_naming_its_table(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[[sources]]\n" + table + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value) and str(config) in str(caught.value)
+
+
+def test_sources_that_are_no_tables_are_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('sources = "https://a.example/feed"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^sources: must be tables, written \[\[sources\]\]"):
+        load_settings(config)
