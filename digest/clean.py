@@ -416,15 +416,20 @@ def _clean_page(page: Page, *, chrome: Keys, default_tz: tzinfo) -> list[Draft]:
 
 
 def _beside_the_main(drafts: list[Draft]) -> list[Draft]:
-    """The page's articles without its chrome posts: beside the page's longest article, a
-    post with a fraction of its text is a box of the page (an "About the author", a
-    comment, a "More blogs" list), not an article of an archive page."""
+    """The page's articles without its chrome posts: beside the page's longest article, an
+    undated post with a fraction of its text is a box of the page (an "About the author",
+    a "More blogs" list), not a post of an archive page (which prints each post's date);
+    a post headed like a comment is a comment."""
     if len(drafts) < 2:
         return drafts
     drafts = [draft for draft in drafts if not _commenter_head(draft.title)] or drafts
     sizes = [sum(lines.word_count(p) for p in draft.paragraphs) for draft in drafts]
     least = max(sizes) * POST_SHARE_OF_MAIN
-    return [draft for draft, size in zip(drafts, sizes, strict=True) if size >= least]
+    return [
+        draft
+        for draft, size in zip(drafts, sizes, strict=True)
+        if size >= least or draft.published is not None  # an archive's short post is dated
+    ]
 
 
 # ---------------------------------------------------------------- one article

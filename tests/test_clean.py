@@ -671,3 +671,27 @@ MORE = (
     "Other towns have tried for the same status for their own foods, and three of them are"
     " still waiting for an answer from the ministry after more than five years of letters.",
 )
+
+
+def test_an_archives_short_dated_post_beside_a_long_one_is_kept() -> None:
+    """A post of a fifth of the long one's length, dated: a post of the archive, no box."""
+    long_post = [
+        f"On stall number {n} of the market the {n}th trader of the morning sold out of"
+        f" sausages before nine, and {n} more customers were turned away at the gate."
+        for n in range(1, 25)
+    ]
+    page = "\n".join(
+        (
+            "Sausages win protected status",
+            "Posted on March 3, 2019 by Ann Lee",
+            *long_post,
+            "Posted in Food | 2 Comments",
+            "Back from the market",
+            "March 2, 2019",
+            *STORY,
+            MORE[0],
+            "Posted in Market | Leave a comment",
+        )
+    )
+    (drafts,) = clean_all(page)
+    assert [d.title for d in drafts] == ["Sausages win protected status", "Back from the market"]
