@@ -85,6 +85,7 @@ _STAMP = re.compile(
     re.I,
 )
 _STAMP_DIGITS = re.compile(r"\d[./:-]\d")
+_NAME_SEPARATOR = re.compile(r"\s*[|•·]\s*")
 _SAID = re.compile(r"\b(?:says|said|wrote)\W*$", re.I)
 _SAYS = re.compile(r"^[\w .'’-]{2,40}\s(?:says|said|wrote)(?: on .*)?:$", re.I)
 
@@ -152,6 +153,7 @@ DECK_STORY_WORDS = 40
 DATE_LINE_MAX_WORDS = 14  # a line with more words is not a date line
 BYLINE_MAX_WORDS = 16  # a line with more words is not a byline
 POSTED_BY_MAX_WORDS = 20  # a "Posted on <date> by <name>" line is never longer
+DATE_TAIL_CHARS = 4  # a date glued to a headline ends its line, but for a zone's letters
 SPLIT_DATE_PART_WORDS = 3  # a line of a date printed over several: "23", "Jul", "6:06pm, EDT"
 SPLIT_DATE_MAX_LINES = 4  # … over at most this many lines
 ECHO_LINES = 5  # a headline printed again within this many lines of the story's start
@@ -482,14 +484,18 @@ def _article(
     title = head.title
     if headline is not None and page_title is not None and (glued or title == page_title.text):
         title = headline  # of "Headline - Site"
+    published, date_source = head.published, head.date_source
+    if glued and found_echo is not None and published is None:  # "Headline Politics, Nov 6 …"
+        published = _date_after(units[found_echo[0]].text, len(found_echo[1]), default_tz)
+        date_source = "text" if published is not None else None
     return Draft(
         title=title,
         paragraphs=body,
         subtitle=head.subtitle,
         author=head.author,
         byline_source=head.byline_source,
-        published=head.published,
-        date_source=head.date_source,
+        published=published,
+        date_source=date_source,
         dateline=dateline,
         categories=tuple(dict.fromkeys(tag_slug(tag) for tag in tags)),
     )
@@ -631,6 +637,22 @@ def _commenter_head(title: str) -> bool:
         return True
     stamped = found is not None or _STAMP_DIGITS.search(title) is not None
     return stamped and (not rest or _author_like(rest))
+
+
+def _name_and_date(unit: Unit) -> tuple[str | None, str | None, str] | None:
+    """(author, None, the rest) of a "Jane Doe | Aug. 9, 2012, 10:10 AM" line: a byline
+    without its "By", a name set off from a date."""
+    if unit.words > BYLINE_MAX_WORDS:
+        return None
+    parts = [part.strip() for part in _NAME_SEPARATOR.split(unit.text)]
+    if len(parts) < 2:
+        return None
+    name, stamp = parts[0], parts[1]  # what follows the date (a count of views) may stay
+    if not (len(name.split()) >= BARE_NAME_MIN_WORDS and _author_like(name)):
+        return None
+    if dates.date_line(stamp, UTC) is None:
+        return None
+    return name, None, stamp
 
 
 def _bare_name(unit: Unit) -> bool:
@@ -827,7 +849,7 @@ def _head(
             else:
                 dated_lines.append((i, when))
             continue
-        byline = _byline(unit)
+        byline = _byline(unit) or _name_and_date(unit)
         if byline is not None:
             author, org = author or byline[0], org or byline[1]
             found = dates.find_date(byline[2], default_tz)
@@ -904,6 +926,15 @@ def _head(
     elif header_date is not None:
         published, source = header_date, "page-header"
     return _Head(title, subtitle, author, org, published, source)
+
+
+def _date_after(text: str, start: int, default_tz: tzinfo) -> datetime | None:
+    """The date a line prints after its first ``start`` characters (what the dump glued
+    to a headline), if the rest of the line is a date line."""
+    found = dates.find_date(text[start:], default_tz)
+    if found is None or found[2] < len(text[start:].rstrip()) - DATE_TAIL_CHARS:
+        return None
+    return found[0]
 
 
 def _split_dates(units: list[Unit], default_tz: tzinfo) -> dict[int, tuple[datetime, bool, int]]:

@@ -65,10 +65,16 @@ _ABBR_HOURS = {
     "BST": 1, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "AEST": 10, "AEDT": 11,
     "JST": 9, "IST": 5.5,
 }  # fmt: skip
-# The pattern is built from the table, so every abbreviation it matches has an offset.
+# US zones named without saying summer or winter ("3:39PM PT"): the place's zone, its
+# offset on the day (tz database).
+_ABBR_PLACES = {
+    "ET": "America/New_York", "CT": "America/Chicago", "MT": "America/Denver",
+    "PT": "America/Los_Angeles",
+}  # fmt: skip
+# The pattern is built from the tables, so every abbreviation it matches has an offset.
 _ZONE = re.compile(
     r"\b(?:(?P<gmt>GMT|UTC)\s*(?P<gmtoff>[+-]\s?\d{1,2}(?::?\d\d)?)?"
-    r"|(?P<abbr>" + "|".join(sorted(_ABBR_HOURS, key=len, reverse=True)) + r")\b)"
+    r"|(?P<abbr>" + "|".join(sorted([*_ABBR_HOURS, *_ABBR_PLACES], key=len, reverse=True)) + r")\b)"
     r"|(?P<num>(?<![\d:])[+-]\d\d:?\d\d)\b"
 )
 # Every zone of the tz database keeps, from 1900 on, an offset within -12:00 and +14:00
@@ -253,8 +259,11 @@ def _zone_near(
 
 def _zone_of(match: re.Match[str], default_tz: tzinfo) -> tzinfo:
     """The zone a matched token names."""
-    if match.group("abbr"):
-        return timezone(timedelta(hours=_ABBR_HOURS[match.group("abbr")]))
+    abbr = match.group("abbr")
+    if abbr in _ABBR_PLACES:
+        return ZoneInfo(_ABBR_PLACES[abbr])
+    if abbr:
+        return timezone(timedelta(hours=_ABBR_HOURS[abbr]))
     if match.group("gmt") and not match.group("gmtoff"):
         return UTC
     return _zone_or(match.group("gmtoff") or match.group("num"), default_tz)

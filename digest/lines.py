@@ -89,8 +89,9 @@ _NAME_UI_TAIL = re.compile(
     r"|view\s+(?:full\s+)?profile|become\s+a\s+fan|more\s+by\s+.*|all\s+posts)\s*$",
     re.I,
 )
-# A byline line's parts: name, organisation, date ("By Jane Doe, Agency on March 3").
-_LINE_BYLINE_PARTS = re.compile(r"\s*(?:[,|•·]|\s[-–—]\s|\s+on\s+(?=[A-Z0-9]))\s*")
+# A byline line's parts: name, organisation, date ("By Jane Doe, Agency on March 3",
+# "By Jane Doe at 1:12 pm").
+_LINE_BYLINE_PARTS = re.compile(r"\s*(?:[,|•·]|\s[-–—]\s|\s+(?:on|at)\s+(?=[A-Z0-9]))\s*")
 # The byline that opens a paragraph of a body.
 _BY = re.compile(rf"(?:{_BY_WORDS})\b\s*", re.I)
 _DAILY_MAIL_BY = re.compile(r"by\s+\.\s", re.I)  # newlines turned into " . " by a scraper

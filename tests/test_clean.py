@@ -491,6 +491,7 @@ def test_a_headline_glued_to_its_section_line_still_marks_the_story() -> None:
         "Council splits over the new harbour bridge as the mayor and her deputy clash again"
     )
     assert draft.paragraphs[0].startswith("The town council split on Tuesday")
+    assert draft.published == datetime(2012, 11, 6, 22, 45, tzinfo=UTC)  # glued to it too
 
 
 STORY_TWICE = (
@@ -695,3 +696,24 @@ def test_an_archives_short_dated_post_beside_a_long_one_is_kept() -> None:
     )
     (drafts,) = clean_all(page)
     assert [d.title for d in drafts] == ["Sausages win protected status", "Back from the market"]
+
+
+@pytest.mark.parametrize(
+    ("byline", "when"),
+    [
+        (
+            "Ann Lee | Aug. 9, 2012, 10:10 AM | 17,749 | 78",
+            datetime(2012, 8, 9, 10, 10, tzinfo=UTC),
+        ),
+        (
+            "By Ann Lee at 1:12 pm Thursday, August 9, 2012",
+            datetime(2012, 8, 9, 13, 12, tzinfo=UTC),
+        ),
+    ],
+    ids=["name-bar-date", "by-name-at-time"],
+)
+def test_a_byline_in_its_other_shapes_gives_author_and_date(byline: str, when: datetime) -> None:
+    page = "\n".join(("Sausages win protected status", byline, *STORY))
+    ((draft,),) = clean_all(page)
+    assert (draft.author, draft.published) == ("Ann Lee", when)
+    assert draft.paragraphs == STORY

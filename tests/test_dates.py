@@ -33,6 +33,9 @@ def tz(hours: float) -> timezone:
         ("Published: the 3rd of March, 2019", datetime(2019, 3, 3, tzinfo=UTC)),
         ("Tuesday, March 12, 2019", datetime(2019, 3, 12, tzinfo=UTC)),
         ("12 June 2020, 12:30 PM IST", datetime(2020, 6, 12, 12, 30, tzinfo=tz(5.5))),
+        # a US zone that does not say summer or winter: the place's offset on the day
+        ("Nov 5, 2012 - 3:39PM PT", datetime(2012, 11, 5, 15, 39, tzinfo=tz(-8))),
+        ("July 4, 2012 10:00 ET", datetime(2012, 7, 4, 10, tzinfo=tz(-4))),
         # a section or site set off before the date
         ("In Depth | 19 July 2012", datetime(2012, 7, 19, tzinfo=UTC)),
         (
