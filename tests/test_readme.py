@@ -59,6 +59,27 @@ class Session:
     needs: tuple[str, ...] = ()  # programs it calls besides digest
 
 
+# A site on a local port for the sources session (the wait is not shown).
+_WAIT_FOR_SITE = (
+    "python3 -m http.server 0 --bind 127.0.0.1 --directory site > .site.log 2>&1 &\n"
+    "for _ in $(seq 600); do grep -q 'port [0-9]' .site.log && break; sleep 0.05; done"
+)
+_SITE_FEED = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+    b"<title>Harbour News</title><link>http://127.0.0.1:8000/</link>"
+    b"<item><title>Night ferry returns to the island</title><link>/ferry</link>"
+    b"<pubDate>Thu, 26 Nov 2026 06:00:00 GMT</pubDate><description>The night ferry to the"
+    b" island sails again from Monday, after a winter in which the last boat left at six."
+    b" The operator said the late crossing would run until the end of the summer."
+    b"</description></item>"
+    b"<item><title>Harbour wall repairs begin</title><link>/wall</link>"
+    b"<pubDate>Wed, 25 Nov 2026 09:30:00 GMT</pubDate><description>Work on the harbour"
+    b" wall began on Wednesday, two years after the storm that broke it. The council said"
+    b" the repairs would take until the spring.</description></item>"
+    b"</channel></rss>"
+)
+
+
 def _curl(shown: str) -> Command:
     return Command(shown, shown.replace("127.0.0.1:8080", "127.0.0.1:$PORT"))
 
@@ -142,6 +163,30 @@ SESSIONS: dict[str, Session] = {
             "digest ingest > /dev/null",
             "digest articles --json --since 2018-06-10 --until 2018-06-10 | cut -c1-130",
         )
+    ),
+    "sources": Session(
+        (
+            Command(
+                "python3 -m http.server 0 --bind 127.0.0.1 --directory site > .site.log 2>&1 &",
+                _WAIT_FOR_SITE,
+            ),
+            "SITE=$(grep -o 'port [0-9]*' .site.log | head -1 | cut -d' ' -f2)",
+            "digest sources add http://127.0.0.1:$SITE/ --tag harbour",
+            "tail -4 config/digest.toml",
+            "digest fetch",
+            "digest fetch",
+            "COLUMNS=120 digest sources",
+        ),
+        masks=(_DAY + r" \d\d:\d\d", r"127\.0\.0\.1:\d+"),
+        files=(
+            (
+                "site/index.html",
+                b"<html><head><title>Harbour News</title>"
+                b'<link rel="alternate" type="application/rss+xml" title="Harbour News"'
+                b' href="/feed.xml"></head><body><h1>Harbour News</h1></body></html>',
+            ),
+            ("site/feed.xml", _SITE_FEED),
+        ),
     ),
     "ingest": Session(
         (
