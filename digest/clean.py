@@ -134,7 +134,7 @@ _POSTED_BY = re.compile(r"^(?P<when>.*?)\s+by\s+(?P<who>[A-Z][^,|]*?)(?:\s+in\s+
 
 _NON_WORD = re.compile(r"[\W_]+")
 # Between a page title's parts: "Headline | Site", "Headline - Section - Site", "Site :: …".
-_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—·»«:]{1,2}|-{1,2})\s+")
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—·»«:>›‹]{1,2}|-{1,2})\s+")
 _COLON_TITLE = re.compile(r"(?<=\S):\s+")  # "Site: Headline" (or "Topic: Headline")
 
 # ---------------------------------------------------------------- thresholds (in words)
@@ -1056,8 +1056,8 @@ def _pick_title(
         and units[i].words <= TITLE_MAX_WORDS
         and units[i].text.count(" | ") < TITLE_MENU_BARS
     ] or candidates
-    if hint:
-        for i in eligible:
+    if hint:  # named by a footer or the page title: whatever its length or ending
+        for i in candidates:
             if units[i].key == hint:
                 return i
     for i in eligible:

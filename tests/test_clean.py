@@ -717,3 +717,11 @@ def test_a_byline_in_its_other_shapes_gives_author_and_date(byline: str, when: d
     ((draft,),) = clean_all(page)
     assert (draft.author, draft.published) == ("Ann Lee", when)
     assert draft.paragraphs == STORY
+
+
+def test_the_page_titles_headline_is_the_title_however_long_and_however_it_ends() -> None:
+    headline = "They were laid off from their game studio. Now they want to change how we play."
+    page = "\n".join((f"{headline} > Features", "Google Plus", "Share", headline, *STORY))
+    ((draft,),) = clean_all(page)
+    assert draft.title == headline
+    assert draft.paragraphs == STORY
