@@ -8,11 +8,18 @@ The cleaner works by evidence, never by a list of any site's phrases:
   paragraph of prose) and tail (related links, newsletter prompts, comment threads);
 * vocabulary of page furniture — the words of buttons and widgets ("share", "reply",
   "subscribe", "©"), only ever on short lines that are not prose;
-* rhythm — a comment thread is a name, a date and prose, again and again.
+* rhythm — a comment thread is a name, a date and prose, again and again (one name and
+  date over a story is its byline);
+* the page title a scraper prints first — its headline, printed again above the story,
+  marks where the story starts (of several repeats, the one with most prose under it)
+  and is the title;
+* proportion — beside a page's longest post, an undated post with a fraction of its text
+  is a box of the page, not an article.
 
 Post footers ("Posted in …", "Filed under …", "Tags: …") become tags, and on an archive
-page they split it into its separate posts (``segment``). Bylines, names, date lines and
-datelines are read by ``lines``, which the summarizer shares.
+page they split it into its separate posts (``segment``), but only right under a post's
+worth of prose. Bylines, names, date lines and datelines are read by ``lines`` and
+``dates``, which the summarizer shares.
 
 Two doors: ``clean_collection`` for the scraped pages of one collection (repetition across
 them is evidence), ``polish`` for text another extractor already cut out (HTML, feeds).
