@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from digest import clean, dates, language, readers
+from digest import clean, dates, language, lines, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft, Evidence
 from digest.store import TAG_CHARS, article_id, body_keys, fit
@@ -522,6 +522,18 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
     return tags_of
 
 
+def _without_bidi(draft: Draft) -> Draft:
+    """The draft's title, deck, author and source without bidi controls (``lines``)."""
+    plain = lines.without_bidi_controls
+    return replace(
+        draft,
+        title=plain(draft.title),
+        subtitle=plain(draft.subtitle) if draft.subtitle else draft.subtitle,
+        author=plain(draft.author) if draft.author else draft.author,
+        byline_source=plain(draft.byline_source) if draft.byline_source else None,
+    )
+
+
 def _finish(
     draft: Draft,
     path: Path | str,
@@ -535,6 +547,7 @@ def _finish(
     source: str | None = None,
 ) -> Article:
     """A draft with the gaps filled: operator metadata, then the page header date, then mtime."""
+    draft = _without_bidi(draft)
     name = path.name if isinstance(path, Path) else ""  # a URL has no operator metadata
     meta = metadata.get((name, draft.title)) or metadata.get((name, None)) or _Meta()
     published, date_source = _date_of(draft, meta, mtime)

@@ -19,6 +19,7 @@ CJK_CHARS_PER_WORD = 2  # Chinese and Japanese: a word is one to three character
 SEA_CHARS_PER_WORD = 3  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
 HANGUL_PER_WORD = 4  # Korean is spaced, but a spaced word carries its particles: one more
 _WORD = re.compile(r"[^\W_]+")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SEA_CHAR = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
@@ -49,6 +50,13 @@ def name_like(text: str, links: frozenset[str], *, any_case: bool = False) -> bo
     if any_case:
         return all(w[0].isupper() or w.lower() in links for w in words)
     return all(w[0].isupper() or w in links for w in words)
+
+
+def without_bidi_controls(text: str) -> str:
+    """``text`` without the controls that reorder what follows them (U+202A…U+202E
+    embeddings and overrides, U+2066…U+2069 isolates): in a title or a name, a right-to-left
+    override makes "gnp.exe" read as "exe.png" in a mail client's list."""
+    return _BIDI_CONTROLS.sub("", text) if _BIDI_CONTROLS.search(text) else text
 
 
 def word_count(text: str) -> int:

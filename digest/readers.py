@@ -67,6 +67,13 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an absolute URL (http:, htt
 # Portuguese have the most, about one in ten); a Cyrillic or Greek code page read as
 # windows-1252 gives nearly all.
 WESTERN_NON_ASCII = 0.3
+# Windows-1252 letters of Cyrillic or Greek bytes are nearly all non-ASCII; a short Western
+# text ("déjà", "brûlée") has up to half.
+PLAINLY_WESTERN_NON_ASCII = 0.6
+# A non-ASCII character that is no letter, with a letter on either side of it: "³" in "b³ad".
+_IN_WORD_SYMBOL = re.compile(
+    r"(?<=[^\W\d_])[^\x00-\x7f\w’‘“”–—…•€™]|[^\x00-\x7f\w’‘“”–—…•€™](?=[^\W\d_])"
+)
 _MARKUP_BYTES = re.compile(rb"<[^<>]*>|&#?\w+;")  # tags and references: no letters of the text
 ENTRY_TITLE_CHARS = 100  # an untitled entry's title: its first sentence, cut to this length
 # A paragraph in this many different stories of one feed, and this share of them, is the
@@ -181,6 +188,8 @@ def _decoded(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if _plainly_western(data):  # before the guesser, which may take it for a rarer code page
+        return data.decode(_WESTERN)
     import charset_normalizer  # deferred: only legacy encodings need it
 
     matches = list(charset_normalizer.from_bytes(data))
@@ -189,16 +198,6 @@ def _decoded(data: bytes) -> str:
             "cannot decode text: not UTF-8, and no other encoding fits; save it as UTF-8"
         )
     best = matches[0]
-    for match in matches:
-        if (
-            _WESTERN in match.could_be_from_charset
-            and match.chaos <= best.chaos + 0.01
-            and match.coherence >= best.coherence - 0.05
-        ):
-            try:
-                return data.decode(_WESTERN)
-            except UnicodeDecodeError:
-                break
     if best.chaos > 0.3:
         raise IngestError(
             "cannot decode text: it reads as noise in every encoding; save it as UTF-8"
@@ -502,6 +501,25 @@ def _utf8_declared(data: bytes) -> bytes:
     if declared is None or text.isascii():
         return data
     return data[: declared.start("codec")] + b"utf-8" + data[declared.end("codec") :]
+
+
+def _plainly_western(data: bytes) -> bool:
+    """Bytes that windows-1252 reads as Western European text: every byte defined, letters
+    mostly ASCII (``PLAINLY_WESTERN_NON_ASCII``), and every other character next to a
+    letter a letter too.
+    Central European code pages fit windows-1252's bytes as well, but their letters come out
+    as symbols inside words ("³" for "ł", "¹" for "ą"); Cyrillic and Greek as mostly
+    non-ASCII letters. Where windows-1252 fits so plainly, it wins over any rarer code page a
+    guesser may rank first (mac_latin2's "cafť")."""
+    try:
+        text = _MARKUP_BYTES.sub(b" ", data).decode(_WESTERN)
+    except UnicodeDecodeError:
+        return False
+    letters = [c for c in text if c.isalpha()]
+    foreign = sum(1 for c in letters if not c.isascii())
+    if foreign > PLAINLY_WESTERN_NON_ASCII * len(letters):
+        return False
+    return _IN_WORD_SYMBOL.search(text) is None
 
 
 def _western(data: bytes) -> bool:

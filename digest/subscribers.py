@@ -24,6 +24,7 @@ from digest import db
 from digest.clean import tag_slug
 from digest.db import reason, utc_naive
 from digest.errors import StoreError, SubscriberError
+from digest.lines import without_bidi_controls
 from digest.models import Subscriber
 from digest.schema import subscribers as table
 
@@ -372,7 +373,7 @@ def _tag_text(tags: frozenset[str]) -> str:
 
 
 def _name(name: str | None) -> str | None:
-    cleaned = " ".join((name or "").split())
+    cleaned = " ".join(without_bidi_controls(name or "").split())
     return cleaned or None
 
 

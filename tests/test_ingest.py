@@ -539,3 +539,45 @@ def test_japanese_and_chinese_pages_are_stored_with_their_language(tmp_path: Pat
     ja = by_file["ja-page.txt"]
     assert ja.summary == ja.paragraphs[0]  # its two whole sentences, no space between them
     assert len(ja.summary) <= options().summary_chars
+
+
+# Short Western European texts in windows-1252 that charset-normalizer alone ranks under a
+# rarer code page (mac_latin2, cp1257, cp1250, UTF-16) or rejects outright.
+WESTERN_1252 = [
+    "déjà déjà",
+    "brûlée",
+    "— niño vu vu le résumé naïve brûlée déjà façade crème größer",
+    "“bien le le le comió über le 5 dit-il año la — déjà le Straß",
+    "œuvre über comió très et comió déjà € délicieuse très déjà “",
+]
+
+
+@pytest.mark.parametrize("text", WESTERN_1252)
+def test_windows_1252_wins_over_rarer_code_pages_that_fit_too(text: str) -> None:
+    assert readers.decode(text.encode("cp1252")) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Gdańsk, Łódź i Kraków", "cp1250"),  # "£ódŸ" in windows-1252: symbols inside words
+        ("Zażółć gęślą jaźń, pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),
+        ("Съешь же ещё этих мягких французских булок, да выпей чаю.", "koi8_r"),
+        ("Ξεσκεπάζω την ψυχοφθόρα βδελυγμία", "cp1253"),
+    ],
+)
+def test_other_code_pages_are_not_taken_for_windows_1252(text: str, encoding: str) -> None:
+    assert readers.decode(text.encode(encoding)) == text
+
+
+def test_bidi_controls_leave_titles_authors_and_decks(tmp_path: Path) -> None:
+    """A right-to-left override in a title makes a mail client show "gnp.exe" as "exe.png"."""
+    rlo, pdf, isolate = "\u202e", "\u202c", "\u2066"
+    page = (
+        f"Council votes{rlo} to dim the harbour lights{pdf}\n\n"
+        f"By Jane Roe{isolate}\n\n" + STORY.split("\n\n", 2)[2]
+    )
+    (tmp_path / "story.txt").write_text(page, encoding="utf-8")
+    (article,) = ingest.read_paths([tmp_path], options()).articles
+    assert article.title == "Council votes to dim the harbour lights"
+    assert article.author == "Jane Roe"

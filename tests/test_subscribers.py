@@ -410,3 +410,14 @@ def test_stream_is_one_total_order_across_any_page_size(engine: Engine, chunk: i
     assert streamed == list(subscribers.stream(engine, chunk=1000))
     runs = [s.tags for n, s in enumerate(streamed) if n == 0 or streamed[n - 1].tags != s.tags]
     assert len(runs) == len(set(runs))  # each tag set in one run: one render of its variant
+
+
+def test_a_subscribers_name_loses_its_bidi_controls(engine: Engine, tmp_path: Path) -> None:
+    """Added one by one or imported: a right-to-left override never reaches a greeting."""
+    stored, _ = subscribers.add(engine, "ada@example.org", name="Ada \u202eLovelace\u202c", now=NOW)
+    assert stored.subscriber.name == "Ada Lovelace"
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,tags\nbob@example.org,\u2066Bob\u2069 Roe,\n", encoding="utf-8")
+    subscribers.import_csv(engine, people, now=NOW)
+    names = {s.email: s.name for s in subscribers.all_subscribers(engine)}
+    assert names == {"ada@example.org": "Ada Lovelace", "bob@example.org": "Bob Roe"}
