@@ -30,6 +30,9 @@ TITLE_SHARE = 0.8  # a deck sharing this share of its words with the headline re
 FOLLOWING_CHARS = 40  # how far past a full stop the word that follows is looked for
 PAREN_REACH = 250  # characters: a bracket that closes this soon encloses the full stop
 QUOTE_REACH = 300  # characters: a quotation that closes this soon encloses the full stop
+# characters: how far back of a full stop an opening bracket or quotation is looked for, so
+# a text that never ends a sentence (an unclosed bracket, "U.S. U.S. …") costs linear time
+ENCLOSED_LOOKBACK = 1000
 
 # Han, kana and the full-width forms: text whose sentences end with no space after them.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff5e"
@@ -48,6 +51,7 @@ _LINE_BULLET = re.compile(r"\s*(?:[•⁃‣◦▪●*\-–—]|\d{1,3}\.?\)|\d{
 _INLINE_BULLET = re.compile(r" (?=[•⁃‣◦▪●])")
 _LIST_START = re.compile(r"[•⁃‣◦▪●]?\s?(\d{1,2}|[a-z])(\.\)|\.|\))\s+(?=[A-Z])")
 _OPENERS = "\"'“‘«„([{¿¡*•⁃‣◦▪●-–—"
+_OPENING = re.compile("[" + re.escape(_OPENERS) + " ]*")  # what may stand before a list marker
 _QUOTES = (("“", "”"), ("«", "»"), ("「", "」"), ("『", "』"))
 _SPACED_PART = re.compile(r"[^\W\d_]{1,2}\.")  # "z." of "z. B.", "EE." of "EE. UU."
 _INITIALISM = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")
@@ -208,6 +212,7 @@ def _cjk_boundary(text: str, match: re.Match[str], start: int) -> int | None:
 def _enclosed(text: str, start: int, cut: int, quotes: tuple[tuple[str, str], ...]) -> bool:
     """Inside parentheses or a quotation that closes soon: "(Ore. Times, AP)" and
     "I stayed. I saw it," he said. are one sentence each (an unclosed mark is ignored)."""
+    start = max(start, cut - ENCLOSED_LOOKBACK)
     if (
         text.count("(", start, cut) > text.count(")", start, cut)
         and ")" in text[cut : cut + PAREN_REACH]
@@ -245,7 +250,7 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     word = text[word_start:pos].lstrip(_OPENERS)
     if not word:
         return end
-    if not text[start:word_start].strip(_OPENERS + " ") and _MARKER.fullmatch(word):
+    if _OPENING.match(text, start).end() >= word_start and _MARKER.fullmatch(word):
         return None  # a list marker: "2. The second item", "• a. First"
     key = word.rsplit("-", 1)[-1]
     lower = key.lower()
