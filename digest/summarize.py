@@ -250,7 +250,8 @@ def _boundary(text: str, match: re.Match[str], start: int) -> int | None:
     word = text[word_start:pos].lstrip(_OPENERS)
     if not word:
         return end
-    if _OPENING.match(text, start).end() >= word_start and _MARKER.fullmatch(word):
+    opening = _OPENING.match(text, start)  # always matches, if only the empty string
+    if opening is not None and opening.end() >= word_start and _MARKER.fullmatch(word):
         return None  # a list marker: "2. The second item", "• a. First"
     key = word.rsplit("-", 1)[-1]
     lower = key.lower()
