@@ -113,7 +113,7 @@ class _Site:
             info = os.stat(target or "\x00")  # ValueError: nothing to serve
             if stat.S_ISDIR(info.st_mode):
                 if not path.endswith("/"):  # relative links in index.html need the slash
-                    return RedirectResponse(quote(path) + "/", 301)
+                    return RedirectResponse(_on_site(path) + "/", 301)
                 target = os.path.join(str(target), "index.html")
                 info = os.stat(target)
         except (OSError, ValueError):
@@ -300,6 +300,14 @@ def _bind(host: str, port: int) -> socket.socket:
         why = getattr(exc, "strerror", None) or exc
         raise ServeError(f"cannot listen on {host}:{port}: {why}; check --host and --port") from exc
     return sock
+
+
+def _on_site(path: str) -> str:
+    """``path`` as a Location that cannot leave the site: one leading slash, no empty segment.
+
+    A browser reads ``//issues/`` (what ``GET //issues`` would get back) as the host "issues".
+    """
+    return "/" + "/".join(quote(part) for part in path.split("/") if part)
 
 
 def _load(path: str) -> _File:

@@ -262,6 +262,45 @@ def test_the_dry_run_mails_are_not_served(site: Site) -> None:
     assert {target: raw_get(site, target) for target in private} == dict.fromkeys(private, 404)
 
 
+# ---------------------------------------------------------------- giving nothing away
+
+
+def raw_answer(site: Site, target: str, method: str = "GET") -> tuple[int, dict[str, str]]:
+    """The status and headers (names lowercased) of a request sent byte for byte."""
+    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    status_line, *lines = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers
+
+
+# Each names a directory (issues/) by a path a browser would read as another host.
+OFFSITE = ["//issues", "///issues", "/%2F%2Fissues", "/%2F/issues", "//issues/2026-11-27"]
+
+
+@pytest.mark.parametrize("target", OFFSITE)
+def test_a_redirect_never_leaves_the_site(site: Site, target: str) -> None:
+    (site.outbox / "issues" / "index.html").write_text("<!doctype html><title>Issues</title>")
+    status, headers = raw_answer(site, target)
+    location = headers.get("location", "")
+    assert status == 301 and re.match(r"/(?![/\\])", location), (target, location)
+    assert urljoin("http://127.0.0.1/a/", location).startswith("http://127.0.0.1/")
+    assert get(site, location).status_code == 200
+
+
+def test_a_redirect_keeps_the_path_it_names(site: Site) -> None:
+    write_atomic(site.outbox / "a b" / "index.html", "<!doctype html><title>Spaced</title>")
+    assert raw_answer(site, "/a%20b")[1]["location"] == "/a%20b/"
+    assert raw_answer(site, "/issues//2026-11-27")[1]["location"] == "/issues/2026-11-27/"
+
+
 # ---------------------------------------------------------------- unsubscribe
 
 
