@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest import db, signals, subscribers, templating
 from digest.errors import DigestError, ServeError, SubscriberError
@@ -69,10 +70,20 @@ _TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few m
 UNSUBSCRIBE_TEMPLATE = "unsubscribe.html.j2"
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the token is in the URL
     "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    "; base-uri 'none'; frame-ancestors 'none'",
 }
+# On every answer: no guessing a type the server did not send (a .txt run as a script), and no
+# Referer to the sites the pages link to (an unsubscribe URL holds a token; the rest, what a
+# reader reads, is nobody else's business).
+_EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+# On every HTML answer without a policy of its own (the archive, articles, issue pages): the
+# email HTML's inline <style> and style="" work; no script, frame, plugin, or fetch elsewhere.
+_HTML_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+    b"form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +220,7 @@ def create_app(
     cache_max_age: int,
     title: str,
     extra_lifespan: ExtraLifespan | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI app; the engine is made at startup, inside ``extra_lifespan`` if given."""
     site = _Site(outbox, unsubscribe_secret, cache_max_age, title)
 
@@ -226,7 +237,36 @@ def create_app(
         Route("/unsubscribe", site.unsubscribe, methods=["GET", "POST"], max_body_size=_MAX_FORM),
         Route("/{path:path}", site.file, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return _Hardened(Starlette(routes=routes, lifespan=lifespan))
+
+
+class _Hardened:
+    """The app with the headers of ``_EVERY_ANSWER`` (and HTML's policy) on every answer.
+
+    Outside Starlette, so its own error answers (a 500) carry them too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                headers += [header for header in _EVERY_ANSWER if header[0] not in names]
+                types = [value for name, value in headers if name.lower() == b"content-type"]
+                html = any(value.lower().startswith(b"text/html") for value in types)
+                if html and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", _HTML_POLICY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
 
 
 def serve(

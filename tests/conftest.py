@@ -22,7 +22,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from digest import db, smtp
 from digest.cli import cli
@@ -296,7 +296,7 @@ def mailbox(relay: Handler) -> Mailbox:
 
 
 @contextmanager
-def running(app: Starlette) -> Iterator[int]:
+def running(app: ASGIApp) -> Iterator[int]:
     """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
     # proto=IPPROTO_TCP as digest.serve makes it, so asyncio turns Nagle off.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:

@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import httpx
+import lxml.html
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
@@ -31,10 +32,12 @@ from digest import db
 from digest.errors import DigestError
 from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
+from digest.render import render_browser_page
 from digest.schema import subscribers
 from digest.serve import create_app, serve
 
 from .conftest import running
+from .factories import email_issue, make_look, many_articles
 
 pytestmark = pytest.mark.slow  # real HTTP over loopback, and `digest serve` processes
 
@@ -299,6 +302,66 @@ def test_a_redirect_keeps_the_path_it_names(site: Site) -> None:
     write_atomic(site.outbox / "a b" / "index.html", "<!doctype html><title>Spaced</title>")
     assert raw_answer(site, "/a%20b")[1]["location"] == "/a%20b/"
     assert raw_answer(site, "/issues//2026-11-27")[1]["location"] == "/issues/2026-11-27/"
+
+
+def _answers(site: Site) -> dict[str, tuple[int, dict[str, str]]]:
+    """One answer of each kind the server gives, by a name for it."""
+    token = unsubscribe_token(SECRET, "a@example.org")
+    etag = get(site, "/feed.xml", **IDENTITY).headers["etag"]
+    with httpx.Client(base_url=site.url, timeout=5) as client:
+        answers = {
+            "feed": client.get("/feed.xml"),
+            "304": client.get("/feed.xml", headers={"If-None-Match": etag, **IDENTITY}),
+            "archive": client.get("/"),
+            "issue": client.get("/issues/2026-11-27/"),
+            "301": client.get("/issues/2026-11-27"),
+            "404": client.get("/nothing"),
+            "405": client.post("/feed.xml"),
+            "unsubscribe page": client.get("/unsubscribe", params={"token": token}),
+            "bad link": client.get("/unsubscribe", params={"token": "forged"}),
+        }
+    return {name: (a.status_code, dict(a.headers)) for name, a in answers.items()}
+
+
+def test_every_answer_says_nosniff_and_sends_no_referrer(site: Site) -> None:
+    answers = _answers(site)
+    assert [status for status, _ in answers.values()] == [
+        200,
+        304,
+        200,
+        200,
+        301,
+        404,
+        405,
+        200,
+        400,
+    ]
+    for name, (_, headers) in answers.items():
+        assert headers.get("x-content-type-options") == "nosniff", name
+        assert headers.get("referrer-policy") == "no-referrer", name
+
+
+def test_every_html_answer_has_a_content_security_policy(site: Site) -> None:
+    for name, (_, headers) in _answers(site).items():
+        if headers.get("content-type", "").startswith("text/html"):
+            policy = headers.get("content-security-policy", "")
+            assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, name
+    policy = _answers(site)["issue"][1]["content-security-policy"]
+    assert "style-src 'unsafe-inline'" in policy  # the email HTML's inline styles
+
+
+def test_the_issue_page_needs_nothing_its_policy_blocks(site: Site) -> None:
+    page = render_browser_page(email_issue(*many_articles(3)), make_look())
+    write_atomic(site.outbox / "issues" / "2019-01-01" / "index.html", page)
+    answer = get(site, "/issues/2019-01-01/")
+    policy = answer.headers["content-security-policy"]
+    tree = lxml.html.fromstring(answer.content)
+    # Inline <style> and style="" are what the page has, and what the policy lets in.
+    assert tree.xpath("//style") and tree.xpath("//*[@style]") and "'unsafe-inline'" in policy
+    # Nothing it would block: no script, no stylesheet, font, frame or image to fetch.
+    fetched = tree.xpath("//script | //link[@rel='stylesheet'] | //iframe | //object | //img")
+    assert fetched == []
+    assert "@import" not in answer.text and "@font-face" not in answer.text
 
 
 # ---------------------------------------------------------------- unsubscribe
