@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
+import h11
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -36,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from digest import db, signals, subscribers, templating
 from digest.errors import DigestError, ServeError, SubscriberError
@@ -50,6 +52,7 @@ _PRIVATE = ("preview", "mail")
 _CACHE_BYTES = 64 * 1024 * 1024  # file bytes (plain + gzipped) kept in memory
 _GZIP_MIN = 256  # smaller bodies gain nothing from gzip
 _MAX_FORM = 64 * 1024
+HEADER_TIMEOUT = 10.0  # seconds a client has to send its request line and headers
 _MAX_TOKEN = 1024
 _CODING = re.compile(r"([a-z0-9*!#$%&'+.^_`|~-]+)\s*(?:;\s*q\s*=\s*([01](?:\.[0-9]{0,3})?))?")
 _ETAG = re.compile(r'\s*(?:W/)?("[^"]*")\s*(?:,|$)')
@@ -282,6 +285,7 @@ def serve(
     extra_lifespan: ExtraLifespan | None = None,
     log_level: str = "info",
     access_log: bool = True,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then finish open requests and return."""
     with db.opened(engine_url):
@@ -296,15 +300,80 @@ def serve(
         title=title,
         extra_lifespan=extra_lifespan,
     )
-    config = uvicorn.Config(
-        app, log_level=log_level, access_log=access_log, lifespan="on", server_header=False
+    server = server_for(
+        app, header_timeout=header_timeout, log_level=log_level, access_log=access_log
     )
-    server = uvicorn.Server(config)
     with sock, signals.on_stop_signals(partial(setattr, server, "should_exit", True), once=False):
         try:
             asyncio.run(_serve(server, sock, on_started))
         except SystemExit as exc:  # uvicorn's way of saying the app did not start
             raise ServeError(f"digest serve stopped at startup: {exc}; see the log above") from exc
+
+
+def server_for(
+    app: ASGIApp,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> uvicorn.Server:
+    """The uvicorn server ``serve`` runs ``app`` in (tests run it on a socket of their own)."""
+    config = uvicorn.Config(
+        app,
+        http=_with_header_timeout(header_timeout),
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+class _TimedHead(H11Protocol):
+    """uvicorn's HTTP/1.1 connection, closed when a request's line and headers take longer than
+    ``head_timeout`` seconds from its first byte (or from connecting).
+
+    uvicorn times out only an idle keep-alive connection, so a client sending its headers a
+    line at a time (slowloris) held a connection, and a file descriptor, for as long as it liked.
+    """
+
+    head_timeout = HEADER_TIMEOUT
+    _clock: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_clock()
+
+    def data_received(self, data: bytes) -> None:
+        if self._clock is None and self.conn.their_state is h11.IDLE:
+            self._start_clock()  # the first bytes of the next request on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._stop_clock()  # the head is in: the request's body and answer are not timed here
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def _start_clock(self) -> None:
+        self._clock = self.loop.call_later(self.head_timeout, self._too_slow)
+
+    def _stop_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    def _too_slow(self) -> None:
+        self._clock = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
+def _with_header_timeout(seconds: float) -> type[_TimedHead]:
+    class Protocol(_TimedHead):
+        head_timeout = seconds
+
+    return Protocol
 
 
 async def _serve(

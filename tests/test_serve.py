@@ -34,7 +34,7 @@ from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
 from digest.render import render_browser_page
 from digest.schema import subscribers
-from digest.serve import create_app, serve
+from digest.serve import create_app, serve, server_for
 
 from .conftest import running
 from .factories import email_issue, make_look, many_articles
@@ -98,7 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         app = create_app(
             outbox, engine_url=url, unsubscribe_secret=SECRET, cache_max_age=300, title=TITLE
         )
-        with running(app) as port:
+        with running(app, server_for(app, log_level="warning")) as port:
             yield Site(f"http://127.0.0.1:{port}", port, outbox, engine)
 
 
@@ -362,6 +362,37 @@ def test_the_issue_page_needs_nothing_its_policy_blocks(site: Site) -> None:
     fetched = tree.xpath("//script | //link[@rel='stylesheet'] | //iframe | //object | //img")
     assert fetched == []
     assert "@import" not in answer.text and "@font-face" not in answer.text
+
+
+def _dropped(conn: socket.socket, trickle: Iterator[bytes]) -> bool:
+    """Whether the server closes ``conn`` while it is sent ``trickle``, 0.1 s between pieces."""
+    conn.settimeout(0.1)
+    for piece in trickle:
+        try:
+            conn.sendall(piece)
+            if conn.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("before", [b"", b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_a_client_trickling_its_headers_is_dropped(site: Site, before: bytes) -> None:
+    """Slowloris: headers sent a line at a time, for ever, held a connection for ever."""
+    app = create_app(
+        site.outbox, engine_url=str(site.engine.url), unsubscribe_secret=SECRET, cache_max_age=0,
+        title=TITLE,
+    )  # fmt: skip
+    server = server_for(app, header_timeout=0.5, log_level="warning")
+    with running(app, server) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(before)  # nothing, or one whole request: the clock starts at the next one
+        head = (b"GET /feed.xml HTTP/1.1\r\n", *(b"X-Slow-%d: 1\r\n" % n for n in range(100)))
+        assert _dropped(conn, iter(head))  # within 100 × 0.1 s, far beyond the 0.5 s bound
+        # A client that sends its request at once is answered as before.
+        assert httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5).status_code == 200
 
 
 # ---------------------------------------------------------------- unsubscribe
