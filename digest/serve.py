@@ -326,7 +326,21 @@ def server_for(
         lifespan="on",
         server_header=False,
     )
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PathOnly) for f in access.filters):
+        access.addFilter(_PathOnly())
     return uvicorn.Server(config)
+
+
+class _PathOnly(logging.Filter):
+    """uvicorn's access log lines with the path only: the query of an unsubscribe link is its
+    token, which unsubscribes whoever reads the log, and any other query is the client's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args  # (client, method, path?query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
 
 
 class _TimedHead(H11Protocol):

@@ -550,6 +550,32 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
     assert (child.returncode, out.strip(), err) == (0, "returned", "")
 
 
+def test_the_access_log_has_the_path_and_never_the_token(tmp_path: Path) -> None:
+    """An unsubscribe link's token, in a log, unsubscribes whoever reads the log."""
+    token = unsubscribe_token("s", "a@example.org")
+    code = (
+        "from pathlib import Path; from digest.serve import serve; "
+        f"serve(Path({str(tmp_path)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
+        "unsubscribe_secret='s', cache_max_age=60, title='T', "
+        "on_started=lambda host, port: print('started', port, flush=True))"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        port = child.stdout.readline().split()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            assert client.get("/unsubscribe", params={"token": token}).status_code == 200
+            assert client.get("/nothing?token=" + token).status_code == 404
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=15)
+    finally:
+        child.kill() if child.poll() is None else None
+    assert '"GET /unsubscribe HTTP/1.1" 200' in out and '"GET /nothing HTTP/1.1" 404' in out
+    assert token not in out + err and "token=" not in out + err
+
+
 def test_serve_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
