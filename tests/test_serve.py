@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -364,6 +364,28 @@ def test_the_issue_page_needs_nothing_its_policy_blocks(site: Site) -> None:
     assert "@import" not in answer.text and "@font-face" not in answer.text
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+@pytest.mark.parametrize(("extra", "refused"), [("", 0), ("<script>1</script>", 1)])
+def test_chromium_shows_the_served_issue_page_within_its_policy(
+    site: Site, tmp_path: Path, extra: str, refused: int
+) -> None:
+    """Nothing the issue page needs is refused (the script, that Chromium reports refusals)."""
+    page = render_browser_page(email_issue(*many_articles(3)), make_look())
+    write_atomic(
+        site.outbox / "issues/2019-01-01/index.html", page.replace("</body>", extra + "</body>")
+    )
+    command = [
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+        "--virtual-time-budget=2000", "--dump-dom", site.url + "/issues/2019-01-01/",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert "The Daily Digest" in done.stdout, done.stderr[-500:]
+    assert done.stderr.count("violates the following Content Security Policy") == refused
+
+
 def _dropped(conn: socket.socket, trickle: Iterator[bytes]) -> bool:
     """Whether the server closes ``conn`` while it is sent ``trickle``, 0.1 s between pieces."""
     conn.settimeout(0.1)
@@ -520,14 +542,15 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the serve() entry point
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
-    outbox = tmp_path / "outbox"
-    write_atomic(outbox / "feed.xml", rss(*(f"Story {n} " + "word " * 200 for n in range(22))))
+@contextmanager
+def serve_process(tmp_path: Path, **options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``serve()`` of tmp_path/outbox in a child process on a free port: it and its port."""
+    arguments = "".join(f"{name}={value}, " for name, value in options.items())
     code = (
-        "import sys; from pathlib import Path; from digest.serve import serve; "
-        f"serve(Path({str(outbox)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
-        "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
+        "from pathlib import Path; from digest.serve import serve; "
+        f"serve(Path({str(tmp_path / 'outbox')!r}), port=0, "
+        f"engine_url={f'sqlite:///{tmp_path}/d.db'!r}, unsubscribe_secret='s', "
+        f"cache_max_age=60, title='T', {arguments}"
         "on_started=lambda host, port: print('started', port, flush=True)); "
         "print('returned', flush=True)"
     )
@@ -538,6 +561,16 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
         assert child.stdout is not None
         started, port = child.stdout.readline().split()  # the port the kernel gave it
         assert started == "started" and port != "0"
+        yield child, port
+    finally:
+        child.kill() if child.poll() is None else None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
+    feed = rss(*(f"Story {n} " + "word " * 200 for n in range(22)))
+    write_atomic(tmp_path / "outbox" / "feed.xml", feed)
+    with serve_process(tmp_path, log_level="'warning'") as (child, port):
         with httpx.Client(headers=IDENTITY, timeout=5) as client:
             answer = client.get(f"http://127.0.0.1:{port}/feed.xml")
             assert answer.status_code == 200
@@ -545,33 +578,18 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
             assert len(answer.content) > 40_000
         child.send_signal(signum)
         out, err = child.communicate(timeout=15)
-    finally:
-        child.kill() if child.poll() is None else None
     assert (child.returncode, out.strip(), err) == (0, "returned", "")
 
 
 def test_the_access_log_has_the_path_and_never_the_token(tmp_path: Path) -> None:
     """An unsubscribe link's token, in a log, unsubscribes whoever reads the log."""
     token = unsubscribe_token("s", "a@example.org")
-    code = (
-        "from pathlib import Path; from digest.serve import serve; "
-        f"serve(Path({str(tmp_path)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
-        "unsubscribe_secret='s', cache_max_age=60, title='T', "
-        "on_started=lambda host, port: print('started', port, flush=True))"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        port = child.stdout.readline().split()[1]
+    with serve_process(tmp_path) as (child, port):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             assert client.get("/unsubscribe", params={"token": token}).status_code == 200
             assert client.get("/nothing?token=" + token).status_code == 404
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=15)
-    finally:
-        child.kill() if child.poll() is None else None
     assert '"GET /unsubscribe HTTP/1.1" 200' in out and '"GET /nothing HTTP/1.1" 404' in out
     assert token not in out + err and "token=" not in out + err
 
