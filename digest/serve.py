@@ -2,6 +2,10 @@
 
 Feed readers poll feed.xml every few minutes, so a file answer costs one ``stat`` when the
 file has not changed: its bytes, hash and gzipped copy are cached per file version.
+
+It gives nothing away: redirects stay on the site, every answer says nosniff and sends no
+Referer, HTML answers carry a Content-Security-Policy, a client trickling its headers is
+dropped, and the access log never holds a query (an unsubscribe link's token).
 """
 
 from __future__ import annotations
