@@ -2,6 +2,10 @@
 
 Feed readers poll feed.xml every few minutes, so a file answer costs one ``stat`` when the
 file has not changed: its bytes, hash and gzipped copy are cached per file version.
+
+It gives nothing away: redirects stay on the site, every answer says nosniff and sends no
+Referer, HTML answers carry a Content-Security-Policy, a client trickling its headers is
+dropped, and the access log never holds a query (an unsubscribe link's token).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
+import h11
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -35,6 +40,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from digest import db, signals, subscribers, templating
 from digest.errors import DigestError, ServeError, SubscriberError
@@ -49,6 +56,7 @@ _PRIVATE = ("preview", "mail")
 _CACHE_BYTES = 64 * 1024 * 1024  # file bytes (plain + gzipped) kept in memory
 _GZIP_MIN = 256  # smaller bodies gain nothing from gzip
 _MAX_FORM = 64 * 1024
+HEADER_TIMEOUT = 10.0  # seconds a client has to send its request line and headers
 _MAX_TOKEN = 1024
 _CODING = re.compile(r"([a-z0-9*!#$%&'+.^_`|~-]+)\s*(?:;\s*q\s*=\s*([01](?:\.[0-9]{0,3})?))?")
 _ETAG = re.compile(r'\s*(?:W/)?("[^"]*")\s*(?:,|$)')
@@ -69,10 +77,20 @@ _TRY_AGAIN = "We could not unsubscribe you just now. Please try again in a few m
 UNSUBSCRIBE_TEMPLATE = "unsubscribe.html.j2"
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the token is in the URL
     "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    "; base-uri 'none'; frame-ancestors 'none'",
 }
+# On every answer: no guessing a type the server did not send (a .txt run as a script), and no
+# Referer to the sites the pages link to (an unsubscribe URL holds a token; the rest, what a
+# reader reads, is nobody else's business).
+_EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+# On every HTML answer without a policy of its own (the archive, articles, issue pages): the
+# email HTML's inline <style> and style="" work; no script, frame, plugin, or fetch elsewhere.
+_HTML_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+    b"form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +131,7 @@ class _Site:
             info = os.stat(target or "\x00")  # ValueError: nothing to serve
             if stat.S_ISDIR(info.st_mode):
                 if not path.endswith("/"):  # relative links in index.html need the slash
-                    return RedirectResponse(quote(path) + "/", 301)
+                    return RedirectResponse(_on_site(path) + "/", 301)
                 target = os.path.join(str(target), "index.html")
                 info = os.stat(target)
         except (OSError, ValueError):
@@ -209,7 +227,7 @@ def create_app(
     cache_max_age: int,
     title: str,
     extra_lifespan: ExtraLifespan | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI app; the engine is made at startup, inside ``extra_lifespan`` if given."""
     site = _Site(outbox, unsubscribe_secret, cache_max_age, title)
 
@@ -226,7 +244,36 @@ def create_app(
         Route("/unsubscribe", site.unsubscribe, methods=["GET", "POST"], max_body_size=_MAX_FORM),
         Route("/{path:path}", site.file, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return _Hardened(Starlette(routes=routes, lifespan=lifespan))
+
+
+class _Hardened:
+    """The app with the headers of ``_EVERY_ANSWER`` (and HTML's policy) on every answer.
+
+    Outside Starlette, so its own error answers (a 500) carry them too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                headers += [header for header in _EVERY_ANSWER if header[0] not in names]
+                types = [value for name, value in headers if name.lower() == b"content-type"]
+                html = any(value.lower().startswith(b"text/html") for value in types)
+                if html and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", _HTML_POLICY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
 
 
 def serve(
@@ -242,6 +289,7 @@ def serve(
     extra_lifespan: ExtraLifespan | None = None,
     log_level: str = "info",
     access_log: bool = True,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then finish open requests and return."""
     with db.opened(engine_url):
@@ -256,15 +304,94 @@ def serve(
         title=title,
         extra_lifespan=extra_lifespan,
     )
-    config = uvicorn.Config(
-        app, log_level=log_level, access_log=access_log, lifespan="on", server_header=False
+    server = server_for(
+        app, header_timeout=header_timeout, log_level=log_level, access_log=access_log
     )
-    server = uvicorn.Server(config)
     with sock, signals.on_stop_signals(partial(setattr, server, "should_exit", True), once=False):
         try:
             asyncio.run(_serve(server, sock, on_started))
         except SystemExit as exc:  # uvicorn's way of saying the app did not start
             raise ServeError(f"digest serve stopped at startup: {exc}; see the log above") from exc
+
+
+def server_for(
+    app: ASGIApp,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> uvicorn.Server:
+    """The uvicorn server ``serve`` runs ``app`` in (tests run it on a socket of their own)."""
+    config = uvicorn.Config(
+        app,
+        http=_with_header_timeout(header_timeout),
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        server_header=False,
+    )
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PathOnly) for f in access.filters):
+        access.addFilter(_PathOnly())
+    return uvicorn.Server(config)
+
+
+class _PathOnly(logging.Filter):
+    """uvicorn's access log lines with the path only: the query of an unsubscribe link is its
+    token, which unsubscribes whoever reads the log, and any other query is the client's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args  # (client, method, path?query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
+
+
+class _TimedHead(H11Protocol):
+    """uvicorn's HTTP/1.1 connection, closed when a request's line and headers take longer than
+    ``head_timeout`` seconds from its first byte (or from connecting).
+
+    uvicorn times out only an idle keep-alive connection, so a client sending its headers a
+    line at a time (slowloris) held a connection, and a file descriptor, for as long as it liked.
+    """
+
+    head_timeout = HEADER_TIMEOUT
+    _clock: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_clock()
+
+    def data_received(self, data: bytes) -> None:
+        if self._clock is None and self.conn.their_state is h11.IDLE:
+            self._start_clock()  # the first bytes of the next request on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._stop_clock()  # the head is in: the request's body and answer are not timed here
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def _start_clock(self) -> None:
+        self._clock = self.loop.call_later(self.head_timeout, self._too_slow)
+
+    def _stop_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    def _too_slow(self) -> None:
+        self._clock = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
+def _with_header_timeout(seconds: float) -> type[_TimedHead]:
+    class Protocol(_TimedHead):
+        head_timeout = seconds
+
+    return Protocol
 
 
 async def _serve(
@@ -300,6 +427,14 @@ def _bind(host: str, port: int) -> socket.socket:
         why = getattr(exc, "strerror", None) or exc
         raise ServeError(f"cannot listen on {host}:{port}: {why}; check --host and --port") from exc
     return sock
+
+
+def _on_site(path: str) -> str:
+    """``path`` as a Location that cannot leave the site: one leading slash, no empty segment.
+
+    A browser reads ``//issues/`` (what ``GET //issues`` would get back) as the host "issues".
+    """
+    return "/" + "/".join(quote(part) for part in path.split("/") if part)
 
 
 def _load(path: str) -> _File:

@@ -337,8 +337,8 @@ class _StreamingFile:
                 )
                 self._tmp = Path(tmp)
                 self._handle = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115
-                csv.writer(self._handle).writerow(["email", "variant"])
-            csv.writer(self._handle).writerow(cells)
+                _write_row(self._handle, ("email", "variant"))
+            _write_row(self._handle, cells)
         except OSError as exc:
             raise self._error(exc) from exc
 
@@ -361,6 +361,18 @@ class _StreamingFile:
 
     def _error(self, exc: OSError) -> DeliveryError:
         return DeliveryError(f"cannot write {self._path}: {exc.strerror or exc}; check outbox_dir")
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(…), DDE), and
+# an address may start with =, + or - (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _write_row(handle: io.TextIOWrapper, cells: tuple[str, ...]) -> None:
+    """One CSV row a spreadsheet shows as text: a formula's first character behind a ', and
+    every cell quoted (a spreadsheet splitting at ';' still sees one text cell)."""
+    inert = ["'" + cell if cell.startswith(_FORMULA_START) else cell for cell in cells]
+    csv.writer(handle, quoting=csv.QUOTE_ALL).writerow(inert)
 
 
 def _safe_name(name: str, suffix: str) -> str:

@@ -22,7 +22,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from digest import db, smtp
 from digest.cli import cli
@@ -296,12 +296,12 @@ def mailbox(relay: Handler) -> Mailbox:
 
 
 @contextmanager
-def running(app: Starlette) -> Iterator[int]:
-    """Serve ``app`` with uvicorn in a thread on a free loopback port, which it yields."""
+def running(app: ASGIApp, server: uvicorn.Server | None = None) -> Iterator[int]:
+    """Serve ``app`` (in ``server``, if given) in a thread on a free loopback port; yield it."""
     # proto=IPPROTO_TCP as digest.serve makes it, so asyncio turns Nagle off.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
         sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        server = server or uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30

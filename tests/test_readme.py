@@ -133,6 +133,7 @@ SESSIONS: dict[str, Session] = {
                 'curl -sI -H "Accept-Encoding: gzip" http://127.0.0.1:8080/feed.xml '
                 '| grep -E "etag|length"'
             ),
+            _curl('curl -sI http://127.0.0.1:8080//issues | grep -E "^HTTP|location"'),
             "digest send --dry-run > /dev/null",
             "TOKEN=$(grep -m1 -o 'token=[^>]*' outbox/preview/2019-01-01/mail/ada@example.org.eml)",
             _curl(

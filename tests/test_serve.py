@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import httpx
+import lxml.html
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
@@ -31,10 +32,12 @@ from digest import db
 from digest.errors import DigestError
 from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
+from digest.render import render_browser_page
 from digest.schema import subscribers
-from digest.serve import create_app, serve
+from digest.serve import create_app, serve, server_for
 
 from .conftest import running
+from .factories import email_issue, make_look, many_articles
 
 pytestmark = pytest.mark.slow  # real HTTP over loopback, and `digest serve` processes
 
@@ -95,7 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         app = create_app(
             outbox, engine_url=url, unsubscribe_secret=SECRET, cache_max_age=300, title=TITLE
         )
-        with running(app) as port:
+        with running(app, server_for(app, log_level="warning")) as port:
             yield Site(f"http://127.0.0.1:{port}", port, outbox, engine)
 
 
@@ -262,6 +265,158 @@ def test_the_dry_run_mails_are_not_served(site: Site) -> None:
     assert {target: raw_get(site, target) for target in private} == dict.fromkeys(private, 404)
 
 
+# ---------------------------------------------------------------- giving nothing away
+
+
+def raw_answer(site: Site, target: str, method: str = "GET") -> tuple[int, dict[str, str]]:
+    """The status and headers (names lowercased) of a request sent byte for byte."""
+    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    status_line, *lines = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers
+
+
+# Each names a directory (issues/) by a path a browser would read as another host.
+OFFSITE = ["//issues", "///issues", "/%2F%2Fissues", "/%2F/issues", "//issues/2026-11-27"]
+
+
+@pytest.mark.parametrize("target", OFFSITE)
+def test_a_redirect_never_leaves_the_site(site: Site, target: str) -> None:
+    (site.outbox / "issues" / "index.html").write_text("<!doctype html><title>Issues</title>")
+    status, headers = raw_answer(site, target)
+    location = headers.get("location", "")
+    assert status == 301 and re.match(r"/(?![/\\])", location), (target, location)
+    assert urljoin("http://127.0.0.1/a/", location).startswith("http://127.0.0.1/")
+    assert get(site, location).status_code == 200
+
+
+def test_a_redirect_keeps_the_path_it_names(site: Site) -> None:
+    write_atomic(site.outbox / "a b" / "index.html", "<!doctype html><title>Spaced</title>")
+    assert raw_answer(site, "/a%20b")[1]["location"] == "/a%20b/"
+    assert raw_answer(site, "/issues//2026-11-27")[1]["location"] == "/issues/2026-11-27/"
+
+
+def _answers(site: Site) -> dict[str, tuple[int, dict[str, str]]]:
+    """One answer of each kind the server gives, by a name for it."""
+    token = unsubscribe_token(SECRET, "a@example.org")
+    etag = get(site, "/feed.xml", **IDENTITY).headers["etag"]
+    with httpx.Client(base_url=site.url, timeout=5) as client:
+        answers = {
+            "feed": client.get("/feed.xml"),
+            "304": client.get("/feed.xml", headers={"If-None-Match": etag, **IDENTITY}),
+            "archive": client.get("/"),
+            "issue": client.get("/issues/2026-11-27/"),
+            "301": client.get("/issues/2026-11-27"),
+            "404": client.get("/nothing"),
+            "405": client.post("/feed.xml"),
+            "unsubscribe page": client.get("/unsubscribe", params={"token": token}),
+            "bad link": client.get("/unsubscribe", params={"token": "forged"}),
+        }
+    return {name: (a.status_code, dict(a.headers)) for name, a in answers.items()}
+
+
+def test_every_answer_says_nosniff_and_sends_no_referrer(site: Site) -> None:
+    answers = _answers(site)
+    assert [status for status, _ in answers.values()] == [
+        200,
+        304,
+        200,
+        200,
+        301,
+        404,
+        405,
+        200,
+        400,
+    ]
+    for name, (_, headers) in answers.items():
+        assert headers.get("x-content-type-options") == "nosniff", name
+        assert headers.get("referrer-policy") == "no-referrer", name
+
+
+def test_every_html_answer_has_a_content_security_policy(site: Site) -> None:
+    for name, (_, headers) in _answers(site).items():
+        if headers.get("content-type", "").startswith("text/html"):
+            policy = headers.get("content-security-policy", "")
+            assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, name
+    policy = _answers(site)["issue"][1]["content-security-policy"]
+    assert "style-src 'unsafe-inline'" in policy  # the email HTML's inline styles
+
+
+def test_the_issue_page_needs_nothing_its_policy_blocks(site: Site) -> None:
+    page = render_browser_page(email_issue(*many_articles(3)), make_look())
+    write_atomic(site.outbox / "issues" / "2019-01-01" / "index.html", page)
+    answer = get(site, "/issues/2019-01-01/")
+    policy = answer.headers["content-security-policy"]
+    tree = lxml.html.fromstring(answer.content)
+    # Inline <style> and style="" are what the page has, and what the policy lets in.
+    assert tree.xpath("//style") and tree.xpath("//*[@style]") and "'unsafe-inline'" in policy
+    # Nothing it would block: no script, no stylesheet, font, frame or image to fetch.
+    fetched = tree.xpath("//script | //link[@rel='stylesheet'] | //iframe | //object | //img")
+    assert fetched == []
+    assert "@import" not in answer.text and "@font-face" not in answer.text
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+@pytest.mark.parametrize(("extra", "refused"), [("", 0), ("<script>1</script>", 1)])
+def test_chromium_shows_the_served_issue_page_within_its_policy(
+    site: Site, tmp_path: Path, extra: str, refused: int
+) -> None:
+    """Nothing the issue page needs is refused (the script, that Chromium reports refusals)."""
+    page = render_browser_page(email_issue(*many_articles(3)), make_look())
+    write_atomic(
+        site.outbox / "issues/2019-01-01/index.html", page.replace("</body>", extra + "</body>")
+    )
+    command = [
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+        "--virtual-time-budget=2000", "--dump-dom", site.url + "/issues/2019-01-01/",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert "The Daily Digest" in done.stdout, done.stderr[-500:]
+    assert done.stderr.count("violates the following Content Security Policy") == refused
+
+
+def _dropped(conn: socket.socket, trickle: Iterator[bytes]) -> bool:
+    """Whether the server closes ``conn`` while it is sent ``trickle``, 0.1 s between pieces."""
+    conn.settimeout(0.1)
+    for piece in trickle:
+        try:
+            conn.sendall(piece)
+            if conn.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("before", [b"", b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_a_client_trickling_its_headers_is_dropped(site: Site, before: bytes) -> None:
+    """Slowloris: headers sent a line at a time, for ever, held a connection for ever."""
+    app = create_app(
+        site.outbox, engine_url=str(site.engine.url), unsubscribe_secret=SECRET, cache_max_age=0,
+        title=TITLE,
+    )  # fmt: skip
+    server = server_for(app, header_timeout=0.5, log_level="warning")
+    with running(app, server) as port, socket.create_connection(("127.0.0.1", port), 5) as conn:
+        conn.sendall(before)  # nothing, or one whole request: the clock starts at the next one
+        head = (b"GET /feed.xml HTTP/1.1\r\n", *(b"X-Slow-%d: 1\r\n" % n for n in range(100)))
+        assert _dropped(conn, iter(head))  # within 100 × 0.1 s, far beyond the 0.5 s bound
+        # A client that sends its request at once is answered as before.
+        assert httpx.get(f"http://127.0.0.1:{port}/feed.xml", timeout=5).status_code == 200
+
+
 # ---------------------------------------------------------------- unsubscribe
 
 
@@ -387,14 +542,15 @@ def test_newsboat_reloads_the_served_feed(site: Site, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the serve() entry point
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
-    outbox = tmp_path / "outbox"
-    write_atomic(outbox / "feed.xml", rss(*(f"Story {n} " + "word " * 200 for n in range(22))))
+@contextmanager
+def serve_process(tmp_path: Path, **options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``serve()`` of tmp_path/outbox in a child process on a free port: it and its port."""
+    arguments = "".join(f"{name}={value}, " for name, value in options.items())
     code = (
-        "import sys; from pathlib import Path; from digest.serve import serve; "
-        f"serve(Path({str(outbox)!r}), port=0, engine_url={f'sqlite:///{tmp_path}/d.db'!r}, "
-        "unsubscribe_secret='s', cache_max_age=60, title='T', log_level='warning', "
+        "from pathlib import Path; from digest.serve import serve; "
+        f"serve(Path({str(tmp_path / 'outbox')!r}), port=0, "
+        f"engine_url={f'sqlite:///{tmp_path}/d.db'!r}, unsubscribe_secret='s', "
+        f"cache_max_age=60, title='T', {arguments}"
         "on_started=lambda host, port: print('started', port, flush=True)); "
         "print('returned', flush=True)"
     )
@@ -405,6 +561,16 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
         assert child.stdout is not None
         started, port = child.stdout.readline().split()  # the port the kernel gave it
         assert started == "started" and port != "0"
+        yield child, port
+    finally:
+        child.kill() if child.poll() is None else None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: int) -> None:
+    feed = rss(*(f"Story {n} " + "word " * 200 for n in range(22)))
+    write_atomic(tmp_path / "outbox" / "feed.xml", feed)
+    with serve_process(tmp_path, log_level="'warning'") as (child, port):
         with httpx.Client(headers=IDENTITY, timeout=5) as client:
             answer = client.get(f"http://127.0.0.1:{port}/feed.xml")
             assert answer.status_code == 200
@@ -412,9 +578,20 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
             assert len(answer.content) > 40_000
         child.send_signal(signum)
         out, err = child.communicate(timeout=15)
-    finally:
-        child.kill() if child.poll() is None else None
     assert (child.returncode, out.strip(), err) == (0, "returned", "")
+
+
+def test_the_access_log_has_the_path_and_never_the_token(tmp_path: Path) -> None:
+    """An unsubscribe link's token, in a log, unsubscribes whoever reads the log."""
+    token = unsubscribe_token("s", "a@example.org")
+    with serve_process(tmp_path) as (child, port):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            assert client.get("/unsubscribe", params={"token": token}).status_code == 200
+            assert client.get("/nothing?token=" + token).status_code == 404
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=15)
+    assert '"GET /unsubscribe HTTP/1.1" 200' in out and '"GET /nothing HTTP/1.1" 404' in out
+    assert token not in out + err and "token=" not in out + err
 
 
 def test_serve_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import signal
@@ -331,3 +332,28 @@ def test_ctrl_c_mid_message_hangs_up_at_once(mailbox: Mailbox) -> None:
     started = time.monotonic()
     sender.close()
     assert time.monotonic() - started < 1.0
+
+
+# Each would start a formula in a spreadsheet that opens recipients.csv (OWASP: CSV injection).
+FORMULAS = ["=1+2@example.org", "+1@example.org", "-1@example.org", "@x", "\t=1@x", "\r=1@x"]
+
+
+def test_recipients_csv_cells_never_start_a_formula(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smtp, "PER_RECIPIENT_LIMIT", 1)
+    writer = smtp.OutboxWriter(tmp_path, recipients=len(FORMULAS) + 1)
+    writer.begin_variant(frozenset(), 1)
+    for address in [*FORMULAS, "ada@example.org"]:
+        writer.send("digest@example.org", address, b"Subject: x\r\n\r\nbody\r\n")
+    writer.close()
+    text = (tmp_path / "recipients.csv").read_bytes().decode()
+    with (tmp_path / "recipients.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        ["email", "variant"],
+        *(["'" + address, "variant-001-all.eml"] for address in FORMULAS),
+        ["ada@example.org", "variant-001-all.eml"],
+    ]
+    # Every cell quoted too: a spreadsheet splitting at ';' still sees one text cell.
+    assert text.startswith('"email","variant"\r\n"\'=1+2@example.org","variant-001-all.eml"\r\n')
