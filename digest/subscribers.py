@@ -26,6 +26,7 @@ from digest.db import reason, utc_naive
 from digest.errors import StoreError, SubscriberError
 from digest.lines import without_bidi_controls
 from digest.models import Subscriber
+from digest.readers import printable
 from digest.schema import subscribers as table
 
 _BATCH = 500
@@ -373,7 +374,7 @@ def _tag_text(tags: frozenset[str]) -> str:
 
 
 def _name(name: str | None) -> str | None:
-    cleaned = " ".join(without_bidi_controls(name or "").split())
+    cleaned = " ".join(without_bidi_controls(printable(name or "")).split())
     return cleaned or None
 
 

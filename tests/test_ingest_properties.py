@@ -8,6 +8,7 @@ a run is the same on every machine, and few enough to stay fast on a loaded CI.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest import clean, dates, ingest, readers
+from digest import clean, dates, ingest, readers, segment, subscribers
 from digest.errors import DigestError
 from digest.models import Draft
 
@@ -336,3 +337,87 @@ def test_the_cleaner_takes_any_lines(texts: list[str], default_tz: Any) -> None:
 def test_polish_takes_any_lines(title: str, lines: list[str]) -> None:
     paragraphs, dateline = clean.polish(title, lines)
     assert all(paragraphs) and (dateline is None or dateline)
+
+
+@properties(150)
+@given(PAGE_TEXT | TEXT)
+def test_the_segmenter_keeps_every_line_of_text_once(text: str) -> None:
+    """Lines of decoded text (``readers.printable``, as every reader gives) become units,
+    split into posts at footers: every unit is in one post or is a footer, and none holds
+    a control character."""
+    page = segment.prepare(readers.printable(text))
+    posts, _ = segment.segments(page)
+    in_posts = [unit for units, _, _ in posts for unit in units]
+    footers = [unit for unit in page if segment.footer(unit) is not None]
+    assert len(in_posts) + len(footers) >= len(page) >= len(in_posts)
+    assert_printable(*(unit.text for unit in page))
+
+
+JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+JSON_ITEM = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": TEXT | st.integers(),
+        "url": st.sampled_from(["https://example.org/a", "/b", "", "not a url"]) | JSON_VALUE,
+        "title": PROSE | JSON_VALUE,
+        "content_html": FRAGMENT | JSON_VALUE,
+        "content_text": PROSE | JSON_VALUE,
+        "summary": SENTENCE | JSON_VALUE,
+        "date_published": STAMP | JSON_VALUE,
+        "authors": st.lists(st.fixed_dictionaries({"name": TEXT | JSON_VALUE}), max_size=2)
+        | JSON_VALUE,
+        "tags": st.lists(TEXT, max_size=3) | JSON_VALUE,
+        "language": st.sampled_from(["en", "de-DE", "xx"]) | JSON_VALUE,
+    },
+)
+JSON_FEED = st.fixed_dictionaries(
+    {"version": st.just("https://jsonfeed.org/version/1.1"), "items": st.lists(JSON_ITEM)},
+    optional={"title": TEXT | JSON_VALUE, "home_page_url": TEXT | JSON_VALUE},
+) | st.dictionaries(TEXT, JSON_VALUE, max_size=4)
+
+
+@properties(150)
+@given(JSON_FEED, ZONES)
+def test_json_feeds_give_printable_entries_or_say_why(feed: Any, default_tz: Any) -> None:
+    data = json.dumps(feed, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        site, entries = readers.read_feed(data)
+    except DigestError:
+        return
+    assert_printable(site)
+    for entry in entries:
+        found = readers.read_entry(entry, site, default_tz)
+        if found is not None:
+            assert_found(found)
+
+
+CSV_CELL = st.one_of(
+    TEXT,
+    st.sampled_from(["ada@example.org", "Bob@Example.ORG", "bad@@x", "=cmd()", '"', "a,b"]),
+)
+CSV_BYTES = st.one_of(
+    st.lists(st.lists(CSV_CELL, max_size=4), max_size=6)
+    .map(lambda rows: "email,name,tags\n" + "\n".join(",".join(row) for row in rows))
+    .map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=200),
+)
+
+
+@properties(150)
+@given(CSV_BYTES)
+def test_a_subscriber_csv_gives_valid_subscribers_or_says_why(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "people.csv"
+        path.write_bytes(data)
+        try:
+            found, errors = subscribers.read_csv(path)
+        except DigestError:
+            return
+    for subscriber in found:
+        assert subscribers.normalize(subscriber.email) == subscriber.email
+        assert_printable(subscriber.email, subscriber.name, *subscriber.tags)
+    assert all("\n" not in error for error in errors)
