@@ -171,9 +171,7 @@ POST_SHARE_OF_MAIN = 0.25  # a page's post with less than this share of its long
 COMMENT_HEAD_MAX_WORDS = 12  # a commenter's name and stamp on one line
 COMMENTER_MAX_WORDS = 5  # a commenter's name line, above the date of the comment
 COMMENT_REACH = 12  # lines under a name / date pair looked at for another, or for a story
-STORY_MIN_PARAGRAPHS = (
-    2  # a comment label under fewer of the body's paragraphs may be a share row's
-)
+STORY_MIN_PARAGRAPHS = 2  # a comment label above fewer body paragraphs: maybe a share row's
 STORY_MIN_PROSE_WORDS = 120  # prose under one name / date pair that makes it a byline
 COMMENT_MIN_WORDS = 3  # the line after a commenter's name and date: the comment's words
 FORM_PROMPT_MAX_WORDS = 6  # a short prompt right above a comment form belongs to the form
@@ -458,7 +456,11 @@ def _article(
     start = None
     glued = False  # the headline repeated opening a longer line: it is the title
     headline = headline_of(page_title.text) if page_title is not None else None
-    found_echo = _echoed_headline(units, page_title) if page_title is not None else None
+    found_echo = (
+        _echoed_headline(units, page_title, headline)
+        if page_title is not None and headline is not None
+        else None
+    )
     if found_echo is not None and page_title is not None:  # the story is under the headline
         echoed, headline = found_echo
         found = _body_start(units[echoed + 1 :], chrome)
@@ -683,9 +685,7 @@ def _comment_marker(units: list[Unit], i: int) -> bool:
         return False
     # One name and date above a story is its byline: a thread has the rhythm again, or
     # little prose under it.
-    reach = units[end : end + COMMENT_REACH]
-    again = any(_rhythm_end(units, j) is not None for j in range(end, end + len(reach)))
-    return again or _prose_words(reach) < STORY_MIN_PROSE_WORDS
+    return not _story_follows(units, end)
 
 
 def _comment_label(unit: Unit) -> bool:
@@ -972,13 +972,12 @@ def headline_of(page_title: str) -> str:
     return max(parts, key=lambda part: len(part.split()), default=page_title)
 
 
-def _echoed_headline(units: list[Unit], page_title: Unit) -> tuple[int, str] | None:
+def _echoed_headline(units: list[Unit], page_title: Unit, headline: str) -> tuple[int, str] | None:
     """Where the page prints again the headline its title names, and that headline: the
     page title a scraper prints first ("Headline - Site Name", "Site: Headline") names the
     story, and the story starts under the line that repeats its headline. Of several such
     lines (a list of the site's own headlines in a sidebar, the story's own), the one with
-    the most prose under it."""
-    headline = headline_of(page_title.text)
+    the most prose under it. ``headline`` is the page title's (``headline_of``)."""
     wanted = {page_title.key: headline}
     for variant in (headline, *_COLON_TITLE.split(headline, maxsplit=1)):
         if len(variant.split()) >= HEAD_MIN_WORDS:

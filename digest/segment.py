@@ -133,7 +133,7 @@ def units(normalised: Iterable[str]) -> list[Unit]:
     """Units of normalised lines; a line with no word in it is dropped."""
     out = []
     for line in normalised:
-        words_key = _words_of(line) if line else ""
+        words_key = words_of(line) if line else ""
         if words_key:
             out.append(Unit(line, words_key))
     return out
@@ -146,7 +146,7 @@ def normalise(line: str) -> str:
 
 def key(text: str) -> int:
     """The hashed key of any line of text, as a unit of it would have."""
-    return stable_key(_words_of(normalise(text)))
+    return stable_key(words_of(normalise(text)))
 
 
 def fingerprint(units: Iterable[Unit]) -> int:
@@ -163,15 +163,12 @@ def stable_key(words_key: str) -> int:
 
 def line_key(text: str) -> str:
     """The comparison key of a line: its case-folded words only."""
-    return _words_of(normalise(text))
+    return words_of(normalise(text))
 
 
 def words_of(text: str) -> str:
     """A line's words as its key hashes them: lower-case, single-spaced."""
     return " ".join(lines.words(text))
-
-
-_words_of = words_of
 
 
 def _strip_bullet(line: str) -> str:
