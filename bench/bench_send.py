@@ -201,8 +201,8 @@ def child(mode: str, db: Path, count: int, cpu: int) -> None:
     engine = connect(f"sqlite:///{db}")
     c0, t0 = time.process_time(), time.perf_counter()
     if mode == "deliver":
-        report = deliver.deliver(
-            engine, issue, None, subscribers.stream(engine),
+        report = deliver.preview(
+            issue, subscribers.stream(engine),
             render=render, variant=selection.variant, info=info, sender=sender, now=NOW,
             retries=0,
         )  # fmt: skip

@@ -189,9 +189,20 @@ def articles_command(
     is_flag=True,
     help="Also send again to whom the relay refused for good (once you fixed the cause).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes to send through, each with its own SMTP connection (PostgreSQL only; "
+    "default: the send_workers setting).",
+)
 @click.pass_context
 def send_command(
-    ctx: click.Context, dry_run: bool, issue_date: date | None, force: bool, retry_failed: bool
+    ctx: click.Context,
+    dry_run: bool,
+    issue_date: date | None,
+    force: bool,
+    retry_failed: bool,
+    workers: int | None,
 ) -> None:
     """Ingest new sources, select the issue, render it into outbox/ and deliver it.
 
@@ -221,6 +232,7 @@ def send_command(
                 force=force,
                 retry_failed=retry_failed,
                 progress=lambda n: bar.advance(task, n),
+                workers=workers,
             )
         except KeyboardInterrupt:
             again = "`digest send` again to send to whom this run did not reach"
@@ -230,6 +242,42 @@ def send_command(
             ctx.exit(_INTERRUPTED)
     tables.print_run(out, report)
     if report.unfinished:
+        ctx.exit(1)
+
+
+@cli.command("worker")
+@click.option(
+    "--date",
+    "issue_date",
+    type=_DAY,
+    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 86400),
+    default=0,
+    show_default=True,
+    help="Seconds to wait for `digest send` to start the issue.",
+)
+@click.pass_context
+def worker_command(ctx: click.Context, issue_date: date | None, wait: float) -> None:
+    """Help a `digest send` on another machine deliver an issue (same PostgreSQL store).
+
+    Claims recipients in batches, sends them over its own SMTP connection, and ends when
+    nobody is left. Exit status 1 while a recipient it tried was refused or deferred.
+    """
+    from digest import workers
+
+    settings = _settings(ctx)
+    try:
+        day, report = workers.work_on(
+            settings, now=datetime.now(UTC), issue_date=issue_date, wait=wait
+        )
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted; what this worker held goes to the others", err=True)
+        ctx.exit(_INTERRUPTED)
+    tables.print_work(tables.console(), day, report)
+    if report.failed_count or report.deferred:
         ctx.exit(1)
 
 

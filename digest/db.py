@@ -81,6 +81,19 @@ def sqlite_file(url: str | URL) -> Path | None:
     return None
 
 
+def named(url: str, name: str) -> str:
+    """A PostgreSQL ``url`` whose sessions show ``name`` after their application_name (in
+    pg_stat_activity: which process of digest holds which session); other URLs as given."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return url
+    base = parsed.query.get("application_name") or "digest"
+    if not isinstance(base, str):
+        base = base[0]
+    named_url = parsed.update_query_dict({"application_name": f"{base}/{name}"[:63]})
+    return named_url.render_as_string(hide_password=False)
+
+
 def shown_url(url: str) -> str:
     """``url`` fit to print: the password hidden."""
     try:
@@ -143,7 +156,8 @@ def _create_schema(engine: Engine) -> None:
 
 
 def _add_missing_columns(engine: Engine) -> None:
-    """Columns a newer digest added to a table an older one created (nullable or defaulted)."""
+    """Columns and indexes a newer digest added to a table an older one created (the
+    columns nullable or defaulted)."""
     found = inspect(engine)
     names = set(found.get_table_names())
     for table in metadata.sorted_tables:
@@ -162,6 +176,10 @@ def _add_missing_columns(engine: Engine) -> None:
                 conn.execute(
                     sql_text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
                 )
+        indexes = {index["name"] for index in found.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(engine, checkfirst=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:

@@ -1,23 +1,47 @@
 """Deliver an issue: one message per subscriber, one rendering per variant, a send ledger.
 
-Subscribers arrive ordered by tag set, so each variant is rendered and made a MIME template
-once; a recipient's message is that template's bytes joined around their own To, Message-ID
-and unsubscribe values. The senders (SMTP, and the outbox for dry runs) are in digest.smtp, the
+A real send first enrols the issue's audience into its ledger (one 'pending' row per
+subscriber to reach), then one sender or many (processes, machines) claim the rows in
+batches, each claim with its sender's name and a lease, and mark each row once the relay
+took its message. Rows come in tag-set order, so each sender renders each variant and makes
+it a MIME template once; a recipient's message is that template's bytes joined around their
+own To, Message-ID and unsubscribe values. A dry run streams the subscribers instead and
+writes no ledger. The senders (SMTP, and the outbox for dry runs) are in digest.smtp, the
 message template in digest.message.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import groupby, islice
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Row,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from digest.db import reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
@@ -25,8 +49,12 @@ from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
 from digest.render import Email, counted
 from digest.schema import sends
+from digest.schema import subscribers as subscriber_table
 
+_T = TypeVar("_T")
+DEFAULT_LEASE = 120.0  # seconds a claim holds unless renewed (the send_lease setting)
 _CLAIM_BATCH = 200
+_TEMPLATES_KEPT = 64  # variants a sender keeps rendered (rows come in tag-set order)
 _FAILED_SHOWN = 100
 _MAX_BACKOFF = 60.0
 _GIVE_UP_AFTER = 3  # recipients in a row whose retries all failed: the server is down
@@ -82,11 +110,14 @@ class DeliveryReport:
     bytes: int  # of the messages handed over
     by_variant: tuple[VariantReport, ...] = ()  # the variants with articles, in send order
     failed_earlier: int = 0  # refused for good by an earlier run, not retried this run
+    unsent: int = 0  # left pending or claimed when the senders stopped (a worker died)
+    left: int = 0  # unsubscribed or bounced while the issue went out: not sent
 
     @property
     def unfinished(self) -> bool:
-        """Some recipient of the issue has not got it: refused, now or before, or deferred."""
-        return bool(self.failed_count or self.deferred or self.failed_earlier)
+        """Some recipient of the issue has not got it: refused, now or before, deferred, or
+        left unsent by a sender that died."""
+        return bool(self.failed_count or self.deferred or self.failed_earlier or self.unsent)
 
     def summary(self, *, dry_run: bool = False) -> str:
         """One line for the operator."""
@@ -104,7 +135,15 @@ class DeliveryReport:
             f"{counted(self.variants, 'variant')} ({self.bytes:,} bytes); "
             f"{self.skipped_already_sent} already sent, "
             f"{self.skipped_empty} with no matching articles, {self.deferred} deferred, "
-            f"{refused}."
+            f"{refused}{self._unsent()}."
+        )
+
+    def _unsent(self) -> str:
+        if not self.unsent:
+            return ""
+        return (
+            f"; {self.unsent} not sent yet: a sender stopped holding them (its claims last "
+            "send_lease seconds); `digest send` again sends them"
         )
 
 
@@ -115,18 +154,162 @@ class LedgerStatus:
     sent: int
     deferred: int
     failed: int
-    claimed: int  # handed to a run that is still going, or was killed: sent again next run
+    claimed: int  # held by a sender that is still going, or was killed: sent again next run
     pending: int  # active subscribers the issue has not been tried for yet
     no_articles: int  # active subscribers whose tags match none of the issue's articles
     suppressed: int  # unsubscribed or bounced: never sent to
     failures: tuple[tuple[str, str], ...]  # (address, reply) of the first refused ones
 
 
+def sender_name() -> str:
+    """This process's name in the ledger's claims: host, boot, process id and a nonce, so
+    a claim of a process that died on this machine is known over at once."""
+    return f"{_HOST}/{_BOOT}/{os.getpid()}/{secrets.token_hex(4)}"[:160]
+
+
+def _dead_here(name: str | None) -> bool:
+    """Whether ``name`` (a sender_name) is a process of this machine, this boot, that is
+    gone. Another machine's, or one whose id is alive (maybe reused), is not known dead."""
+    if name is None:
+        return True  # claimed by a digest older than claim names: no lease to wait for
+    host, _, rest = name.partition("/")
+    boot, _, rest = rest.partition("/")
+    pid, _, _nonce = rest.partition("/")
+    if (host, boot) != (_HOST, _BOOT) or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()[:8]
+    except OSError:
+        return "-"
+
+
+_HOST = socket.gethostname()[:64]
+_BOOT = _boot_id()
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """An issue's audience, written into its ledger before anyone is sent to."""
+
+    recipients: int  # active subscribers
+    already_sent: int  # sent by an earlier run
+    failed_earlier: int  # refused for good by an earlier run (not retried)
+    empty: int  # subscribers of a tag set none of the issue's articles match
+    empty_variants: int
+    variants: tuple[tuple[frozenset[str], int, int], ...]  # (tags, articles, recipients)
+
+
+@dataclass(slots=True)
+class WorkReport:
+    """What one sender did with the rows it claimed."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    failed_count: int = 0
+    bytes: int = 0
+    by_tags: dict[frozenset[str], tuple[int, int]] = field(default_factory=dict)  # sent, bytes
+    skipped_empty: int = 0  # their tags changed to a set with no articles since enrolment
+    left: int = 0  # unsubscribed or bounced since enrolment: not sent
+
+
+def enroll(
+    engine: Engine,
+    issue: Issue,
+    issue_id: int,
+    *,
+    variant: Callable[[Issue, frozenset[str], int], Issue],
+    max_articles: int,
+    now: datetime,
+    retry_failed: bool = False,
+) -> Enrolment:
+    """Write a 'pending' ledger row for each active subscriber the issue has articles for
+    and has not reached, and make the rows an earlier run left deferred (and, with
+    ``retry_failed``, refused) pending again. Any number of senders then claim them."""
+    active = subscriber_table.c.status == "active"
+    key = sends.c.issue_id == issue_id
+    try:
+        with engine.begin() as conn:
+            groups = conn.execute(
+                select(subscriber_table.c.tags, func.count())
+                .where(active)
+                .group_by(subscriber_table.c.tags)
+                .order_by(subscriber_table.c.tags)
+            ).all()
+            variants, empty_tags, empty = [], [], 0
+            for tags_text, n in groups:
+                tags = frozenset(tags_text.split())
+                articles = len(variant(issue, tags, max_articles).articles)
+                if articles:
+                    variants.append((tags, articles, int(n)))
+                else:
+                    empty_tags.append(tags_text)
+                    empty += int(n)
+            again = ["deferred", "failed"] if retry_failed else ["deferred"]
+            if retry_failed:  # refused before: its reply is no mark of an earlier stop
+                conn.execute(
+                    update(sends).where(key, sends.c.status == "failed").values(error=None)
+                )
+            conn.execute(
+                update(sends)
+                .where(key, sends.c.status.in_(again))
+                .values(status="pending", claimed_by=None, lease_until=None)
+            )
+            enrolled = sends.alias("enrolled")
+            conn.execute(
+                insert(sends).from_select(
+                    ["issue_id", "email", "tags", "status", "attempts", "updated_at"],
+                    select(
+                        literal(issue_id),
+                        subscriber_table.c.email,
+                        subscriber_table.c.tags,
+                        literal("pending"),
+                        literal(0),
+                        literal(utc_naive(now), DateTime()),
+                    ).where(
+                        active,
+                        subscriber_table.c.tags.not_in(empty_tags),
+                        ~exists().where(
+                            enrolled.c.issue_id == issue_id,
+                            enrolled.c.email == subscriber_table.c.email,
+                        ),
+                    ),
+                )
+            )
+            done: dict[str, int] = dict(
+                conn.execute(
+                    select(sends.c.status, func.count())
+                    .join(subscriber_table, subscriber_table.c.email == sends.c.email)
+                    .where(key, active, sends.c.status.in_(["sent", "failed"]))
+                    .group_by(sends.c.status)
+                ).all()
+            )
+    except SQLAlchemyError as exc:
+        raise DeliveryError(f"cannot write the send ledger: {reason(exc)}") from exc
+    return Enrolment(
+        recipients=sum(int(n) for _, n in groups),
+        already_sent=int(done.get("sent", 0)),
+        failed_earlier=int(done.get("failed", 0)),
+        empty=empty,
+        empty_variants=len(empty_tags),
+        variants=tuple(variants),
+    )
+
+
 def deliver(
     engine: Engine,
     issue: Issue,
-    issue_id: int | None,
-    subscribers: Iterable[Subscriber],
+    issue_id: int,
     *,
     render: Callable[[Issue], Email],
     variant: Callable[[Issue, frozenset[str], int], Issue],
@@ -137,135 +320,272 @@ def deliver(
     retries: int = 5,
     progress: Callable[[int], None] | None = None,
     retry_failed: bool = False,
+    lease: float = DEFAULT_LEASE,
+    still_locked: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Send ``issue`` to ``subscribers`` (ordered by tags) through ``sender``, then close it.
+    """Send ``issue`` to its active subscribers through ``sender``, then close it: enrol the
+    audience (``enroll``), then claim and send as one sender (``work``).
 
-    ``issue_id`` None is a dry run: no ledger rows are read or written. Otherwise each
-    recipient's ledger row is claimed before hand-off and marked 'sent' once the server took
-    the message, so a re-run skips who got the issue. A row still 'claimed' after a killed
-    run is sent again: the one message in flight at the kill may arrive twice, never none.
+    Each recipient's ledger row is claimed before hand-off and marked 'sent' once the server
+    took the message, so a re-run skips who got the issue. A claim of a sender that died is
+    sent again: the one message in flight at the kill may arrive twice, never none.
     Transient failures are retried ``retries`` times with exponential backoff and left
     'deferred' for the next run; a 5xx is recorded 'failed', with its reply, and tried
-    again only with ``retry_failed`` (the operator fixed the cause).
+    again only with ``retry_failed`` (the operator fixed the cause). ``still_locked``
+    checks the send lock now and then (locks.send_lock).
     """
-    ledger = None if issue_id is None else _Ledger(engine, issue_id, now)
+    if not issue.articles:
+        sender.close()
+        return report_of(issue, Enrolment(0, 0, 0, 0, 0, ()), [])
+    try:
+        enrolled = enroll(
+            engine, issue, issue_id, variant=variant, max_articles=info.max_articles, now=now,
+            retry_failed=retry_failed,
+        )  # fmt: skip
+    except BaseException:
+        sender.close()
+        raise
+    advance = progress or (lambda _n: None)
+    advance(enrolled.already_sent + enrolled.failed_earlier + enrolled.empty)
+    done = work(
+        engine, issue, issue_id, render=render, variant=variant, info=info, sender=sender,
+        now=now, sleep=sleep, retries=retries, progress=progress, lease=lease,
+        still_locked=still_locked,
+    )  # fmt: skip
+    return report_of(issue, enrolled, [done], unsent=unsent(engine, issue_id))
+
+
+def work(
+    engine: Engine,
+    issue: Issue,
+    issue_id: int,
+    *,
+    render: Callable[[Issue], Email],
+    variant: Callable[[Issue, frozenset[str], int], Issue],
+    info: MailInfo,
+    sender: Sender,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+    retries: int = 5,
+    progress: Callable[[int], None] | None = None,
+    lease: float = DEFAULT_LEASE,
+    clock: Callable[[], float] = time.monotonic,
+    still_locked: Callable[[], bool] | None = None,
+) -> WorkReport:
+    """One sender's share of an enrolled issue: claim a batch of rows (in (tags, email)
+    order, skipping what others hold), send each, mark each, renewing the lease while it
+    works; until no row is pending and no other sender holds a live claim (a claim whose
+    sender died is taken over once its lease ends). Each variant is rendered once. Stops
+    with DeliveryError the moment its lease or lock is lost. Whatever way it stops, the rows
+    it holds unmarked go back to pending: the one in flight may arrive twice. Closes
+    ``sender``."""
+    ledger = Ledger(engine, issue_id, now=now, lease=lease, clock=clock, still_locked=still_locked)
     run = _Run(sender, ledger, sleep, retries)
     advance = progress or (lambda _n: None)
+    templates: dict[frozenset[str], Template | None] = {}
+    try:
+        while True:
+            todo = ledger.claim(_CLAIM_BATCH)
+            if not todo:
+                wait = ledger.others_live()
+                if wait is None:
+                    break
+                time.sleep(min(max(wait, 0.05), 1.0))
+                continue
+            for row in todo:
+                if row.tags not in templates:
+                    if len(templates) >= _TEMPLATES_KEPT:
+                        del templates[next(iter(templates))]
+                    chosen = variant(issue, row.tags, info.max_articles)
+                    templates[row.tags] = (
+                        Template.build(render(chosen), chosen, info, now)
+                        if chosen.articles
+                        else None
+                    )
+                    if chosen.articles and isinstance(sender, VariantAware):
+                        sender.begin_variant(row.tags, len(chosen.articles))
+                template = templates[row.tags]
+                if row.left or template is None:
+                    ledger.release([row.email], drop=True)
+                    run.report.left += row.left
+                    run.report.skipped_empty += not row.left
+                else:
+                    run.second_try = row.second_try
+                    run.send(template, row.email, row.tags)
+                advance(1)
+    except BaseException:
+        ledger.release_all()
+        raise
+    finally:
+        sender.close()
+    return run.report
+
+
+def unsent(engine: Engine, issue_id: int) -> int:
+    """Rows of the issue no sender has finished: pending, or claimed by one still at it
+    or dead (a later run sends them)."""
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        sends.c.issue_id == issue_id, sends.c.status.in_(["pending", "claimed"])
+                    )
+                ).scalar_one()
+            )
+    except SQLAlchemyError as exc:
+        raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
+
+
+def report_of(
+    issue: Issue, enrolled: Enrolment, works: Iterable[WorkReport], *, unsent: int = 0
+) -> DeliveryReport:
+    """One delivery's report: its enrolment and what its senders did."""
+    done = WorkReport()
+    for w in works:
+        done.sent += w.sent
+        done.deferred += w.deferred
+        done.failed += w.failed[: _FAILED_SHOWN - len(done.failed)]
+        done.failed_count += w.failed_count
+        done.bytes += w.bytes
+        done.skipped_empty += w.skipped_empty
+        done.left += w.left
+        for tags, (sent, size) in w.by_tags.items():
+            was = done.by_tags.get(tags, (0, 0))
+            done.by_tags[tags] = (was[0] + sent, was[1] + size)
+    by_variant = tuple(
+        VariantReport(tags, articles, recipients, *done.by_tags.get(tags, (0, 0)))
+        for tags, articles, recipients in enrolled.variants
+    )
+    return DeliveryReport(
+        articles=len(issue.articles),
+        variants=len(enrolled.variants),
+        empty_variants=enrolled.empty_variants,
+        recipients=enrolled.recipients,
+        sent=done.sent,
+        skipped_already_sent=enrolled.already_sent,
+        skipped_empty=enrolled.empty + done.skipped_empty,
+        deferred=done.deferred,
+        failed=tuple(done.failed),
+        failed_count=done.failed_count,
+        bytes=done.bytes,
+        by_variant=by_variant,
+        failed_earlier=enrolled.failed_earlier,
+        unsent=unsent,
+        left=done.left,
+    )
+
+
+def preview(
+    issue: Issue,
+    subscribers: Iterable[Subscriber],
+    *,
+    render: Callable[[Issue], Email],
+    variant: Callable[[Issue, frozenset[str], int], Issue],
+    info: MailInfo,
+    sender: Sender,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> DeliveryReport:
+    """A dry run: each message of ``issue`` to ``subscribers`` (ordered by tags) handed to
+    ``sender`` (the outbox writer), no ledger read or written. Closes ``sender``."""
+    run = _Run(sender, None, time.sleep, 0)
+    advance = progress or (lambda _n: None)
+    variants: list[tuple[frozenset[str], int, int]] = []
+    empty = empty_variants = recipients = 0
     try:
         for tags, group in groupby(subscribers if issue.articles else (), key=lambda s: s.tags):
             chosen = variant(issue, tags, info.max_articles)
             if not chosen.articles:
                 skipped = sum(1 for _ in group)
-                run.empty_variants += 1
-                run.recipients += skipped
-                run.skipped_empty += skipped
+                empty_variants += 1
+                empty += skipped
+                recipients += skipped
                 advance(skipped)
                 continue
             template = Template.build(render(chosen), chosen, info, now)
-            run.variants += 1
             if isinstance(sender, VariantAware):
                 sender.begin_variant(tags, len(chosen.articles))
-            before = (run.recipients, run.sent, run.bytes)
-            for batch in _batches(group, _CLAIM_BATCH):
-                todo, failed_before, run.second_try = (
-                    (batch, 0, set())
-                    if ledger is None
-                    else ledger.claim(batch, retry_failed=retry_failed)
-                )
-                run.recipients += len(batch)
-                run.failed_earlier += failed_before
-                run.skipped_already_sent += len(batch) - len(todo) - failed_before
-                advance(len(batch) - len(todo))
-                for n, subscriber in enumerate(todo):
-                    try:
-                        run.send(template, subscriber.email)
-                    except DeliveryError:
-                        if ledger is not None:  # the rest were never tried: pending again
-                            ledger.release([s.email for s in todo[n + 1 :]])
-                        raise
-                    advance(1)
-            run.by_variant.append(
-                VariantReport(
-                    tags,
-                    len(chosen.articles),
-                    run.recipients - before[0],
-                    run.sent - before[1],
-                    run.bytes - before[2],
-                )
-            )
+            n = 0
+            for subscriber in group:
+                run.send(template, subscriber.email, tags)
+                n += 1
+                advance(1)
+            variants.append((tags, len(chosen.articles), n))
+            recipients += n
     finally:
         sender.close()
-    return DeliveryReport(
-        len(issue.articles), run.variants, run.empty_variants, run.recipients, run.sent,
-        run.skipped_already_sent, run.skipped_empty, run.deferred, tuple(run.failed),
-        run.failed_count, run.bytes, tuple(run.by_variant), run.failed_earlier,
-    )  # fmt: skip
+    enrolled = Enrolment(recipients, 0, 0, empty, empty_variants, tuple(variants))
+    return report_of(issue, enrolled, [run.report])
 
 
 @dataclass(slots=True)
 class _Run:
-    """The counts of one delivery, and the hand-off of one message with its retries."""
+    """The hand-off of one message with its retries, and the counts of one sender."""
 
     sender: Sender
-    ledger: _Ledger | None
+    ledger: Ledger | None
     sleep: Callable[[float], None]
     retries: int
-    variants: int = 0
-    empty_variants: int = 0
-    recipients: int = 0
-    sent: int = 0
-    skipped_already_sent: int = 0
-    skipped_empty: int = 0
-    deferred: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    failed_count: int = 0
-    bytes: int = 0
+    report: WorkReport = field(default_factory=WorkReport)
     given_up_in_a_row: int = 0
-    by_variant: list[VariantReport] = field(default_factory=list)
-    failed_earlier: int = 0
     # (address, reply, reply without the address) of the last refusals, none taken between
     refusals: list[tuple[str, str, str]] = field(default_factory=list)
-    second_try: set[str] = field(default_factory=set)  # left deferred by an earlier run
+    second_try: bool = False  # the recipient now sent was left deferred by an earlier run
 
-    def send(self, template: Template, email: str) -> None:
+    def send(self, template: Template, email: str, tags: frozenset[str]) -> None:
         """One recipient: hand-off with retries, then its ledger row."""
+        report = self.report
         for attempt in range(1, self.retries + 2):
             try:
                 message = template.fill(email)
+                if self.ledger is not None:
+                    self.ledger.keep_alive()
                 self.sender.send(template.envelope_from, email, message)
             except PermanentSendError as exc:
-                self.failed_count += 1
+                report.failed_count += 1
                 self.given_up_in_a_row = 0
-                if len(self.failed) < _FAILED_SHOWN:
-                    self.failed.append((email, str(exc)))
+                if len(report.failed) < _FAILED_SHOWN:
+                    report.failed.append((email, str(exc)))
                 self._mark(email, "failed", attempt, str(exc))
                 self._stop_if_relay_refuses(email, str(exc))
                 return
             except TransientSendError as exc:
                 if attempt <= self.retries:
-                    self.sleep(min(_MAX_BACKOFF, 2.0 ** (attempt - 1)))
+                    self._pause(min(_MAX_BACKOFF, 2.0 ** (attempt - 1)))
                     continue
-                self.deferred += 1
+                report.deferred += 1
                 self.given_up_in_a_row += 1
                 self._mark(email, "deferred", attempt, str(exc))
                 if self.given_up_in_a_row >= _GIVE_UP_AFTER:
                     raise DeliveryError(
                         f"delivery stopped: {self.given_up_in_a_row} recipients in a row failed "
-                        f"after {self.retries} retries (last: {exc}); {self.sent} sent this run, "
-                        "run `digest send` again later to send the rest"
+                        f"after {self.retries} retries (last: {exc}); {report.sent} sent this "
+                        "run, run `digest send` again later to send the rest"
                     ) from exc
                 return
-            self.sent += 1
-            self.bytes += len(message)
+            report.sent += 1
+            report.bytes += len(message)
+            sent, size = report.by_tags.get(tags, (0, 0))
+            report.by_tags[tags] = (sent + 1, size + len(message))
             self.given_up_in_a_row = 0
             self.refusals.clear()
             self._mark(email, "sent", attempt, None)
             return
 
+    def _pause(self, seconds: float) -> None:
+        """The backoff before a retry, the lease kept alive through it."""
+        step = seconds if self.ledger is None else self.ledger.lease / 3
+        while seconds > 0:
+            if self.ledger is not None:
+                self.ledger.keep_alive()
+            self.sleep(min(seconds, step))
+            seconds -= step
+
     def _stop_if_relay_refuses(self, email: str, reply: str) -> None:
         """Stop when recipients in a row were all refused with one reply: the relay refuses
         everyone, so they are left to send again (deferred), not failed."""
-        if email in self.second_try or _MAILBOX_CLASS.match(reply):
+        if self.second_try or _MAILBOX_CLASS.match(reply):
             return
         shape = " ".join(_ANGLE.sub("", reply.replace(email, "")).casefold().split())
         if self.refusals and self.refusals[0][2] != shape:
@@ -276,15 +596,16 @@ class _Run:
         stopped = {address: refusal for address, refusal, _ in self.refusals}
         for address, refusal in stopped.items():
             self._mark(address, "deferred", 0, refusal)
-        self.failed_count -= len(stopped)
-        self.deferred += len(stopped)
-        self.failed = [f for f in self.failed if f[0] not in stopped]
-        which = "first" if not self.sent else "last"
+        report = self.report
+        report.failed_count -= len(stopped)
+        report.deferred += len(stopped)
+        report.failed = [f for f in report.failed if f[0] not in stopped]
+        which = "first" if not report.sent else "last"
         raise DeliveryError(
             f"delivery stopped: the relay refused the {which} {len(stopped)} recipients alike "
             f"({reply}), so it refuses this sender, not the addresses; check smtp_user and "
             "smtp_password, the relay's policy for this host and from_address, its sending "
-            f"quota, and whether it blocks this IP; {self.sent} sent this run, nobody was "
+            f"quota, and whether it blocks this IP; {report.sent} sent this run, nobody was "
             "marked failed: run `digest send` again after the fix"
         )
 
@@ -293,87 +614,280 @@ class _Run:
             self.ledger.mark(email, status, attempts, error)
 
 
-class _Ledger:
-    """The ``sends`` rows of one issue: claimed before hand-off, marked after."""
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One ledger row a sender claimed, with its subscriber's tags as they are now."""
 
-    def __init__(self, engine: Engine, issue_id: int, now: datetime) -> None:
+    email: str
+    tags: frozenset[str]
+    second_try: bool  # an earlier run left it deferred
+    left: bool  # no longer an active subscriber: not sent
+
+
+class Ledger:
+    """One sender's hold on the ``sends`` rows of one issue.
+
+    A claim writes this sender's name and a lease (the database's clock plus ``lease``
+    seconds) on each row it takes; nobody else takes a row while its lease runs, unless its
+    sender is known dead (a process of this machine that is gone) or the claim is
+    the store is SQLite (single-sender: the send lock is its only sender's, so a claim
+    left is a dead run's). The lease is renewed while the sender works, and the sender stops
+    (DeliveryError) before the next hand-off once it cannot be sure it holds its rows: the
+    lock is lost, or a renewal fails or finds rows taken over. A mark writes only a row this
+    sender still holds.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        issue_id: int,
+        *,
+        now: datetime,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], float] = time.monotonic,
+        still_locked: Callable[[], bool] | None = None,
+        name: str | None = None,
+    ) -> None:
         self._engine = engine
-        self._issue_id = issue_id
+        self._key = sends.c.issue_id == issue_id
         self._now = utc_naive(now)
+        self.lease = lease
+        self._clock = clock
+        self._exclusive = engine.dialect.name == "sqlite"
+        self._still_locked = still_locked
+        self.name = name or sender_name()
+        self._held: set[str] = set()
+        self._renew_at = 0.0
+        self._base: tuple[datetime, float] | None = None  # the database's time, and ours then
 
-    def claim(
-        self, batch: list[Subscriber], *, retry_failed: bool = False
-    ) -> tuple[list[Subscriber], int, set[str]]:
-        """The subscribers of ``batch`` still to send (new rows, and rows left claimed or
-        deferred, and failed ones with ``retry_failed``), how many failed before, and which
-        of them an earlier run left deferred."""
-        again = ("deferred", "failed") if retry_failed else ("deferred",)
-        emails = [s.email for s in batch]
-        key = sends.c.issue_id == self._issue_id
+    def _db_now(self) -> datetime:
+        """The database's clock, naive UTC: read once, then carried on by ours."""
+        if self._base is None:
+            at = self._clock()
+            when = datetime.now(UTC).replace(tzinfo=None)
+            if self._engine.dialect.name == "postgresql":
+                with self._engine.connect() as conn:
+                    when = conn.execute(text("SELECT now() AT TIME ZONE 'UTC'")).scalar_one()
+            self._base = (when, at)
+        when, at = self._base
+        return when + timedelta(seconds=self._clock() - at)
+
+    def claim(self, size: int) -> list[Claimed]:
+        """Up to ``size`` rows to send, in (tags, email) order: claims left by dead senders or
+        run out first, then pending rows; rows other senders are claiming are skipped."""
+        started = self._clock()
         try:
-            with self._engine.begin() as conn:
-                status = dict(
-                    conn.execute(
-                        select(sends.c.email, sends.c.status).where(key, sends.c.email.in_(emails))
-                    ).all()
-                )
-                row = {"issue_id": self._issue_id, "status": "claimed", "updated_at": self._now}
-                new = [row | {"email": e, "attempts": 0} for e in emails if e not in status]
-                if new:
-                    conn.execute(insert(sends), new)
-                retake = [e for e, s in status.items() if s in again]
-                if retake:
-                    conn.execute(
-                        update(sends)
-                        .where(key, sends.c.email.in_(retake))
-                        .values(status="claimed", updated_at=self._now)
-                    )
-        except IntegrityError as exc:
-            raise DeliveryError(
-                "another `digest send` is already delivering this issue; "
-                "let it finish, or stop it and run again"
-            ) from exc
+            rows = _again_on_disconnect(lambda: self._claim(size))
         except SQLAlchemyError as exc:
             raise DeliveryError(f"cannot claim send-ledger rows: {reason(exc)}") from exc
-        todo = [s for s in batch if status.get(s.email, "claimed") in ("claimed", *again)]
-        failed = sum(1 for s in batch if status.get(s.email) == "failed") if not retry_failed else 0
-        return todo, failed, {e for e, s in status.items() if s == "deferred"}
+        if rows:
+            self._renewed(started)
+        return rows
 
-    def release(self, emails: list[str]) -> None:
-        """Give back rows this run claimed but never tried (a stopped run): pending again."""
-        if not emails:
+    def _claim(self, size: int) -> list[Claimed]:
+        now = self._db_now()
+        columns = (sends.c.email, sends.c.tags, sends.c.error)
+        order = (sends.c.tags, sends.c.email)
+        with self._engine.begin() as conn:
+            over = self._over(conn, now)
+            rows: list[Row[Any, Any, Any]] = []
+            if over is not None:
+                rows += conn.execute(
+                    select(*columns)
+                    .where(self._key, sends.c.status == "claimed", over)
+                    .order_by(*order)
+                    .limit(size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            if len(rows) < size:
+                rows += conn.execute(
+                    select(*columns)
+                    .where(self._key, sends.c.status == "pending")
+                    .order_by(*order)
+                    .limit(size - len(rows))
+                    .with_for_update(skip_locked=True)
+                ).all()
+            if not rows:
+                return []
+            emails = [r.email for r in rows]
+            conn.execute(
+                update(sends)
+                .where(self._key, sends.c.email.in_(emails))
+                .values(
+                    status="claimed",
+                    claimed_by=self.name,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    updated_at=self._now,
+                )
+            )
+            current = dict(
+                conn.execute(
+                    select(subscriber_table.c.email, subscriber_table.c.tags).where(
+                        subscriber_table.c.email.in_(emails),
+                        subscriber_table.c.status == "active",
+                    )
+                ).all()
+            )
+        self._held.update(emails)
+        found = [
+            Claimed(
+                r.email,
+                frozenset((current.get(r.email) or r.tags or "").split()),
+                r.error is not None,
+                r.email not in current,
+            )
+            for r in rows
+        ]
+        return sorted(found, key=lambda c: (sorted(c.tags), c.email))
+
+    def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool] | None:
+        """Which claims of others are over: all (``exclusive``), else those whose lease ran
+        out or whose sender is known dead; None when none can be."""
+        others = or_(sends.c.claimed_by.is_(None), sends.c.claimed_by != self.name)
+        if self._exclusive:
+            return others
+        claimers = conn.execute(
+            select(sends.c.claimed_by).where(self._key, sends.c.status == "claimed").distinct()
+        ).scalars()
+        dead = [c for c in claimers if c is not None and c != self.name and _dead_here(c)]
+        return and_(
+            others,
+            or_(
+                sends.c.lease_until.is_(None),
+                sends.c.lease_until < now,
+                sends.c.claimed_by.is_(None),
+                sends.c.claimed_by.in_(dead),
+            ),
+        )
+
+    def others_live(self) -> float | None:
+        """Seconds until the first live claim of another sender runs out; None when no other
+        sender holds one (the issue is done, bar what failed)."""
+        if self._exclusive:
+            return None
+        try:
+            with self._engine.connect() as conn:
+                now = self._db_now()
+                over = self._over(conn, now)
+                live = select(func.min(sends.c.lease_until)).where(
+                    self._key, sends.c.status == "claimed", sends.c.claimed_by != self.name
+                )
+                if over is not None:
+                    live = live.where(~over)
+                first = conn.execute(live).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
+        return None if first is None else (first - now).total_seconds()
+
+    def keep_alive(self) -> None:
+        """Before each hand-off: renew the lease when a third of it has gone; raise
+        DeliveryError when this sender can no longer be sure it holds its rows."""
+        at = self._clock()
+        if at < self._renew_at:
             return
+        if self._still_locked is not None and not self._still_locked():
+            raise DeliveryError(
+                "delivery stopped: the send lock was lost (its database session ended) and "
+                "another `digest send` holds it now; it sends the rest"
+            )
+        try:
+            renewed = _again_on_disconnect(self._renew)
+        except SQLAlchemyError as exc:
+            raise DeliveryError(
+                f"delivery stopped: cannot renew this sender's lease: {reason(exc)}; run "
+                "`digest send` again to send whatever is left"
+            ) from exc
+        if renewed < len(self._held):
+            raise DeliveryError(
+                f"delivery stopped: {len(self._held) - renewed} of this sender's claimed "
+                "recipients were taken over by another sender after its lease ran out"
+            )
+        self._renewed(at)
+
+    def _renew(self) -> int:
+        if not self._held:
+            return 0
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(sends)
+                .where(self._key, sends.c.claimed_by == self.name, sends.c.status == "claimed")
+                .values(lease_until=self._db_now() + timedelta(seconds=self.lease))
+            )
+        return int(done.rowcount)
+
+    def _renewed(self, at: float) -> None:
+        self._renew_at = at + self.lease / 3
+
+    def release_all(self) -> None:
+        """Give back every row this sender holds unmarked (it stops): pending again."""
+        self.release(sorted(self._held))
+
+    def release(self, emails: list[str], *, drop: bool = False) -> None:
+        """Give back rows this sender claimed and never tried: pending again, or with
+        ``drop`` no row at all (the subscriber left, or their tags match no article)."""
+        mine = [e for e in emails if e in self._held]
+        if not mine:
+            return
+        which = and_(
+            self._key,
+            sends.c.email.in_(mine),
+            sends.c.claimed_by == self.name,
+            sends.c.status == "claimed",
+        )
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    delete(sends).where(
-                        sends.c.issue_id == self._issue_id,
-                        sends.c.email.in_(emails),
-                        sends.c.status == "claimed",
-                        sends.c.attempts == 0,
+                if drop:
+                    conn.execute(delete(sends).where(which))
+                else:
+                    conn.execute(
+                        update(sends).where(which).values(status="pending", lease_until=None)
                     )
-                )
         except SQLAlchemyError:
-            pass  # still 'claimed': the next run sends them all the same
+            pass  # still claimed: its lease runs out, and another sender sends it
+        self._held.difference_update(mine)
 
     def mark(self, email: str, status: str, attempts: int, error: str | None) -> None:
-        """Record the outcome of one recipient, in its own transaction (committed at once)."""
+        """Record the outcome of one recipient, in its own transaction (committed at once);
+        raises DeliveryError when the row is no longer this sender's."""
         try:
-            with self._engine.begin() as conn:
-                conn.execute(
-                    update(sends)
-                    .where(sends.c.issue_id == self._issue_id, sends.c.email == email)
-                    .values(
-                        status=status,
-                        attempts=sends.c.attempts + attempts,
-                        error=error[:1000] if error else None,
-                        updated_at=self._now,
-                    )
-                )
+            done = _again_on_disconnect(lambda: self._mark(email, status, attempts, error))
         except SQLAlchemyError as exc:
             raise DeliveryError(
                 f"cannot record the send to {email} in the ledger: {reason(exc)}"
             ) from exc
+        self._held.discard(email)
+        if not done:
+            raise DeliveryError(
+                f"delivery stopped: the claim on {email} was taken over by another sender "
+                "after this one's lease ran out (that recipient may get the issue twice)"
+            )
+
+    def _mark(self, email: str, status: str, attempts: int, error: str | None) -> bool:
+        values = {
+            "status": status,
+            "attempts": sends.c.attempts + attempts,
+            "error": error[:1000] if error else None,
+            "updated_at": self._now,
+            "lease_until": None,
+        }
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(sends)
+                .where(self._key, sends.c.email == email, sends.c.claimed_by == self.name)
+                .values(values)
+            )
+        return bool(done.rowcount)
+
+
+def _again_on_disconnect(step: Callable[[], _T]) -> _T:
+    """``step()``, once more on a new connection when the database dropped the first (a
+    terminated session, a failover): each step is one transaction, safe to run again."""
+    try:
+        return step()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return step()
 
 
 def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
@@ -434,7 +948,7 @@ def ledger_status(
         deferred=counts.get("deferred", 0),
         failed=counts.get("failed", 0),
         claimed=counts.get("claimed", 0),
-        pending=pending,
+        pending=pending + counts.get("pending", 0),
         no_articles=no_articles,
         suppressed=suppressed,
         failures=failures,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.db import reason, sqlite_file
@@ -38,13 +38,15 @@ def file_lock(path: Path, what: str, advice: str) -> Iterator[None]:
 
 
 @contextmanager
-def send_lock(engine: Engine, digest: str) -> Iterator[None]:
-    """At most one real send of ``digest`` at a time on this store."""
+def send_lock(engine: Engine, digest: str) -> Iterator[Callable[[], bool]]:
+    """At most one real send of ``digest`` at a time on this store. Yields a check, for a
+    long send to make now and then: False once the lock is lost (PostgreSQL ended its
+    session and another send took it since), and the send must stop."""
     what = f"real send of digest {digest!r}"
     advice = "let it finish; a `digest send` after it finishes whatever it left"
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, f"digest-send:{digest}", what, advice):
-            yield
+        with _advisory_lock(engine, f"digest-send:{digest}", what, advice) as held:
+            yield held
         return
     database = sqlite_file(engine.url)
     if database is not None:
@@ -52,44 +54,90 @@ def send_lock(engine: Engine, digest: str) -> Iterator[None]:
     else:
         path = Path(tempfile.gettempdir()) / f"digest-send-{digest}.lock"
     with file_lock(path, what, advice):
-        yield
+        yield lambda: True  # the OS keeps a file lock as long as its process lives
 
 
 @contextmanager
-def _advisory_lock(engine: Engine, name: str, what: str, advice: str) -> Iterator[None]:
+def _advisory_lock(
+    engine: Engine, name: str, what: str, advice: str
+) -> Iterator[Callable[[], bool]]:
     """A session-level advisory lock on a connection of its own, held until the way out.
 
     The connection runs in autocommit, so it idles outside any transaction for the whole
     send (no snapshot holding back VACUUM, no idle_in_transaction_session_timeout), and it
-    opts out of idle_session_timeout: a session a DBA's timeout ends would let a second send
-    in halfway through the first.
+    opts out of idle_session_timeout. A session can still end (a DBA, a proxy dropping idle
+    connections, a failover): the check it yields then takes the lock again on a new
+    session, and says False when another send holds it by now.
     """
+    held = _Advisory(engine, name)
     try:
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        taken = held.take()
     except SQLAlchemyError as exc:
+        held.close()
         raise StoreError(f"cannot take the send lock: {reason(exc)}; check database_url") from exc
-    with conn:
+    if not taken:
+        held.close()
+        raise BusyError(f"another {what} is running (PostgreSQL advisory lock); {advice}")
+    try:
+        yield held.check
+    finally:
+        held.close()
+
+
+class _Advisory:
+    """One advisory lock and the session that holds it."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._engine, self._name = engine, name
+        self._conn: Connection | None = None
+        self._key = 0
+
+    def take(self) -> bool:
+        """Try to take the lock on a new session; raises SQLAlchemyError."""
+        self.close()
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             if (conn.dialect.server_version_info or (0,)) >= (14,):
                 conn.execute(text("SET idle_session_timeout = 0"))
             # Advisory locks are database-wide: the schema in the key keeps two stores that
             # share a database (one schema each) from blocking each other's sends.
             schema = conn.execute(text("SELECT current_schema()")).scalar()
-            key = _key(f"{schema}:{name}")
-            taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot take the send lock: {reason(exc)}; check database_url"
-            ) from exc
-        if not taken:
-            raise BusyError(f"another {what} is running (PostgreSQL advisory lock); {advice}")
-        try:
-            yield
-        finally:
+            self._key = _key(f"{schema}:{self._name}")
+            taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key})
+            if taken.scalar():
+                self._conn = conn
+                return True
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        conn.close()
+        return False
+
+    def check(self) -> bool:
+        """Whether the lock is still held: its session answers, or a new one took it again."""
+        if self._conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                self._conn.execute(text("SELECT 1"))
+                return True
             except SQLAlchemyError:
-                conn.invalidate()  # a broken session: closing it lets go of its locks
+                pass  # the session is gone, and its lock with it
+        try:
+            return self.take()
+        except SQLAlchemyError:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+        except SQLAlchemyError:
+            conn.invalidate()  # a broken session: closing it lets go of its locks
+        finally:
+            conn.close()
 
 
 def _key(name: str) -> int:

@@ -235,6 +235,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = _time.sleep,
     poll: Literal["due", "stale"] = "due",
+    workers: int | None = None,
 ) -> RunReport:
     """Ingest, select, render and deliver one issue.
 
@@ -243,16 +244,25 @@ def run(
     is). A real send first passes the pre-flight (``preflight.check``); it alone publishes.
     With no ``sender``, the one the settings name (``sender_for``) is used. The sources by
     URL are polled first: every due one (``poll="due"``), or only those not polled within
-    poll_interval (``"stale"``: the scheduler's run, whose polls keep them fresh).
+    poll_interval (``"stale"``: the scheduler's run, whose polls keep them fresh). A real
+    send goes out through ``workers`` processes (default: the send_workers setting), more
+    than one only on PostgreSQL (``workers.deliver``).
     """
+    from digest import workers as worker_pool  # it builds on this module
+
     tz = dates.zone(settings.timezone)
     day = issue_date_of(settings, now, issue_date)
+    how_many = settings.send_workers if workers is None else workers
     if not dry_run:
         preflight.check(settings)
     with (
         db.opened(settings.database_url) as engine,
-        nullcontext() if dry_run else locks.send_lock(engine, settings.digest_name),
+        nullcontext(lambda: True)
+        if dry_run
+        else locks.send_lock(engine, settings.digest_name) as still_locked,
     ):
+        if how_many > 1 and not dry_run:
+            worker_pool.check_store(engine)
         statuses = subscribers.counts(engine)
         suppressed = subscribers.suppressed(statuses)
         first_import = (
@@ -299,37 +309,43 @@ def run(
             engine, settings, first_import and settings.subscribers_file.is_file(), now=now,
             dry_run=dry_run,
         )  # fmt: skip
-        if sender is None:
-            recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
-            sender = sender_for(settings, day, dry_run=dry_run, recipients=recipients)
 
         def render_variant(chosen: Issue) -> render.Email:
             """The variant's email, and its own browser version (the email links to it)."""
-            if chosen.tags:
-                page = web / issue_page(day) / variant_page(chosen.tags)
-                write_if_changed(page, render.render_browser_page(chosen, the_look))
+            write_variant_page(web, chosen, the_look)
             return render.render_email(chosen, the_look)
 
-        report = deliver.deliver(
-            engine,
-            issue,
-            issue_id,
-            audience,
-            render=render_variant,
-            variant=selection.variant,
-            info=mail_info(settings),
-            sender=sender,
-            now=now,
-            sleep=sleep,
-            retries=settings.smtp_retries,
-            progress=progress,
-            retry_failed=retry_failed,
-        )
+        if issue_id is None:
+            recipients = len(audience) if isinstance(audience, list) else subscribers.count(engine)
+            report = deliver.preview(
+                issue,
+                audience,
+                render=render_variant,
+                variant=selection.variant,
+                info=mail_info(settings),
+                sender=sender or sender_for(settings, day, dry_run=True, recipients=recipients),
+                now=now,
+                progress=progress,
+            )
+        else:
+            report = worker_pool.deliver_issue(
+                engine, settings, issue, issue_id, workers=how_many, sender=sender, now=now,
+                sleep=sleep, progress=progress, retry_failed=retry_failed,
+                still_locked=still_locked,
+            )  # fmt: skip
     mail_dir = preview_dir(settings.outbox_dir, day) / "mail" if dry_run else None
     return RunReport(
         issue, ingested, rejected, report, dry_run, mail_dir, skipped, suppressed,
         fresh.missing, web if dry_run else None, skipped_entries, polled, failing,
     )  # fmt: skip
+
+
+def write_variant_page(web: Path, chosen: Issue, the_look: render.Look) -> None:
+    """A variant's own browser version, which its email links to (the whole issue's page is
+    the issue page)."""
+    if chosen.tags:
+        page = web / issue_page(chosen.date) / variant_page(chosen.tags)
+        write_if_changed(page, render.render_browser_page(chosen, the_look))
 
 
 def poll_sources(

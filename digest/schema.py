@@ -143,18 +143,25 @@ issue_articles = Table(
     Index("ix_issue_articles_article", "article_id"),
 )
 
-# The send ledger: one row per (issue, subscriber), claimed before hand-off to SMTP and
-# marked after, so a re-run skips who got the issue and finishes who did not.
+# The send ledger: one row per (issue, subscriber), written 'pending' when a send enrols the
+# issue's audience, claimed in batches by a sender (one row is one sender's at a time: its
+# name and lease in claimed_by and lease_until) before hand-off to SMTP, and marked after,
+# so a re-run skips who got the issue and finishes who did not, and several workers share
+# one issue (deliver.Ledger).
 sends = Table(
     "sends",
     metadata,
     Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
     Column("email", String(320), primary_key=True),
-    Column("status", String(12), nullable=False),  # claimed | sent | deferred | failed
+    Column("status", String(12), nullable=False),  # pending | claimed | sent | deferred | failed
     # failed: refused for good (5xx), with the reply in error; only --retry-failed retries.
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated_at", DateTime, nullable=False),
+    Column("tags", Text),  # the subscriber's, when enrolled: claims go in (tags, email) order
+    Column("claimed_by", String(160)),  # the sender that claimed it last (deliver.sender_name)
+    Column("lease_until", DateTime),  # UTC, the database's clock; a claim past it is over
+    Index("ix_sends_queue", "issue_id", "status", "tags", "email"),
 )
 
 # The scheduler's run ledger: one row per (digest, issue date), claimed before a scheduled or

@@ -173,6 +173,14 @@ def recent(engine: Engine, digest: str, *, limit: int, before: date | None = Non
     return [i for i in (_load(engine, digest, d) for d in days) if i is not None]
 
 
+def claimed(engine: Engine, digest: str, issue_date: date) -> tuple[int, Issue] | None:
+    """The issue claimed for (``digest``, ``issue_date``) with its id, its articles as they
+    were sent; None before a send claimed it."""
+    issue_id = issue_id_of(engine, digest, issue_date)
+    found = None if issue_id is None else _load(engine, digest, issue_date)
+    return None if issue_id is None or found is None else (issue_id, found)
+
+
 def variant(issue: Issue, tags: frozenset[str], max_articles: int) -> Issue:
     """The issue as subscribers following ``tags`` get it (any-of; none = every article)."""
     chosen = [a for a in issue.articles if not tags or a.tags & tags]

@@ -253,6 +253,21 @@ class Settings(BaseSettings):
         le=20,
         description="Retries of a transient SMTP failure (4xx, disconnect, timeout).",
     )
+    send_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes a real send delivers through, each with its own SMTP "
+        "connection (more than 1 needs PostgreSQL).",
+    )
+    send_lease: float = Field(
+        120.0,
+        ge=5,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds a sender's claim on its recipients lasts unless renewed; a "
+        "claim of a sender that died (on another machine) is taken over after it.",
+    )
     schedule_time: str = Field("07:00", description="Daily run, local HH:MM.")
     schedule_db: str = Field(
         "sqlite:///var/schedule.db",

@@ -258,6 +258,17 @@ def stamp(when: datetime | None) -> str:
     return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def print_work(out: Console, day: date, done: deliver.WorkReport) -> None:
+    """`digest worker`: what this worker sent of issue ``day``."""
+    refused = f"{done.failed_count} refused" + (
+        f" (first: {done.failed[0][0]}: {done.failed[0][1]})" if done.failed else ""
+    )
+    out.print(
+        f"Issue {day}: {done.sent} sent by this worker ({done.bytes:,} bytes), "
+        f"{done.deferred} deferred, {refused}."
+    )
+
+
 def print_status(out: Console, day: date, found: deliver.LedgerStatus) -> None:
     """`digest status`: the ledger's counts of one issue, and the first refusals."""
     table = new_table("Status", "Recipients", title=f"Issue {day}")

@@ -80,11 +80,15 @@ def send(
             renders.append(chosen.tags)
         return render_with(chosen)
 
+    if issue_id is None:  # a dry run
+        return deliver.preview(
+            issue, subscribers.stream(engine), render=counted, variant=selection.variant,
+            info=info, sender=sender, now=NOW,
+        )  # fmt: skip
     return deliver.deliver(
         engine,
         issue,
         issue_id,
-        subscribers.stream(engine),
         render=counted,
         variant=selection.variant,
         info=info,
@@ -214,9 +218,8 @@ def test_server_down_stops_the_run_and_the_next_run_finishes(
         "0 sent this run, run `digest send` again later to send the rest"
     )
     statuses = Counter(status for status, _, _ in ledger(engine).values())
-    # The claimed row of the batch that was never tried is given back (pending, no row);
-    # ed's variant was not reached.
-    assert statuses == {"deferred": 3}
+    # The claimed rows never tried are given back: pending, as ed's, whose batch never came.
+    assert statuses == {"deferred": 3, "pending": 2}
     mailbox.handler.defer = 0
     report = send(engine, issue, issue_id, mailbox.sender())
     assert report.sent == 5
@@ -325,15 +328,15 @@ def many_subscribers(engine: Engine, tmp_path: Path) -> tuple[int, Issue]:
 def test_crash_after_a_batch_claim_the_next_run_sends_the_rest(
     engine: Engine, tmp_path: Path, at: int, after_handoff: bool, sent_before: int
 ) -> None:
-    """200 rows claimed, then a crash on the first messages: the next run sends the other
-    199 too, and at most the message in flight at the crash twice."""
+    """200 rows claimed, then Ctrl-C on the first messages: the claims go back to pending,
+    the next run sends the rest, and at most the message in flight at the crash twice."""
     issue_id, issue = many_subscribers(engine, tmp_path)
     crashed = Tally(interrupt_at=at, after_handoff=after_handoff)
     with pytest.raises(KeyboardInterrupt):
         send(engine, issue, issue_id, crashed)
     assert sum(crashed.counts.values()) == sent_before
     statuses = Counter(status for status, _, _ in ledger(engine).values())
-    assert statuses == Counter(sent=at - 1, claimed=200 - (at - 1))  # one batch claimed
+    assert statuses == Counter(sent=at - 1, pending=250 - (at - 1))
     again = Tally()
     report = send(engine, issue, issue_id, again)
     total = crashed.counts + again.counts
@@ -349,15 +352,16 @@ def test_crash_after_a_batch_claim_the_next_run_sends_the_rest(
 
 @pytest.mark.slow
 def test_crash_while_claiming_a_batch_claims_nothing_of_it(engine: Engine, tmp_path: Path) -> None:
-    """The claim of a batch is one transaction: a crash inside it leaves none of its rows."""
+    """The claim of a batch is one transaction: a crash inside it claims none of its rows."""
     issue_id, issue = many_subscribers(engine, tmp_path)
-    inserts = 0
+    claims = 0
 
-    def crash_on_second_claim(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        nonlocal inserts
-        if statement.lstrip().upper().startswith("INSERT INTO SENDS"):
-            inserts += 1
-            if inserts == 2:
+    def crash_on_second_claim(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        nonlocal claims
+        status = params.get("status") if isinstance(params, dict) else params[0]  # SET status=
+        if statement.lstrip().startswith("UPDATE sends SET status") and status == "claimed":
+            claims += 1
+            if claims == 2:
                 raise KeyboardInterrupt
 
     event.listen(engine, "before_cursor_execute", crash_on_second_claim)
@@ -368,7 +372,10 @@ def test_crash_while_claiming_a_batch_claims_nothing_of_it(engine: Engine, tmp_p
     finally:
         event.remove(engine, "before_cursor_execute", crash_on_second_claim)
     assert sum(crashed.counts.values()) == 200
-    assert Counter(status for status, _, _ in ledger(engine).values()) == {"sent": 200}
+    assert Counter(status for status, _, _ in ledger(engine).values()) == {
+        "sent": 200,
+        "pending": 50,
+    }
     again = Tally()
     report = send(engine, issue, issue_id, again)
     assert crashed.counts + again.counts == Counter({s.email: 1 for s in MANY})
@@ -424,7 +431,7 @@ url, port = sys.argv[1], int(sys.argv[2])
 with db.opened(url) as engine:
     issue_id = selection.issue_id_of(engine, "daily", wire_issue().date)
     deliver.deliver(
-        engine, wire_issue(), issue_id, subscribers.stream(engine, chunk=7),
+        engine, wire_issue(), issue_id,
         render=render_wire, variant=selection.variant, info=MAIL_INFO,
         sender=smtp.SmtpSender("127.0.0.1", port, timeout=5), now=SEND_NOW, retries=0,
     )
@@ -469,9 +476,8 @@ def test_killed_mid_send_then_rerun(database_url: str, engine: Engine, mailbox: 
 def dry_run(issue: Issue, audience: tuple[Subscriber, ...], **overrides: Any) -> Collector:
     collector = Collector()
     ordered = sorted(audience, key=lambda s: (" ".join(sorted(s.tags)), s.email))
-    deliver.deliver(
-        None,  # type: ignore[arg-type]  # a dry run never touches the store
-        issue, None, ordered,
+    deliver.preview(
+        issue, ordered,
         render=overrides.pop("render", real_render), variant=selection.variant,
         info=overrides.pop("info", INFO), sender=collector, now=NOW,
     )  # fmt: skip

@@ -140,6 +140,35 @@ def test_advisory_lock_outlasts_idle_timeouts(database_url: str, setting: str) -
         probe.dispose()
 
 
+def test_a_lock_whose_session_ended_is_taken_again_or_known_lost(database_url: str) -> None:
+    """The check a send makes now and then: a lock whose session was terminated is taken
+    again on a new one while nobody else took it, and is lost once another send has."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's send lock is a file lock: it lasts as long as its process")
+    engine = create_engine(database_url, poolclass=NullPool)
+    probe = create_engine(PG_URL, poolclass=NullPool)
+    terminate = text(
+        "SELECT pg_terminate_backend(a.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = :app"
+    )
+    ours = {"app": make_url(database_url).query["application_name"]}
+    try:
+        with locks.send_lock(engine, "daily") as held:
+            assert held()
+            with probe.connect() as conn:
+                assert len(conn.execute(terminate, ours).all()) == 1
+            assert held()  # taken again: nobody else wanted it
+            with probe.connect() as conn:
+                assert len(conn.execute(terminate, ours).all()) == 1
+            with locks.send_lock(engine, "daily") as other:
+                assert other()
+                assert not held()  # the other send has it now
+        assert_free(engine)
+    finally:
+        engine.dispose()
+        probe.dispose()
+
+
 def test_file_lock(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "run.lock"
     with locks.file_lock(path, "scheduler", "stop it first"):
