@@ -1,7 +1,13 @@
-"""The command line: load settings, call one library function, print the result."""
+"""The command line: load settings, call one library function, print the result.
+
+The modules behind the commands are imported when a command first uses them, so that
+`digest --help` and the small commands start in a fraction of the time the pipeline's
+imports (SQLAlchemy, pydantic, trafilatura, rich …) take.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
@@ -11,15 +17,34 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from digest import __version__, dates, db, pipeline, selection, store, tables
-from digest.clean import tag_slug
+from digest import __version__
 from digest.errors import ConfigError, DigestError
-from digest.settings import FIRST_DAY, LAST_DAY, NO_TAG, Settings, load_settings
+
+
+class _OnFirstUse:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+if TYPE_CHECKING:
+    from digest import clean, dates, db, pipeline, selection, store, tables
+    from digest import settings as configuration
+    from digest.settings import Settings
+else:
+    clean, dates, db, pipeline, selection, store, tables, configuration = (
+        _OnFirstUse(f"digest.{name}")
+        for name in ("clean", "dates", "db", "pipeline", "selection", "store", "tables", "settings")
+    )
+tag_slug = clean.tag_slug if TYPE_CHECKING else (lambda text: clean.tag_slug(text))
 
 _INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
 
@@ -40,10 +65,9 @@ class _Day(click.ParamType[date]):
             day = date(*(int(part) for part in found.groups()))
         except ValueError as exc:
             self.fail(f"{value!r} is not a calendar date ({exc})", param, ctx)
-        if not FIRST_DAY <= day <= LAST_DAY:
-            self.fail(
-                f"{day} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}", param, ctx
-            )
+        first, last = configuration.FIRST_DAY, configuration.LAST_DAY
+        if not first <= day <= last:
+            self.fail(f"{day} is out of range; use a date from {first} to {last}", param, ctx)
         return day
 
 
@@ -79,7 +103,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return load_settings(ctx.find_root().obj)
+    return configuration.load_settings(ctx.find_root().obj)
 
 
 def _named_tags(
@@ -88,7 +112,7 @@ def _named_tags(
     """Refuse a --tag that slugs to nothing: it would match nothing, or follow everything."""
     for value in values:
         if not tag_slug(value):
-            raise click.BadParameter(f"{value!r} {NO_TAG}", ctx, param)
+            raise click.BadParameter(f"{value!r} {configuration.NO_TAG}", ctx, param)
     return values
 
 
@@ -209,6 +233,8 @@ def send_command(
     A re-run sends only to whom the issue has not reached yet. Exit status 1 while a
     recipient of the issue was refused or deferred, or a source folder is missing.
     """
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
     settings = _settings(ctx)
     now = datetime.now(UTC)
     day = pipeline.issue_date_of(settings, now, issue_date)

@@ -532,3 +532,23 @@ def test_a_tag_rule_whose_name_has_no_letter_or_digit_is_refused(tmp_path: Path)
         "Error: tag_rules: '!!!' has no letter or digit, so it names no tag; "
         f"use tags like arms-control (in {config} or DIGEST_TAG_RULES)\n"
     )
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`digest --help` starts without the pipeline's libraries (bench/bench_startup.py
+    times it): they load when a command first uses them."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['digest', '--help']\n"
+        "from digest.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = {'sqlalchemy', 'pydantic', 'rich', 'trafilatura', 'feedgen', 'httpx', 'jinja2'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
