@@ -335,8 +335,15 @@ def status_command(ctx: click.Context, issue_date: date | None) -> None:
 @click.option(
     "--with-scheduler", is_flag=True, help="Also run the daily send (small installs: one process)."
 )
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log each request (its path only, never the query) to stdout; off by default.",
+)
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool) -> None:
+def serve_command(
+    ctx: click.Context, host: str, port: int, with_scheduler: bool, access_log: bool
+) -> None:
     """Serve outbox/ (feeds with ETag/304 and gzip, archive pages) and one-click unsubscribe."""
     from digest.serve import serve
 
@@ -360,6 +367,7 @@ def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool
         on_started=lambda bound, real: click.echo(
             f"Serving {settings.outbox_dir} on http://{bound}:{real}/"
         ),
+        access_log=access_log,
     )
 
 

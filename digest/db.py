@@ -7,7 +7,6 @@ Core only, no dialect-only SQL: the same code runs on SQLite (the default) and P
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,11 +26,6 @@ from sqlalchemy.exc import (
 
 from digest.errors import StoreError
 from digest.schema import metadata, store_meta
-
-# psycopg logs what it ignores while cleaning up after an error that we report ourselves
-# ("error ignored terminating <psycopg.Pipeline …>"); with no handler anywhere, Python's last
-# resort would print that raw beside our one Error line. A service's own log still gets it.
-logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def connect(url: str) -> Engine:

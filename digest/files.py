@@ -1,7 +1,13 @@
-"""Atomic file writes: a reader or a crash never sees half a file."""
+"""Atomic file writes: a reader or a crash never sees half a file.
+
+Each published page and feed (``.html``, ``.xml``) is also written gzipped beside itself
+(``feed.xml.gz``), so nginx (``gzip_static``) and ``digest serve`` send it compressed without
+compressing it on every request.
+"""
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from pathlib import Path
@@ -30,12 +36,32 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 
 def write_if_changed(path: Path, data: bytes | str) -> bool:
-    """Write atomically unless the file already holds ``data``: its mtime and ETag stay put."""
+    """Write atomically unless the file already holds ``data``: its mtime and ETag stay put.
+    A page or feed gets its gzipped copy (``gzipped``) beside it, rewritten after the file
+    itself, and again whenever it is older than the file (a crash between the two)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    packed = gzipped(path) if path.suffix in PRECOMPRESSED else None
     try:
-        if path.read_bytes() == payload:
-            return False
+        same = path.read_bytes() == payload
     except OSError:
-        pass  # missing or unreadable: write_atomic reports what is really wrong
-    write_atomic(path, payload)
-    return True
+        same = False  # missing or unreadable: write_atomic reports what is really wrong
+    if not same:
+        write_atomic(path, payload)
+    if packed is not None and not (same and _newer(packed, path)):
+        write_atomic(packed, gzip.compress(payload, compresslevel=9, mtime=0))
+    return not same
+
+
+PRECOMPRESSED = (".html", ".xml")  # the suffixes whose files get a gzipped copy
+
+
+def gzipped(path: Path) -> Path:
+    """Where the gzipped copy of ``path`` is: beside it, named ``NAME.gz``."""
+    return path.with_name(path.name + ".gz")
+
+
+def _newer(copy: Path, original: Path) -> bool:
+    try:
+        return copy.stat().st_mtime_ns >= original.stat().st_mtime_ns
+    except OSError:
+        return False

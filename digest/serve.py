@@ -288,7 +288,7 @@ def serve(
     on_started: Callable[[str, int], None] | None = None,
     extra_lifespan: ExtraLifespan | None = None,
     log_level: str = "info",
-    access_log: bool = True,
+    access_log: bool = False,
     header_timeout: float = HEADER_TIMEOUT,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then finish open requests and return."""
@@ -319,7 +319,7 @@ def server_for(
     *,
     header_timeout: float = HEADER_TIMEOUT,
     log_level: str = "info",
-    access_log: bool = True,
+    access_log: bool = False,
 ) -> uvicorn.Server:
     """The uvicorn server ``serve`` runs ``app`` in (tests run it on a socket of their own)."""
     config = uvicorn.Config(
@@ -444,7 +444,7 @@ def _load(path: str) -> _File:
     content_type = _content_type(os.path.basename(path))
     gz = None
     if len(body) >= _GZIP_MIN and content_type.startswith(_COMPRESSIBLE):
-        gz = gzip.compress(body, compresslevel=6, mtime=0)
+        gz = _precompressed(path, info.st_mtime_ns) or gzip.compress(body, 6, mtime=0)
         gz = gz if len(gz) < len(body) else None
     digest = hashlib.blake2b(body, digest_size=16).hexdigest()
     return _File(
@@ -457,6 +457,18 @@ def _load(path: str) -> _File:
         last_modified=formatdate(info.st_mtime, usegmt=True),
         mtime=int(info.st_mtime),
     )
+
+
+def _precompressed(path: str, mtime_ns: int) -> bytes | None:
+    """The gzipped copy digest wrote beside a page or feed (files.write_if_changed), when
+    it is not older than the file; else None."""
+    try:
+        with open(f"{path}.gz", "rb") as handle:
+            if os.fstat(handle.fileno()).st_mtime_ns < mtime_ns:
+                return None
+            return handle.read()
+    except OSError:
+        return None
 
 
 def _content_type(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import gzip
 import html
 import os
 import re
@@ -290,10 +291,22 @@ def test_write_feeds_is_atomic_and_leaves_unchanged_files_alone(tmp_path: Path) 
     rss, atom = build_feeds(sample_issues(), INFO)
     assert (tmp_path / "feed.xml").read_bytes() == rss
     assert (tmp_path / "atom.xml").read_bytes() == atom
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["atom.xml", "feed.xml"]
+    # Each beside its gzipped copy (nginx's gzip_static and digest serve send it as it is).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "atom.xml", "atom.xml.gz", "feed.xml", "feed.xml.gz",
+    ]  # fmt: skip
+    assert gzip.decompress((tmp_path / "feed.xml.gz").read_bytes()) == rss
     os.utime(tmp_path / "feed.xml", ns=(1_000_000_000, 1_000_000_000))
+    zipped_at = (tmp_path / "feed.xml.gz").stat().st_mtime_ns
     write_feeds(tmp_path, sample_issues(), INFO)
     assert (tmp_path / "feed.xml").stat().st_mtime_ns == 1_000_000_000
+    assert (tmp_path / "feed.xml.gz").stat().st_mtime_ns == zipped_at
+    # A copy older than its file (a crash between the two writes) is written again.
+    os.utime(tmp_path / "atom.xml.gz", ns=(1_000, 1_000))
+    (tmp_path / "atom.xml.gz").write_bytes(gzip.compress(b"stale"))
+    os.utime(tmp_path / "atom.xml.gz", ns=(1_000, 1_000))
+    write_feeds(tmp_path, sample_issues(), INFO)
+    assert gzip.decompress((tmp_path / "atom.xml.gz").read_bytes()) == atom
 
 
 @pytest.mark.slow

@@ -125,7 +125,10 @@ def test_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     write_pages(tmp_path, make_article(), make_article(id="d4e5f6"))
     write_archive(tmp_path, [], SITE)
     names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
-    assert names == ["articles", "articles/a1b2c3.html", "articles/d4e5f6.html", "index.html"]
+    assert names == [
+        "articles", "articles/a1b2c3.html", "articles/a1b2c3.html.gz", "articles/d4e5f6.html",
+        "articles/d4e5f6.html.gz", "index.html", "index.html.gz",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", ".hidden", ""])

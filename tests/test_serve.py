@@ -30,14 +30,17 @@ from sqlalchemy import Engine, delete, insert, select
 
 from digest import db
 from digest.errors import DigestError
+from digest.feeds import write_feeds
 from digest.files import write_atomic
 from digest.links import unsubscribe_token, unsubscribe_url
 from digest.render import render_browser_page
 from digest.schema import subscribers
 from digest.serve import create_app, serve, server_for
 
-from .conftest import running
+from .conftest import free_port, running
 from .factories import email_issue, make_look, many_articles
+from .test_feeds import INFO as FEED_INFO
+from .test_feeds import sample_issues
 
 pytestmark = pytest.mark.slow  # real HTTP over loopback, and `digest serve` processes
 
@@ -584,7 +587,7 @@ def test_serve_runs_until_a_signal_and_returns_cleanly(tmp_path: Path, signum: i
 def test_the_access_log_has_the_path_and_never_the_token(tmp_path: Path) -> None:
     """An unsubscribe link's token, in a log, unsubscribes whoever reads the log."""
     token = unsubscribe_token("s", "a@example.org")
-    with serve_process(tmp_path) as (child, port):
+    with serve_process(tmp_path, access_log="True") as (child, port):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             assert client.get("/unsubscribe", params={"token": token}).status_code == 200
             assert client.get("/nothing?token=" + token).status_code == 404
@@ -616,6 +619,33 @@ def test_gzip_bytes_are_real_gzip(site: Site) -> None:
     ) as answer:
         raw = b"".join(answer.iter_raw())
     assert gzip.decompress(raw) == (site.outbox / "feed.xml").read_bytes()
+
+
+def test_the_access_log_is_off_unless_asked_for(tmp_path: Path) -> None:
+    with serve_process(tmp_path) as (child, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/nothing", timeout=5).status_code == 404
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=15)
+    assert "GET /nothing" not in out + err
+
+
+def test_a_gzip_request_gets_the_precompressed_copy(site: Site) -> None:
+    """The copy digest wrote beside the feed (files.write_if_changed) is sent as it is; an
+    older copy (the file was rewritten since) is not."""
+    feed = (site.outbox / "feed.xml").read_bytes()
+    packed = gzip.compress(feed, compresslevel=1, mtime=0)  # not what serve would make
+    assert packed != gzip.compress(feed, compresslevel=6, mtime=0)
+    (site.outbox / "feed.xml.gz").write_bytes(packed)
+    with httpx.stream(
+        "GET", site.url + "/feed.xml", headers={"Accept-Encoding": "gzip"}, timeout=5
+    ) as answer:
+        assert b"".join(answer.iter_raw()) == packed
+    os.utime(site.outbox / "feed.xml.gz", ns=(1_000, 1_000))
+    (site.outbox / "feed.xml").write_bytes(feed + b"\n")  # a new version: the copy is older
+    with httpx.stream(
+        "GET", site.url + "/feed.xml", headers={"Accept-Encoding": "gzip"}, timeout=5
+    ) as answer:
+        assert gzip.decompress(b"".join(answer.iter_raw())) == feed + b"\n"
 
 
 def test_the_extra_lifespan_runs_while_the_app_serves(tmp_path: Path) -> None:
@@ -737,3 +767,59 @@ def test_serve_on_port_0_says_the_port_it_got(tmp_path: Path) -> None:
             assert child.wait(timeout=20) == 0
         finally:
             child.kill()
+
+
+def _nginx_block() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split("```nginx\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_the_readmes_nginx_block_passes_nginx_t_and_serves_the_gzipped_feed(
+    tmp_path: Path,
+) -> None:
+    """The README's nginx block, as given, in an nginx.conf of its own: `nginx -t` takes it,
+    and it sends feed.xml.gz (as digest wrote it) to a client that accepts gzip, typed."""
+    outbox = tmp_path / "outbox"
+    write_feeds(outbox, sample_issues(), FEED_INFO)
+    port = free_port()
+    block = (
+        _nginx_block()
+        .replace("/srv/digest/outbox", str(outbox))
+        .replace("/var/log/nginx/digest.access.log", str(tmp_path / "access.log"))
+        .replace("server {", f"server {{\n    listen 127.0.0.1:{port};", 1)
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"user root;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{\n{block}\n}}\n",
+        encoding="utf-8",
+    )
+    nginx = ["nginx", "-p", str(tmp_path), "-c", str(conf)]
+    checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    server = subprocess.Popen([*nginx, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/feed.xml",
+                    headers={"Accept-Encoding": "gzip"},
+                    timeout=5,
+                )
+                break
+            except httpx.TransportError:
+                log = (tmp_path / "error.log").read_text(encoding="utf-8", errors="replace")
+                assert time.monotonic() < deadline and server.poll() is None, log
+                time.sleep(0.05)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/rss+xml; charset=utf-8"
+        assert answer.headers["content-encoding"] == "gzip"
+        assert int(answer.headers["content-length"]) == (outbox / "feed.xml.gz").stat().st_size
+        assert answer.content == (outbox / "feed.xml").read_bytes()
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
