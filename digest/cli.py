@@ -116,10 +116,19 @@ def _named_tags(
     return values
 
 
+_TABLE_UP_TO = 50  # articles `digest ingest` lists one by one without --verbose
+
+
 @cli.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help=f"List every article read (without it: only batches of up to {_TABLE_UP_TO}).",
+)
 @click.pass_context
-def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -> None:
     """Read articles from PATHS (files or folders; default: the seeds folder) into the store.
 
     Plain text (any common encoding), HTML pages and RSS/Atom/JSON feeds (in a folder, a
@@ -131,7 +140,7 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         batch = pipeline.ingest_sources(engine, settings, now=datetime.now(UTC), paths=paths)
     saved = batch.saved
     out = tables.console()
-    if batch.articles:
+    if batch.articles and (verbose or len(batch.articles) <= _TABLE_UP_TO):
         table = tables.new_table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
             table.add_row(

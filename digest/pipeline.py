@@ -459,7 +459,7 @@ def ingest_sources(
 ) -> Ingested:
     """The one ingest flow, of `digest ingest`, `digest send` and the scheduler: find the
     source files (under ``paths``, else in seeds_dir), read, clean and store them, record
-    each as read (or as failed, with why), and bring stored summaries up to date. Scraped
+    each as read (or as failed, with why), bringing stored summaries up to date first. Scraped
     pages are cleaned against their source's evidence from earlier runs, and what they add
     to it is stored, so a page read alone sees the chrome of its site's earlier pages.
 
@@ -476,6 +476,9 @@ def ingest_sources(
     if only_new:
         files = store.new_files(engine, files)
     sources = {path: ingest.source_of(path, roots) for path in files}
+    # Before the batch is stored: its summaries are made under the current settings, so
+    # only what earlier runs stored may need them again (on a new store: nothing).
+    refresh_summaries(engine, settings)
     evidence = _StoredEvidence(engine)
     batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
     if folders:
@@ -488,7 +491,6 @@ def ingest_sources(
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
     gone = {r.origin for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
-    refresh_summaries(engine, settings)
     return Ingested(kept, rejected, batch.files, saved, missing, (*batch.skipped, *again))
 
 

@@ -63,6 +63,28 @@ def test_articles_table_and_tag_filter(tmp_path: Path) -> None:
     )
 
 
+def test_a_large_ingest_prints_its_counts_and_lists_articles_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for n in range(51):
+        (folder / f"story-{n:02d}.txt").write_text(
+            f"Harbour report number {n}\n\nThe ferry number {n} left the pier on time "
+            f"this morning, and {n} passengers were on board when it reached the island.\n",
+            encoding="utf-8",
+        )
+    config = write_config(tmp_path)
+    quiet = run("ingest", str(folder), config=config)
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output.splitlines() == [
+        "51 articles from 51 of 51 files: 51 new, 0 updated, 0 unchanged, 0 duplicate "
+        "copies folded."
+    ]
+    listed = run("ingest", "--verbose", str(folder), config=config)
+    assert "story-50.txt" in listed.output and "Ingested" in listed.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("columns", "author"), [(80, False), (100, False), (140, True)])
 def test_the_articles_table_fits_the_terminal(

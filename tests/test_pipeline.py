@@ -23,6 +23,7 @@ from digest.errors import StoreError
 from digest.schema import issues, sends, subscribers
 
 from .conftest import SEEDS, Handler, free_port, run, seeds_config, serving
+from .factories import SEND_NOW as NOW
 
 pytestmark = pytest.mark.slow  # each test runs the whole pipeline on the seeds
 
@@ -161,6 +162,30 @@ def test_changing_the_summary_budget_recomputes_stored_summaries(tmp_path: Path)
     after = summaries(one)
     assert after != before
     assert all(b.startswith(a) for a, b in zip(after, before, strict=True))
+
+
+def test_a_new_store_summarizes_each_article_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest made the summaries under the current settings: none is made or written again."""
+    from digest import pipeline
+    from digest.settings import load_settings
+
+    resummarized: list[str] = []
+    real = store.refresh_summaries
+
+    def counting(engine: Any, key: str, summarize: Any) -> int:
+        return real(
+            engine, key, lambda article: resummarized.append(article.id) or summarize(article)
+        )
+
+    monkeypatch.setattr(store, "refresh_summaries", counting)
+    settings = load_settings(seeds_config(tmp_path))
+    with db.opened(settings.database_url) as engine:
+        batch = pipeline.ingest_sources(engine, settings, now=NOW)
+        assert len(batch.articles) == 6
+        assert pipeline.refresh_summaries(engine, settings) == 0
+    assert resummarized == []
 
 
 def test_a_real_send_with_the_shipped_placeholder_secret_is_refused(
