@@ -137,6 +137,24 @@ def keep_meta_value(engine: Engine, key: str, value: str) -> str:
     return value
 
 
+ANALYZE_AFTER = 10_000  # rows a change adds before the planner's statistics are renewed
+
+
+def analyze(engine: Engine, *tables: str) -> None:
+    """Renew the planner's statistics of ``tables`` after a large change (a bulk import, an
+    enrolment), so their queries keep to their indexes however the tables grew. On SQLite
+    a sample of each index (analysis_limit) keeps it quick on any size. A failure costs
+    only the statistics: it is not an error of the change."""
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execute(sql_text("PRAGMA analysis_limit = 1000"))
+            for name in tables:
+                conn.execute(sql_text(f"ANALYZE {name}"))
+    except SQLAlchemyError:
+        pass
+
+
 def _create_schema(engine: Engine) -> None:
     """Create missing tables and columns; a second process doing so at once is fine."""
     try:

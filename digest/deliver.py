@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from digest.db import reason, utc_naive
+from digest.db import ANALYZE_AFTER, analyze, reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
@@ -296,6 +296,8 @@ def enroll(
             )
     except SQLAlchemyError as exc:
         raise DeliveryError(f"cannot write the send ledger: {reason(exc)}") from exc
+    if sum(int(n) for _, n in groups) >= ANALYZE_AFTER:
+        analyze(engine, sends.name)
     return Enrolment(
         recipients=sum(int(n) for _, n in groups),
         already_sent=int(done.get("sent", 0)),

@@ -484,6 +484,8 @@ def ingest_sources(
     if folders:
         batch = replace(batch, articles=tuple(_of_folder(a, folders) for a in batch.articles))
     saved, refused = _save_each(engine, batch.articles, now=now)
+    if saved.inserted >= db.ANALYZE_AFTER:
+        db.analyze(engine, "articles", "article_tags")
     store.add_evidence(engine, batch.evidence, now=now)
     again = _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
     rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))

@@ -11,15 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, and_, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest import db, store
 from digest.errors import ConfigError, StoreError
 from digest.models import Article, Issue
-from digest.schema import issue_articles, issues
+from digest.schema import article_tags, articles, issue_articles, issues
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,3})d$")
+_PAGE = 200  # candidate rows an issue's selection reads at a time
 
 
 def window(
@@ -82,31 +83,75 @@ def select_issue(
     claimed = _load(engine, digest, issue_date)
     if claimed is not None:
         return claimed
-    since, until = issue_days(issue_date, days)
-    found = find(engine, since=since, until=until, tz=tz, tags=tags)
-    if not force:
-        shown = _shown_elsewhere(engine, digest, [a.id for a in found])
-        found = [a for a in found if a.id not in shown]
-    if caps:
-        found = _capped(found, caps)
-    # The window ends where the issue's own day begins (until + 1 day).
+    since, _last = issue_days(issue_date, days)
+    # The window ends where the issue's own day begins (the day after its last).
     start, end = _midnight(since, tz), _midnight(issue_date, tz)
-    return Issue(digest, issue_date, start, end, tuple(found[:max_articles]))
+    chosen = _newest(engine, digest, start, end, tags, max_articles, force, caps or {})
+    found = store.query(engine, ids=chosen) if chosen else []
+    return Issue(digest, issue_date, start, end, tuple(found))
 
 
-def _capped(found: Sequence[Article], caps: Mapping[str, int]) -> list[Article]:
-    """``found`` (newest first) without what a source gives past its cap; the longest
-    prefix is the source (a folder inside another's)."""
+def _newest(
+    engine: Engine,
+    digest: str,
+    start: datetime,
+    end: datetime,
+    tags: Sequence[str],
+    wanted: int,
+    force: bool,
+    caps: Mapping[str, int],
+) -> list[str]:
+    """The ids of the newest ``wanted`` articles published in [start, end) with any of
+    ``tags``, shown in no other issue of ``digest`` unless ``force``, and no more of a
+    source than its cap (the longest prefix of the origin is the source: a folder inside
+    another's). Read newest first a page at a time, ids and origins only, so the cost is
+    that of the issue, not of the window's history; each test of "shown before" is one
+    probe of ix_issue_articles_article."""
+    stmt = select(articles.c.id, articles.c.origin, articles.c.published_utc).where(
+        articles.c.published_utc >= db.utc_naive(start),
+        articles.c.published_utc < db.utc_naive(end),
+    )
+    if tags:
+        tagged = select(article_tags.c.article_id).where(article_tags.c.tag.in_(list(tags)))
+        stmt = stmt.where(articles.c.id.in_(tagged))
+    if not force:
+        ours = select(issues.c.id).where(issues.c.digest == digest)
+        stmt = stmt.where(
+            ~exists().where(
+                issue_articles.c.article_id == articles.c.id, issue_articles.c.issue_id.in_(ours)
+            )
+        )
     prefixes = sorted(caps, key=len, reverse=True)
     taken: dict[str, int] = {}
-    kept: list[Article] = []
-    for article in found:
-        source = next((p for p in prefixes if article.origin.startswith(p)), None)
-        if source is not None:
-            if taken.get(source, 0) >= caps[source]:
-                continue
-            taken[source] = taken.get(source, 0) + 1
-        kept.append(article)
+    kept: list[str] = []
+    last: tuple[datetime, str] | None = None
+    try:
+        with engine.connect() as conn:
+            while len(kept) < wanted:
+                page = stmt
+                if last is not None:  # keyset: after the last row, newest first
+                    page = page.where(
+                        or_(
+                            articles.c.published_utc < last[0],
+                            and_(articles.c.published_utc == last[0], articles.c.id > last[1]),
+                        )
+                    )
+                order = (articles.c.published_utc.desc(), articles.c.id)
+                rows = conn.execute(page.order_by(*order).limit(_PAGE)).all()
+                for id_, origin, _published in rows:
+                    source = next((p for p in prefixes if origin.startswith(p)), None)
+                    if source is not None:
+                        if taken.get(source, 0) >= caps[source]:
+                            continue
+                        taken[source] = taken.get(source, 0) + 1
+                    kept.append(id_)
+                    if len(kept) == wanted:
+                        break
+                if len(rows) < _PAGE:
+                    break
+                last = (rows[-1].published_utc, rows[-1].id)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
     return kept
 
 
@@ -209,21 +254,6 @@ def _load(engine: Engine, digest: str, issue_date: date) -> Issue | None:
     start = row.window_start.replace(tzinfo=UTC)
     end = row.window_end.replace(tzinfo=UTC)
     return Issue(digest, issue_date, start, end, tuple(found))
-
-
-def _shown_elsewhere(engine: Engine, digest: str, ids: Sequence[str]) -> set[str]:
-    if not ids:
-        return set()
-    stmt = (
-        select(issue_articles.c.article_id)
-        .join(issues, issues.c.id == issue_articles.c.issue_id)
-        .where(issues.c.digest == digest, issue_articles.c.article_id.in_(list(ids)))
-    )
-    try:
-        with engine.connect() as conn:
-            return set(conn.execute(stmt).scalars())
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {db.reason(exc)}") from exc
 
 
 def _midnight(day: date, tz: tzinfo) -> datetime:

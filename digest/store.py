@@ -570,14 +570,15 @@ def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
     """The files not yet ingested as they are now (a changed size or mtime counts as new)."""
     stamps = {str(path): _stamp(path) for path in files}
+    paths = list(stamps)
     try:
         with engine.connect() as conn:
             known = {
                 row.path: (row.size, row.mtime_ns)
-                for start in range(0, len(files), _CHUNK)
+                for start in range(0, len(paths), _CHUNK)
                 for row in conn.execute(
                     select(ingested_files).where(
-                        ingested_files.c.path.in_(list(stamps)[start : start + _CHUNK])
+                        ingested_files.c.path.in_(paths[start : start + _CHUNK])
                     )
                 )
             }

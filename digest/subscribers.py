@@ -283,6 +283,8 @@ def import_csv(engine: Engine, path: Path, *, now: datetime) -> ImportReport:
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write subscribers: {reason(exc)}") from exc
     db.keep_meta_value(engine, LIST_GIVEN, f"import of {path}, {now.isoformat()}")
+    if added >= db.ANALYZE_AFTER:
+        db.analyze(engine, table.name)
     return ImportReport(added, updated, tuple(text for _, text in sorted(errors)), suppressed)
 
 
