@@ -31,6 +31,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -43,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from digest.db import ANALYZE_AFTER, analyze, reason, utc_naive
+from digest.db import ANALYZE_AFTER, SQLITE_SYNCHRONOUS, analyze, reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
 from digest.message import MailInfo, Template
 from digest.models import Issue, Subscriber
@@ -419,6 +420,7 @@ def work(
         ledger.release_all()
         raise
     finally:
+        ledger.close()
         sender.close()
     return run.report
 
@@ -661,6 +663,22 @@ class Ledger:
         self._held: set[str] = set()
         self._renew_at = 0.0
         self._base: tuple[datetime, float] | None = None  # the database's time, and ours then
+        self._marks: Connection | None = None  # the marks' own session (``_marking``)
+        self._mark_row = (
+            update(sends)
+            .where(
+                self._key,
+                sends.c.email == bindparam("m_email"),
+                sends.c.claimed_by == bindparam("m_by"),
+            )
+            .values(
+                status=bindparam("m_status"),
+                attempts=sends.c.attempts + bindparam("m_attempts"),
+                error=bindparam("m_error"),
+                updated_at=bindparam("m_at"),
+                lease_until=None,
+            )
+        )
 
     def _db_now(self) -> datetime:
         """The database's clock, naive UTC: read once, then carried on by ours."""
@@ -865,20 +883,60 @@ class Ledger:
             )
 
     def _mark(self, email: str, status: str, attempts: int, error: str | None) -> bool:
+        conn = self._marking()
         values = {
-            "status": status,
-            "attempts": sends.c.attempts + attempts,
-            "error": error[:1000] if error else None,
-            "updated_at": self._now,
-            "lease_until": None,
+            "m_email": email,
+            "m_by": self.name,
+            "m_status": status,
+            "m_attempts": attempts,
+            "m_error": error[:1000] if error else None,
+            "m_at": self._now,
         }
-        with self._engine.begin() as conn:
-            done = conn.execute(
-                update(sends)
-                .where(self._key, sends.c.email == email, sends.c.claimed_by == self.name)
-                .values(values)
-            )
+        try:
+            done = conn.execute(self._mark_row, values)
+            conn.commit()
+        except BaseException:
+            if not conn.invalidated:
+                conn.rollback()
+            raise
         return bool(done.rowcount)
+
+    def _marking(self) -> Connection:
+        """The session marks are written on, kept for the sender's run (a new one after the
+        database dropped it). Its commits do not wait for the disk (SQLite: synchronous
+        NORMAL; PostgreSQL: synchronous_commit off): a mark is safe from a crash of digest
+        once committed, and only a crash of the database's machine within a second of it
+        could undo it, sending that recipient the issue once more."""
+        conn = self._marks
+        if conn is not None and not conn.invalidated and not conn.closed:
+            return conn
+        if conn is not None:
+            conn.close()
+        conn = self._engine.connect()
+        if self._engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+        else:
+            conn.exec_driver_sql("SET synchronous_commit = off")
+        conn.commit()
+        self._marks = conn
+        return conn
+
+    def close(self) -> None:
+        """Give the marks' session back, as the pool's others are."""
+        conn, self._marks = self._marks, None
+        if conn is None:
+            return
+        try:
+            if not conn.invalidated:
+                if self._engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
+                else:
+                    conn.exec_driver_sql("RESET synchronous_commit")
+                conn.commit()
+        except SQLAlchemyError:
+            conn.invalidate()
+        finally:
+            conn.close()
 
 
 def _again_on_disconnect(step: Callable[[], _T]) -> _T:

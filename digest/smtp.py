@@ -72,15 +72,10 @@ class SmtpSender:
         sent_dot = False
         try:
             options = [f"SIZE={len(message)}"] if conn.has_extn("size") else []
-            code, reply = conn.mail(sender, options)
-            if code != 250:
-                raise self._refused(conn, code, reply, recipient, sender=sender)
-            code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
-                raise self._refused(conn, code, reply, recipient)
-            code, reply = conn.docmd("DATA")
-            if code != 354:
-                raise self._refused(conn, code, reply, recipient)
+            if conn.has_extn("pipelining"):
+                self._envelope_pipelined(conn, sender, recipient, options)
+            else:
+                self._envelope(conn, sender, recipient, options)
             conn.send(_DOT_AT_LINE_START.sub(b"..", message).removesuffix(b"\r\n") + _END)
             sent_dot = True
             if conn.sock is not None:
@@ -103,6 +98,43 @@ class SmtpSender:
             raise
         if not 200 <= code < 300:
             raise self._refused(conn, code, reply, recipient)
+
+    def _envelope(
+        self, conn: smtplib.SMTP, sender: str, recipient: str, options: list[str]
+    ) -> None:
+        """MAIL FROM, RCPT TO and DATA, each waiting for its reply; raises on a refusal."""
+        code, reply = conn.mail(sender, options)
+        if code != 250:
+            raise self._refused(conn, code, reply, recipient, sender=sender)
+        code, reply = conn.rcpt(recipient)
+        if code not in (250, 251):
+            raise self._refused(conn, code, reply, recipient)
+        code, reply = conn.docmd("DATA")
+        if code != 354:
+            raise self._refused(conn, code, reply, recipient)
+
+    def _envelope_pipelined(
+        self, conn: smtplib.SMTP, sender: str, recipient: str, options: list[str]
+    ) -> None:
+        """The same three commands in one write, then their replies in order (RFC 2920, for
+        a server that offers PIPELINING): one round trip instead of three."""
+        extra = "".join(f" {option}" for option in options)
+        conn.send(
+            f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
+            f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
+        )
+        mail, rcpt, data = conn.getreply(), conn.getreply(), conn.getreply()
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # The server waits for a message that has no sender or recipient: end it empty
+            # (it refuses it), so the reset that follows is read as a command.
+            conn.send(b".\r\n")
+            conn.getreply()
+        if mail[0] != 250:
+            raise self._refused(conn, *mail, recipient, sender=sender)
+        if rcpt[0] not in (250, 251):
+            raise self._refused(conn, *rcpt, recipient)
+        if data[0] != 354:
+            raise self._refused(conn, *data, recipient)
 
     def close(self) -> None:
         """Say QUIT and hang up (a server that is gone already is fine)."""

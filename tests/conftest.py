@@ -153,6 +153,7 @@ class Handler:
     hang_up_after_data: int = 0  # take the next N messages, then hang up without a reply
     rsets: int = 0
     encrypted: list[bool] = field(default_factory=list)  # one a message: over TLS?
+    pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO reply
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0  # where it listens, once served
 
@@ -198,6 +199,8 @@ class Handler:
         with self.lock:
             self.sessions += 1
         session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.pipelining:  # aiosmtpd reads pipelined commands in order; it only never says so
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -358,8 +358,10 @@ def test_crash_while_claiming_a_batch_claims_nothing_of_it(engine: Engine, tmp_p
 
     def crash_on_second_claim(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         nonlocal claims
+        if not statement.lstrip().startswith("UPDATE sends SET status"):
+            return
         status = params.get("status") if isinstance(params, dict) else params[0]  # SET status=
-        if statement.lstrip().startswith("UPDATE sends SET status") and status == "claimed":
+        if status == "claimed":
             claims += 1
             if claims == 2:
                 raise KeyboardInterrupt
@@ -940,3 +942,24 @@ def test_dry_run_above_the_limit_writes_one_eml_per_variant(
     sample = parse((folder / "variant-002-russia.eml").read_bytes())
     assert sample["To"] == "cy@example.org"
     assert ledger(engine) == {}
+
+
+def test_marks_do_not_wait_for_the_disk_and_the_store_still_does(
+    engine: Engine, mailbox: Mailbox
+) -> None:
+    """A sender's marks are committed without waiting for the disk (a crash of digest loses
+    none; only one of the database's machine could); every other session keeps waiting."""
+    issue_id, issue = stored_issue(engine)
+    send(engine, issue, issue_id, mailbox.sender())
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    ledger = deliver.Ledger(engine, issue_id, now=NOW)
+    conn = ledger._marking()
+    if engine.dialect.name == "sqlite":
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    else:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    ledger.close()

@@ -6,11 +6,13 @@ import csv
 import re
 import shutil
 import signal
+import smtplib
 import ssl
 import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,15 @@ from .conftest import Handler, Mailbox, free_port, serving
 pytestmark = pytest.mark.slow  # a real SMTP server on loopback in every test
 
 MESSAGE = b"Subject: x\r\n\r\nx\r\n"
+
+
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def relay(request: pytest.FixtureRequest) -> Iterator[Handler]:
+    """The relay of conftest, offering PIPELINING or not: each sender test runs both ways,
+    the commands waiting for each reply, or MAIL, RCPT and DATA in one write."""
+    handler = Handler(pipelining=request.param)
+    with serving(handler):
+        yield handler
 
 
 def test_replies_are_transient_or_permanent_and_the_connection_is_reused(mailbox: Mailbox) -> None:
@@ -357,3 +368,27 @@ def test_recipients_csv_cells_never_start_a_formula(
     ]
     # Every cell quoted too: a spreadsheet splitting at ';' still sees one text cell.
     assert text.startswith('"email","variant"\r\n"\'=1+2@example.org","variant-001-all.eml"\r\n')
+
+
+def test_a_relay_offering_pipelining_gets_the_envelope_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With PIPELINING offered, MAIL, RCPT and DATA go out together (none of smtplib's
+    one-command-one-reply calls is made), and each reply is still judged on its own."""
+    handler = Handler(pipelining=True)
+
+    def one_by_one(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a command waited for its reply")
+
+    with serving(handler):
+        sender = smtp.SmtpSender("127.0.0.1", handler.port, timeout=5)
+        monkeypatch.setattr(smtplib.SMTP, "mail", one_by_one)
+        monkeypatch.setattr(smtplib.SMTP, "rcpt", one_by_one)
+        sender.send("digest@example.org", "ada@example.org", MESSAGE)
+        handler.refuse = {"bob@example.org"}
+        with pytest.raises(PermanentSendError, match=re.escape("550 5.1.1 <bob@example.org>")):
+            sender.send("digest@example.org", "bob@example.org", MESSAGE)
+        sender.send("digest@example.org", "cy@example.org", MESSAGE)
+        sender.close()
+    assert handler.counts() == Counter(["ada@example.org", "cy@example.org"])
+    assert handler.sessions == 1
