@@ -72,6 +72,12 @@ class _Day(click.ParamType[date]):
 
 
 _DAY = _Day()
+_ISSUE_DATE = click.option(
+    "--date",
+    "issue_date",
+    type=_DAY,
+    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
+)
 
 
 class _Group(click.Group):
@@ -210,12 +216,7 @@ def articles_command(
     is_flag=True,
     help="Write what would go out to outbox/mail/DATE/ instead; no ledger, no subscriber change.",
 )
-@click.option(
-    "--date",
-    "issue_date",
-    type=_DAY,
-    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
-)
+@_ISSUE_DATE
 @click.option("--force", is_flag=True, help="Also pick articles already shown in another issue.")
 @click.option(
     "--retry-failed",
@@ -281,12 +282,7 @@ def send_command(
 
 
 @cli.command("worker")
-@click.option(
-    "--date",
-    "issue_date",
-    type=_DAY,
-    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
-)
+@_ISSUE_DATE
 @click.option(
     "--wait",
     type=click.FloatRange(0, 86400),
@@ -317,12 +313,7 @@ def worker_command(ctx: click.Context, issue_date: date | None, wait: float) -> 
 
 
 @cli.command("status")
-@click.option(
-    "--date",
-    "issue_date",
-    type=_DAY,
-    help="Issue date, YYYY-MM-DD (default: the issue_date setting, else today).",
-)
+@_ISSUE_DATE
 @click.pass_context
 def status_command(ctx: click.Context, issue_date: date | None) -> None:
     """Where an issue's delivery stands: sent, deferred, failed (with the relay's first

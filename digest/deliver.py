@@ -309,55 +309,6 @@ def enroll(
     )
 
 
-def deliver(
-    engine: Engine,
-    issue: Issue,
-    issue_id: int,
-    *,
-    render: Callable[[Issue], Email],
-    variant: Callable[[Issue, frozenset[str], int], Issue],
-    info: MailInfo,
-    sender: Sender,
-    now: datetime,
-    sleep: Callable[[float], None] = time.sleep,
-    retries: int = 5,
-    progress: Callable[[int], None] | None = None,
-    retry_failed: bool = False,
-    lease: float = DEFAULT_LEASE,
-    still_locked: Callable[[], bool] | None = None,
-) -> DeliveryReport:
-    """Send ``issue`` to its active subscribers through ``sender``, then close it: enrol the
-    audience (``enroll``), then claim and send as one sender (``work``).
-
-    Each recipient's ledger row is claimed before hand-off and marked 'sent' once the server
-    took the message, so a re-run skips who got the issue. A claim of a sender that died is
-    sent again: the one message in flight at the kill may arrive twice, never none.
-    Transient failures are retried ``retries`` times with exponential backoff and left
-    'deferred' for the next run; a 5xx is recorded 'failed', with its reply, and tried
-    again only with ``retry_failed`` (the operator fixed the cause). ``still_locked``
-    checks the send lock now and then (locks.send_lock).
-    """
-    if not issue.articles:
-        sender.close()
-        return report_of(issue, Enrolment(0, 0, 0, 0, 0, ()), [])
-    try:
-        enrolled = enroll(
-            engine, issue, issue_id, variant=variant, max_articles=info.max_articles, now=now,
-            retry_failed=retry_failed,
-        )  # fmt: skip
-    except BaseException:
-        sender.close()
-        raise
-    advance = progress or (lambda _n: None)
-    advance(enrolled.already_sent + enrolled.failed_earlier + enrolled.empty)
-    done = work(
-        engine, issue, issue_id, render=render, variant=variant, info=info, sender=sender,
-        now=now, sleep=sleep, retries=retries, progress=progress, lease=lease,
-        still_locked=still_locked,
-    )  # fmt: skip
-    return report_of(issue, enrolled, [done], unsent=unsent(engine, issue_id))
-
-
 def work(
     engine: Engine,
     issue: Issue,

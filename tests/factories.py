@@ -8,13 +8,16 @@ A plain module, not a test module: subprocesses of the tests import it too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest import render, store
+from sqlalchemy import Engine
+
+from digest import deliver, render, selection, store
 from digest.message import MailInfo
 from digest.models import Article, Issue, Site
 
@@ -187,3 +190,28 @@ def wire_issue(count: int = 6) -> Issue:
 def render_wire(issue: Issue) -> render.Email:
     """The real renderer with the send's look."""
     return render.render_email(issue, MAIL_LOOK)
+
+
+def deliver_as_one(
+    engine: Engine,
+    issue: Issue,
+    issue_id: int,
+    *,
+    render: Callable[[Issue], render.Email],
+    sender: deliver.Sender,
+    info: MailInfo = MAIL_INFO,
+    sleep: Callable[[float], None] = lambda _s: None,
+    retries: int = 3,
+    retry_failed: bool = False,
+) -> deliver.DeliveryReport:
+    """A real send of ``issue`` as one sender, as `digest send` makes it (workers.deliver_issue,
+    less the settings): enrol its audience, claim and send, and report."""
+    enrolled = deliver.enroll(
+        engine, issue, issue_id, variant=selection.variant, max_articles=info.max_articles,
+        now=SEND_NOW, retry_failed=retry_failed,
+    )  # fmt: skip
+    done = deliver.work(
+        engine, issue, issue_id, render=render, variant=selection.variant, info=info,
+        sender=sender, now=SEND_NOW, sleep=sleep, retries=retries,
+    )  # fmt: skip
+    return deliver.report_of(issue, enrolled, [done], unsent=deliver.unsent(engine, issue_id))

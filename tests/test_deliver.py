@@ -37,6 +37,7 @@ from digest.schema import sends
 from .conftest import ROOT, Mailbox
 from .factories import MAIL_INFO as INFO
 from .factories import SEND_NOW as NOW
+from .factories import deliver_as_one
 from .factories import render_wire as real_render
 from .factories import wire_issue as make_issue
 
@@ -85,19 +86,11 @@ def send(
             issue, subscribers.stream(engine), render=counted, variant=selection.variant,
             info=info, sender=sender, now=NOW,
         )  # fmt: skip
-    return deliver.deliver(
-        engine,
-        issue,
-        issue_id,
-        render=counted,
-        variant=selection.variant,
-        info=info,
-        sender=sender,
-        now=NOW,
-        sleep=(sleeps.append if sleeps is not None else lambda _s: None),
-        retries=retries,
+    return deliver_as_one(
+        engine, issue, issue_id, render=counted, info=info, sender=sender,
+        sleep=(sleeps.append if sleeps is not None else lambda _s: None), retries=retries,
         retry_failed=retry_failed,
-    )
+    )  # fmt: skip
 
 
 def ledger(engine: Engine) -> dict[str, tuple[str, int, str | None]]:
@@ -426,16 +419,14 @@ def test_each_ledger_state_on_the_next_run(engine: Engine, mailbox: Mailbox) -> 
 
 CHILD = """
 import sys
-from digest import db, deliver, selection, subscribers
-from digest import smtp
-from tests.factories import MAIL_INFO, SEND_NOW, render_wire, wire_issue
+from digest import db, selection, smtp
+from tests.factories import deliver_as_one, render_wire, wire_issue
 url, port = sys.argv[1], int(sys.argv[2])
 with db.opened(url) as engine:
     issue_id = selection.issue_id_of(engine, "daily", wire_issue().date)
-    deliver.deliver(
-        engine, wire_issue(), issue_id,
-        render=render_wire, variant=selection.variant, info=MAIL_INFO,
-        sender=smtp.SmtpSender("127.0.0.1", port, timeout=5), now=SEND_NOW, retries=0,
+    deliver_as_one(
+        engine, wire_issue(), issue_id, render=render_wire,
+        sender=smtp.SmtpSender("127.0.0.1", port, timeout=5), retries=0,
     )
 """
 
@@ -862,9 +853,9 @@ def test_tokens_survive_long_lines_and_long_values() -> None:
 
 @pytest.mark.slow
 def test_issue_without_articles_sends_nothing(engine: Engine, mailbox: Mailbox) -> None:
-    issue_id, issue = stored_issue(engine)
+    _, issue = stored_issue(engine)
     empty = replace(issue, articles=())
-    report = send(engine, empty, issue_id, mailbox.sender())
+    report = send(engine, empty, None, mailbox.sender())
     assert (report.articles, report.recipients, report.sent) == (0, 0, 0)
     assert report.summary() == "The issue has no articles: nothing sent."
     assert mailbox.handler.accepted == [] and ledger(engine) == {}

@@ -56,6 +56,13 @@ class Clock:
         return self.at
 
 
+def _enrolled(engine: Engine, tmp_path: Path) -> int:
+    """The id of an issue whose ledger holds 250 readers, pending."""
+    issue_id, issue = many_subscribers(engine, tmp_path)
+    deliver.enroll(engine, issue, issue_id, variant=lambda i, _t, _m: i, max_articles=10, now=NOW)
+    return issue_id
+
+
 def _ledger(
     engine: Engine, issue_id: int, clock: Callable[[], float], **options: object
 ) -> deliver.Ledger:
@@ -71,8 +78,7 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
     """Two senders on one issue: each gets its own rows while both leases run; once one's
     lease has run out the other takes its rows over, and the first stops at its next
     renewal, and cannot mark a row it lost."""
-    issue_id, issue = many_subscribers(engine, tmp_path)  # 250 readers
-    deliver.enroll(engine, issue, issue_id, variant=lambda i, _t, _m: i, max_articles=10, now=NOW)
+    issue_id = _enrolled(engine, tmp_path)  # 250 readers
     first_clock, second_clock = Clock(), Clock()
     first = _ledger(engine, issue_id, first_clock)
     second = _ledger(engine, issue_id, second_clock)
@@ -99,8 +105,7 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_renewed_lease_keeps_the_claims(engine: Engine, tmp_path: Path) -> None:
-    issue_id, issue = many_subscribers(engine, tmp_path)
-    deliver.enroll(engine, issue, issue_id, variant=lambda i, _t, _m: i, max_articles=10, now=NOW)
+    issue_id = _enrolled(engine, tmp_path)
     first_clock, second_clock = Clock(), Clock()
     first = _ledger(engine, issue_id, first_clock)
     second = _ledger(engine, issue_id, second_clock)
@@ -119,8 +124,7 @@ def test_claims_of_a_sender_that_died_here_are_taken_at_once(
 ) -> None:
     """A claim whose process is gone on this machine waits for no lease (SQLite: any claim
     left is a dead run's; PostgreSQL: its name says so)."""
-    issue_id, issue = many_subscribers(engine, tmp_path)
-    deliver.enroll(engine, issue, issue_id, variant=lambda i, _t, _m: i, max_articles=10, now=NOW)
+    issue_id = _enrolled(engine, tmp_path)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     name = deliver.sender_name().rsplit("/", 2)[0] + f"/{gone.stdout.strip()}/dead"
@@ -322,8 +326,7 @@ def test_a_send_whose_lock_session_dies_doubles_nobody(
 def test_a_sender_that_lost_its_lock_stops_before_the_next_message(
     engine: Engine, tmp_path: Path
 ) -> None:
-    issue_id, issue = many_subscribers(engine, tmp_path)
-    deliver.enroll(engine, issue, issue_id, variant=lambda i, _t, _m: i, max_articles=10, now=NOW)
+    issue_id = _enrolled(engine, tmp_path)
     locked = [True]
     clock = Clock()
     ledger = _ledger(engine, issue_id, clock, still_locked=lambda: locked[0])
