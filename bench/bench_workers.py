@@ -714,6 +714,9 @@ def main() -> None:
             f"{os.cpu_count()} cores, seed {args.seed}, PostgreSQL {PG_URL.rpartition('@')[2]}"
         )
         sys.path.insert(0, str(src))
+        idle0 = machine_cpu()
+        time.sleep(3.0)
+        print(f"before the runs: {(machine_cpu() - idle0) / 3.0:.2f} cores busy (other tenants)")
         port = free_port()
         checks: list[tuple[str, bool]] = []
         t0 = time.perf_counter()
