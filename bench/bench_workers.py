@@ -20,6 +20,9 @@ under test is a snapshot of digest/ (common.snapshot).
     .venv/bin/python bench/bench_workers.py            # 100k scaling, 20k kill, 3 trials each
     .venv/bin/python bench/bench_workers.py --quick    # 5k scaling, 3k kill (smoke, ≤ 2 min)
     .venv/bin/python bench/bench_workers.py --repeats 3 --sinks 2 --only scaling
+    .venv/bin/python bench/bench_workers.py --only kill --kinds c --trials 5 --seed 7
+
+What every `digest send` printed is kept in /tmp/benchw/last-scaling.log and last-kill.log.
 """
 
 from __future__ import annotations
@@ -318,7 +321,7 @@ def machine_cpu() -> float:
     """CPU seconds all cores of the machine have been busy (from /proc/stat)."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     ticks = [int(x) for x in fields]
-    busy = sum(ticks) - ticks[3] - ticks[4]  # less idle and iowait
+    busy = sum(ticks[:8]) - ticks[3] - ticks[4] - ticks[7]  # less idle, iowait and steal
     return busy / os.sysconf("SC_CLK_TCK")
 
 
@@ -732,6 +735,8 @@ def main() -> None:
         if not all(ok for _, ok in checks):
             sys.exit(1)
     finally:
+        for log in work.glob("*.log"):  # what each `digest send` said, kept for a look
+            shutil.copy2(log, base / f"last-{log.name}")
         shutil.rmtree(work, ignore_errors=True)
 
 
