@@ -17,8 +17,9 @@ Each run gets its own schema ``bw_<hex>`` in database ``test`` (dropped at the e
 failure); subscribers go in by COPY; the seeds are the issue's source folder. The code
 under test is a snapshot of digest/ (common.snapshot).
 
-    .venv/bin/python bench/bench_workers.py            # 100k scaling, 20k kill, 3 trials each
-    .venv/bin/python bench/bench_workers.py --quick    # 5k scaling, 3k kill (smoke, ≤ 2 min)
+    .venv/bin/python bench/bench_workers.py            # 100k scaling ×1, 20k kill ×3: ~25 min
+    .venv/bin/python bench/bench_workers.py --quick    # 5k scaling, 3k kill ×1 (smoke, ~2 min)
+    .venv/bin/python bench/bench_workers.py --count 30000   # scaling in ~5 min, kill as default
     .venv/bin/python bench/bench_workers.py --repeats 3 --sinks 2 --only scaling
     .venv/bin/python bench/bench_workers.py --only kill --kinds c --trials 5 --seed 7
 
@@ -612,6 +613,9 @@ def kill_trial(
     if before is not None:
         counts.update(before)
     got, extra, missing = copies(store, counts)
+    twice = sorted(e for e, n in counts.items() if n > 1)
+    if twice:
+        note += f"; got it twice: {', '.join(twice[:5])}"
     ledger = store.ledger()
     if kind == "a":
         ok = codes == [0]
