@@ -17,28 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from common import ROOT, fingerprint
+from common import fingerprint, run_digest
 
 PG = os.environ.get("DIGEST_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 TARGET_CPU = 120.0
 TAGS = ("", "russia", "summit usa", "sanctions", "arms-control")
-# `digest` itself, reporting its own peak RSS on the way out
-DIGEST = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " file=sys.stderr))\n"
-    "sys.argv = ['digest', *sys.argv[1:]]\n"
-    "from digest.cli import main\n"
-    "main()\n"
-)
 
 
 def write_csv(path: Path, count: int) -> None:
@@ -46,24 +34,6 @@ def write_csv(path: Path, count: int) -> None:
         out.write("email,name,tags\n")
         for n in range(count):
             out.write(f"reader{n:07d}@example.org,Reader {n},{TAGS[n % len(TAGS)]}\n")
-
-
-def timed_import(config: Path, csv_file: Path) -> tuple[float, float, float, str]:
-    """(wall s, CPU s, peak RSS MB, its output line) of one import."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", DIGEST, "--config", str(config), "subscribers", "import",
-         str(csv_file)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.exit(f"import failed: {done.stderr.strip()}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    rss = int(done.stderr.rsplit("MAXRSS", 1)[1].split()[0]) / 1024
-    return wall, cpu, rss, done.stdout.strip().splitlines()[-1]
 
 
 def store_url(kind: str, work: Path, count: int) -> tuple[str, str | None]:
@@ -116,7 +86,9 @@ def main() -> None:
                 config.write_text(f'database_url = "{url}"\n', encoding="utf-8")
                 try:
                     for label in ("new", "again"):
-                        wall, cpu, rss, line = timed_import(config, csv_file)
+                        wall, cpu, rss, _, line = run_digest(
+                            config, "subscribers", "import", str(csv_file)
+                        )
                         print(
                             f"{kind:>10} {count:>9,} {label:>5}: {wall:6.1f} s wall, "
                             f"{cpu:6.1f} s CPU, {cpu / count * 1e6:5.1f} µs CPU a row, "

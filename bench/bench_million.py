@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -30,48 +29,19 @@ import time
 import uuid
 from pathlib import Path
 
-from common import ROOT, fingerprint
+from common import ROOT, fingerprint, run_digest
 
 PG = os.environ.get("DIGEST_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 SINK = Path(os.environ.get("DIGEST_SMTP_SINK", "/usr/sbin/smtp-sink"))
 WORKERS = 4
 RSS_FLAT = 1.2
 IMPORT_CPU = 120.0
-# `digest` itself, reporting its own and its workers' largest peak RSS on the way out
-DIGEST = (
-    "import atexit, resource, sys\n"
-    "def report():\n"
-    "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "    print('MAXRSS', own, workers, file=sys.stderr)\n"
-    "atexit.register(report)\n"
-    "sys.argv = ['digest', *sys.argv[1:]]\n"
-    "from digest.cli import main\n"
-    "main()\n"
-)
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def timed(config: Path, *args: str) -> tuple[float, float, float, float, str]:
-    """(wall s, CPU s, own peak RSS MB, workers' peak RSS MB, last output line)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", DIGEST, "--config", str(config), *args],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.exit(f"digest {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    own, workers = (int(n) / 1024 for n in done.stderr.rsplit("MAXRSS", 1)[1].split()[:2])
-    return wall, cpu, own, workers, done.stdout.strip().splitlines()[-1]
 
 
 def run_size(count: int, work: Path, port: int) -> dict[str, float]:
@@ -118,7 +88,7 @@ def run_size(count: int, work: Path, port: int) -> dict[str, float]:
             ("import", ("subscribers", "import", str(csv_file))),
             ("send", ("send",)),
         ):
-            wall, cpu, own, workers, line = timed(config, *args)
+            wall, cpu, own, workers, line = run_digest(config, *args)
             rss = max(own, workers)
             figures |= {f"{step}_wall": wall, f"{step}_cpu": cpu, f"{step}_rss": rss}
             print(

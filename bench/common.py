@@ -48,3 +48,40 @@ def run_child(args: list[str], src: Path, cwd: Path) -> dict[str, Any]:
     if not str(result["digest"]).startswith(str(src.resolve())):
         sys.exit(f"child imported {result['digest']}, not the snapshot in {src}")
     return result
+
+
+# `digest` itself, printing on the way out its own peak RSS and that of the largest process
+# it waited for (a worker), in KiB: `run_digest` reads them back.
+_DIGEST = (
+    "import atexit, resource, sys\n"
+    "def report():\n"
+    "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "    print('MAXRSS', own, workers, file=sys.stderr)\n"
+    "atexit.register(report)\n"
+    "sys.argv = ['digest', *sys.argv[1:]]\n"
+    "from digest.cli import main\n"
+    "main()\n"
+)
+
+
+def run_digest(config: Path, *args: str) -> tuple[float, float, float, float, str]:
+    """One `digest --config CONFIG ARGS…` process: (wall s, CPU s of it and its workers,
+    its peak RSS MB, its largest worker's peak RSS MB, its last line of output); exits
+    with its error when it fails."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _DIGEST, "--config", str(config), *args],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"digest {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    own, workers = (int(n) / 1024 for n in done.stderr.rsplit("MAXRSS", 1)[1].split()[:2])
+    return wall, cpu, own, workers, done.stdout.strip().splitlines()[-1]

@@ -113,6 +113,7 @@ class DeliveryReport:
     failed_earlier: int = 0  # refused for good by an earlier run, not retried this run
     unsent: int = 0  # left pending or claimed when the senders stopped (a worker died)
     left: int = 0  # unsubscribed or bounced while the issue went out: not sent
+    sent_elsewhere: int = 0  # sent meanwhile by the senders of another send
 
     @property
     def unfinished(self) -> bool:
@@ -136,7 +137,12 @@ class DeliveryReport:
             f"{counted(self.variants, 'variant')} ({self.bytes:,} bytes); "
             f"{self.skipped_already_sent} already sent, "
             f"{self.skipped_empty} with no matching articles, {self.deferred} deferred, "
-            f"{refused}{self._unsent()}."
+            f"{refused}{self._unsent()}{self._elsewhere()}."
+        )
+
+    def _elsewhere(self) -> str:
+        return (
+            f"; {self.sent_elsewhere} sent meanwhile by another send" if self.sent_elsewhere else ""
         )
 
     def _unsent(self) -> str:
@@ -162,10 +168,11 @@ class LedgerStatus:
     failures: tuple[tuple[str, str], ...]  # (address, reply) of the first refused ones
 
 
-def sender_name() -> str:
-    """This process's name in the ledger's claims: host, boot, process id and a nonce, so
-    a claim of a process that died on this machine is known over at once."""
-    return f"{_HOST}/{_BOOT}/{os.getpid()}/{secrets.token_hex(4)}"[:160]
+def sender_name(run: str | None = None) -> str:
+    """This process's name in the ledger's claims: host, boot, process id and a nonce (the
+    name of its run, when given: ``counted_in_ledger``), so a claim of a process that died
+    on this machine is known over at once."""
+    return f"{_HOST}/{_BOOT}/{os.getpid()}/{run or secrets.token_hex(4)}"[:160]
 
 
 def _dead_here(name: str | None) -> bool:
@@ -325,6 +332,7 @@ def work(
     lease: float = DEFAULT_LEASE,
     clock: Callable[[], float] = time.monotonic,
     still_locked: Callable[[], bool] | None = None,
+    name: str | None = None,
 ) -> WorkReport:
     """One sender's share of an enrolled issue: claim a batch of rows (in (tags, email)
     order, skipping what others hold), send each, mark each, renewing the lease while it
@@ -333,7 +341,9 @@ def work(
     with DeliveryError the moment its lease or lock is lost. Whatever way it stops, the rows
     it holds unmarked go back to pending: the one in flight may arrive twice. Closes
     ``sender``."""
-    ledger = Ledger(engine, issue_id, now=now, lease=lease, clock=clock, still_locked=still_locked)
+    ledger = Ledger(
+        engine, issue_id, now=now, lease=lease, clock=clock, still_locked=still_locked, name=name
+    )
     run = _Run(sender, ledger, sleep, retries)
     advance = progress or (lambda _n: None)
     templates: dict[frozenset[str], Template | None] = {}
@@ -392,22 +402,59 @@ def unsent(engine: Engine, issue_id: int) -> int:
         raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
 
 
+def counted_in_ledger(
+    engine: Engine, issue_id: int, run: str, works: Iterable[WorkReport]
+) -> WorkReport:
+    """The senders of ``run`` (``sender_name(f"{run}-K")``) as one: how many each status
+    has by the ledger, which counts a sender that died too; the rest from ``works``."""
+    done = _merged(works)
+    mine = sends.c.claimed_by.contains(f"/{run}-", autoescape=True)
+    try:
+        with engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(sends.c.status, func.count())
+                    .where(sends.c.issue_id == issue_id, mine)
+                    .group_by(sends.c.status)
+                ).all()
+            )
+    except SQLAlchemyError as exc:
+        raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
+    done.sent = int(counts.get("sent", 0))
+    done.deferred = int(counts.get("deferred", 0))
+    done.failed_count = int(counts.get("failed", 0))
+    return done
+
+
+def sent_in_all(engine: Engine, issue_id: int) -> int:
+    """The issue's ledger rows marked sent, by any sender, now."""
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        sends.c.issue_id == issue_id, sends.c.status == "sent"
+                    )
+                ).scalar_one()
+            )
+    except SQLAlchemyError as exc:
+        raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
+
+
 def report_of(
-    issue: Issue, enrolled: Enrolment, works: Iterable[WorkReport], *, unsent: int = 0
+    issue: Issue,
+    enrolled: Enrolment,
+    works: Iterable[WorkReport],
+    *,
+    unsent: int = 0,
+    sent_in_all: int | None = None,
 ) -> DeliveryReport:
-    """One delivery's report: its enrolment and what its senders did."""
-    done = WorkReport()
-    for w in works:
-        done.sent += w.sent
-        done.deferred += w.deferred
-        done.failed += w.failed[: _FAILED_SHOWN - len(done.failed)]
-        done.failed_count += w.failed_count
-        done.bytes += w.bytes
-        done.skipped_empty += w.skipped_empty
-        done.left += w.left
-        for tags, (sent, size) in w.by_tags.items():
-            was = done.by_tags.get(tags, (0, 0))
-            done.by_tags[tags] = (was[0] + sent, was[1] + size)
+    """One delivery's report: its enrolment and what its senders did (and, given how many
+    the ledger holds sent in all, how many other senders sent meanwhile)."""
+    done = _merged(works)
+    elsewhere = 0
+    if sent_in_all is not None:
+        elsewhere = max(0, sent_in_all - enrolled.already_sent - done.sent)
     by_variant = tuple(
         VariantReport(tags, articles, recipients, *done.by_tags.get(tags, (0, 0)))
         for tags, articles, recipients in enrolled.variants
@@ -428,7 +475,24 @@ def report_of(
         failed_earlier=enrolled.failed_earlier,
         unsent=unsent,
         left=done.left,
+        sent_elsewhere=elsewhere,
     )
+
+
+def _merged(works: Iterable[WorkReport]) -> WorkReport:
+    done = WorkReport()
+    for w in works:
+        done.sent += w.sent
+        done.deferred += w.deferred
+        done.failed += w.failed[: _FAILED_SHOWN - len(done.failed)]
+        done.failed_count += w.failed_count
+        done.bytes += w.bytes
+        done.skipped_empty += w.skipped_empty
+        done.left += w.left
+        for tags, (sent, size) in w.by_tags.items():
+            was = done.by_tags.get(tags, (0, 0))
+            done.by_tags[tags] = (was[0] + sent, was[1] + size)
+    return done
 
 
 def preview(

@@ -12,7 +12,7 @@ in flight may arrive twice. SQLite stays single-sender.
 from __future__ import annotations
 
 import multiprocessing
-import os
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import db, deliver, pipeline, render, selection
-from digest.errors import ConfigError, DeliveryError, DigestError
+from digest.errors import ConfigError, DeliveryError, DigestError, StoppedError
 from digest.models import Issue
 from digest.schema import sends
 from digest.settings import Settings
@@ -79,10 +79,15 @@ def deliver_issue(
         )  # fmt: skip
         done = [one]
     elif deliver.unsent(engine, issue_id):
-        done = _in_processes(settings, issue.date, workers, advance, still_locked)
+        done, run = _in_processes(settings, issue.date, workers, advance, still_locked)
+        # Counted in the ledger, so a worker that died counts what it sent before.
+        done = [deliver.counted_in_ledger(engine, issue_id, run, done)]
     else:
         done = []
-    return deliver.report_of(issue, enrolled, done, unsent=deliver.unsent(engine, issue_id))
+    return deliver.report_of(
+        issue, enrolled, done, unsent=deliver.unsent(engine, issue_id),
+        sent_in_all=deliver.sent_in_all(engine, issue_id),
+    )  # fmt: skip
 
 
 def work_on(
@@ -92,6 +97,7 @@ def work_on(
     issue_date: date | None = None,
     wait: float = 0.0,
     progress: Callable[[int], None] | None = None,
+    name: str | None = None,
 ) -> tuple[date, deliver.WorkReport]:
     """``digest worker``: help send the issue of ``issue_date`` that a ``digest send`` has
     enrolled (waiting up to ``wait`` seconds for it), until no recipient is left."""
@@ -112,6 +118,7 @@ def work_on(
         return day, _work(
             engine, settings, issue, issue_id, now=now,
             sender=pipeline.sender_for(settings, day, dry_run=False), progress=progress,
+            name=name,
         )  # fmt: skip
 
 
@@ -143,6 +150,7 @@ def _work(
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[int], None] | None = None,
     still_locked: Callable[[], bool] | None = None,
+    name: str | None = None,
 ) -> deliver.WorkReport:
     the_look = pipeline.look(settings)
     return deliver.work(
@@ -159,6 +167,7 @@ def _work(
         progress=progress,
         lease=settings.send_lease,
         still_locked=still_locked,
+        name=name,
     )
 
 
@@ -168,14 +177,23 @@ def _in_processes(
     workers: int,
     advance: Callable[[int], None],
     still_locked: Callable[[], bool] | None,
-) -> list[deliver.WorkReport]:
-    """Run ``workers`` worker processes on the enrolled issue of ``day``; their reports.
-    A worker that died has none (the others took its claims over); one that stopped with
-    an error stops the send with it once all are done."""
+) -> tuple[list[deliver.WorkReport], str]:
+    """Run ``workers`` worker processes on the enrolled issue of ``day``: their reports, and
+    the run's name, which each worker's claims carry (``deliver.counts_of_run``). A worker
+    that died has no report (the others took its claims over); one that stopped with an
+    error stops the send with it once all are done.
+
+    The workers ignore Ctrl-C: when the send stops (Ctrl-C, a shutdown, the lock lost) it
+    tells them to, and each stops between two messages, its message in flight marked, so
+    stopping them costs no copy twice."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no shared sockets
     queue: Any = context.Queue()
+    stop: Any = context.Event()
+    run = secrets.token_hex(4)
     processes = [
-        context.Process(target=_child, args=(settings, day, n, queue), name=f"digest-worker-{n}")
+        context.Process(
+            target=_child, args=(settings, day, n, run, queue, stop), name=f"digest-worker-{n}"
+        )
         for n in range(workers)
     ]
     reports: dict[int, deliver.WorkReport] = {}
@@ -185,21 +203,18 @@ def _in_processes(
         for process in processes:
             process.start()
         while True:
+            if still_locked is not None and time.monotonic() - checked > settings.send_lease / 3:
+                checked = time.monotonic()
+                if not still_locked():
+                    raise DeliveryError(
+                        "delivery stopped: the send lock was lost (its database session "
+                        "ended) and another `digest send` holds it now; it sends the rest"
+                    )
             try:
                 kind, n, value = queue.get(timeout=0.2)
             except Empty:
                 if not any(p.is_alive() for p in processes):
                     break
-                if (
-                    still_locked is not None
-                    and time.monotonic() - checked > settings.send_lease / 3
-                ):
-                    checked = time.monotonic()
-                    if not still_locked():
-                        raise DeliveryError(
-                            "delivery stopped: the send lock was lost (its database session "
-                            "ended) and another `digest send` holds it now; it sends the rest"
-                        ) from None
                 continue
             if kind == "sent":
                 advance(value)
@@ -208,7 +223,7 @@ def _in_processes(
             else:
                 errors[n] = value
     except BaseException:
-        _stop(processes)
+        _stop(processes, stop)
         raise
     for process in processes:
         process.join()
@@ -216,14 +231,13 @@ def _in_processes(
         n, error = min(errors.items())
         others = f" ({len(errors) - 1} more workers stopped too)" if len(errors) > 1 else ""
         raise DeliveryError(f"worker {n + 1} of {workers}: {error}{others}")
-    return [reports[n] for n in sorted(reports)]
+    return [reports[n] for n in sorted(reports)], run
 
 
-def _stop(processes: list[Any]) -> None:
-    """Tell each worker to stop (Ctrl-C: it gives back what it holds), then make sure."""
-    for process in processes:
-        if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, signal.SIGINT)
+def _stop(processes: list[Any], stop: Any) -> None:
+    """Tell the workers to stop between two messages; kill those still at it after
+    _STOP_WAIT (a relay that does not answer): their claims pass on as a dead worker's."""
+    stop.set()
     deadline = time.monotonic() + _STOP_WAIT
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
@@ -232,26 +246,31 @@ def _stop(processes: list[Any]) -> None:
             process.join()
 
 
-def _child(settings: Settings, day: date, n: int, queue: Any) -> None:
-    """One worker process: send until the issue is done; its report (or its one-line error)
-    goes back on ``queue``, its progress every quarter second."""
+def _child(settings: Settings, day: date, n: int, run: str, queue: Any, stop: Any) -> None:
+    """One worker process: send until the issue is done or ``stop`` is set; its report (or
+    its one-line error) goes back on ``queue``, its progress every quarter second."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # `digest send` stops it (``stop``)
     pending, last = 0, time.monotonic()
 
     def progress(count: int) -> None:
+        """After each recipient: report now and then, and stop when told to."""
         nonlocal pending, last
         pending += count
         if time.monotonic() - last >= _PROGRESS_EVERY:
             queue.put(("sent", n, pending))
             pending, last = 0, time.monotonic()
+        if stop.is_set():
+            raise StoppedError("stopped by `digest send` between two messages")
 
     named = db.named(settings.database_url, f"worker-{n + 1}")
     settings = settings.model_copy(update={"database_url": named})
     try:
-        _, report = work_on(settings, now=datetime.now(UTC), issue_date=day, progress=progress)
+        _, report = work_on(
+            settings, now=datetime.now(UTC), issue_date=day, progress=progress,
+            name=deliver.sender_name(f"{run}-{n + 1}"),
+        )  # fmt: skip
     except DigestError as exc:
         queue.put(("error", n, str(exc)))
-    except KeyboardInterrupt:
-        queue.put(("error", n, "interrupted"))
     else:
         queue.put(("sent", n, pending))
         queue.put(("done", n, report))

@@ -260,6 +260,8 @@ def test_a_worker_killed_and_one_cut_off_lose_nobody(
         send.kill()
     assert send.returncode == 0, out + err
     assert killed, "no worker was killed"
+    # Counted by the ledger: what the killed worker sent before it died is in the sum.
+    assert f"{count} of {count} recipients sent" in out, out
     counts = relay.counts()
     assert set(counts) == set(_readers(count))
     assert sum(counts.values()) - count <= 1
@@ -339,3 +341,37 @@ def test_a_sender_that_lost_its_lock_stops_before_the_next_message(
         ledger.keep_alive()
     ledger.release_all()
     assert _statuses(engine)["pending"] == 250 and len(claimed) == 10
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_ctrl_c_stops_the_workers_between_two_messages(
+    tmp_path: Path, relay: Handler, database_url: str, engine: Engine
+) -> None:
+    """Ctrl-C reaches `digest send` and its workers alike (one process group): the workers
+    wait for the send to tell them, and each stops after its message in flight is marked,
+    so the run that finishes the issue sends nobody a second copy."""
+    count = 1500
+    config = _config(tmp_path, relay, database_url, count)
+    relay.delay = 0.002
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    send = subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config), "send", "--workers", "3"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while len(relay.accepted) < 300:
+            assert send.poll() is None and time.monotonic() < deadline, send.communicate()
+            time.sleep(0.01)
+        os.killpg(send.pid, signal.SIGINT)
+        out, err = send.communicate(timeout=60)
+    finally:
+        send.kill()
+    assert send.returncode == 130, out + err
+    assert len(relay.accepted) < count
+    again = run("send", config=config)
+    assert again.exit_code == 0, again.output
+    assert relay.counts() == Counter(_readers(count))
+    assert _statuses(engine) == {"sent": count}
