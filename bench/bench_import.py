@@ -19,12 +19,10 @@ import argparse
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
-from common import fingerprint, run_digest
+from common import PG, drop_schema, fingerprint, pg_schema, run_digest
 
-PG = os.environ.get("DIGEST_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 TARGET_CPU = 120.0
 TAGS = ("", "russia", "summit usa", "sanctions", "arms-control")
 
@@ -39,28 +37,13 @@ def write_csv(path: Path, count: int) -> None:
 def store_url(kind: str, work: Path, count: int) -> tuple[str, str | None]:
     if kind == "sqlite":
         return f"sqlite:///{work / f'store-{count}.db'}", None
-    from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG)
     try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url, schema = pg_schema("bench_import")
     except SQLAlchemyError as exc:
         return "", f"no PostgreSQL at {PG}: {str(exc).splitlines()[0]}"
-    finally:
-        admin.dispose()
-    return f"{PG}?options=-csearch_path%3D{schema}", schema
-
-
-def drop(schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    return url, schema
 
 
 def main() -> None:
@@ -98,7 +81,7 @@ def main() -> None:
                             figures[count] = (cpu, rss)
                 finally:
                     if schema is not None:
-                        drop(schema)
+                        drop_schema(schema)
             if len(figures) == 2:
                 (small_cpu, small_rss), (big_cpu, big_rss) = (figures[n] for n in sizes)
                 growth = big_cpu / small_cpu

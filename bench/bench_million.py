@@ -26,12 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from common import ROOT, fingerprint, run_digest
+from common import ROOT, drop_schema, fingerprint, pg_schema, run_digest
 
-PG = os.environ.get("DIGEST_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 SINK = Path(os.environ.get("DIGEST_SMTP_SINK", "/usr/sbin/smtp-sink"))
 WORKERS = 4
 RSS_FLAT = 1.2
@@ -47,12 +45,8 @@ def free_port() -> int:
 def run_size(count: int, work: Path, port: int) -> dict[str, float]:
     from sqlalchemy import create_engine, text
 
-    schema = f"bench_million_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url, schema = pg_schema("bench_million")
     try:
-        url = f"{PG}?options=-csearch_path%3D{schema}"
         csv_file = work / f"subscribers-{count}.csv"
         if not csv_file.exists():
             with csv_file.open("w", encoding="utf-8") as out:
@@ -102,9 +96,7 @@ def run_size(count: int, work: Path, port: int) -> dict[str, float]:
         print(f"{count:>9,}   sent: {sent:,} ledger rows 'sent'; {rate:,.0f} recipients/s")
         return figures
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        drop_schema(schema)
 
 
 def main() -> None:

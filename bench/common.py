@@ -85,3 +85,35 @@ def run_digest(config: Path, *args: str) -> tuple[float, float, float, float, st
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     own, workers = (int(n) / 1024 for n in done.stderr.rsplit("MAXRSS", 1)[1].split()[:2])
     return wall, cpu, own, workers, done.stdout.strip().splitlines()[-1]
+
+
+PG = os.environ.get("DIGEST_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+def pg_schema(prefix: str) -> tuple[str, str]:
+    """A new schema ``PREFIX_<hex>`` in the benchmarks' PostgreSQL database (DIGEST_BENCH_PG):
+    a store URL whose sessions work in it, and its name (for ``drop_schema``). Raises
+    SQLAlchemyError when no PostgreSQL is reachable."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    finally:
+        admin.dispose()
+    return f"{PG}?options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    finally:
+        admin.dispose()

@@ -26,6 +26,10 @@ from .factories import SEND_NOW as NOW
 from .test_deliver import many_subscribers
 
 pytestmark = pytest.mark.slow
+# Several senders on one issue need PostgreSQL: these tests take only its store.
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def _readers(count: int) -> list[str]:
@@ -72,8 +76,7 @@ def _ledger(
 # ---------------------------------------------------------------- claims and leases
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path: Path) -> None:
     """Two senders on one issue: each gets its own rows while both leases run; once one's
     lease has run out the other takes its rows over, and the first stops at its next
@@ -102,8 +105,7 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
     assert _statuses(engine) == Counter(sent=1, claimed=249)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_a_renewed_lease_keeps_the_claims(engine: Engine, tmp_path: Path) -> None:
     issue_id = _enrolled(engine, tmp_path)
     first_clock, second_clock = Clock(), Clock()
@@ -138,8 +140,7 @@ def test_claims_of_a_sender_that_died_here_are_taken_at_once(
 # ---------------------------------------------------------------- workers
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_workers_deliver_one_issue_each_recipient_once(
     tmp_path: Path, relay: Handler, database_url: str, engine: Engine
 ) -> None:
@@ -155,8 +156,7 @@ def test_workers_deliver_one_issue_each_recipient_once(
     assert sum(relay.counts().values()) == 700
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_a_worker_on_another_machine_joins_the_send(
     tmp_path: Path, relay: Handler, database_url: str, engine: Engine
 ) -> None:
@@ -224,8 +224,7 @@ def _terminate(engine: Engine, application_name: str) -> int:
         )
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_a_worker_killed_and_one_cut_off_lose_nobody(
     tmp_path: Path, relay: Handler, database_url: str, engine: Engine
 ) -> None:
@@ -275,8 +274,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_a_send_whose_lock_session_dies_doubles_nobody(
     tmp_path: Path, relay: Handler, database_url: str, engine: Engine
 ) -> None:
@@ -343,8 +341,7 @@ def test_a_sender_that_lost_its_lock_stops_before_the_next_message(
     assert _statuses(engine)["pending"] == 250 and len(claimed) == 10
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@ON_POSTGRESQL
 def test_ctrl_c_stops_the_workers_between_two_messages(
     tmp_path: Path, relay: Handler, database_url: str, engine: Engine
 ) -> None:
