@@ -355,6 +355,7 @@ def work(
                 if wait is None:
                     break
                 time.sleep(min(max(wait, 0.05), 1.0))
+                advance(0)  # nothing sent: the caller's chance to stop it while it waits
                 continue
             for row in todo:
                 if row.tags not in templates:
