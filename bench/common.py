@@ -96,24 +96,22 @@ def pg_schema(prefix: str) -> tuple[str, str]:
     SQLAlchemyError when no PostgreSQL is reachable."""
     import uuid
 
-    from sqlalchemy import create_engine, text
-
     schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    finally:
-        admin.dispose()
+    _as_admin(f"CREATE SCHEMA {schema}")
     return f"{PG}?options=-csearch_path%3D{schema}", schema
 
 
 def drop_schema(schema: str) -> None:
+    _as_admin(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _as_admin(statement: str) -> None:
+    """One statement on the benchmarks' PostgreSQL database, committed."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG)
     try:
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(text(statement))
     finally:
         admin.dispose()

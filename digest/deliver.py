@@ -175,11 +175,9 @@ def sender_name(run: str | None = None) -> str:
     return f"{_HOST}/{_BOOT}/{os.getpid()}/{run or secrets.token_hex(4)}"[:160]
 
 
-def _dead_here(name: str | None) -> bool:
+def _dead_here(name: str) -> bool:
     """Whether ``name`` (a sender_name) is a process of this machine, this boot, that is
     gone. Another machine's, or one whose id is alive (maybe reused), is not known dead."""
-    if name is None:
-        return True  # claimed by a digest older than claim names: no lease to wait for
     host, _, rest = name.partition("/")
     boot, _, rest = rest.partition("/")
     pid, _, _nonce = rest.partition("/")
@@ -304,10 +302,11 @@ def enroll(
             )
     except SQLAlchemyError as exc:
         raise DeliveryError(f"cannot write the send ledger: {reason(exc)}") from exc
-    if sum(int(n) for _, n in groups) >= ANALYZE_AFTER:
+    recipients = sum(int(n) for _, n in groups)
+    if recipients >= ANALYZE_AFTER:
         analyze(engine, sends.name)
     return Enrolment(
-        recipients=sum(int(n) for _, n in groups),
+        recipients=recipients,
         already_sent=int(done.get("sent", 0)),
         failed_earlier=int(done.get("failed", 0)),
         empty=empty,
@@ -390,12 +389,21 @@ def work(
 def unsent(engine: Engine, issue_id: int) -> int:
     """Rows of the issue no sender has finished: pending, or claimed by one still at it
     or dead (a later run sends them)."""
+    return _rows_in(engine, issue_id, "pending", "claimed")
+
+
+def sent_in_all(engine: Engine, issue_id: int) -> int:
+    """The issue's ledger rows marked sent, by any sender, now."""
+    return _rows_in(engine, issue_id, "sent")
+
+
+def _rows_in(engine: Engine, issue_id: int, *statuses: str) -> int:
     try:
         with engine.connect() as conn:
             return int(
                 conn.execute(
                     select(func.count()).where(
-                        sends.c.issue_id == issue_id, sends.c.status.in_(["pending", "claimed"])
+                        sends.c.issue_id == issue_id, sends.c.status.in_(statuses)
                     )
                 ).scalar_one()
             )
@@ -425,21 +433,6 @@ def counted_in_ledger(
     done.deferred = int(counts.get("deferred", 0))
     done.failed_count = int(counts.get("failed", 0))
     return done
-
-
-def sent_in_all(engine: Engine, issue_id: int) -> int:
-    """The issue's ledger rows marked sent, by any sender, now."""
-    try:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(
-                        sends.c.issue_id == issue_id, sends.c.status == "sent"
-                    )
-                ).scalar_one()
-            )
-    except SQLAlchemyError as exc:
-        raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc
 
 
 def report_of(
@@ -649,12 +642,12 @@ class Ledger:
 
     A claim writes this sender's name and a lease (the database's clock plus ``lease``
     seconds) on each row it takes; nobody else takes a row while its lease runs, unless its
-    sender is known dead (a process of this machine that is gone) or the claim is
-    the store is SQLite (single-sender: the send lock is its only sender's, so a claim
-    left is a dead run's). The lease is renewed while the sender works, and the sender stops
-    (DeliveryError) before the next hand-off once it cannot be sure it holds its rows: the
-    lock is lost, or a renewal fails or finds rows taken over. A mark writes only a row this
-    sender still holds.
+    sender is known dead (a process of this machine that is gone) or the store is SQLite
+    (single-sender: the send lock is its only sender's, so a claim left is a dead run's).
+    The lease is renewed while the sender works, and the sender stops (DeliveryError)
+    before the next hand-off once it cannot be sure it holds its rows: the lock is lost, or
+    a renewal fails or finds rows taken over. A mark writes only a row this sender still
+    holds.
     """
 
     def __init__(
@@ -725,16 +718,15 @@ class Ledger:
         columns = (sends.c.email, sends.c.tags, sends.c.error)
         order = (sends.c.tags, sends.c.email)
         with self._engine.begin() as conn:
-            over = self._over(conn, now)
-            rows: list[Row[Any, Any, Any]] = []
-            if over is not None:
-                rows += conn.execute(
+            rows: list[Row[Any, Any, Any]] = list(
+                conn.execute(
                     select(*columns)
-                    .where(self._key, sends.c.status == "claimed", over)
+                    .where(self._key, sends.c.status == "claimed", self._over(conn, now))
                     .order_by(*order)
                     .limit(size)
                     .with_for_update(skip_locked=True)
                 ).all()
+            )
             if len(rows) < size:
                 rows += conn.execute(
                     select(*columns)
@@ -776,9 +768,10 @@ class Ledger:
         ]
         return sorted(found, key=lambda c: (sorted(c.tags), c.email))
 
-    def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool] | None:
-        """Which claims of others are over: all (``exclusive``), else those whose lease ran
-        out or whose sender is known dead; None when none can be."""
+    def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool]:
+        """Which claims of others are over: all on SQLite (one sender), else those whose
+        lease ran out, whose sender is known dead, or that carry no name or lease (made by
+        a digest older than claim names)."""
         others = or_(sends.c.claimed_by.is_(None), sends.c.claimed_by != self.name)
         if self._exclusive:
             return others
@@ -804,12 +797,12 @@ class Ledger:
         try:
             with self._engine.connect() as conn:
                 now = self._db_now()
-                over = self._over(conn, now)
                 live = select(func.min(sends.c.lease_until)).where(
-                    self._key, sends.c.status == "claimed", sends.c.claimed_by != self.name
+                    self._key,
+                    sends.c.status == "claimed",
+                    sends.c.claimed_by != self.name,
+                    ~self._over(conn, now),
                 )
-                if over is not None:
-                    live = live.where(~over)
                 first = conn.execute(live).scalar_one_or_none()
         except SQLAlchemyError as exc:
             raise DeliveryError(f"cannot read the send ledger: {reason(exc)}") from exc

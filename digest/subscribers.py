@@ -335,10 +335,12 @@ def _duplicates(conn: Connection, staged: Table) -> list[tuple[int, str]]:
     lines = [line for line, _, _ in found]
     for chunk in range(0, len(lines), _STAGE):
         conn.execute(delete(staged).where(staged.c.line.in_(lines[chunk : chunk + _STAGE])))
-    return [
-        (line, f"line {line}: {email} is already on line {first_line}; skipped")
-        for line, email, first_line in found
-    ]
+    return [(line, _given_twice(line, email, first_line)) for line, email, first_line in found]
+
+
+def _given_twice(line: int, email: str, first: int) -> str:
+    """Why a row is skipped whose address an earlier row of the file gave (the first wins)."""
+    return f"line {line}: {email} is already on line {first}; skipped"
 
 
 def _merge(conn: Connection, staged: Table, now: datetime) -> tuple[int, int, int]:
@@ -394,9 +396,7 @@ def read_csv(path: Path) -> tuple[list[Subscriber], tuple[str, ...]]:
         for line, subscriber in _rows(path, handle, errors):
             if subscriber.email in seen:
                 first = seen[subscriber.email]
-                errors.append(
-                    (line, f"line {line}: {subscriber.email} is already on line {first}; skipped")
-                )
+                errors.append((line, _given_twice(line, subscriber.email, first)))
                 continue
             seen[subscriber.email] = line
             found.append(subscriber)
