@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
+import time as _time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from typing import Any
 from digest import clean, dates, language, lines, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft, Evidence
-from digest.store import TAG_CHARS, article_id, body_keys, fit
+from digest.store import TAG_CHARS, article_id, body_keys, fit, folder_key
 from digest.summarize import lead_summary
 
 MAX_TAGS = 40  # of one article
@@ -354,6 +356,24 @@ def _one_line(reason: str, entry: int | None) -> str:
     return (f"entry {entry}: " if entry is not None else "") + " ".join(reason.split())
 
 
+@dataclass
+class Scan:
+    """What a walk of the source folders found: the source files (in path order) and
+    what is no file to read; each file's inode as its folder lists it; every folder walked
+    with its mtime (0 when too recent to vouch for: a file added in the same clock tick
+    would not change it); and the folders ``unchanged`` vouched for, whose files were not
+    listed."""
+
+    files: list[Path] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    inodes: dict[Path, int] = field(default_factory=dict)
+    folders: dict[str, int] = field(default_factory=dict)
+    passed: set[str] = field(default_factory=set)
+
+
+RACY_NS = 2_000_000_000  # a folder changed this recently may change again in the same tick
+
+
 def discover(
     paths: Sequence[Path], *, metadata_name: str = "seeds.toml"
 ) -> tuple[list[Path], list[Rejected]]:
@@ -363,35 +383,68 @@ def discover(
     name, when its first bytes are a feed's or a web page's (``readers.sniff``); hidden
     files and the operator metadata file never are. A file named in ``paths`` always is.
     """
-    files: list[Path] = []
-    rejected: list[Rejected] = []
+    found = scan(paths, metadata_name=metadata_name)
+    return found.files, found.rejected
+
+
+def scan(
+    paths: Sequence[Path],
+    *,
+    metadata_name: str = "seeds.toml",
+    unchanged: Mapping[str, int] | None = None,
+) -> Scan:
+    """``discover``, walking each folder once (symlinked folders are not followed). A folder
+    whose mtime is the one ``unchanged`` gives its ``store.folder_key`` has had no file
+    added, removed or renamed since: its files are not listed (its subfolders still are
+    walked)."""
+    found = Scan()
     for path in paths:
         if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                if not _may_be_source(found, path, metadata_name):
-                    continue
-                if found.is_file():
-                    if found.suffix.lower() in readers.SUFFIXES or _sniffed(found):
-                        files.append(found)
-                elif not found.is_dir():  # a FIFO, a device, a dangling or looping symlink
-                    rejected.append(Rejected(str(found), "not a regular file"))
+            _walk(path, found, metadata_name, unchanged or {})
         elif path.is_file():
-            files.append(path)
+            found.files.append(path)
         elif path.exists():
-            rejected.append(Rejected(str(path), "not a regular file"))
+            found.rejected.append(Rejected(str(path), "not a regular file"))
         else:
-            rejected.append(Rejected(str(path), "no such file or directory"))
-    return list(dict.fromkeys(files)), rejected
+            found.rejected.append(Rejected(str(path), "no such file or directory"))
+    found.files = list(dict.fromkeys(found.files))
+    return found
 
 
-def _may_be_source(found: Path, folder: Path, metadata_name: str) -> bool:
-    """Not hidden (nor in a hidden folder), not the metadata file; a name without a known
-    suffix only when it is a regular file (then sniffed)."""
-    if found.name == metadata_name or any(
-        part.startswith(".") for part in found.relative_to(folder).parts
-    ):
-        return False
-    return found.suffix.lower() in readers.SUFFIXES or found.is_file()
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _walk(folder: Path, found: Scan, metadata_name: str, unchanged: Mapping[str, int]) -> None:
+    """Depth first, each folder's entries by name: the order of ``sorted(rglob("*"))``."""
+    name = str(folder)
+    try:
+        mtime = folder.stat().st_mtime_ns
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError as exc:
+        found.rejected.append(Rejected(name, f"cannot read folder: {exc.strerror or exc}"))
+        return
+    found.folders[name] = mtime if _time.time_ns() - mtime > RACY_NS else 0
+    if unchanged.get(folder_key(name)) == mtime:
+        found.passed.add(name)
+        entries = [e for e in entries if e.is_dir(follow_symlinks=False)]  # subfolders only
+    for entry in sorted(entries, key=_name):
+        if entry.name.startswith("."):
+            continue  # hidden, as is all in a hidden folder
+        if entry.is_dir(follow_symlinks=False):
+            _walk(folder / entry.name, found, metadata_name, unchanged)
+            continue
+        if entry.name == metadata_name:
+            continue
+        path = folder / entry.name
+        known = path.suffix.lower() in readers.SUFFIXES
+        if entry.is_file():
+            if known or _sniffed(path):
+                found.files.append(path)
+                found.inodes[path] = entry.inode()
+        elif known and not entry.is_dir():  # a FIFO, a device, a dangling or looping symlink
+            found.rejected.append(Rejected(str(path), "not a regular file"))
 
 
 def _sniffed(path: Path) -> bool:

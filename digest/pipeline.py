@@ -51,6 +51,9 @@ PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never publish
 # A stored article no issue has carried, ingested this recently, is cleaned again when a
 # later batch shows that a line it prints is its site's chrome (``_clean_again``).
 RECLEAN_DAYS = 14
+# The daily pass looks again at each file read in the last WATCH_DAYS, for a page written
+# again in place; older ones it sees again once renamed or replaced (`digest ingest` reads all).
+WATCH_DAYS = 7
 _FEED_ID_HOST = "feed_id_host:"  # store_meta, + digest name: the host of the first feed's ids
 
 
@@ -472,9 +475,13 @@ def ingest_sources(
     if settings.sources and not paths and not settings.seeds_dir.exists():
         seeds = []  # sources are configured: a seeds folder is no longer needed
     roots = list(paths or [*seeds, *(f.path for f in folders if f.path)])
-    files, missing, odd = _sources(paths, roots, settings.seeds_metadata, settings.seeds_dir)
+    marks = store.folder_marks(engine) if only_new else {}
+    found, missing, odd = _sources(paths, roots, settings.seeds_metadata, settings.seeds_dir, marks)
+    files = found.files
     if only_new:
-        files = store.new_files(engine, files)
+        listed = set(found.folders) - found.passed
+        since = now - timedelta(days=WATCH_DAYS)
+        files = store.fresh(engine, files, found.inodes, listed, found.passed, watched_since=since)
     sources = {path: ingest.source_of(path, roots) for path in files}
     # Before the batch is stored: its summaries are made under the current settings, so
     # only what earlier runs stored may need them again (on a new store: nothing).
@@ -491,6 +498,7 @@ def ingest_sources(
     rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))
     failed = {r.path: r.reason for r in rejected}
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
+    store.mark_folders(engine, found.folders)
     gone = {r.origin for r in refused}
     kept = tuple(a for a in batch.articles if a.origin not in gone)
     return Ingested(kept, rejected, batch.files, saved, missing, (*batch.skipped, *again))
@@ -656,19 +664,24 @@ def _of_folder(article: Article, folders: Sequence[SourceConfig]) -> Article:
 
 
 def _sources(
-    paths: Sequence[Path], roots: Sequence[Path], metadata_name: str, seeds_dir: Path
-) -> tuple[list[Path], tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
+    paths: Sequence[Path],
+    roots: Sequence[Path],
+    metadata_name: str,
+    seeds_dir: Path,
+    marks: Mapping[str, int],
+) -> tuple[ingest.Scan, tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
     """The source files under ``roots`` (the named ``paths``, else seeds_dir and the folders
-    of ``[[sources]]``); the roots that are missing, or a seeds_dir that is no folder (the
-    command exits 1); and what in a folder is no file to read (a FIFO, a dangling symlink)."""
+    of ``[[sources]]``), not listing the folders unchanged since ``marks``; the roots that
+    are missing, or a seeds_dir that is no folder (the command exits 1); and what in a
+    folder is no file to read (a FIFO, a dangling symlink)."""
     if not paths and seeds_dir.exists() and not seeds_dir.is_dir():
         why = "not a folder; set seeds_dir to the folder of your source files"
-        return [], (ingest.Rejected(str(seeds_dir), why),), ()
+        return ingest.Scan(), (ingest.Rejected(str(seeds_dir), why),), ()
     roots = list(dict.fromkeys(roots))
     named = {str(path) for path in roots}
-    files, rejected = ingest.discover(roots, metadata_name=metadata_name)
-    missing = tuple(r for r in rejected if r.path in named)
-    return files, missing, tuple(r for r in rejected if r.path not in named)
+    found = ingest.scan(roots, metadata_name=metadata_name, unchanged=marks)
+    missing = tuple(r for r in found.rejected if r.path in named)
+    return found, missing, tuple(r for r in found.rejected if r.path not in named)
 
 
 def _save_each(

@@ -78,6 +78,21 @@ ingested_files = Table(
     # "failed": read and rejected, with why; it is read again only once it changes.
     Column("status", String(12), nullable=False, server_default="ok"),  # ok | failed
     Column("error", Text),
+    # The folder the path is in (str of its parent) and its inode, as a listing of the
+    # folder shows them: the daily pass tells new and replaced files by them (store.fresh).
+    Column("folder", Text),
+    Column("inode", BigInteger),
+    Index("ix_ingested_files_folder", "folder"),
+    Index("ix_ingested_files_at", "ingested_at"),
+)
+
+# Each source folder as last walked, by its mtime: one whose mtime is the same has had no
+# file added, removed or renamed since, so the daily pass does not list its files again.
+scanned_folders = Table(
+    "scanned_folders",
+    metadata,
+    Column("path_key", String(16), primary_key=True),  # store._hash of the path: any length
+    Column("mtime_ns", BigInteger, nullable=False),
 )
 
 # The cleaner's repetition evidence of each source (a site's folder of scraped pages), kept

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     RowMapping,
+    bindparam,
     delete,
     func,
     insert,
@@ -45,6 +46,7 @@ from digest.schema import (
     ingested_files,
     issue_articles,
     line_evidence,
+    scanned_folders,
     store_meta,
 )
 
@@ -587,6 +589,103 @@ def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
     return [path for path in files if known.get(str(path)) != stamps[str(path)]]
 
 
+def folder_marks(engine: Engine) -> dict[str, int]:
+    """Each source folder's mtime when last walked (``scanned_folders``), by ``folder_key``."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(scanned_folders.c.path_key, scanned_folders.c.mtime_ns))
+            return {key: mtime for key, mtime in rows}
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+
+
+def fresh(
+    engine: Engine,
+    files: Sequence[Path],
+    inodes: Mapping[Path, int],
+    folders: Iterable[str],
+    passed: Iterable[str],
+    *,
+    watched_since: datetime,
+) -> list[Path]:
+    """The files not ingested as they are now, of a walk that listed ``files`` (with their
+    ``inodes``) in ``folders`` and passed over the unchanged folders ``passed``, without a
+    stat of each file ever ingested: a listed file is looked at (its size and mtime) when
+    its name or inode is not the one stored, as with a new or a replaced file; and any file
+    read since ``watched_since``, listed or not (one written again in place keeps both).
+    Listed files found unchanged get their folder and inode stored (older stores have
+    none)."""
+    wanted = sorted(set(folders))
+    unlisted = set(passed)
+    try:
+        with engine.connect() as conn:
+            known = {
+                path: inode
+                for start in range(0, len(wanted), _CHUNK)
+                for path, inode in conn.execute(
+                    select(ingested_files.c.path, ingested_files.c.inode).where(
+                        ingested_files.c.folder.in_(wanted[start : start + _CHUNK])
+                    )
+                )
+            }
+            recent = conn.execute(
+                select(ingested_files.c.path).where(
+                    ingested_files.c.ingested_at >= utc_naive(watched_since)
+                )
+            ).scalars()
+            watched = set(recent)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    named = {str(path) for path in files}
+    looked = [path for path in files if known.get(str(path), -1) != inodes.get(path)]
+    looked += [Path(p) for p in sorted(watched - named) if str(Path(p).parent) in unlisted]
+    looked += [path for path in files if str(path) in watched]
+    found = new_files(engine, list(dict.fromkeys(looked)))
+    new = set(found)
+    _mark_seen(engine, [p for p in looked if p not in new and str(p) in named and p in inodes])
+    return [path for path in files if path in new] + [p for p in found if str(p) not in named]
+
+
+def _mark_seen(engine: Engine, files: Sequence[Path]) -> None:
+    """Store the folder and inode of ingested files found unchanged."""
+    rows = [
+        {"p": str(path), "folder": str(path.parent), "inode": inode}
+        for path in files
+        if (inode := _inode(path)) is not None
+    ]
+    if not rows:
+        return
+    stmt = (
+        update(ingested_files)
+        .where(ingested_files.c.path == bindparam("p"))
+        .values(folder=bindparam("folder"), inode=bindparam("inode"))
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(stmt, rows)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+
+
+def folder_key(path: str) -> str:
+    """A folder's key in ``scanned_folders`` (a hash: a path may be of any length)."""
+    return _hash(path)
+
+
+def mark_folders(engine: Engine, folders: Mapping[str, int]) -> None:
+    """Remember each walked folder's mtime (after its new files are marked ingested)."""
+    rows = [{"path_key": folder_key(path), "mtime_ns": mtime} for path, mtime in folders.items()]
+    try:
+        with engine.begin() as conn:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                keys = [row["path_key"] for row in chunk]
+                conn.execute(delete(scanned_folders).where(scanned_folders.c.path_key.in_(keys)))
+                conn.execute(insert(scanned_folders), chunk)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+
+
 def mark_ingested(
     engine: Engine, files: Sequence[Path], *, now: datetime, failed: Mapping[str, str] | None = None
 ) -> None:
@@ -601,6 +700,8 @@ def mark_ingested(
             "ingested_at": utc_naive(now),
             "status": "failed" if str(p) in failed else "ok",
             "error": failed.get(str(p), "")[:1000] or None,
+            "folder": str(p.parent),
+            "inode": _inode(p),
         }
         for p in files
         if (s := _stamp(p)) is not None
@@ -617,6 +718,14 @@ def mark_ingested(
 
 
 # ---------------------------------------------------------------- rows
+
+
+def _inode(path: Path) -> int | None:
+    """The inode of the entry itself (a symlink's own), as its folder's listing gives it."""
+    try:
+        return path.lstat().st_ino
+    except OSError:
+        return None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

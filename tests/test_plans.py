@@ -26,6 +26,7 @@ from .factories import SEND_NOW as NOW
 from .factories import stored_article, wire_issue
 
 LARGE = {"articles", "article_tags", "issue_articles", "issues", "sends", "subscribers"}
+LARGE |= {"ingested_files", "scanned_folders"}
 
 
 @contextmanager
