@@ -52,6 +52,7 @@ from digest.schema import (
 
 _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
+_REFRESH_PAGE = 1_000  # articles read at once when summaries are made again
 _KEY_WORDS = 40
 _KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
 _WORD = re.compile(r"[^\W_]+")
@@ -367,7 +368,11 @@ def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], s
     """Recompute every stored summary unless they were made under ``key``; how many changed.
 
     ``key`` names the summarizer and its settings, so changing either refreshes the store.
+    The articles are read a page at a time by id, and the changed summaries of each page
+    written in one statement, all in one transaction (a failure leaves the old ones).
     """
+    changed = 0
+    stmt = update(articles).where(articles.c.id == bindparam("i")).values(summary=bindparam("s"))
     try:
         with engine.begin() as conn:
             stored = conn.execute(
@@ -375,17 +380,22 @@ def refresh_summaries(engine: Engine, key: str, summarize: Callable[[Article], s
             ).scalar_one_or_none()
             if stored == key:
                 return 0
-            changed = 0
-            rows = conn.execute(select(articles.c.id, articles.c.title, articles.c.body)).all()
-            for id_, title, body in rows:
-                article = _summary_source(id_, title, body)
-                summary = summarize(article)
-                result = conn.execute(
-                    update(articles)
-                    .where(articles.c.id == id_, articles.c.summary != summary)
-                    .values(summary=summary)
-                )
-                changed += result.rowcount
+            page = select(articles.c.id, articles.c.title, articles.c.body, articles.c.summary)
+            last = None
+            while True:
+                after = page if last is None else page.where(articles.c.id > last)
+                rows = conn.execute(after.order_by(articles.c.id).limit(_REFRESH_PAGE)).all()
+                if not rows:
+                    break
+                last = rows[-1].id
+                new = [
+                    {"i": id_, "s": summary}
+                    for id_, title, body, old in rows
+                    if (summary := summarize(_summary_source(id_, title, body))) != old
+                ]
+                if new:
+                    conn.execute(stmt, new)
+                changed += len(new)
             conn.execute(delete(store_meta).where(store_meta.c.key == _SUMMARY_KEY))
             conn.execute(insert(store_meta).values(key=_SUMMARY_KEY, value=key))
     except SQLAlchemyError as exc:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from digest import dates, db, ingest, selection, store
 from digest.errors import StoreError
@@ -122,6 +122,29 @@ def test_summaries_are_recomputed_only_when_the_summarizer_changes(engine: Engin
     assert [a.summary for a in store.query(engine)] == ["ONE. TWO."]
     assert store.refresh_summaries(engine, "v2", lambda a: a.paragraphs[-1]) == 1
     assert [a.summary for a in store.query(engine)] == ["Three."]
+
+
+def test_summaries_are_made_again_a_page_at_a_time_in_one_statement_each(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_REFRESH_PAGE", 2)
+    batch = [
+        make_article(id=f"a{n}", title=f"Story {n}", paragraphs=(f"Text {n}.",)) for n in range(5)
+    ]
+    store.save(engine, batch, now=NOW)
+    updates: list[str] = []
+
+    def keep(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ARTICLES"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert store.refresh_summaries(engine, "v9", lambda a: a.title.upper()) == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    assert len(updates) == 3  # pages of 2, 2 and 1; before, one statement per article
+    assert sorted(a.summary for a in store.query(engine)) == [f"STORY {n}" for n in range(5)]
 
 
 def test_a_sqlite_path_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
