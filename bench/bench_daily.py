@@ -32,6 +32,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import usage
 from common import ROOT, fingerprint, run_digest
 
 TARGET = 1.3  # CPU of a large case / CPU of the small one
@@ -240,4 +241,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

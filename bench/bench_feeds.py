@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import db, ingest, store  # noqa: E402
 from tests.test_feeds_dev import MARKUP, MOJIBAKE, cut_mid_sentence  # noqa: E402  the test's checks
 
@@ -106,4 +108,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    usage.report()
     sys.exit(main())

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import fetch  # noqa: E402
 from digest.sources import Source, SourceState  # noqa: E402
 
@@ -177,4 +179,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    usage.report()
     sys.exit(main())

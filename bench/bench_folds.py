@@ -18,6 +18,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import usage
+
 from digest import db, ingest, store
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -62,4 +64,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import usage
 from common import PG, drop_schema, fingerprint, pg_schema, run_digest
 
 TARGET_CPU = 120.0
@@ -99,4 +100,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import clean, dates, summarize  # noqa: E402
 
 UTC = dates.zone("UTC")
@@ -90,4 +92,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

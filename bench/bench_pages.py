@@ -50,6 +50,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import dates, readers  # noqa: E402
 from digest.errors import IngestError  # noqa: E402
 from digest.lines import split_dateline  # noqa: E402
@@ -327,4 +329,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import clean, dates  # noqa: E402
 from digest.summarize import lead_summary, split_sentences  # noqa: E402
 
@@ -107,4 +109,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    usage.report()
     sys.exit(main())

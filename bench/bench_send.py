@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import usage
 from common import fingerprint, snapshot
 from common import run_child as run_child_in
 
@@ -364,4 +365,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

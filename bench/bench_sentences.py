@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import usage  # noqa: E402
+
 from digest import readers  # noqa: E402
 from digest.summarize import split_sentences  # noqa: E402
 
@@ -173,4 +175,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    usage.report()
     sys.exit(main())

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import usage
 from common import fingerprint, snapshot
 
 MAX_LOAD_SECONDS = 60
@@ -277,4 +278,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import usage
 from common import ROOT, fingerprint
 
 TARGET = 0.2
@@ -53,4 +54,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

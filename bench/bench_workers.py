@@ -17,9 +17,9 @@ Each run gets its own schema ``bw_<hex>`` in database ``test`` (dropped at the e
 failure); subscribers go in by COPY; the seeds are the issue's source folder. The code
 under test is a snapshot of digest/ (common.snapshot).
 
-    .venv/bin/python bench/bench_workers.py            # 100k scaling ×1, 20k kill ×3: ~25 min
+    .venv/bin/python bench/bench_workers.py            # 30k scaling ×1, 10k kill ×1: ~8 min
     .venv/bin/python bench/bench_workers.py --quick    # 5k scaling, 3k kill ×1 (smoke, ~2 min)
-    .venv/bin/python bench/bench_workers.py --count 30000   # scaling in ~5 min, kill as default
+    .venv/bin/python bench/bench_workers.py --count 100000 --kill-count 20000 --trials 3  # ~25 min
     .venv/bin/python bench/bench_workers.py --repeats 3 --sinks 2 --only scaling
     .venv/bin/python bench/bench_workers.py --only kill --kinds c --trials 5 --seed 7
 
@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import usage
 from common import fingerprint, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -447,7 +448,7 @@ def smtp_run(store: Store, src: Path, workers: int, sinks: Sinks, log: Path) -> 
 
 
 def scaling(args: argparse.Namespace, src: Path, work: Path, port: int) -> list[tuple[str, bool]]:
-    count = args.count or (5_000 if args.quick else 100_000)
+    count = args.count or (5_000 if args.quick else 30_000)
     repeats = args.repeats or 1
     store = make_store(work, "scaling", count, port, None)
     checks: list[tuple[str, bool]] = []
@@ -640,8 +641,8 @@ def kill_trial(
 
 
 def kill_test(args: argparse.Namespace, src: Path, work: Path, port: int) -> list[tuple[str, bool]]:
-    count = args.kill_count or (3_000 if args.quick else 20_000)
-    trials = args.trials or (1 if args.quick else 3)
+    count = args.kill_count or (3_000 if args.quick else 10_000)
+    trials = args.trials or 1
     store = make_store(work, "kill", count, port, KILL_LEASE)
     sinks = Sinks(args.sinks, port, work)
     rng = random.Random(args.seed)
@@ -745,4 +746,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()
