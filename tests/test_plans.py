@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text
 
-from digest import deliver, selection, store, subscribers
+from digest import deliver, ingest, selection, store, subscribers
 from digest.schema import issue_articles, issues
 from digest.schema import subscribers as subscriber_table
 
@@ -26,7 +26,7 @@ from .factories import SEND_NOW as NOW
 from .factories import stored_article, wire_issue
 
 LARGE = {"articles", "article_tags", "issue_articles", "issues", "sends", "subscribers"}
-LARGE |= {"ingested_files", "scanned_folders"}
+LARGE.add("ingested_files")  # scanned_folders is read whole: a row per folder, not per file
 
 
 @contextmanager
@@ -165,6 +165,33 @@ def test_finding_new_source_files_asks_by_key(engine: Engine, tmp_path: Any, cou
     store.mark_ingested(engine, files[: count // 2], now=NOW)
     assert_indexed(engine, lambda: store.new_files(engine, files))
     assert store.new_files(engine, files) == files[count // 2 :]
+
+
+def test_the_daily_pass_asks_for_folders_and_recent_files_by_key(
+    engine: Engine, tmp_path: Any
+) -> None:
+    files = []
+    for site in range(20):
+        folder = tmp_path / f"site{site}"
+        folder.mkdir()
+        for n in range(100):
+            path = folder / f"page{n}.txt"
+            path.write_text(f"Page {n}\n", encoding="utf-8")
+            files.append(path)
+    store.mark_ingested(engine, files, now=NOW - timedelta(days=30))
+    store.mark_ingested(engine, files[:5], now=NOW)
+    found = ingest.scan([tmp_path])
+    store.mark_folders(engine, found.folders)
+    listed = {str(tmp_path / "site3")}
+    passed = set(found.folders) - listed
+    again = [p for p in found.files if p.parent == tmp_path / "site3"]
+    since = NOW - timedelta(days=7)
+
+    def fresh() -> list[Any]:
+        return store.fresh(engine, again, found.inodes, listed, passed, watched_since=since)
+
+    assert_indexed(engine, fresh)
+    assert fresh() == []
 
 
 def test_a_large_import_renews_the_planners_statistics(engine: Engine, tmp_path: Any) -> None:
