@@ -685,15 +685,7 @@ def folder_key(path: str) -> str:
 def mark_folders(engine: Engine, folders: Mapping[str, int]) -> None:
     """Remember each walked folder's mtime (after its new files are marked ingested)."""
     rows = [{"path_key": folder_key(path), "mtime_ns": mtime} for path, mtime in folders.items()]
-    try:
-        with engine.begin() as conn:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                keys = [row["path_key"] for row in chunk]
-                conn.execute(delete(scanned_folders).where(scanned_folders.c.path_key.in_(keys)))
-                conn.execute(insert(scanned_folders), chunk)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
+    _replace(engine, scanned_folders.c.path_key, rows)
 
 
 def mark_ingested(
@@ -716,13 +708,19 @@ def mark_ingested(
         for p in files
         if (s := _stamp(p)) is not None
     ]
+    _replace(engine, ingested_files.c.path, rows)
+
+
+def _replace(engine: Engine, key: Column[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` into ``key``'s table in place of those with the same key, in chunks,
+    in one transaction."""
+    table = key.table
     try:
         with engine.begin() as conn:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
-                paths = [row["path"] for row in chunk]
-                conn.execute(delete(ingested_files).where(ingested_files.c.path.in_(paths)))
-                conn.execute(insert(ingested_files), chunk)
+                conn.execute(delete(table).where(key.in_([row[key.name] for row in chunk])))
+                conn.execute(insert(table), chunk)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
 
