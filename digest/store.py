@@ -13,6 +13,7 @@ written again, down to the article it cannot hold, which is refused alone
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -694,7 +695,7 @@ def mark_ingested(
     """Remember ``files`` as ingested in their current state; those in ``failed`` (path →
     why) as read and rejected, so they are read again only once they change."""
     failed = failed or {}
-    rows = [
+    rows = (  # made a chunk at a time, as they are written
         {
             "path": str(p),
             "size": s[0],
@@ -707,18 +708,17 @@ def mark_ingested(
         }
         for p in files
         if (s := _stamp(p)) is not None
-    ]
+    )
     _replace(engine, ingested_files.c.path, rows)
 
 
-def _replace(engine: Engine, key: Column[Any], rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` into ``key``'s table in place of those with the same key, in chunks,
-    in one transaction."""
-    table = key.table
+def _replace(engine: Engine, key: Column[Any], rows: Iterable[dict[str, Any]]) -> None:
+    """Write ``rows`` into ``key``'s table in place of those with the same key, a chunk at
+    a time, in one transaction."""
+    table, each = key.table, iter(rows)
     try:
         with engine.begin() as conn:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
+            while chunk := list(itertools.islice(each, _CHUNK)):
                 conn.execute(delete(table).where(key.in_([row[key.name] for row in chunk])))
                 conn.execute(insert(table), chunk)
     except SQLAlchemyError as exc:
