@@ -46,12 +46,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 5.0  # peer CPU per page / ours
-_BLOCK_NAMES = (
-    "address article aside blockquote br dd div dl dt figcaption figure footer form h1 h2"
-)
-# elements a browser lays out as blocks: a line break before and after each
+# Elements a browser lays out as blocks: a line break before and after each.
 BLOCKS = frozenset(
-    f"{_BLOCK_NAMES} h3 h4 h5 h6 header hr li main nav ol p pre section table td th tr ul".split()
+    {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
+    | {"figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li"}
+    | {"main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"}
 )
 DROPPED = ("script", "style", "noscript", "template")
 

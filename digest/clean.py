@@ -949,13 +949,19 @@ def _split_dates(units: list[Unit], default_tz: tzinfo) -> dict[int, tuple[datet
     a calendar-leaf block): where each starts, its date, whether it says "updated", and
     how many lines it spans."""
     found: dict[int, tuple[datetime, bool, int]] = {}
+    short = [u.words <= SPLIT_DATE_PART_WORDS for u in units]
+    # A date line names its year, and a year is never split over two lines: a run with no
+    # short line naming one is not asked.
+    yearly = [part and dates.names_a_year(u.text) for part, u in zip(short, units, strict=True)]
     i = 0
     while i < len(units):
-        if units[i].words <= SPLIT_DATE_PART_WORDS:
+        if short[i]:
             for parts in range(SPLIT_DATE_MAX_LINES, 1, -1):
-                run = units[i : i + parts]
-                if len(run) < parts or any(u.words > SPLIT_DATE_PART_WORDS for u in run):
+                if i + parts > len(units) or not all(short[i : i + parts]):
                     continue
+                if not any(yearly[i : i + parts]):
+                    continue
+                run = units[i : i + parts]
                 dated = dates.date_line(" ".join(u.text for u in run), default_tz)
                 if dated is not None:
                     found[i] = (dated[0], dated[1], parts)
@@ -986,6 +992,9 @@ def _echoed_headline(units: list[Unit], page_title: Unit, headline: str) -> tupl
         return None
     # A scraper may glue the headline to what follows it ("Headline Politics, Updated …").
     prefix = segment.words_of(headline) + " " if len(headline.split()) >= GLUED_MIN_WORDS else None
+    # Each word of a line's key is in its case-folded text: a line without the prefix's
+    # longest word is not asked for its key.
+    probe = max(prefix.split(), key=len) if prefix is not None else ""
     found = [
         i
         for i, unit in enumerate(units)
@@ -995,6 +1004,7 @@ def _echoed_headline(units: list[Unit], page_title: Unit, headline: str) -> tupl
             or (
                 prefix is not None
                 and unit.words <= HEAD_MAX_WORDS
+                and probe in unit.text.casefold()
                 and segment.words_of(unit.text).startswith(prefix)
             )
         )

@@ -127,6 +127,11 @@ def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None
     return None
 
 
+def names_a_year(text: str) -> bool:
+    """Whether ``text`` holds a year's digits: every date line (``date_line``) does."""
+    return _YEAR_DIGITS.search(text) is not None
+
+
 def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
     """The date of a line that is nothing but a (labelled) date, and whether it says "updated".
 
@@ -285,8 +290,10 @@ def _zone_or(offset: str | None, default_tz: tzinfo) -> tzinfo:
     return timezone(-delta if offset[0] == "-" else delta)
 
 
+@lru_cache(maxsize=256)
 def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
-    """Ask dateparser, strictly, about a labelled date our patterns do not know."""
+    """Ask dateparser, strictly, about a labelled date our patterns do not know; once per
+    line (the cleaner asks of a page's head line both whether it is a date and which)."""
     if not text or len(text) > 60:
         return None
     import dateparser  # deferred: its import costs more than all other parsing
