@@ -512,8 +512,16 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
         return lambda text: set()
     alternatives = sorted(slugs, key=len, reverse=True)
     pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, alternatives)) + r")\b", re.I)
+    # A match gives a tag when it is, in lower case, an ASCII phrase: then that phrase is in
+    # the case-folded text too (a letter whose lower case is ASCII folds to it). Most texts
+    # hold no rule's phrase, and need not be searched.
+    ascii_only = all(phrase.isascii() for phrase in alternatives)
 
     def tags_of(text: str) -> set[str]:
+        if ascii_only:
+            folded = text.casefold()
+            if not any(phrase in folded for phrase in alternatives):
+                return set()
         found: set[str] = set()
         for match in pattern.finditer(text):
             found |= slugs.get(match.group(0).lower(), set())
