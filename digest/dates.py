@@ -116,6 +116,8 @@ def zone(name: str) -> tzinfo:
 
 def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None:
     """The first whole date in ``text`` with its time and zone, and the span it covers."""
+    if _YEAR_DIGITS.search(text) is None:  # each form names its year: most text has none
+        return None
     match = _DATE.search(text)
     while match is not None:
         day = _day_of(match)

@@ -13,6 +13,7 @@ written again, down to the article it cannot hold, which is refused alone
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     RowMapping,
+    bindparam,
     delete,
     func,
     insert,
@@ -504,17 +506,12 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
     try:
         with engine.begin() as conn:
             upsert = _upsert(conn)
+            stamp = _bound_value(conn, line_evidence.c.seen, seen)
             for source, evidence in added.items():
                 source_key = _hash(source)
-                rows = [
-                    {"source_key": source_key, "kind": _LINE, "key": k, "stories": n, "seen": seen}
-                    for k, n in evidence.lines.items()
-                ] + [
-                    {"source_key": source_key, "kind": _POST, "key": k, "stories": 0, "seen": seen}
-                    for k in evidence.posts
-                ]
-                for start in range(0, len(rows), _CHUNK):
-                    conn.execute(upsert, rows[start : start + _CHUNK])
+                rows = [(source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()]
+                rows += [(source_key, _POST, k, 0, stamp) for k in evidence.posts]
+                _driver_many(conn, upsert, _EVIDENCE_COLUMNS, rows)
                 conn.execute(
                     delete(evidence_sources).where(evidence_sources.c.source_key == source_key)
                 )
@@ -528,6 +525,9 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
         raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
 
 
+_EVIDENCE_COLUMNS = ("source_key", "kind", "key", "stories", "seen")
+
+
 def _upsert(conn: Connection) -> Any:
     """INSERT into line_evidence that, for a key already there, adds to its stories."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -539,6 +539,38 @@ def _upsert(conn: Connection) -> Any:
             "seen": stmt.excluded.seen,
         },
     )
+
+
+def _driver_many(
+    conn: Connection, statement: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``statement`` once for each of ``rows`` (values of its ``columns``, in that order),
+    the rows handed to the driver as they are.
+
+    A batch's evidence is a row for each distinct line of its pages (a hundred thousand
+    for a thousand pages): SQLAlchemy's processing of each row's parameters would cost more
+    than the database's work. The values are plain ints and strings; one that needs
+    processing (a timestamp) comes processed (``_bound_value``).
+    """
+    if not rows:
+        return
+    compiled = statement.compile(dialect=conn.dialect)
+    fixed = {name: value for name, value in compiled.params.items() if name not in columns}
+    every, extra = (*columns, *fixed), tuple(fixed.values())
+    names = compiled.positiontup
+    if names is None:  # named parameters (psycopg)
+        conn.exec_driver_sql(
+            str(compiled), [dict(zip(every, row + extra, strict=True)) for row in rows]
+        )
+        return
+    pick = operator.itemgetter(*(every.index(name) for name in names))
+    conn.exec_driver_sql(str(compiled), [pick(row + extra) for row in rows])
+
+
+def _bound_value(conn: Connection, column: Any, value: Any) -> Any:
+    """``value`` for ``column`` as SQLAlchemy would hand it to the driver."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process is not None else value
 
 
 def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None:
@@ -555,16 +587,12 @@ def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None
         .order_by(line_evidence.c.stories, line_evidence.c.seen)
         .limit(count - EVIDENCE_KEYS)
     ).all()
-    for kind in (_LINE, _POST):
-        keys = [key for k, key in doomed if k == kind]
-        for start in range(0, len(keys), _CHUNK):
-            conn.execute(
-                delete(line_evidence).where(
-                    mine,
-                    line_evidence.c.kind == kind,
-                    line_evidence.c.key.in_(keys[start : start + _CHUNK]),
-                )
-            )
+    one_key = delete(line_evidence).where(
+        mine,
+        line_evidence.c.kind == bindparam("doomed_kind"),
+        line_evidence.c.key == bindparam("doomed_key"),
+    )
+    _driver_many(conn, one_key, ("doomed_kind", "doomed_key"), [tuple(row) for row in doomed])
 
 
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
