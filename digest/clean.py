@@ -521,7 +521,10 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
 def _has_any(text: str, needles: tuple[str, ...]) -> bool:
     """A cheap test before a regex: most lines hold none of the needles."""
     lowered = text.lower()
-    return any(needle in lowered for needle in needles)
+    for needle in needles:  # a loop, not any() over a generator: asked of most lines
+        if needle in lowered:
+            return True
+    return False
 
 
 def _copyright(text: str) -> bool:

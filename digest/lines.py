@@ -45,7 +45,7 @@ def name_like(text: str, links: frozenset[str], *, any_case: bool = False) -> bo
     """A few words, no digit, each capitalised or one of ``links`` (lower-cased first when
     ``any_case``): a person's or an organisation's name."""
     words = text.split()
-    if not 1 <= len(words) <= NAME_MAX_WORDS or any(ch.isdigit() for ch in text):
+    if not 1 <= len(words) <= NAME_MAX_WORDS or any(map(str.isdigit, text)):
         return False
     if any_case:
         return all(w[0].isupper() or w.lower() in links for w in words)
