@@ -521,10 +521,7 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
 def _has_any(text: str, needles: tuple[str, ...]) -> bool:
     """A cheap test before a regex: most lines hold none of the needles."""
     lowered = text.lower()
-    for needle in needles:  # a loop, not any() over a generator: asked of most lines
-        if needle in lowered:
-            return True
-    return False
+    return any(map(lowered.__contains__, needles))  # no generator: asked of most lines
 
 
 def _copyright(text: str) -> bool:
