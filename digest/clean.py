@@ -651,7 +651,7 @@ def _commenter_head(title: str) -> bool:
 def _name_and_date(unit: Unit) -> tuple[str | None, str | None, str] | None:
     """(author, None, the rest) of a "Jane Doe | Aug. 9, 2012, 10:10 AM" line: a byline
     without its "By", a name set off from a date."""
-    if unit.words > BYLINE_MAX_WORDS:
+    if unit.words > BYLINE_MAX_WORDS or not _has_separator(unit.text):
         return None
     parts = [part.strip() for part in _NAME_SEPARATOR.split(unit.text)]
     if len(parts) < 2:
@@ -662,6 +662,11 @@ def _name_and_date(unit: Unit) -> tuple[str | None, str | None, str] | None:
     if dates.date_line(stamp, UTC) is None:
         return None
     return name, None, stamp
+
+
+def _has_separator(text: str) -> bool:
+    """Whether ``text`` holds one of ``_NAME_SEPARATOR``'s marks (most lines hold none)."""
+    return "|" in text or "•" in text or "·" in text
 
 
 def _bare_name(unit: Unit) -> bool:
@@ -1094,7 +1099,7 @@ def _pick_title(
 
 def _posted_by(unit: Unit, default_tz: tzinfo) -> tuple[datetime, str | None] | None:
     """ "Posted on March 3, 2019 by Jane Doe" → (date, author)."""
-    if unit.words > POSTED_BY_MAX_WORDS:
+    if unit.words > POSTED_BY_MAX_WORDS or "by" not in unit.text:  # the pattern's " by "
         return None
     match = _POSTED_BY.match(unit.text)
     if match is None:
