@@ -561,13 +561,11 @@ def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
         text = unit.text.rstrip(_LABEL_END)
         if _UI.match(text) or _copyright(text) or _PROMPT.search(text):
             return True
-        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or segment.ARCHIVE_HEAD.match(text):
+        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or segment.archive_head(text):
             return True
     if unit.words <= PROMPT_MAX_WORDS and (_copyright(unit.text) or _prompt_line(unit)):
         return True
-    return unit.words <= segment.ARCHIVE_HEAD_MAX_WORDS and bool(
-        segment.ARCHIVE_HEAD.match(unit.text)
-    )
+    return unit.words <= segment.ARCHIVE_HEAD_MAX_WORDS and bool(segment.archive_head(unit.text))
 
 
 def _is_label(unit: Unit) -> bool:

@@ -91,6 +91,9 @@ def is_date_line(text: str) -> bool:
 _BY_WORDS = r"by|written by|words by|story by|reporting by|posted by"
 # A whole line of a page that is a byline: "By Jane Doe, Agency | March 3".
 _BYLINE = re.compile(rf"^(?:{_BY_WORDS}|author:?)\s+(?P<rest>\S.*)$", re.I)
+# The letters a byline line can start with, in any case ("ſ" matches "s" ignoring case):
+# a line starting otherwise is not matched against the pattern.
+_BYLINE_FIRST = frozenset("bwsrpaBWSRPA\u017f")
 # The links a byline prints after the name: "By Jane Doe Email Author", "… Follow".
 _NAME_UI_TAIL = re.compile(
     r"\s+(?:e-?mail(?:\s+(?:the\s+)?author)?|follow(?:\s+on\s+\w+)?|contact(?:\s+author)?"
@@ -111,7 +114,7 @@ _DATE_LABEL = re.compile(r"(?:published|updated|last updated|posted|modified)\s*
 def read_byline(line: str) -> tuple[str | None, str | None, str] | None:
     """(author, organisation, rest) of a byline line of a page ("By Jane Doe, Agency | date"),
     or None when the line is no byline; author and organisation are None when not names."""
-    match = _BYLINE.match(line)
+    match = _BYLINE.match(line) if line[:1] in _BYLINE_FIRST else None
     if match is None:
         return None
     rest = match.group("rest")

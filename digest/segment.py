@@ -34,10 +34,11 @@ POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of 
 POST_LINE_MIN_WORDS = 10  # … counting the prose lines this long (not a list of teasers) …
 FOOTER_PROSE_REACH = 12  # … among the lines this near above it (a post ends right above)
 
-_ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
-_ODD = re.compile(f"[{_ODD_SPACE}]")
+_ODD_SPACES = "\t\u00a0" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+_ODD = re.compile(f"[{_ODD_SPACES}]")
 _RUNS = re.compile(" {2,}")
-_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_INVISIBLES = "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width, BOM, soft hyphen
+_INVISIBLE = re.compile(f"[{_INVISIBLES}]")
 _BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
 _CLOSERS = "\"'”’»)]*」』）】〕》"
@@ -64,6 +65,10 @@ _FOOTER_TAIL = re.compile(
     r"|leave a (?:comment|reply).*|comments are closed.*|\bby\s+[A-Z].*|edit)$",
     re.I,
 )
+# The first letters a footer and an archive head can start with (in any case: no other
+# character matches them ignoring case): a line starting otherwise is asked no pattern.
+_FOOTER_FIRST = frozenset("pfctlPFCTL")
+_ARCHIVE_FIRST = frozenset("tcamydpTCAMYDP")
 _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 UNASKED = object()  # a question not yet asked of a unit
@@ -173,10 +178,10 @@ def normalise(line: str) -> str:
 def _single_spaced(text: str) -> str:
     """``text`` without invisible characters, each odd space (a tab, a no-break space …)
     and each run of spaces one plain space; most text holds neither, and costs a scan."""
-    if not text.isascii():
-        if _INVISIBLE.search(text) is not None:
+    if not text.isascii():  # a character is looked for faster than a class is matched
+        if any(map(text.__contains__, _INVISIBLES)):
             text = _INVISIBLE.sub("", text)
-        if _ODD.search(text) is not None:
+        if any(map(text.__contains__, _ODD_SPACES)):
             text = _ODD.sub(" ", text)
     elif "\t" in text:
         text = text.replace("\t", " ")
@@ -275,6 +280,11 @@ def segments(page: Page) -> tuple[list[Post], list[str]]:
     return posts, page_tags
 
 
+def archive_head(text: str) -> re.Match[str] | None:
+    """``ARCHIVE_HEAD.match(text)``, asked only of a line whose first letter it can match."""
+    return ARCHIVE_HEAD.match(text) if text[:1] in _ARCHIVE_FIRST else None
+
+
 def footer(unit: Unit) -> Footer | None:
     """(tag names, title named by the footer) of a "Posted in A, B | Comments Off on T" line.
 
@@ -288,9 +298,9 @@ def footer(unit: Unit) -> Footer | None:
 def _read_footer(unit: Unit) -> Footer | None:
     if unit.words > FOOTER_MAX_WORDS:
         return None
-    match = _FOOTER.match(unit.text)
+    match = _FOOTER.match(unit.text) if unit.text[:1] in _FOOTER_FIRST else None
     if match is None:
-        archive = ARCHIVE_HEAD.match(unit.text) if unit.words <= ARCHIVE_HEAD_MAX_WORDS else None
+        archive = archive_head(unit.text) if unit.words <= ARCHIVE_HEAD_MAX_WORDS else None
         if archive is None:
             return None
         name = (archive.group("name") or archive.group("name2") or "").strip(" \"'“”‘’")
