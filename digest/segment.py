@@ -264,7 +264,8 @@ def segments(page: Page) -> tuple[list[Post], list[str]]:
     current: list[Unit] = []
     current_tags: list[str] = []
     for unit in page:
-        found = footer(unit)
+        memo = unit.memo_footer  # ``footer(unit)``, its answer read here: asked of every line
+        found: Footer | None = footer(unit) if memo is UNASKED else memo  # type: ignore[assignment]
         if found is None:
             current.append(unit)
             continue
