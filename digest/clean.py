@@ -326,10 +326,14 @@ def _collection_chrome(pages: Sequence[Page], evidence: Evidence) -> tuple[Keys,
             seen.add(story)
     known = evidence.lines
     seen.update(story for story, keys in story_long.items() if _seen_before(keys, known))
-    more = {
-        key: sum(1 for story in found_in if story not in seen or not known.get(key))
-        for key, found_in in where.items()
-    }
+    more = (
+        {
+            key: sum(1 for story in found_in if story not in seen or not known.get(key))
+            for key, found_in in where.items()
+        }
+        if seen and known
+        else {key: len(found_in) for key, found_in in where.items()}  # every story counts
+    )
     chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
     return chrome, Evidence(more, frozenset(prints))
 
