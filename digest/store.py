@@ -509,6 +509,8 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
             stamp = _bound_value(conn, line_evidence.c.seen, seen)
             for source, evidence in added.items():
                 source_key = _hash(source)
+                mine = line_evidence.c.source_key == source_key
+                first = conn.execute(select(line_evidence.c.kind).where(mine).limit(1)).first()
                 rows = [(source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()]
                 rows += [(source_key, _POST, k, 0, stamp) for k in evidence.posts]
                 _driver_many(conn, upsert, _EVIDENCE_COLUMNS, rows)
@@ -520,7 +522,8 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                         source_key=source_key, name=source, updated_at=seen
                     )
                 )
-                _bound_evidence(conn, source_key, seen - timedelta(days=EVIDENCE_DAYS))
+                cutoff = seen - timedelta(days=EVIDENCE_DAYS)
+                _bound_evidence(conn, source_key, cutoff, aged=first is not None)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
 
@@ -573,11 +576,13 @@ def _bound_value(conn: Connection, column: Any, value: Any) -> Any:
     return process(value) if process is not None else value
 
 
-def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None:
-    """Keys of one source unseen since ``cutoff`` go; then, past ``EVIDENCE_KEYS``, those
-    in the fewest stories and seen longest ago."""
+def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime, *, aged: bool) -> None:
+    """Keys of one source unseen since ``cutoff`` go (when it had keys before this batch:
+    ``aged``; the batch's own were all seen now); then, past ``EVIDENCE_KEYS``, those in the
+    fewest stories and seen longest ago."""
     mine = line_evidence.c.source_key == source_key
-    conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
+    if aged:
+        conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
     count = conn.execute(select(func.count()).select_from(line_evidence).where(mine)).scalar_one()
     if count <= EVIDENCE_KEYS:
         return
