@@ -22,7 +22,7 @@ import click
 
 from digest import __version__
 from digest.errors import ConfigError, DigestError
-from digest.lazy import OnFirstUse
+from digest.runtime import OnFirstUse
 
 if TYPE_CHECKING:
     from digest import clean, dates, db, pipeline, selection, store, tables

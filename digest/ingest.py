@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 from digest import clean, dates, language, lines, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft, Evidence
+from digest.runtime import no_cyclic_gc as _no_cyclic_gc
 from digest.store import TAG_CHARS, article_id, body_keys, fit
 from digest.summarize import lead_summary
 
@@ -190,19 +190,6 @@ def source_of(path: Path, roots: Sequence[Path]) -> str:
             parts = path.relative_to(root).parts
             return str(root / parts[0]) if len(parts) > 1 else str(root)
     return str(path.parent)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A batch builds many small objects without cycles that live until it is stored; the
-    cyclic collector would rescan all of them again and again (time grows faster than N)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_paths(

@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from digest import clean, dates, db, ingest, readers, segment, store
 from digest.errors import ConfigError, IngestError, StoreError
 from digest.files import write_if_changed
-from digest.lazy import OnFirstUse
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
+from digest.runtime import OnFirstUse
 from digest.settings import Settings, SourceConfig
 from digest.sources import Source, SourceState, load_states
 from digest.summarize import lead_summary, summary_key

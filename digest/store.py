@@ -40,6 +40,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from digest.db import reason, utc_naive
 from digest.errors import StoreError
 from digest.models import DATE_SOURCE_RANK, Article, Evidence
+from digest.runtime import no_cyclic_gc
 from digest.schema import (
     article_tags,
     articles,
@@ -504,7 +505,7 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
     the evidence is kept to its bounds (``EVIDENCE_DAYS``, ``EVIDENCE_KEYS``)."""
     seen = utc_naive(now)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn, no_cyclic_gc():  # a row a line: see runtime
             upsert = _upsert(conn)
             stamp = _bound_value(conn, line_evidence.c.seen, seen)
             for source, evidence in added.items():
