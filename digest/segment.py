@@ -133,7 +133,10 @@ Footer = tuple[list[str], str | None]
 def prepare(text: str) -> Page:
     """Split a page into normalised lines, joining hard-wrapped paragraphs."""
     text = _single_spaced(text)
-    page_lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
+    page_lines = [
+        _BULLET.sub("• ", line) if line[:1] in _BULLET_MARKS else line  # _strip_bullet
+        for line in map(str.strip, text.splitlines())
+    ]
     if _hard_wrapped(page_lines):
         page_lines = _unwrap(page_lines)
     return tuple(units(page_lines))

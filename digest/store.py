@@ -567,6 +567,9 @@ def _driver_many(
             str(compiled), [dict(zip(every, row + extra, strict=True)) for row in rows]
         )
         return
+    if tuple(names) == tuple(columns):  # the rows are the parameters already
+        conn.exec_driver_sql(str(compiled), list(rows))
+        return
     pick = operator.itemgetter(*(every.index(name) for name in names))
     conn.exec_driver_sql(str(compiled), [pick(row + extra) for row in rows])
 
