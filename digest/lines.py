@@ -19,6 +19,10 @@ CJK_CHARS_PER_WORD = 2  # Chinese and Japanese: a word is one to three character
 SEA_CHARS_PER_WORD = 3  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
 HANGUL_PER_WORD = 4  # Korean is spaced, but a spaced word carries its particles: one more
 _WORD = re.compile(r"[^\W_]+")
+# ``_WORD`` on ASCII text, as a byte table: a letter or digit lower-cased, anything else a space.
+_ASCII_WORD_BYTES = bytes(
+    ord(chr(b).lower()) if chr(b).isalnum() and b < 128 else ord(" ") for b in range(256)
+)
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -75,6 +79,8 @@ def word_count(text: str) -> int:
 
 def words(text: str) -> list[str]:
     """The case-folded words of a line, without its punctuation."""
+    if text.isascii():  # most text: a byte table lower-cases letters and blanks the rest
+        return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
     return _WORD.findall(text.casefold())
 
 

@@ -72,10 +72,6 @@ _ARCHIVE_FIRST = frozenset("tcamydpTCAMYDP")
 _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 UNASKED = object()  # a question not yet asked of a unit
-# ``lines.words`` of ASCII text, as bytes: a letter or digit lower-cased, anything else a space.
-_ASCII_WORD_BYTES = bytes(
-    ord(chr(b).lower()) if chr(b).isalnum() and b < 128 else ord(" ") for b in range(256)
-)
 # A unit's key, word count, whether it ends with a mark that ends a sentence, whether it
 # reads as prose: from its text alone, so worked out once per distinct line (a site's menus
 # and footers repeat on every page) and kept for the next FACTS_KEPT distinct lines.
@@ -215,8 +211,6 @@ def line_key(text: str) -> str:
 
 def words_of(text: str) -> str:
     """A line's words as its key hashes them: lower-case, single-spaced."""
-    if text.isascii():  # most lines: a table lookup a character, not a regex and a list
-        return " ".join(text.encode().translate(_ASCII_WORD_BYTES).decode().split())
     return " ".join(lines.words(text))
 
 

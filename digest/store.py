@@ -39,6 +39,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from digest.db import reason, utc_naive
 from digest.errors import StoreError
+from digest.lines import words  # casefold()ed already or not: casefold is idempotent
 from digest.models import DATE_SOURCE_RANK, Article, Evidence
 from digest.runtime import no_cyclic_gc
 from digest.schema import (
@@ -55,7 +56,6 @@ _SUMMARY_KEY = "summary_key"
 _CHUNK = 400
 _KEY_WORDS = 40
 _KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
-_WORD = re.compile(r"[^\W_]+")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text), lone surrogates
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -114,13 +114,13 @@ class SaveReport:
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
     """Fingerprints of a body's first and last words: the same story under any chrome."""
     text = " ".join(paragraphs).casefold()
-    head = _WORD.findall(text[:_KEY_SPAN])
-    tail = _WORD.findall(text[-_KEY_SPAN:])
+    head = words(text[:_KEY_SPAN])
+    tail = words(text[-_KEY_SPAN:])
     if len(text) > _KEY_SPAN:
         # The spans may cut a word in two: drop the pieces unless the words run short.
         head, tail = head[:-1] or head, tail[1:] or tail
         if len(head) < _KEY_WORDS or len(tail) < _KEY_WORDS:
-            head = tail = _WORD.findall(text)
+            head = tail = words(text)
     return _hash(" ".join(head[:_KEY_WORDS])), _hash(" ".join(tail[-_KEY_WORDS:]))
 
 
@@ -793,15 +793,15 @@ def _shingles(body: str, cache: dict[str, frozenset[int]]) -> frozenset[int]:
     if found is None:
         if len(cache) >= _CACHED:
             cache.clear()
-        words = _WORD.findall(body.casefold())
+        found_words = words(body)
         n = _SHINGLE_WORDS
-        runs = (" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 1)))
+        runs = (" ".join(found_words[i : i + n]) for i in range(max(len(found_words) - n + 1, 1)))
         found = cache[body] = frozenset(hash(run) for run in runs if run)
     return found
 
 
 def _title_words(title: str) -> list[str]:
-    return _WORD.findall(title.casefold())
+    return words(title)
 
 
 def _is_storable(text: str) -> bool:
