@@ -578,7 +578,8 @@ def test_help_imports_nothing_heavy() -> None:
 
 def test_ingest_of_text_imports_no_sending_fetching_or_rendering(tmp_path: Path) -> None:
     """`digest ingest` of a text page (bench/bench_ingest_real.py times the whole process)
-    loads neither the fetcher, the feeds, the mail, the subscribers nor trafilatura."""
+    loads neither the fetcher, the feeds, the mail, the subscribers, trafilatura nor, on a
+    SQLite store, PostgreSQL's dialect."""
     (tmp_path / "page.txt").write_text(
         "Harbour bridge to close\n\nThe city council voted on Monday to close the old harbour"
         " bridge for a year, after engineers found that two of its piers had cracked.\n",
@@ -595,7 +596,8 @@ def test_ingest_of_text_imports_no_sending_fetching_or_rendering(tmp_path: Path)
         "except SystemExit:\n"
         "    pass\n"
         "heavy = {'trafilatura', 'feedgen', 'feedparser', 'httpx', 'jinja2', 'mjml',\n"
-        "         'email_validator', 'dateparser', 'lxml', 'digest.smtp', 'digest.deliver'}\n"
+        "         'email_validator', 'dateparser', 'lxml', 'digest.smtp', 'digest.deliver',\n"
+        "         'sqlalchemy.dialects.postgresql'}\n"
         "print(sorted(heavy & {*sys.modules, *(m.split('.')[0] for m in sys.modules)}))\n"
     )
     done = subprocess.run(
