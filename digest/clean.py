@@ -960,9 +960,11 @@ def _split_dates(units: list[Unit], default_tz: tzinfo) -> dict[int, tuple[datet
     # A date line names its year, and a year is never split over two lines: a run with no
     # short line naming one is not asked.
     yearly = [part and dates.names_a_year(u.text) for part, u in zip(short, units, strict=True)]
+    if not any(yearly):  # most heads
+        return found
     i = 0
     while i < len(units):
-        if short[i]:
+        if short[i] and any(yearly[i : i + SPLIT_DATE_MAX_LINES]):
             for parts in range(SPLIT_DATE_MAX_LINES, 1, -1):
                 if i + parts > len(units) or not all(short[i : i + parts]):
                     continue
