@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import json
 import re
 import shutil
@@ -63,6 +62,7 @@ from bench_pages import (  # noqa: E402
     page_scores,
     page_set_parser,
 )
+from peers import justext_kept  # noqa: E402
 
 from digest import dates, db, pagemeta, pipeline, readers  # noqa: E402
 from digest.models import Article  # noqa: E402
@@ -135,23 +135,6 @@ def dump(data: bytes, cache: Path | None = CACHE) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return text
-
-
-def justext_kept(text: str) -> Output:
-    """jusText on the dump, a paragraph per line: the paragraphs it does not call
-    boilerplate, and the first of them as the lead."""
-    import justext
-
-    lines = [line for line in text.splitlines() if line.strip()]
-    page = "<html><body>" + "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    if not lines:
-        return "", ""
-    kept = [
-        p.text
-        for p in justext.justext(page + "</body></html>", justext.get_stoplist("English"))
-        if not p.is_boilerplate
-    ]
-    return "\n".join(kept), (kept[0] if kept else "")
 
 
 def keep_everything(text: str) -> Output:

@@ -326,10 +326,14 @@ def _collection_chrome(pages: Sequence[Page], evidence: Evidence) -> tuple[Keys,
             seen.add(story)
     known = evidence.lines
     seen.update(story for story, keys in story_long.items() if _seen_before(keys, known))
-    more = {
-        key: sum(1 for story in found_in if story not in seen or not known.get(key))
-        for key, found_in in where.items()
-    }
+    more = (
+        {
+            key: sum(1 for story in found_in if story not in seen or not known.get(key))
+            for key, found_in in where.items()
+        }
+        if seen and known
+        else {key: len(found_in) for key, found_in in where.items()}  # every story counts
+    )
     chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
     return chrome, Evidence(more, frozenset(prints))
 
@@ -521,7 +525,7 @@ def _split_dateline(paragraphs: list[str]) -> tuple[tuple[str, ...], str | None]
 def _has_any(text: str, needles: tuple[str, ...]) -> bool:
     """A cheap test before a regex: most lines hold none of the needles."""
     lowered = text.lower()
-    return any(needle in lowered for needle in needles)
+    return any(map(lowered.__contains__, needles))  # no generator: asked of most lines
 
 
 def _copyright(text: str) -> bool:
@@ -561,13 +565,11 @@ def _judge_furniture(unit: Unit, chrome: Keys) -> bool:
         text = unit.text.rstrip(_LABEL_END)
         if _UI.match(text) or _copyright(text) or _PROMPT.search(text):
             return True
-        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or segment.ARCHIVE_HEAD.match(text):
+        if _COMMENT_WORDS.search(text) or _RELATED.match(text) or segment.archive_head(text):
             return True
     if unit.words <= PROMPT_MAX_WORDS and (_copyright(unit.text) or _prompt_line(unit)):
         return True
-    return unit.words <= segment.ARCHIVE_HEAD_MAX_WORDS and bool(
-        segment.ARCHIVE_HEAD.match(unit.text)
-    )
+    return unit.words <= segment.ARCHIVE_HEAD_MAX_WORDS and bool(segment.archive_head(unit.text))
 
 
 def _is_label(unit: Unit) -> bool:
@@ -651,7 +653,7 @@ def _commenter_head(title: str) -> bool:
 def _name_and_date(unit: Unit) -> tuple[str | None, str | None, str] | None:
     """(author, None, the rest) of a "Jane Doe | Aug. 9, 2012, 10:10 AM" line: a byline
     without its "By", a name set off from a date."""
-    if unit.words > BYLINE_MAX_WORDS:
+    if unit.words > BYLINE_MAX_WORDS or not _has_separator(unit.text):
         return None
     parts = [part.strip() for part in _NAME_SEPARATOR.split(unit.text)]
     if len(parts) < 2:
@@ -662,6 +664,11 @@ def _name_and_date(unit: Unit) -> tuple[str | None, str | None, str] | None:
     if dates.date_line(stamp, UTC) is None:
         return None
     return name, None, stamp
+
+
+def _has_separator(text: str) -> bool:
+    """Whether ``text`` holds one of ``_NAME_SEPARATOR``'s marks (most lines hold none)."""
+    return "|" in text or "•" in text or "·" in text
 
 
 def _bare_name(unit: Unit) -> bool:
@@ -949,13 +956,21 @@ def _split_dates(units: list[Unit], default_tz: tzinfo) -> dict[int, tuple[datet
     a calendar-leaf block): where each starts, its date, whether it says "updated", and
     how many lines it spans."""
     found: dict[int, tuple[datetime, bool, int]] = {}
+    short = [u.words <= SPLIT_DATE_PART_WORDS for u in units]
+    # A date line names its year, and a year is never split over two lines: a run with no
+    # short line naming one is not asked.
+    yearly = [part and dates.names_a_year(u.text) for part, u in zip(short, units, strict=True)]
+    if not any(yearly):  # most heads
+        return found
     i = 0
     while i < len(units):
-        if units[i].words <= SPLIT_DATE_PART_WORDS:
+        if short[i] and any(yearly[i : i + SPLIT_DATE_MAX_LINES]):
             for parts in range(SPLIT_DATE_MAX_LINES, 1, -1):
-                run = units[i : i + parts]
-                if len(run) < parts or any(u.words > SPLIT_DATE_PART_WORDS for u in run):
+                if i + parts > len(units) or not all(short[i : i + parts]):
                     continue
+                if not any(yearly[i : i + parts]):
+                    continue
+                run = units[i : i + parts]
                 dated = dates.date_line(" ".join(u.text for u in run), default_tz)
                 if dated is not None:
                     found[i] = (dated[0], dated[1], parts)
@@ -986,6 +1001,9 @@ def _echoed_headline(units: list[Unit], page_title: Unit, headline: str) -> tupl
         return None
     # A scraper may glue the headline to what follows it ("Headline Politics, Updated …").
     prefix = segment.words_of(headline) + " " if len(headline.split()) >= GLUED_MIN_WORDS else None
+    # Each word of a line's key is in its case-folded text: a line without the prefix's
+    # longest word is not asked for its key.
+    probe = max(prefix.split(), key=len) if prefix is not None else ""
     found = [
         i
         for i, unit in enumerate(units)
@@ -995,6 +1013,7 @@ def _echoed_headline(units: list[Unit], page_title: Unit, headline: str) -> tupl
             or (
                 prefix is not None
                 and unit.words <= HEAD_MAX_WORDS
+                and probe in unit.text.casefold()
                 and segment.words_of(unit.text).startswith(prefix)
             )
         )
@@ -1084,7 +1103,7 @@ def _pick_title(
 
 def _posted_by(unit: Unit, default_tz: tzinfo) -> tuple[datetime, str | None] | None:
     """ "Posted on March 3, 2019 by Jane Doe" → (date, author)."""
-    if unit.words > POSTED_BY_MAX_WORDS:
+    if unit.words > POSTED_BY_MAX_WORDS or "by" not in unit.text:  # the pattern's " by "
         return None
     match = _POSTED_BY.match(unit.text)
     if match is None:

@@ -7,7 +7,6 @@ imports (SQLAlchemy, pydantic, trafilatura, rich …) take.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -23,17 +22,7 @@ import click
 
 from digest import __version__
 from digest.errors import ConfigError, DigestError
-
-
-class _OnFirstUse:
-    """A module imported on first attribute access."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self._name), attribute)
-
+from digest.runtime import OnFirstUse
 
 if TYPE_CHECKING:
     from digest import clean, dates, db, pipeline, selection, store, tables
@@ -41,7 +30,7 @@ if TYPE_CHECKING:
     from digest.settings import Settings
 else:
     clean, dates, db, pipeline, selection, store, tables, configuration = (
-        _OnFirstUse(f"digest.{name}")
+        OnFirstUse(f"digest.{name}")
         for name in ("clean", "dates", "db", "pipeline", "selection", "store", "tables", "settings")
     )
 tag_slug = clean.tag_slug if TYPE_CHECKING else (lambda text: clean.tag_slug(text))

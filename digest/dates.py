@@ -116,6 +116,8 @@ def zone(name: str) -> tzinfo:
 
 def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None:
     """The first whole date in ``text`` with its time and zone, and the span it covers."""
+    if _YEAR_DIGITS.search(text) is None:  # each form names its year: most text has none
+        return None
     match = _DATE.search(text)
     while match is not None:
         day = _day_of(match)
@@ -125,6 +127,11 @@ def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None
                 return when, start, end
         match = _DATE.search(text, match.end())
     return None
+
+
+def names_a_year(text: str) -> bool:
+    """Whether ``text`` holds a year's digits: every date line (``date_line``) does."""
+    return _YEAR_DIGITS.search(text) is not None
 
 
 def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
@@ -285,8 +292,10 @@ def _zone_or(offset: str | None, default_tz: tzinfo) -> tzinfo:
     return timezone(-delta if offset[0] == "-" else delta)
 
 
+@lru_cache(maxsize=256)
 def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
-    """Ask dateparser, strictly, about a labelled date our patterns do not know."""
+    """Ask dateparser, strictly, about a labelled date our patterns do not know; once per
+    line (the cleaner asks of a page's head line both whether it is a date and which)."""
     if not text or len(text) > 60:
         return None
     import dateparser  # deferred: its import costs more than all other parsing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import time as _time
@@ -18,6 +17,7 @@ from typing import Any
 from digest import clean, dates, language, lines, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft, Evidence
+from digest.runtime import no_cyclic_gc as _no_cyclic_gc
 from digest.store import TAG_CHARS, article_id, body_keys, fit, folder_key
 from digest.summarize import lead_summary
 
@@ -192,19 +192,6 @@ def source_of(path: Path, roots: Sequence[Path]) -> str:
             parts = path.relative_to(root).parts
             return str(root / parts[0]) if len(parts) > 1 else str(root)
     return str(path.parent)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A batch builds many small objects without cycles that live until it is stored; the
-    cyclic collector would rescan all of them again and again (time grows faster than N)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_paths(
@@ -565,8 +552,16 @@ def _tagger(rules: dict[str, list[str]]) -> Callable[[str], set[str]]:
         return lambda text: set()
     alternatives = sorted(slugs, key=len, reverse=True)
     pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, alternatives)) + r")\b", re.I)
+    # A match gives a tag when it is, in lower case, an ASCII phrase: then that phrase is in
+    # the case-folded text too (a letter whose lower case is ASCII folds to it). Most texts
+    # hold no rule's phrase, and need not be searched.
+    ascii_only = all(phrase.isascii() for phrase in alternatives)
 
     def tags_of(text: str) -> set[str]:
+        if ascii_only:
+            folded = text.casefold()
+            if not any(phrase in folded for phrase in alternatives):
+                return set()
         found: set[str] = set()
         for match in pattern.finditer(text):
             found |= slugs.get(match.group(0).lower(), set())

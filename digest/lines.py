@@ -19,6 +19,10 @@ CJK_CHARS_PER_WORD = 2  # Chinese and Japanese: a word is one to three character
 SEA_CHARS_PER_WORD = 3  # Thai, Lao, Khmer, Burmese: letters and marks, no space between words
 HANGUL_PER_WORD = 4  # Korean is spaced, but a spaced word carries its particles: one more
 _WORD = re.compile(r"[^\W_]+")
+# ``_WORD`` on ASCII text, as a byte table: a letter or digit lower-cased, anything else a space.
+_ASCII_WORD_BYTES = bytes(
+    ord(chr(b).lower()) if chr(b).isalnum() and b < 128 else ord(" ") for b in range(256)
+)
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -45,7 +49,7 @@ def name_like(text: str, links: frozenset[str], *, any_case: bool = False) -> bo
     """A few words, no digit, each capitalised or one of ``links`` (lower-cased first when
     ``any_case``): a person's or an organisation's name."""
     words = text.split()
-    if not 1 <= len(words) <= NAME_MAX_WORDS or any(ch.isdigit() for ch in text):
+    if not 1 <= len(words) <= NAME_MAX_WORDS or any(map(str.isdigit, text)):
         return False
     if any_case:
         return all(w[0].isupper() or w.lower() in links for w in words)
@@ -75,6 +79,8 @@ def word_count(text: str) -> int:
 
 def words(text: str) -> list[str]:
     """The case-folded words of a line, without its punctuation."""
+    if text.isascii():  # most text: a byte table lower-cases letters and blanks the rest
+        return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
     return _WORD.findall(text.casefold())
 
 
@@ -91,6 +97,9 @@ def is_date_line(text: str) -> bool:
 _BY_WORDS = r"by|written by|words by|story by|reporting by|posted by"
 # A whole line of a page that is a byline: "By Jane Doe, Agency | March 3".
 _BYLINE = re.compile(rf"^(?:{_BY_WORDS}|author:?)\s+(?P<rest>\S.*)$", re.I)
+# The letters a byline line can start with, in any case ("ſ" matches "s" ignoring case):
+# a line starting otherwise is not matched against the pattern.
+_BYLINE_FIRST = frozenset("bwsrpaBWSRPA\u017f")
 # The links a byline prints after the name: "By Jane Doe Email Author", "… Follow".
 _NAME_UI_TAIL = re.compile(
     r"\s+(?:e-?mail(?:\s+(?:the\s+)?author)?|follow(?:\s+on\s+\w+)?|contact(?:\s+author)?"
@@ -111,7 +120,7 @@ _DATE_LABEL = re.compile(r"(?:published|updated|last updated|posted|modified)\s*
 def read_byline(line: str) -> tuple[str | None, str | None, str] | None:
     """(author, organisation, rest) of a byline line of a page ("By Jane Doe, Agency | date"),
     or None when the line is no byline; author and organisation are None when not names."""
-    match = _BYLINE.match(line)
+    match = _BYLINE.match(line) if line[:1] in _BYLINE_FIRST else None
     if match is None:
         return None
     rest = match.group("rest")

@@ -12,40 +12,46 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from digest import (
-    clean,
-    dates,
-    db,
-    deliver,
-    feeds,
-    fetch,
-    ingest,
-    locks,
-    message,
-    pages,
-    polling,
-    preflight,
-    readers,
-    render,
-    segment,
-    selection,
-    smtp,
-    store,
-    subscribers,
-)
+from digest import clean, dates, db, ingest, readers, segment, store
 from digest.errors import ConfigError, IngestError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
-from digest.render import counted
+from digest.runtime import OnFirstUse
 from digest.settings import Settings, SourceConfig
 from digest.sources import Source, SourceState, load_states
 from digest.summarize import lead_summary, summary_key
+from digest.wording import counted
+
+if TYPE_CHECKING:
+    from digest import (
+        deliver,
+        feeds,
+        fetch,
+        locks,
+        message,
+        pages,
+        polling,
+        preflight,
+        render,
+        selection,
+        smtp,
+        subscribers,
+    )
+else:  # what ingest does not need is imported when a send, a poll or a render first uses it
+    deliver, feeds, fetch, locks, message, pages, polling = (
+        OnFirstUse(f"digest.{name}")
+        for name in ("deliver", "feeds", "fetch", "locks", "message", "pages", "polling")
+    )
+    preflight, render, selection, smtp, subscribers = (
+        OnFirstUse(f"digest.{name}")
+        for name in ("preflight", "render", "selection", "smtp", "subscribers")
+    )
 
 PREVIEW = "preview"  # outbox/preview/DATE/: what a dry run wrote; never published or served
 # A stored article no issue has carried, ingested this recently, is cleaned again when a

@@ -24,6 +24,7 @@ from digest import language, templating
 from digest.errors import DeliveryError
 from digest.links import article_link, issue_link
 from digest.models import Article, Issue, Site
+from digest.wording import counted as counted  # its home; deliver imports it from here
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -117,11 +118,6 @@ def one_line(text: str) -> str:
 def long_date(day: date) -> str:
     """'Friday, November 27, 2026': spelled out, with no platform-specific strftime flag."""
     return f"{day:%A, %B} {day.day}, {day.year}"
-
-
-def counted(n: int, noun: str, nouns: str | None = None) -> str:
-    """``1 article``, ``3 articles``; ``nouns`` where the plural is not noun + "s"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
 
 
 def stories(count: int) -> str:

@@ -34,10 +34,11 @@ POST_MIN_PROSE_WORDS = 30  # a footer ends a post only below this many words of 
 POST_LINE_MIN_WORDS = 10  # … counting the prose lines this long (not a list of teasers) …
 FOOTER_PROSE_REACH = 12  # … among the lines this near above it (a post ends right above)
 
-_ODD_SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
-# Runs of spaces, or any odd space: a single plain space is left alone (most of a page).
-_SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
-_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_ODD_SPACES = "\t\u00a0" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+_ODD = re.compile(f"[{_ODD_SPACES}]")
+_RUNS = re.compile(" {2,}")
+_INVISIBLES = "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width, BOM, soft hyphen
+_INVISIBLE = re.compile(f"[{_INVISIBLES}]")
 _BULLET_MARKS = "•·▪◦●*‣-"
 _BULLET = re.compile(r"^[•·▪◦●*‣-]\s+")
 _CLOSERS = "\"'”’»)]*」』）】〕》"
@@ -64,9 +65,19 @@ _FOOTER_TAIL = re.compile(
     r"|leave a (?:comment|reply).*|comments are closed.*|\bby\s+[A-Z].*|edit)$",
     re.I,
 )
+# The first letters a footer and an archive head can start with (in any case: no other
+# character matches them ignoring case): a line starting otherwise is asked no pattern.
+_FOOTER_FIRST = frozenset("pfctlPFCTL")
+_ARCHIVE_FIRST = frozenset("tcamydpTCAMYDP")
 _SPLIT_TAGS = re.compile(r"\s*(?:[,;|/•·]|\band\b)\s*", re.I)
 
 UNASKED = object()  # a question not yet asked of a unit
+# A unit's key, word count, whether it ends with a mark that ends a sentence, whether it
+# reads as prose: from its text alone, so worked out once per distinct line (a site's menus
+# and footers repeat on every page) and kept for the next FACTS_KEPT distinct lines.
+Facts = tuple[int, int, bool, bool]
+FACTS_KEPT = 20_000
+_FACTS: dict[str, Facts | None] = {}
 
 
 class Unit:
@@ -84,14 +95,9 @@ class Unit:
         "words",
     )
 
-    def __init__(self, text: str, words_key: str) -> None:
+    def __init__(self, text: str, facts: Facts) -> None:
         self.text = text
-        self.key = stable_key(words_key)
-        self.words = lines.word_count(text)  # lines are normalised to single spaces
-        stripped = text.rstrip(_CLOSERS)
-        self.terminal = bool(stripped) and stripped[-1] in _TERMINAL
-        # Reads as a paragraph of running text, not a heading, label or link.
-        self.prose = (self.words >= PROSE_MIN_WORDS and self.terminal) or self.words >= PROSE_WORDS
+        self.key, self.words, self.terminal, self.prose = facts
         self.memo_date: object = UNASKED
         self.memo_byline: object = UNASKED
         self.memo_footer: object = UNASKED
@@ -122,8 +128,11 @@ Footer = tuple[list[str], str | None]
 
 def prepare(text: str) -> Page:
     """Split a page into normalised lines, joining hard-wrapped paragraphs."""
-    text = _SPACES.sub(" ", _INVISIBLE.sub("", text))
-    page_lines = [_strip_bullet(line.strip()) for line in text.splitlines()]
+    text = _single_spaced(text)
+    page_lines = [
+        _BULLET.sub("• ", line) if line[:1] in _BULLET_MARKS else line  # _strip_bullet
+        for line in map(str.strip, text.splitlines())
+    ]
     if _hard_wrapped(page_lines):
         page_lines = _unwrap(page_lines)
     return tuple(units(page_lines))
@@ -132,16 +141,50 @@ def prepare(text: str) -> Page:
 def units(normalised: Iterable[str]) -> list[Unit]:
     """Units of normalised lines; a line with no word in it is dropped."""
     out = []
+    known = _FACTS
     for line in normalised:
-        words_key = words_of(line) if line else ""
-        if words_key:
-            out.append(Unit(line, words_key))
+        if not line:
+            continue
+        found = known.get(line, UNASKED)
+        if found is UNASKED:
+            if len(known) >= FACTS_KEPT:
+                known.clear()
+            found = known[line] = facts_of(line)
+        if found is not None:
+            out.append(Unit(line, found))  # type: ignore[arg-type]
     return out
+
+
+def facts_of(line: str) -> Facts | None:
+    """What a unit of a normalised line knows from its text alone (``Facts``), or None for
+    a line with no word in it."""
+    words_key = words_of(line)
+    if not words_key:
+        return None
+    words = lines.word_count(line)  # lines are normalised to single spaces
+    stripped = line.rstrip(_CLOSERS)
+    terminal = bool(stripped) and stripped[-1] in _TERMINAL
+    # Reads as a paragraph of running text, not a heading, label or link.
+    prose = (words >= PROSE_MIN_WORDS and terminal) or words >= PROSE_WORDS
+    return stable_key(words_key), words, terminal, prose
 
 
 def normalise(line: str) -> str:
     """A line as ``prepare`` makes it: odd and repeated spaces single, bullets "• "."""
-    return _strip_bullet(_SPACES.sub(" ", _INVISIBLE.sub("", line)).strip())
+    return _strip_bullet(_single_spaced(line).strip())
+
+
+def _single_spaced(text: str) -> str:
+    """``text`` without invisible characters, each odd space (a tab, a no-break space …)
+    and each run of spaces one plain space; most text holds neither, and costs a scan."""
+    if not text.isascii():  # a character is looked for faster than a class is matched
+        if any(map(text.__contains__, _INVISIBLES)):
+            text = _INVISIBLE.sub("", text)
+        if any(map(text.__contains__, _ODD_SPACES)):
+            text = _ODD.sub(" ", text)
+    elif "\t" in text:
+        text = text.replace("\t", " ")
+    return _RUNS.sub(" ", text) if "  " in text else text
 
 
 def key(text: str) -> int:
@@ -218,7 +261,8 @@ def segments(page: Page) -> tuple[list[Post], list[str]]:
     current: list[Unit] = []
     current_tags: list[str] = []
     for unit in page:
-        found = footer(unit)
+        memo = unit.memo_footer  # ``footer(unit)``, its answer read here: asked of every line
+        found: Footer | None = footer(unit) if memo is UNASKED else memo  # type: ignore[assignment]
         if found is None:
             current.append(unit)
             continue
@@ -234,6 +278,11 @@ def segments(page: Page) -> tuple[list[Post], list[str]]:
     return posts, page_tags
 
 
+def archive_head(text: str) -> re.Match[str] | None:
+    """``ARCHIVE_HEAD.match(text)``, asked only of a line whose first letter it can match."""
+    return ARCHIVE_HEAD.match(text) if text[:1] in _ARCHIVE_FIRST else None
+
+
 def footer(unit: Unit) -> Footer | None:
     """(tag names, title named by the footer) of a "Posted in A, B | Comments Off on T" line.
 
@@ -247,9 +296,9 @@ def footer(unit: Unit) -> Footer | None:
 def _read_footer(unit: Unit) -> Footer | None:
     if unit.words > FOOTER_MAX_WORDS:
         return None
-    match = _FOOTER.match(unit.text)
+    match = _FOOTER.match(unit.text) if unit.text[:1] in _FOOTER_FIRST else None
     if match is None:
-        archive = ARCHIVE_HEAD.match(unit.text) if unit.words <= ARCHIVE_HEAD_MAX_WORDS else None
+        archive = archive_head(unit.text) if unit.words <= ARCHIVE_HEAD_MAX_WORDS else None
         if archive is None:
             return None
         name = (archive.group("name") or archive.group("name2") or "").strip(" \"'“”‘’")

@@ -13,7 +13,9 @@ written again, down to the article it cannot hold, which is refused alone
 from __future__ import annotations
 
 import hashlib
+import importlib
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,12 +36,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from digest.db import reason, utc_naive
 from digest.errors import StoreError
+from digest.lines import words  # casefold()ed already or not: casefold is idempotent
 from digest.models import DATE_SOURCE_RANK, Article, Evidence
+from digest.runtime import no_cyclic_gc
 from digest.schema import (
     article_tags,
     articles,
@@ -56,7 +59,6 @@ _CHUNK = 400
 _REFRESH_PAGE = 1_000  # articles read at once when summaries are made again
 _KEY_WORDS = 40
 _KEY_SPAN = 1200  # characters read from each end of a body: ample for 40 words
-_WORD = re.compile(r"[^\W_]+")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text), lone surrogates
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -115,13 +117,13 @@ class SaveReport:
 def body_keys(paragraphs: Sequence[str]) -> tuple[str, str]:
     """Fingerprints of a body's first and last words: the same story under any chrome."""
     text = " ".join(paragraphs).casefold()
-    head = _WORD.findall(text[:_KEY_SPAN])
-    tail = _WORD.findall(text[-_KEY_SPAN:])
+    head = words(text[:_KEY_SPAN])
+    tail = words(text[-_KEY_SPAN:])
     if len(text) > _KEY_SPAN:
         # The spans may cut a word in two: drop the pieces unless the words run short.
         head, tail = head[:-1] or head, tail[1:] or tail
         if len(head) < _KEY_WORDS or len(tail) < _KEY_WORDS:
-            head = tail = _WORD.findall(text)
+            head = tail = words(text)
     return _hash(" ".join(head[:_KEY_WORDS])), _hash(" ".join(tail[-_KEY_WORDS:]))
 
 
@@ -515,19 +517,16 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
     the evidence is kept to its bounds (``EVIDENCE_DAYS``, ``EVIDENCE_KEYS``)."""
     seen = utc_naive(now)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn, no_cyclic_gc():  # a row a line: see runtime
             upsert = _upsert(conn)
+            stamp = _bound_value(conn, line_evidence.c.seen, seen)
             for source, evidence in added.items():
                 source_key = _hash(source)
-                rows = [
-                    {"source_key": source_key, "kind": _LINE, "key": k, "stories": n, "seen": seen}
-                    for k, n in evidence.lines.items()
-                ] + [
-                    {"source_key": source_key, "kind": _POST, "key": k, "stories": 0, "seen": seen}
-                    for k in evidence.posts
-                ]
-                for start in range(0, len(rows), _CHUNK):
-                    conn.execute(upsert, rows[start : start + _CHUNK])
+                mine = line_evidence.c.source_key == source_key
+                first = conn.execute(select(line_evidence.c.kind).where(mine).limit(1)).first()
+                rows = [(source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()]
+                rows += [(source_key, _POST, k, 0, stamp) for k in evidence.posts]
+                _driver_many(conn, upsert, _EVIDENCE_COLUMNS, rows)
                 conn.execute(
                     delete(evidence_sources).where(evidence_sources.c.source_key == source_key)
                 )
@@ -536,15 +535,21 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                         source_key=source_key, name=source, updated_at=seen
                     )
                 )
-                _bound_evidence(conn, source_key, seen - timedelta(days=EVIDENCE_DAYS))
+                cutoff = seen - timedelta(days=EVIDENCE_DAYS)
+                _bound_evidence(conn, source_key, cutoff, aged=first is not None)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
 
 
+_EVIDENCE_COLUMNS = ("source_key", "kind", "key", "stories", "seen")
+
+
 def _upsert(conn: Connection) -> Any:
     """INSERT into line_evidence that, for a key already there, adds to its stories."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(line_evidence)
+    # Imported here, the one needed: a SQLite store's process need not load PostgreSQL's
+    # dialect (20 ms of its start).
+    dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    stmt = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(line_evidence)
     return stmt.on_conflict_do_update(
         index_elements=_EVIDENCE_PK,
         set_={
@@ -554,11 +559,48 @@ def _upsert(conn: Connection) -> Any:
     )
 
 
-def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None:
-    """Keys of one source unseen since ``cutoff`` go; then, past ``EVIDENCE_KEYS``, those
-    in the fewest stories and seen longest ago."""
+def _driver_many(
+    conn: Connection, statement: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``statement`` once for each of ``rows`` (values of its ``columns``, in that order),
+    the rows handed to the driver as they are.
+
+    A batch's evidence is a row for each distinct line of its pages (a hundred thousand
+    for a thousand pages): SQLAlchemy's processing of each row's parameters would cost more
+    than the database's work. The values are plain ints and strings; one that needs
+    processing (a timestamp) comes processed (``_bound_value``).
+    """
+    if not rows:
+        return
+    compiled = statement.compile(dialect=conn.dialect)
+    fixed = {name: value for name, value in compiled.params.items() if name not in columns}
+    every, extra = (*columns, *fixed), tuple(fixed.values())
+    names = compiled.positiontup
+    if names is None:  # named parameters (psycopg)
+        conn.exec_driver_sql(
+            str(compiled), [dict(zip(every, row + extra, strict=True)) for row in rows]
+        )
+        return
+    if tuple(names) == tuple(columns):  # the rows are the parameters already
+        conn.exec_driver_sql(str(compiled), list(rows))
+        return
+    pick = operator.itemgetter(*(every.index(name) for name in names))
+    conn.exec_driver_sql(str(compiled), [pick(row + extra) for row in rows])
+
+
+def _bound_value(conn: Connection, column: Any, value: Any) -> Any:
+    """``value`` for ``column`` as SQLAlchemy would hand it to the driver."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process is not None else value
+
+
+def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime, *, aged: bool) -> None:
+    """Keys of one source unseen since ``cutoff`` go (when it had keys before this batch:
+    ``aged``; the batch's own were all seen now); then, past ``EVIDENCE_KEYS``, those in the
+    fewest stories and seen longest ago."""
     mine = line_evidence.c.source_key == source_key
-    conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
+    if aged:
+        conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
     count = conn.execute(select(func.count()).select_from(line_evidence).where(mine)).scalar_one()
     if count <= EVIDENCE_KEYS:
         return
@@ -568,16 +610,12 @@ def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None
         .order_by(line_evidence.c.stories, line_evidence.c.seen)
         .limit(count - EVIDENCE_KEYS)
     ).all()
-    for kind in (_LINE, _POST):
-        keys = [key for k, key in doomed if k == kind]
-        for start in range(0, len(keys), _CHUNK):
-            conn.execute(
-                delete(line_evidence).where(
-                    mine,
-                    line_evidence.c.kind == kind,
-                    line_evidence.c.key.in_(keys[start : start + _CHUNK]),
-                )
-            )
+    one_key = delete(line_evidence).where(
+        mine,
+        line_evidence.c.kind == bindparam("doomed_kind"),
+        line_evidence.c.key == bindparam("doomed_key"),
+    )
+    _driver_many(conn, one_key, ("doomed_kind", "doomed_key"), [tuple(row) for row in doomed])
 
 
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:
@@ -873,15 +911,15 @@ def _shingles(body: str, cache: dict[str, frozenset[int]]) -> frozenset[int]:
     if found is None:
         if len(cache) >= _CACHED:
             cache.clear()
-        words = _WORD.findall(body.casefold())
+        found_words = words(body)
         n = _SHINGLE_WORDS
-        runs = (" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 1)))
+        runs = (" ".join(found_words[i : i + n]) for i in range(max(len(found_words) - n + 1, 1)))
         found = cache[body] = frozenset(hash(run) for run in runs if run)
     return found
 
 
 def _title_words(title: str) -> list[str]:
-    return _WORD.findall(title.casefold())
+    return words(title)
 
 
 def _is_storable(text: str) -> bool:

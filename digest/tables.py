@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from digest import deliver, ingest, pipeline, polling, subscribers
 from digest.models import Article
-from digest.render import counted
 from digest.sources import SourceState
+from digest.wording import counted
+
+if TYPE_CHECKING:
+    from digest import deliver, ingest, pipeline, polling, subscribers
 
 _VARIANTS_SHOWN = 20
 

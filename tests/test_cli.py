@@ -574,3 +574,34 @@ def test_help_imports_nothing_heavy() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ingest_of_text_imports_no_sending_fetching_or_rendering(tmp_path: Path) -> None:
+    """`digest ingest` of a text page (bench/bench_ingest_real.py times the whole process)
+    loads neither the fetcher, the feeds, the mail, the subscribers, trafilatura nor, on a
+    SQLite store, PostgreSQL's dialect."""
+    (tmp_path / "page.txt").write_text(
+        "Harbour bridge to close\n\nThe city council voted on Monday to close the old harbour"
+        " bridge for a year, after engineers found that two of its piers had cracked.\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "digest.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "d.db"}"\n', encoding="utf-8")
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['digest', '--config', {str(config)!r}, 'ingest', {str(tmp_path)!r}]\n"
+        "from digest.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = {'trafilatura', 'feedgen', 'feedparser', 'httpx', 'jinja2', 'mjml',\n"
+        "         'email_validator', 'dateparser', 'lxml', 'digest.smtp', 'digest.deliver',\n"
+        "         'sqlalchemy.dialects.postgresql'}\n"
+        "print(sorted(heavy & {*sys.modules, *(m.split('.')[0] for m in sys.modules)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert "1 article from 1 of 1 files" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -149,6 +149,31 @@ def test_keyword_tag_rules(tmp_path: Path) -> None:
     assert article.tags == {"light-pollution"}
 
 
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        ("The DARK  SKY and the Dark Sky Park", {"light-pollution"}),
+        ("a darksky, a budgetary line", set()),  # whole words only
+        ("the budget's end", {"budget"}),
+        ("the \u212ailn (a Kelvin sign's K), \u017fee the stars (a long s)", {"kiln"}),
+        ("D\u0130NNER, d\u0131nner: Turkish i's", set()),
+        ("nothing here", set()),
+    ],
+)
+@pytest.mark.parametrize("more", [{}, {"zurich": ["straße"]}])  # a rule not in ASCII too
+def test_tag_rules_find_each_phrase_in_any_case(
+    text: str, tags: set[str], more: dict[str, list[str]]
+) -> None:
+    rules = {
+        "light-pollution": ["see the stars", "dark sky"],
+        "budget": ["budget"],
+        "kiln": ["kiln"],
+        "dinner": ["dinner"],
+    }
+    assert ingest._tagger(rules | more)(text) == tags
+    assert ingest._tagger(rules | more)(text + " in Stra\u00dfe") == tags | set(more)
+
+
 def test_seeds_ingest_to_six_articles_and_reingest_is_idempotent(tmp_path: Path) -> None:
     config = write_config(tmp_path, seeds_dir=f'"{SEEDS}"')
     first = run("ingest", config=config)
