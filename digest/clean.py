@@ -42,7 +42,7 @@ import tempfile
 import weakref
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import IO, overload
@@ -418,7 +418,41 @@ def _collection_chrome(
             if not again or not known.get(key):
                 more[key] += 1
     chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
-    return chrome, Evidence(more, frozenset(prints))
+    return chrome, Evidence(_Counts(more), frozenset(prints))
+
+
+class _Counts(Mapping[int, int]):
+    """A batch's count for each line key, in arrays (16 bytes a key, not a dict's ~100),
+    in the order given: read through in order, as the store does; a dict is built only
+    when a key is looked up."""
+
+    def __init__(self, counts: Mapping[int, int]) -> None:
+        self._keys = array("q", counts.keys())
+        self._counts = array("q", counts.values())
+        self._index: dict[int, int] | None = None
+
+    def __getitem__(self, key: int) -> int:
+        if self._index is None:
+            self._index = dict(zip(self._keys, self._counts, strict=True))
+        return self._index[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def items(self) -> ItemsView[int, int]:
+        return _CountsItems(self)
+
+
+class _CountsItems(ItemsView[int, int]):
+    """The keys and counts of ``_Counts``, read side by side (no lookups)."""
+
+    _mapping: _Counts
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self._mapping._keys, self._mapping._counts, strict=True)
 
 
 def became_chrome(before: Evidence, added: Evidence) -> Keys:

@@ -94,7 +94,7 @@ def read_documents(
     rejected: list[Rejected] = []
     skipped: list[Rejected] = []
     learned: dict[str, Evidence] = {}
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         for doc in documents:
             finish = partial(
                 _finish, path=doc.origin, mtime=doc.fetched, metadata={}, tagger=tagger,
@@ -169,7 +169,7 @@ def read_paths(
     by default its folder), against what earlier runs saw of that source (``evidence``);
     ``Batch.evidence`` is what this batch adds to it.
     """
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _read_paths(paths, options, sources or {}, {} if evidence is None else evidence)
 
 
@@ -193,9 +193,10 @@ def source_of(path: Path, roots: Sequence[Path]) -> str:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A batch builds many small objects without cycles that live until it is stored; the
-    cyclic collector would rescan all of them again and again (time grows faster than N)."""
+def no_cyclic_gc() -> Iterator[None]:
+    """A batch builds many small objects without cycles, some of which live until it is
+    stored (and its index of stories, ``store.Written``, until the end); the cyclic
+    collector would rescan them all again and again (time grows faster than N)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -487,7 +487,8 @@ def ingest_sources(
     refresh_summaries(engine, settings)
     evidence = _StoredEvidence(engine)
     batch = ingest.stream_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
-    saved, refused, kept, count = _save_chunks(engine, batch.articles, folders, keep, now=now)
+    with ingest.no_cyclic_gc():
+        saved, refused, kept, count = _save_chunks(engine, batch.articles, folders, keep, now=now)
     if saved.inserted >= db.ANALYZE_AFTER:
         db.analyze(engine, "articles", "article_tags")
     store.add_evidence(engine, batch.evidence, now=now)

@@ -183,7 +183,8 @@ class Written:
     """What the earlier chunks of one batch stored, so that ``save`` of its next chunk folds
     a copy of one of their stories into it, just as if the whole batch were saved at once."""
 
-    by_key: dict[str, list[str]] = field(default_factory=dict)  # id, lead, tail → ids
+    # id, lead and tail keys → ids; tuples (lists cost more, and the cyclic GC scans them)
+    by_key: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # each stored id, and what its first save counted it: _INSERTED, _UPDATED or _UNCHANGED
     ids: dict[str, int] = field(default_factory=dict)
 
@@ -237,7 +238,7 @@ def save(
         merged[article.id] = article
         origins[article.id] = sources
         for key in (article.id, *keys, *article.keys):
-            by_key.setdefault(key, []).append(article.id)
+            by_key[key] = (*by_key.get(key, ()), article.id)
     counts = [0, 0, 0]
     refused: list[Refused] = []
     # One transaction, as fast as ever; when the database refuses a value in it, each half
@@ -663,22 +664,27 @@ def mark_ingested(
     """Remember ``files`` as ingested in their current state; those in ``failed`` (path →
     why) as read and rejected, so they are read again only once they change."""
     failed = failed or {}
-    rows = [
-        {
-            "path": str(p),
-            "size": s[0],
-            "mtime_ns": s[1],
+
+    def row(path: Path, stamp: tuple[int, int]) -> dict[str, object]:
+        return {
+            "path": str(path),
+            "size": stamp[0],
+            "mtime_ns": stamp[1],
             "ingested_at": utc_naive(now),
-            "status": "failed" if str(p) in failed else "ok",
-            "error": failed.get(str(p), "")[:1000] or None,
+            "status": "failed" if str(path) in failed else "ok",
+            "error": failed.get(str(path), "")[:1000] or None,
         }
-        for p in files
-        if (s := _stamp(p)) is not None
-    ]
+
     try:
         with engine.begin() as conn:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
+            for start in range(0, len(files), _CHUNK):  # rows made a chunk at a time
+                chunk = [
+                    row(path, stamp)
+                    for path in files[start : start + _CHUNK]
+                    if (stamp := _stamp(path)) is not None
+                ]
+                if not chunk:
+                    continue
                 paths = [row["path"] for row in chunk]
                 conn.execute(delete(ingested_files).where(ingested_files.c.path.in_(paths)))
                 conn.execute(insert(ingested_files), chunk)
