@@ -36,13 +36,15 @@ labels) and ``tests/test_corpus.py`` (chrome left in, and where each body starts
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import tempfile
 import weakref
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import IO, overload
@@ -418,7 +420,7 @@ def _collection_chrome(
             if not again or not known.get(key):
                 more[key] += 1
     chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
-    return chrome, Evidence(_Counts(more), frozenset(prints))
+    return chrome, Evidence(_Counts(more), _Prints(prints))
 
 
 class _Counts(Mapping[int, int]):
@@ -444,6 +446,25 @@ class _Counts(Mapping[int, int]):
 
     def items(self) -> ItemsView[int, int]:
         return _CountsItems(self)
+
+
+class _Prints(AbstractSet[int]):
+    """A batch's post fingerprints, sorted in an array (8 bytes each, not a set's ~100)."""
+
+    def __init__(self, prints: Iterable[int]) -> None:
+        self._sorted = array("q", sorted(set(prints)))
+
+    def __contains__(self, found: object) -> bool:
+        if not isinstance(found, int):
+            return False
+        at = bisect.bisect_left(self._sorted, found)
+        return at < len(self._sorted) and self._sorted[at] == found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._sorted)
+
+    def __len__(self) -> int:
+        return len(self._sorted)
 
 
 class _CountsItems(ItemsView[int, int]):
@@ -499,10 +520,17 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
     ``COPY_MAX_POSTS`` posts is a site's furniture and proves nothing. Shared by the
     cleaner (posts of a site's pages) and the feed reader (entries of a feed).
     """
-    where: defaultdict[int, list[int]] = defaultdict(list)
+    # Each key's posts: one post as a number, more as a list (most keys are in one post).
+    where: dict[int, int | list[int]] = {}
     for index, keys in enumerate(long_keys):
         for key in dict.fromkeys(keys):
-            where[key].append(index)
+            found = where.get(key)
+            if found is None:
+                where[key] = index
+            elif isinstance(found, int):
+                where[key] = [found, index]
+            else:
+                found.append(index)
     parent = list(range(len(long_keys)))
 
     def root(i: int) -> int:
@@ -513,7 +541,7 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
 
     shared: Counter[tuple[int, int]] = Counter()
     for found_in in where.values():
-        if 2 <= len(found_in) <= COPY_MAX_POSTS:
+        if not isinstance(found_in, int) and len(found_in) <= COPY_MAX_POSTS:
             shared.update(itertools.combinations(found_in, 2))
     for (a, b), count in shared.items():
         if count >= 2 and count >= COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):

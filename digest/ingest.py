@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -188,8 +189,8 @@ def source_of(path: Path, roots: Sequence[Path]) -> str:
         root = root.absolute()
         if path != root and path.is_relative_to(root):
             parts = path.relative_to(root).parts
-            return str(root / parts[0]) if len(parts) > 1 else str(root)
-    return str(path.parent)
+            return sys.intern(str(root / parts[0]) if len(parts) > 1 else str(root))
+    return sys.intern(str(path.parent))  # one string a source, however many files it has
 
 
 @contextmanager
