@@ -36,12 +36,18 @@ labels) and ``tests/test_corpus.py`` (chrome left in, and where each body starts
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import tempfile
+import weakref
+from array import array
+from collections import Counter
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import IO, overload
 
 from digest import dates, lines, segment
 from digest.models import DateSource, Draft, Evidence
@@ -188,6 +194,8 @@ TITLE_ABOVE_MIN_WORDS = 4  # a headline right above a longer line (its deck): at
 STORY_START_WORDS = 8  # extracted text starts at its first sentence of this many words
 NOTICE_MAX_WORDS = 60  # an editorial notice or a caption with its credit is never longer
 
+SPILL_BYTES = 4_000_000  # a collection's gathered pages are held in memory up to this, then on disk
+
 Keys = frozenset[int]  # hashed line keys: a page's lines cost one int each, not a string
 
 
@@ -206,18 +214,87 @@ def clean_collection(
 ) -> Cleaning:
     """The articles of each text of one collection, in order: one, or several for an archive.
 
-    Every text is prepared first, as it is drawn from ``texts`` (so a caller may pass a
-    generator and hold no text itself): lines repeated across the collection's stories are
-    chrome. ``evidence`` is what earlier runs saw of the same source (``Cleaning.learned``
-    of those runs, summed: ``Evidence``), so a page
-    cleaned alone is judged against its site's other pages too. Then each page is cleaned
-    only when its articles are asked for, and dropped. A page that fails raises from its
-    own ``next()`` and the next call goes on with the next page, so a caller can reject one
-    page alone.
+    Every text is gathered first, as it is drawn from ``texts`` (``Gathering``: so a caller
+    may pass a generator, and no more than one page is held at a time): lines repeated across
+    the collection's stories are chrome. ``evidence`` is what earlier runs saw of the same
+    source (``Cleaning.learned`` of those runs, summed: ``Evidence``), so a page cleaned
+    alone is judged against its site's other pages too. Then each page is cleaned only when
+    its articles are asked for, and dropped. A page that fails raises from its own
+    ``next()`` and the next call goes on with the next page, so a caller can reject one page
+    alone.
     """
-    pages = [segment.prepare(text) for text in texts]
-    chrome, learned = _collection_chrome(pages, evidence or Evidence())
-    return Cleaning(pages, chrome, learned, default_tz)
+    gathering = Gathering(evidence)
+    for text in texts:
+        gathering.add(text)
+    return gathering.cleaning(default_tz)
+
+
+class Gathering:
+    """The first of a collection's two passes: each text, as it comes, is prepared, the line
+    keys of its posts are noted for the collection's evidence (a few numbers a line, in
+    arrays), and the prepared page is set aside (``segment.pack``; on disk past
+    ``SPILL_BYTES``); ``cleaning`` then cleans the pages one by one, in order."""
+
+    def __init__(self, evidence: Evidence | None = None) -> None:
+        self._evidence = evidence or Evidence()
+        self._keys = _Ragged()  # each post's line keys, each once, in order
+        self._long = _Ragged()  # each post's keys of long lines (STORY_LINE_WORDS), in order
+        self._main = _Ragged()  # each post's keys of its main run (``_main_run``)
+        self._prints = array("q")  # each post's fingerprint
+        # Closed when let go: by this gathering, or by the cleaning it hands the pages to.
+        self._pages: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPILL_BYTES)  # noqa: SIM115
+        self._release = weakref.finalize(self, self._pages.close)
+        self._sizes = array("q")  # each packed page's length, in the order set aside
+
+    def add(self, text: str) -> None:
+        """Prepare one more text, note its posts' keys, and set the page aside."""
+        page = segment.prepare(text)
+        for units, _, _ in segment.segments(page)[0]:
+            self._keys.append(dict.fromkeys(unit.key for unit in units))
+            self._long.append([unit.key for unit in units if unit.words >= STORY_LINE_WORDS])
+            self._main.append(_main_run(units))
+            self._prints.append(segment.fingerprint(units))
+        packed = segment.pack(page)
+        self._pages.write(packed)
+        self._sizes.append(len(packed))
+
+    def cleaning(self, default_tz: tzinfo) -> Cleaning:
+        """The second pass: the pages gathered, cleaned as they are asked for."""
+        chrome, learned = _collection_chrome(
+            self._keys, self._long, self._main, self._prints, self._evidence
+        )
+        self._keys = self._long = self._main = _Ragged()  # no longer needed: let go
+        self._release.detach()
+        self._pages.seek(0)
+        return Cleaning(self._pages, self._sizes, chrome, learned, default_tz)
+
+
+class _Ragged(Sequence["array[int]"]):
+    """Rows of 64-bit numbers of any lengths, all in one array (a row costs 8 bytes a
+    number, not a list and an object a number)."""
+
+    def __init__(self) -> None:
+        self._values = array("q")
+        self._ends = array("q")
+
+    def append(self, row: Iterable[int]) -> None:
+        self._values.extend(row)
+        self._ends.append(len(self._values))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> array[int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[array[int]]: ...
+    def __getitem__(self, index: int | slice) -> array[int] | Sequence[array[int]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        start = self._ends[index - 1] if index else 0
+        return self._values[start : self._ends[index]]
 
 
 def polish(title: str, lines: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
@@ -278,64 +355,125 @@ def tag_slug(text: str) -> str:
 
 
 class Cleaning(Iterator[list[Draft]]):
-    """The prepared pages of a collection, each cleaned when asked for and then let go;
-    ``learned`` is the evidence they add to their source's (each line key with how many
-    more different stories printed it, 0 for a line of a story seen before; the posts'
+    """The gathered pages of a collection, each read back and cleaned when asked for, then
+    let go; ``learned`` is the evidence they add to their source's (each line key with how
+    many more different stories printed it, 0 for a line of a story seen before; the posts'
     fingerprints), for the store to keep and a later run to pass back as ``evidence``."""
 
     def __init__(
-        self, pages: list[Page], chrome: Keys, learned: Evidence, default_tz: tzinfo
-    ) -> None:
-        pages.reverse()
+        self, pages: IO[bytes], sizes: array[int], chrome: Keys, learned: Evidence,
+        default_tz: tzinfo,
+    ) -> None:  # fmt: skip
         self._pages = pages
+        self._sizes = sizes
+        self._next = 0
         self._chrome = chrome
         self._default_tz = default_tz
         self.learned = learned
+        self._release = weakref.finalize(self, pages.close)  # once read, or let go unread
 
     def __next__(self) -> list[Draft]:
-        if not self._pages:
+        if self._next == len(self._sizes):
             raise StopIteration
-        page = self._pages.pop()  # gone before it is cleaned: a failure costs only this page
+        # Read before it is cleaned: a page that fails costs only itself.
+        page = segment.unpack(self._pages.read(self._sizes[self._next]))
+        self._next += 1
+        if self._next == len(self._sizes):
+            self._release()
         return _clean_page(page, chrome=self._chrome, default_tz=self._default_tz)
 
 
-def _collection_chrome(pages: Sequence[Page], evidence: Evidence) -> tuple[Keys, Evidence]:
+def _collection_chrome(
+    keys: Sequence[Iterable[int]],
+    long_keys: Sequence[Sequence[int]],
+    main_runs: Sequence[Iterable[int]],
+    prints: Sequence[int],
+    evidence: Evidence,
+) -> tuple[Keys, Evidence]:
     """Keys of lines that stand in two or more different stories of one collection, with
     the stories ``evidence`` counts for its source from earlier runs; and what these pages
     add to that evidence (each key with how many more stories printed it, and the posts).
+    Of each post: its line ``keys``, the keys of its long lines and of its main run
+    (``_main_run``), its fingerprint.
 
     Copies of one story (a syndicated article, a post shown on two archive pages, a page
     read again) share their paragraphs, so posts are first grouped into stories
     (``story_of``), and a story the evidence holds already (one of its posts seen as it is,
     or its long lines: ``_seen_before``) is that story again, not one more: only
-    repetition across different stories counts.
+    repetition across different stories counts. Story by story, so that no more than one
+    story's keys are held beside the counts.
     """
-    posts = [units for page in pages for units, _, _ in segment.segments(page)[0]]
-    long_keys = [[u.key for u in units if u.words >= STORY_LINE_WORDS] for units in posts]
-    prints = [segment.fingerprint(units) for units in posts]
     stories = story_of(long_keys)
-    where: defaultdict[int, set[int]] = defaultdict(set)
-    story_long: defaultdict[int, set[int]] = defaultdict(set)
-    seen: set[int] = set()
-    for index, units in enumerate(posts):
-        story = stories[index]
-        for unit in units:
-            where[unit.key].add(story)
-        story_long[story].update(_main_run(units))
-        if prints[index] in evidence.posts:
-            seen.add(story)
     known = evidence.lines
-    seen.update(story for story, keys in story_long.items() if _seen_before(keys, known))
-    more = (
-        {
-            key: sum(1 for story in found_in if story not in seen or not known.get(key))
-            for key, found_in in where.items()
-        }
-        if seen and known
-        else {key: len(found_in) for key, found_in in where.items()}  # every story counts
-    )
+    seen = {stories[index] for index, found in enumerate(prints) if found in evidence.posts}
+    # Every key, in the order the posts first print it, counted story by story.
+    more = dict.fromkeys(itertools.chain.from_iterable(keys), 0)
+    by_story = sorted(range(len(stories)), key=stories.__getitem__)
+    for story, group in itertools.groupby(by_story, key=stories.__getitem__):
+        posts = list(group)
+        if story not in seen and _seen_before(
+            {key for index in posts for key in main_runs[index]}, known
+        ):
+            seen.add(story)
+        again = story in seen
+        for key in {key for index in posts for key in keys[index]}:
+            if not again or not known.get(key):
+                more[key] += 1
     chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
-    return chrome, Evidence(more, frozenset(prints))
+    return chrome, Evidence(_Counts(more), _Prints(prints))
+
+
+class _Counts(Mapping[int, int]):
+    """A batch's count for each line key, in arrays (16 bytes a key, not a dict's ~100),
+    in the order given: read through in order, as the store does; a dict is built only
+    when a key is looked up."""
+
+    def __init__(self, counts: Mapping[int, int]) -> None:
+        self._keys = array("q", counts.keys())
+        self._counts = array("q", counts.values())
+        self._index: dict[int, int] | None = None
+
+    def __getitem__(self, key: int) -> int:
+        if self._index is None:
+            self._index = dict(zip(self._keys, self._counts, strict=True))
+        return self._index[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def items(self) -> ItemsView[int, int]:
+        return _CountsItems(self)
+
+
+class _Prints(AbstractSet[int]):
+    """A batch's post fingerprints, sorted in an array (8 bytes each, not a set's ~100)."""
+
+    def __init__(self, prints: Iterable[int]) -> None:
+        self._sorted = array("q", sorted(set(prints)))
+
+    def __contains__(self, found: object) -> bool:
+        if not isinstance(found, int):
+            return False
+        at = bisect.bisect_left(self._sorted, found)
+        return at < len(self._sorted) and self._sorted[at] == found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._sorted)
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+
+class _CountsItems(ItemsView[int, int]):
+    """The keys and counts of ``_Counts``, read side by side (no lookups)."""
+
+    _mapping: _Counts
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self._mapping._keys, self._mapping._counts, strict=True)
 
 
 def became_chrome(before: Evidence, added: Evidence) -> Keys:
@@ -382,10 +520,17 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
     ``COPY_MAX_POSTS`` posts is a site's furniture and proves nothing. Shared by the
     cleaner (posts of a site's pages) and the feed reader (entries of a feed).
     """
-    where: defaultdict[int, list[int]] = defaultdict(list)
+    # Each key's posts: one post as a number, more as a list (most keys are in one post).
+    where: dict[int, int | list[int]] = {}
     for index, keys in enumerate(long_keys):
         for key in dict.fromkeys(keys):
-            where[key].append(index)
+            found = where.get(key)
+            if found is None:
+                where[key] = index
+            elif isinstance(found, int):
+                where[key] = [found, index]
+            else:
+                found.append(index)
     parent = list(range(len(long_keys)))
 
     def root(i: int) -> int:
@@ -396,7 +541,7 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
 
     shared: Counter[tuple[int, int]] = Counter()
     for found_in in where.values():
-        if 2 <= len(found_in) <= COPY_MAX_POSTS:
+        if not isinstance(found_in, int) and len(found_in) <= COPY_MAX_POSTS:
             shared.update(itertools.combinations(found_in, 2))
     for (a, b), count in shared.items():
         if count >= 2 and count >= COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):

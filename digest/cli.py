@@ -132,10 +132,13 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -
     """
     settings = _settings(ctx)
     with db.opened(settings.database_url) as engine:
-        batch = pipeline.ingest_sources(engine, settings, now=datetime.now(UTC), paths=paths)
+        batch = pipeline.ingest_sources(
+            engine, settings, now=datetime.now(UTC), paths=paths,
+            keep=None if verbose else _TABLE_UP_TO + 1,
+        )  # fmt: skip
     saved = batch.saved
     out = tables.console()
-    if batch.articles and (verbose or len(batch.articles) <= _TABLE_UP_TO):
+    if batch.articles and (verbose or batch.count <= _TABLE_UP_TO):
         table = tables.new_table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
             table.add_row(
@@ -146,7 +149,7 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -
             )
         out.print(table)
     out.print(
-        f"{tables.count(len(batch.articles), 'article')} from "
+        f"{tables.count(batch.count, 'article')} from "
         f"{batch.files - len({r.path.partition('#')[0] for r in batch.rejected})} of "
         f"{batch.files} files: {saved.inserted} new, "
         f"{saved.updated} updated, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time as _time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 from digest import clean, dates, language, lines, readers
 from digest.errors import DigestError, IngestError
 from digest.models import Article, DateSource, Draft, Evidence
-from digest.runtime import no_cyclic_gc as _no_cyclic_gc
+from digest.runtime import no_cyclic_gc
 from digest.store import TAG_CHARS, article_id, body_keys, fit, folder_key
 from digest.summarize import lead_summary
 
@@ -96,7 +97,7 @@ def read_documents(
     rejected: list[Rejected] = []
     skipped: list[Rejected] = []
     learned: dict[str, Evidence] = {}
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         for doc in documents:
             finish = partial(
                 _finish, path=doc.origin, mtime=doc.fetched, metadata={}, tagger=tagger,
@@ -171,7 +172,7 @@ def read_paths(
     by default its folder), against what earlier runs saw of that source (``evidence``);
     ``Batch.evidence`` is what this batch adds to it.
     """
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _read_paths(paths, options, sources or {}, {} if evidence is None else evidence)
 
 
@@ -190,8 +191,37 @@ def source_of(path: Path, roots: Sequence[Path]) -> str:
         root = root.absolute()
         if path != root and path.is_relative_to(root):
             parts = path.relative_to(root).parts
-            return str(root / parts[0]) if len(parts) > 1 else str(root)
-    return str(path.parent)
+            return sys.intern(str(root / parts[0]) if len(parts) > 1 else str(root))
+    return sys.intern(str(path.parent))  # one string a source, however many files it has
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The articles of a set of paths, to draw once, in order (``stream_paths``); the lists
+    and the evidence fill in as they are drawn (``Batch`` says what each holds)."""
+
+    articles: Iterator[Article]
+    rejected: list[Rejected]
+    skipped: list[Rejected]
+    evidence: dict[str, Evidence]  # added, by source
+    files: int
+
+
+def stream_paths(
+    paths: Sequence[Path],
+    options: Options,
+    *,
+    sources: Mapping[Path, str] | None = None,
+    evidence: Mapping[str, Evidence] | None = None,
+) -> Reading:
+    """``read_paths``, article by article as each is read and cleaned: each source's text
+    pages in two passes (``clean.Gathering``), so no more than one page is held at a time.
+    Its rejections, skipped entries and evidence are whole once its articles all are."""
+    files, rejected = discover(paths, metadata_name=options.metadata_name)
+    reading = Reading(iter(()), rejected, [], {}, len(files))
+    evidence = {} if evidence is None else evidence
+    articles = _articles(files, options, sources or {}, evidence, reading)
+    return replace(reading, articles=articles)
 
 
 def _read_paths(
@@ -200,10 +230,22 @@ def _read_paths(
     sources: Mapping[Path, str],
     evidence: Mapping[str, Evidence],
 ) -> Batch:
-    files, rejected = discover(paths, metadata_name=options.metadata_name)
-    skipped: list[Rejected] = []
-    found: list[Article] = []
-    learned: dict[str, Evidence] = {}
+    reading = stream_paths(paths, options, sources=sources, evidence=evidence)
+    articles = tuple(reading.articles)
+    rejected, skipped = tuple(reading.rejected), tuple(reading.skipped)
+    return Batch(articles, rejected, reading.files, skipped, reading.evidence)
+
+
+def _articles(
+    files: Sequence[Path],
+    options: Options,
+    sources: Mapping[Path, str],
+    evidence: Mapping[str, Evidence],
+    reading: Reading,
+) -> Iterator[Article]:
+    """Each source's files in turn: web pages and feeds give their articles as they are
+    read; text pages are gathered (first pass), then cleaned one by one (second pass)."""
+    rejected, learned = reading.rejected, reading.evidence
     metadata: dict[Path, dict[tuple[str, str | None], _Meta]] = {}
     tagger = _tagger(options.tag_rules)
     by_source: dict[str, list[Path]] = {}
@@ -211,68 +253,46 @@ def _read_paths(
         by_source.setdefault(sources.get(path) or str(path.absolute().parent), []).append(path)
 
     for source, source_files in by_source.items():
-        text_sources: list[tuple[Path, datetime]] = []
-
-        def texts(
-            source_files: list[Path], text_sources: list[tuple[Path, datetime]]
-        ) -> Iterator[str]:
-            """Every file read in turn: web pages and feeds give their articles to ``found``
-            now, text files are handed decoded to the cleaner, which prepares each at once."""
-            for path in source_files:
-                text = None
-                with _rejecting(path, rejected):
-                    data, mtime = _read(path, options)
-                    kind = readers.kind_of(path.suffix, data)
-                    meta = _metadata_for(path, metadata, options)
-                    finish = partial(
-                        _finish,
-                        path=path,
-                        mtime=mtime,
-                        metadata=meta,
-                        tagger=tagger,
-                        options=options,
-                    )
-                    if kind == "text":
-                        text = readers.decode(data)
-                        text_sources.append((path, mtime))
-                    elif kind == "html":
-                        draft, url, site = readers.read_html(data, options.default_tz)
-                        found.append(finish(draft, number=0, url=url, source=site))
-                    else:
-                        name = feed_source(path)
-                        articles, learned[name] = _feed(
-                            path,
-                            data,
-                            finish,
-                            options.default_tz,
-                            rejected,
-                            skipped,
-                            evidence.get(name),
-                        )
-                        found.extend(articles)
-                if text is not None:
-                    yield text
-
-        cleaned = clean.clean_collection(
-            texts(source_files, text_sources),
-            default_tz=options.default_tz,
-            evidence=evidence.get(source),
-        )
-        if text_sources:
+        gathering = clean.Gathering(evidence.get(source))
+        texts: list[tuple[Path, datetime]] = []
+        for path in source_files:
+            found: list[Article] = []
+            with _rejecting(path, rejected):
+                data, mtime = _read(path, options)
+                kind = readers.kind_of(path.suffix, data)
+                meta = _metadata_for(path, metadata, options)
+                finish = partial(
+                    _finish, path=path, mtime=mtime, metadata=meta, tagger=tagger,
+                    options=options,
+                )  # fmt: skip
+                if kind == "text":
+                    gathering.add(readers.decode(data))
+                    texts.append((path, mtime))
+                elif kind == "html":
+                    draft, url, site = readers.read_html(data, options.default_tz)
+                    found.append(finish(draft, number=0, url=url, source=site))
+                else:
+                    name = feed_source(path)
+                    found, learned[name] = _feed(
+                        path, data, finish, options.default_tz, rejected, reading.skipped,
+                        evidence.get(name),
+                    )  # fmt: skip
+            yield from found
+        cleaned = gathering.cleaning(options.default_tz)
+        if texts:
             learned[source] = cleaned.learned
-        for path, mtime in text_sources:  # each page cleaned in turn, and released
+        for path, mtime in texts:  # each page cleaned in turn, and released
+            found = []
             with _rejecting(path, rejected):
                 drafts_of_page = next(cleaned)
                 if not drafts_of_page:
                     raise IngestError("no article found: no title followed by paragraphs of prose")
                 meta = metadata.get(path.parent, {})
-                found.extend(
-                    [
-                        _finish(draft, path, number, mtime, meta, tagger, options)
-                        for number, draft in enumerate(drafts_of_page)
-                    ]
-                )
-    return Batch(tuple(found), tuple(rejected), len(files), tuple(skipped), learned)
+                found = [
+                    _finish(draft, path, number, mtime, meta, tagger, options)
+                    for number, draft in enumerate(drafts_of_page)
+                ]
+            yield from found
 
 
 def _feed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Literal
@@ -80,7 +81,7 @@ class Evidence:
     before, not one more). The cleaner reads it and returns what a batch adds to it."""
 
     lines: Mapping[int, int] = field(default_factory=dict)
-    posts: frozenset[int] = frozenset()
+    posts: AbstractSet[int] = frozenset()
 
     def plus(self, more: Evidence) -> Evidence:
         """This evidence with what a later batch added to it (``more``)."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from digest.errors import ConfigError, IngestError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
-from digest.runtime import OnFirstUse
+from digest.runtime import OnFirstUse, no_cyclic_gc
 from digest.settings import Settings, SourceConfig
 from digest.sources import Source, SourceState, load_states
 from digest.summarize import lead_summary, summary_key
@@ -60,6 +61,7 @@ RECLEAN_DAYS = 14
 # The daily pass looks again at each file read in the last WATCH_DAYS, for a page written
 # again in place; older ones it sees again once renamed or replaced (`digest ingest` reads all).
 WATCH_DAYS = 7
+SAVE_CHUNK = 1_000  # articles stored in one save as a batch is read: the most held at once
 _FEED_ID_HOST = "feed_id_host:"  # store_meta, + digest name: the host of the first feed's ids
 
 
@@ -98,6 +100,7 @@ class Ingested:
     missing: tuple[ingest.Rejected, ...] = ()  # named paths or the seeds folder: not there
     # notes, not errors: "N of M entries skipped: …", stored articles cleaned again
     skipped: tuple[ingest.Rejected, ...] = ()
+    count: int = 0  # articles stored, of which ``articles`` holds the first (``keep``)
 
 
 def issue_date_of(settings: Settings, now: datetime, issue_date: date | None = None) -> date:
@@ -279,7 +282,7 @@ def run(
             and db.meta_value(engine, subscribers.LIST_GIVEN) is None
         )
         _check_audience(first_import, statuses, settings)
-        fresh = ingest_sources(engine, settings, now=now, only_new=True)
+        fresh = ingest_sources(engine, settings, now=now, only_new=True, keep=0)
         stale_after = settings.poll_interval * 60.0 if poll == "stale" else None
         polled = poll_sources(engine, settings, now=now, stale_after=stale_after)
         failing = _failing(engine, settings, polled)
@@ -465,6 +468,7 @@ def ingest_sources(
     now: datetime,
     paths: Sequence[Path] = (),
     only_new: bool = False,
+    keep: int | None = None,
 ) -> Ingested:
     """The one ingest flow, of `digest ingest`, `digest send` and the scheduler: find the
     source files (under ``paths``, else in seeds_dir), read, clean and store them, record
@@ -474,7 +478,9 @@ def ingest_sources(
 
     ``only_new`` reads only files not read before as they are now (a send's daily pass).
     One article the store refuses (a value the database cannot hold) is rejected alone: the
-    rest of the batch is stored, and the file is not read again until it changes.
+    rest of the batch is stored, and the file is not read again until it changes. Articles
+    are stored as they are read, a chunk at a time, and the report keeps the first ``keep``
+    of them (None: all), so a batch of any size is held a chunk at a time.
     """
     folders = [] if paths else _folders(settings)
     seeds = [settings.seeds_dir]
@@ -493,10 +499,9 @@ def ingest_sources(
     # only what earlier runs stored may need them again (on a new store: nothing).
     refresh_summaries(engine, settings)
     evidence = _StoredEvidence(engine)
-    batch = ingest.read_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
-    if folders:
-        batch = replace(batch, articles=tuple(_of_folder(a, folders) for a in batch.articles))
-    saved, refused = _save_each(engine, batch.articles, now=now)
+    batch = ingest.stream_paths(files, ingest_options(settings), sources=sources, evidence=evidence)
+    with no_cyclic_gc():
+        saved, refused, kept, count = _save_chunks(engine, batch.articles, folders, keep, now=now)
     if saved.inserted >= db.ANALYZE_AFTER:
         db.analyze(engine, "articles", "article_tags")
     store.add_evidence(engine, batch.evidence, now=now)
@@ -505,9 +510,45 @@ def ingest_sources(
     failed = {r.path: r.reason for r in rejected}
     rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
     store.mark_folders(engine, found.folders)
-    gone = {r.origin for r in refused}
-    kept = tuple(a for a in batch.articles if a.origin not in gone)
-    return Ingested(kept, rejected, batch.files, saved, missing, (*batch.skipped, *again))
+    skipped = (*batch.skipped, *again)
+    return Ingested(tuple(kept), rejected, batch.files, saved, missing, skipped, count)
+
+
+def _save_chunks(
+    engine: Engine,
+    articles: Iterable[Article],
+    folders: Sequence[SourceConfig],
+    keep: int | None,
+    *,
+    now: datetime,
+) -> tuple[store.SaveReport, list[store.Refused], list[Article], int]:
+    """Store the articles as they are read, ``SAVE_CHUNK`` at a time (``_save_each``, one
+    ``store.Written`` for all, so copies fold as in one save): what was saved, the articles
+    refused, the first ``keep`` stored (all: None), and how many were stored."""
+    written = store.Written()
+    totals = [0, 0, 0, 0]
+    refused: list[store.Refused] = []
+    reported: list[store.Refused] = []  # as store.save names them
+    kept: list[Article] = []
+    count = 0
+    chunks = iter(lambda: list(itertools.islice(articles, SAVE_CHUNK)), [])
+    for chunk in chunks:
+        if folders:
+            chunk = [_of_folder(a, folders) for a in chunk]
+        saved, gone = _save_each(engine, chunk, now=now, written=written)
+        refused.extend(gone)
+        reported.extend(saved.refused)
+        for n, value in enumerate(
+            (saved.inserted, saved.updated, saved.unchanged, saved.duplicates)
+        ):
+            totals[n] += value
+        origins = {r.origin for r in gone}
+        stored = [a for a in chunk if a.origin not in origins]
+        count += len(stored)
+        kept.extend(stored if keep is None else stored[: max(keep - len(kept), 0)])
+    inserted, updated, unchanged, duplicates = totals
+    saved = store.SaveReport(inserted, updated, unchanged, duplicates, tuple(reported))
+    return saved, refused, kept, count
 
 
 class _StoredEvidence(Mapping[str, Evidence]):
@@ -691,13 +732,13 @@ def _sources(
 
 
 def _save_each(
-    engine: Engine, articles: Sequence[Article], *, now: datetime
+    engine: Engine, articles: Sequence[Article], *, now: datetime, written: store.Written
 ) -> tuple[store.SaveReport, list[store.Refused]]:
     """``store.save`` of the batch, which refuses an article the database cannot hold alone;
     when the store fails the whole batch, article by article, so what can be stored is (a
     store that is down fails the run's next step with its own error)."""
     try:
-        saved = store.save(engine, articles, now=now)
+        saved = store.save(engine, articles, now=now, written=written)
         return saved, list(saved.refused)
     except StoreError:
         pass
@@ -705,7 +746,7 @@ def _save_each(
     refused: list[store.Refused] = []
     for article in articles:
         try:
-            one = store.save(engine, [article], now=now)
+            one = store.save(engine, [article], now=now, written=written)
         except StoreError as exc:
             refused.append(store.Refused(article.origin, str(exc)))
             continue

@@ -17,8 +17,8 @@ import importlib
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
@@ -182,16 +183,36 @@ def same_story(a: Article, b: Article, *, cache: dict[str, frozenset[int]] | Non
     return same_title and same_lead and shared / min(len(one), len(two)) >= _CONTAINED
 
 
-def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveReport:
+@dataclass(slots=True)
+class Written:
+    """What the earlier chunks of one batch stored, so that ``save`` of its next chunk folds
+    a copy of one of their stories into it, just as if the whole batch were saved at once."""
+
+    # id, lead and tail keys → ids; tuples (lists cost more, and the cyclic GC scans them)
+    by_key: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # each stored id, and what its first save counted it: _INSERTED, _UPDATED or _UNCHANGED
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+_INSERTED, _UPDATED, _UNCHANGED = 0, 1, 2
+
+
+def save(
+    engine: Engine, batch: Iterable[Article], *, now: datetime, written: Written | None = None
+) -> SaveReport:
     """Insert new stories; fold re-ingested and syndicated copies into the stored one.
 
     An article the database refuses (a constraint, a value it cannot hold) is refused alone
-    and named in the report; a store that cannot be written at all raises StoreError.
+    and named in the report; a store that cannot be written at all raises StoreError. A
+    batch saved in chunks passes one ``written`` to the save of each: a copy of a story an
+    earlier chunk stored is then a duplicate folded into it, as in one save.
     """
+    written = Written() if written is None else written
     cache: dict[str, frozenset[int]] = {}
     merged: dict[str, Article] = {}
     origins: dict[str, list[str]] = {}  # merged id → the origins folded into it
-    by_key: dict[str, list[str]] = {}  # id, lead and tail keys → merged ids
+    by_key = written.by_key  # id, lead and tail keys → merged ids (and earlier chunks')
+    earlier: dict[str, Article] = {}  # stories of earlier chunks this one folds into
     duplicates = 0
     for article in map(fit, batch):
         keys = (article.id, *article.keys)
@@ -200,21 +221,29 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
             for k in keys
             if len(holders := by_key.get(k, ())) <= _CANDIDATES or k == article.id
             for m in holders
-            if m in merged
+            if m in merged or m in written.ids
         )
-        known = next((m for m in found if same_story(merged[m], article, cache=cache)), None)
+        _load_earlier(engine, [m for m in found if m not in merged], earlier)
+        known = next(
+            (m for m in found if same_story(merged.get(m) or earlier[m], article, cache=cache)),
+            None,
+        )
         if known is not None:
             duplicates += 1
-            sources = [*origins.pop(known), article.origin]
-            article = merge(merged.pop(known), article)
+            if known in merged:
+                sources = [*origins.pop(known), article.origin]
+                article = merge(merged.pop(known), article)
+            else:
+                sources = [article.origin]
+                article = merge(earlier[known], article)
         else:
             sources = [article.origin]
-            if article.id in merged:  # the same title and lead over another story
-                article = replace(article, id=_other_id(article))
+            if article.id in merged or article.id in written.ids:  # one title and lead over
+                article = replace(article, id=_other_id(article))  # another story
         merged[article.id] = article
         origins[article.id] = sources
         for key in (article.id, *keys, *article.keys):
-            by_key.setdefault(key, []).append(article.id)
+            by_key[key] = (*by_key.get(key, ()), article.id)
     counts = [0, 0, 0]
     refused: list[Refused] = []
     # One transaction, as fast as ever; when the database refuses a value in it, each half
@@ -222,7 +251,7 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
     parts = [list(merged.values())]
     while parts:
         part = parts.pop()
-        if not part or (failure := _refused(engine, part, now, counts, cache)) is None:
+        if not part or (failure := _refused(engine, part, now, counts, cache, written)) is None:
             continue
         if len(part) > 1:
             parts += [part[len(part) // 2 :], part[: len(part) // 2]]
@@ -233,16 +262,32 @@ def save(engine: Engine, batch: Iterable[Article], *, now: datetime) -> SaveRepo
     return SaveReport(inserted, updated, unchanged, duplicates, tuple(refused))
 
 
+def _load_earlier(engine: Engine, ids: Sequence[str], into: dict[str, Article]) -> None:
+    """The stored articles of ``ids`` (stored by an earlier chunk), into ``into``."""
+    wanted = [id_ for id_ in ids if id_ not in into]
+    if not wanted:
+        return
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(articles).where(articles.c.id.in_(wanted))).mappings().all()
+            tags = _tags_of(conn, [row["id"] for row in rows])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+    for row in rows:
+        into[row["id"]] = _article(row, tags.get(row["id"], frozenset()))
+
+
 def _refused(
     engine: Engine,
     batch: Sequence[Article],
     now: datetime,
     counts: list[int],
     cache: dict[str, frozenset[int]],
+    written: Written,
 ) -> SQLAlchemyError | None:
     """``_write``; the error when the database refused a value in it (nothing was written)."""
     try:
-        _write(engine, batch, now, counts, cache)
+        _write(engine, batch, now, counts, cache, written)
     except SQLAlchemyError as exc:
         if not _refusal(exc):
             raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
@@ -256,14 +301,25 @@ def _write(
     now: datetime,
     counts: list[int],
     cache: dict[str, frozenset[int]],
+    written: Written,
 ) -> None:
     """Store ``batch`` in one transaction, a chunk of statements at a time: each article
-    inserted, or folded into its stored copy; ``counts`` (inserted, updated, unchanged)
-    grows only once it is committed."""
+    inserted, or folded into its stored copy; ``counts`` (inserted, updated, unchanged) and
+    ``written`` grow only once it is committed."""
     done = [0, 0, 0]
+    stored: dict[str, int] = {}
     with engine.begin() as conn:
         for start in range(0, len(batch), _CHUNK):
-            _write_chunk(conn, batch[start : start + _CHUNK], now, done, cache)
+            _write_chunk(conn, batch[start : start + _CHUNK], now, done, cache, stored)
+    for id_, counted in stored.items():
+        first = written.ids.get(id_)
+        if first is None:
+            written.ids[id_] = counted
+        elif first == _UNCHANGED and counted == _UPDATED:  # a later copy changed it after all
+            done[_UNCHANGED] -= 1
+            written.ids[id_] = _UPDATED
+        else:  # a story an earlier chunk stored, counted there once
+            done[counted] -= 1
     for n, value in enumerate(done):
         counts[n] += value
 
@@ -274,6 +330,7 @@ def _write_chunk(
     now: datetime,
     done: list[int],
     cache: dict[str, frozenset[int]],
+    stored_ids: dict[str, int],
 ) -> None:
     stored = _stored_matches(conn, chunk)
     new_rows: list[dict[str, object]] = []
@@ -287,18 +344,21 @@ def _write_chunk(
                 article = replace(article, id=_other_id(article))
             new_rows.append(_row(article, now))
             new_tags.extend({"article_id": article.id, "tag": t} for t in article.tags)
-            done[0] += 1
+            done[_INSERTED] += 1
+            stored_ids[article.id] = _INSERTED
             continue
         combined = merge(old, article)
         if combined == old and combined.summary == old.summary:
-            done[2] += 1
+            done[_UNCHANGED] += 1
+            stored_ids[old.id] = _UNCHANGED
             continue
         row = _row(combined, now)
         del row["ingested_at"]
         conn.execute(update(articles).where(articles.c.id == old.id).values(row))
         conn.execute(delete(article_tags).where(article_tags.c.article_id == old.id))
         new_tags.extend({"article_id": old.id, "tag": t} for t in combined.tags)
-        done[1] += 1
+        done[_UPDATED] += 1
+        stored_ids[old.id] = _UPDATED
     if new_rows:
         conn.execute(insert(articles), new_rows)
     if new_tags:
@@ -436,27 +496,38 @@ def stored_urls(engine: Engine, urls: Iterable[str]) -> set[str]:
     return found
 
 
-def unsent_since(engine: Engine, since: datetime) -> list[Article]:
+def unsent_since(engine: Engine, since: datetime) -> Iterator[Article]:
     """The articles ingested since ``since`` that no issue has carried yet (which a later
-    run may still clean better: ``revise``)."""
+    run may still clean better: ``revise``), by id, read ``_CHUNK`` at a time: a batch just
+    stored is all of them, and is not held at once."""
     carried = select(issue_articles.c.article_id).where(
         issue_articles.c.article_id == articles.c.id
     )
-    try:
-        with engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(articles).where(
-                        articles.c.ingested_at >= utc_naive(since), ~carried.exists()
+    after = ""
+    while True:
+        try:
+            with engine.connect() as conn:
+                rows = (
+                    conn.execute(
+                        select(articles)
+                        .where(
+                            articles.c.ingested_at >= utc_naive(since),
+                            ~carried.exists(),
+                            articles.c.id > after,
+                        )
+                        .order_by(articles.c.id)
+                        .limit(_CHUNK)
                     )
+                    .mappings()
+                    .all()
                 )
-                .mappings()
-                .all()
-            )
-            tags = _tags_of(conn, [r["id"] for r in rows])
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the database: {reason(exc)}") from exc
-    return [_article(r, tags.get(r["id"], frozenset())) for r in rows]
+                tags = _tags_of(conn, [r["id"] for r in rows])
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {reason(exc)}") from exc
+        yield from (_article(r, tags.get(r["id"], frozenset())) for r in rows)
+        if len(rows) < _CHUNK:
+            return
+        after = rows[-1]["id"]
 
 
 def revise(engine: Engine, changes: Mapping[str, Article | None], *, now: datetime) -> int:
@@ -524,9 +595,12 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                 source_key = _hash(source)
                 mine = line_evidence.c.source_key == source_key
                 first = conn.execute(select(line_evidence.c.kind).where(mine).limit(1)).first()
-                rows = [(source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()]
-                rows += [(source_key, _POST, k, 0, stamp) for k in evidence.posts]
-                _driver_many(conn, upsert, _EVIDENCE_COLUMNS, rows)
+                rows = itertools.chain(
+                    ((source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()),
+                    ((source_key, _POST, k, 0, stamp) for k in evidence.posts),
+                )
+                while chunk := list(itertools.islice(rows, _EVIDENCE_CHUNK)):  # a chunk at a time
+                    _driver_many(conn, upsert, _EVIDENCE_COLUMNS, chunk)
                 conn.execute(
                     delete(evidence_sources).where(evidence_sources.c.source_key == source_key)
                 )
@@ -542,6 +616,7 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
 
 
 _EVIDENCE_COLUMNS = ("source_key", "kind", "key", "stories", "seen")
+_EVIDENCE_CHUNK = 10_000  # evidence rows handed to the driver at once
 
 
 def _upsert(conn: Connection) -> Any:
@@ -604,18 +679,17 @@ def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime, *, aged
     count = conn.execute(select(func.count()).select_from(line_evidence).where(mine)).scalar_one()
     if count <= EVIDENCE_KEYS:
         return
-    doomed = conn.execute(
+    doomed = (
         select(line_evidence.c.kind, line_evidence.c.key)
         .where(mine)
         .order_by(line_evidence.c.stories, line_evidence.c.seen)
         .limit(count - EVIDENCE_KEYS)
-    ).all()
-    one_key = delete(line_evidence).where(
-        mine,
-        line_evidence.c.kind == bindparam("doomed_kind"),
-        line_evidence.c.key == bindparam("doomed_key"),
+    )  # deleted in one statement: the database picks and drops them, none read out
+    conn.execute(
+        delete(line_evidence).where(
+            mine, tuple_(line_evidence.c.kind, line_evidence.c.key).in_(doomed)
+        )
     )
-    _driver_many(conn, one_key, ("doomed_kind", "doomed_key"), [tuple(row) for row in doomed])
 
 
 def new_files(engine: Engine, files: Sequence[Path]) -> list[Path]:

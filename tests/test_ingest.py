@@ -606,3 +606,73 @@ def test_bidi_controls_leave_titles_authors_and_decks(tmp_path: Path) -> None:
     (article,) = ingest.read_paths([tmp_path], options()).articles
     assert article.title == "Council votes to dim the harbour lights"
     assert article.author == "Jane Roe"
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def _units_alive() -> int:
+    import gc
+
+    from digest import segment
+
+    return sum(isinstance(found, segment.Unit) for found in gc.get_objects())
+
+
+def test_the_cleaner_holds_no_more_than_one_prepared_page_while_it_gathers() -> None:
+    """A collection's pages are gathered one at a time: when the cleaner asks for the next
+    text, the pages it prepared before are set aside, not held (the first pass keeps their
+    keys), so a batch of any size costs about one page of memory."""
+    stories = [STORY.replace("dim", f"dim {n}") for n in range(40)]
+    page_units = len(clean.segment.prepare(stories[0]))
+    alive: list[int] = []
+
+    def texts() -> Any:
+        for story in stories:
+            alive.append(_units_alive())
+            yield story
+
+    before = _units_alive()
+    drafts = list(clean.clean_collection(texts(), default_tz=dates.zone("UTC")))
+    assert len(drafts) == len(stories)
+    assert max(alive) - before <= page_units
+
+
+def test_a_batch_is_stored_a_chunk_at_a_time_as_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pipeline.ingest_sources`` stores the articles in chunks of SAVE_CHUNK while it goes
+    on cleaning pages, and reports just what one save of the whole batch would."""
+    from digest import db, pipeline, settings, store
+
+    def ingested(chunk: int, name: str) -> tuple[pipeline.Ingested, list[tuple[str, int]]]:
+        events: list[tuple[str, int]] = []
+        real_clean, real_save = clean._clean_page, store.save
+
+        def cleaning(*args: Any, **options: Any) -> Any:
+            events.append(("clean", 1))
+            return real_clean(*args, **options)
+
+        def saving(engine: Any, batch: Any, **options: Any) -> store.SaveReport:
+            batch = list(batch)
+            events.append(("save", len(batch)))
+            return real_save(engine, batch, **options)
+
+        monkeypatch.setattr(pipeline, "SAVE_CHUNK", chunk)
+        monkeypatch.setattr(clean, "_clean_page", cleaning)
+        monkeypatch.setattr(store, "save", saving)
+        config = write_config(tmp_path, f"sqlite:///{tmp_path / name}", seeds_dir=f'"{SEEDS}"')
+        chosen = settings.load_settings(config)
+        with db.opened(chosen.database_url) as engine:
+            done = pipeline.ingest_sources(engine, chosen, now=datetime(2026, 1, 1))
+        monkeypatch.undo()
+        return done, events
+
+    whole, _ = ingested(1_000, "whole.db")
+    done, events = ingested(2, "chunks.db")
+    saves = [n for kind, n in events if kind == "save"]
+    assert saves == [2, 2, 2]
+    first_save = events.index(("save", 2))
+    assert ("clean", 1) in events[first_save:]  # stored while pages were still to be cleaned
+    assert (done.saved, done.count, done.rejected) == (whole.saved, whole.count, whole.rejected)
+    assert [a.id for a in done.articles] == [a.id for a in whole.articles]

@@ -372,11 +372,11 @@ def test_an_article_the_database_refuses_costs_only_that_file(
     (sources / "extra.txt").write_text(LIBRARY, encoding="utf-8")
     real_save = store.save
 
-    def refusing(engine: Any, batch: Any, *, now: Any) -> store.SaveReport:
+    def refusing(engine: Any, batch: Any, *, now: Any, **options: Any) -> store.SaveReport:
         batch = list(batch)
         if any(a.title == "Library opens" for a in batch):
             raise StoreError("cannot write to the database: value too long for type x")
-        return real_save(engine, batch, now=now)
+        return real_save(engine, batch, now=now, **options)
 
     monkeypatch.setattr(store, "save", refusing)
     config = seeds_config(

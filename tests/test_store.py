@@ -72,6 +72,32 @@ def test_copies_in_one_batch_are_counted_as_duplicates(engine: Engine) -> None:
     assert (report.inserted, report.duplicates) == (1, 1)
 
 
+@pytest.mark.parametrize("stored_before", [False, True], ids=["new", "stored before"])
+def test_a_batch_saved_in_chunks_reports_and_stores_what_one_save_would(
+    engine: Engine, stored_before: bool
+) -> None:
+    """A copy in a later chunk of a story an earlier chunk stored is a duplicate folded into
+    it (``store.Written``), not one more update: the counts are those of one save."""
+    poor = make_article(paragraphs=STORY, date_source="mtime", tags=frozenset({"wire"}))
+    rich = make_article(
+        title="A retitled copy", paragraphs=STORY, author="Jane Roe", tags=frozenset({"port"})
+    )
+    other = make_article(title="Another story", paragraphs=("The ferry runs again today.",))
+    if stored_before:
+        store.save(engine, [poor], now=NOW)
+    written = store.Written()
+    first = store.save(engine, [poor, other], now=NOW, written=written)
+    second = store.save(engine, [rich], now=NOW, written=written)
+    counts = [
+        sum(getattr(report, name) for report in (first, second))
+        for name in ("inserted", "updated", "unchanged", "duplicates")
+    ]
+    assert counts == ([1, 1, 0, 1] if stored_before else [2, 0, 0, 1])
+    kept = {a.id: a for a in store.query(engine)}
+    assert sorted(kept) == sorted([poor.id, other.id])  # one story of the two copies
+    assert (kept[poor.id].author, kept[poor.id].tags) == ("Jane Roe", {"wire", "port"})
+
+
 def test_query_by_local_day_window_and_any_of_tags(engine: Engine) -> None:
     ny = dates.zone("America/New_York")
     stamps = {
