@@ -103,6 +103,7 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
     with pytest.raises(DeliveryError, match="taken over by another sender"):
         first.mark(mine[1].email, "sent", 1, None)
     assert _statuses(engine) == Counter(sent=1, claimed=249)
+    first.close()  # its marks' session, back to the pool before the engine goes
 
 
 @ON_POSTGRESQL
