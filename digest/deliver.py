@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, islice
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from sqlalchemy import (
     ColumnElement,
@@ -674,8 +674,9 @@ class Ledger:
         self._renew_at = 0.0
         self._base: tuple[datetime, float] | None = None  # the database's time, and ours then
         self._marks: Connection | None = None  # the marks' own session (``_marking``)
-        # A mark is one statement, compiled once and run as the driver's SQL on a session
-        # in autocommit: one round trip to the database a recipient, no COMMIT after it.
+        self._cursor: Any = None  # its driver's cursor
+        # A mark is one statement, compiled once and run by the driver on a session in
+        # autocommit: one round trip to the database a recipient, no COMMIT after it.
         mark_row = (
             update(sends)
             .where(
@@ -910,10 +911,29 @@ class Ledger:
             m_error=error[:1000] if error else None,
         )
         order = self._mark_order
-        done = conn.exec_driver_sql(
-            self._mark_sql, values if order is None else tuple(values[n] for n in order)
+        args = values if order is None else tuple(values[n] for n in order)
+        try:
+            self._cursor.execute(self._mark_sql, args)
+        except Exception as exc:
+            raise self._driver_error(conn, exc, args) from exc
+        except BaseException:
+            conn.invalidate()  # Ctrl-C mid-statement: the session's state is unknown
+            raise
+        return bool(self._cursor.rowcount)
+
+    def _driver_error(self, conn: Connection, exc: Exception, args: Any) -> Exception:
+        """The driver's error as SQLAlchemy raises it (the session invalidated when the
+        database dropped it, so ``_again_on_disconnect`` runs the mark once more)."""
+        dialect = self._engine.dialect
+        error = dialect.loaded_dbapi.Error
+        if not isinstance(exc, error):
+            return exc
+        gone = dialect.is_disconnect(exc, conn.connection.driver_connection, self._cursor)
+        if gone:
+            conn.invalidate(exc)
+        return DBAPIError.instance(
+            self._mark_sql, args, exc, error, connection_invalidated=gone, dialect=dialect
         )
-        return bool(done.rowcount)
 
     def _bound(self, **values: object) -> dict[str, object]:
         """``values`` as the driver takes them (each through its column type's processor)."""
@@ -940,6 +960,9 @@ class Ledger:
             conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
         else:
             conn.exec_driver_sql("SET synchronous_commit = off")
+        # The marks go to the driver's own cursor: SQLAlchemy's execution of a statement
+        # costs more than the statement (20 µs a mark on PostgreSQL, of 35).
+        self._cursor = cast(Any, conn.connection.driver_connection).cursor()
         self._marks = conn
         return conn
 
