@@ -20,7 +20,7 @@ Between repeats the ledger is emptied (the issue stays claimed), so each `digest
 to all N again; the dry run before the first repeat ingests the seeds, so the timed sends
 do not.
 
-    .venv/bin/python bench/bench_sink.py               # 20,000 recipients ×3 per store, ~4 min
+    .venv/bin/python bench/bench_sink.py               # 20,000 recipients ×3 per store, ~2 min
     .venv/bin/python bench/bench_sink.py --quick       # 2,000 ×1 (smoke)
     .venv/bin/python bench/bench_sink.py --stores sqlite --count 50000
     .venv/bin/python bench/bench_sink.py --profile /tmp/send.prof   # + one send under cProfile
