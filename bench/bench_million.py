@@ -13,33 +13,33 @@ sent once (the ledger holds N 'sent' rows); the import ≤ 120 s CPU at 1M.
     .venv/bin/python bench/bench_million.py --quick    # 10k and 100k
 
 smtp-sink: `apt-get download postfix && dpkg -x postfix_*.deb /tmp/postfix`, then
-DIGEST_SMTP_SINK=/tmp/postfix/usr/sbin/smtp-sink (its libraries are found beside it, in
-../lib/postfix). PostgreSQL: DIGEST_BENCH_PG (default 127.0.0.1:5432, database test).
+DIGEST_SMTP_SINK=/tmp/postfix/usr/sbin/smtp-sink (common.start_sink). PostgreSQL:
+DIGEST_BENCH_PG (default 127.0.0.1:5432, database test).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, drop_schema, fingerprint, pg_schema, run_digest
+import usage
+from common import (
+    drop_schema,
+    fingerprint,
+    free_port,
+    pg_schema,
+    run_digest,
+    send_config,
+    start_sink,
+    subscribers_csv,
+)
 
-SINK = Path(os.environ.get("DIGEST_SMTP_SINK", "/usr/sbin/smtp-sink"))
 WORKERS = 4
 RSS_FLAT = 1.2
 IMPORT_CPU = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_size(count: int, work: Path, port: int) -> dict[str, float]:
@@ -47,36 +47,9 @@ def run_size(count: int, work: Path, port: int) -> dict[str, float]:
 
     url, schema = pg_schema("bench_million")
     try:
-        csv_file = work / f"subscribers-{count}.csv"
-        if not csv_file.exists():
-            with csv_file.open("w", encoding="utf-8") as out:
-                out.write("email\n")
-                for n in range(count):
-                    out.write(f"reader{n:07d}@example.org\n")
-        config = work / "digest.toml"
-        config.write_text(
-            "\n".join(
-                [
-                    f'database_url = "{url}"',
-                    'timezone = "UTC"',
-                    'base_url = "https://news.digest-bench.net/daily"',
-                    'from_address = "news@digest-bench.net"',
-                    'postal_address = "Digest Bench Ltd, 12 Harbour Road, Leith"',
-                    'unsubscribe_secret = "bench-secret-0123456789abcdef"',
-                    f'seeds_dir = "{ROOT / "seeds"}"',
-                    f'outbox_dir = "{work / f"outbox-{count}"}"',
-                    f'subscribers_file = "{work / "none.csv"}"',
-                    'issue_date = "2019-01-01"',
-                    'window = "800d"',
-                    'smtp_host = "127.0.0.1"',
-                    f"smtp_port = {port}",
-                    'smtp_tls = "none"',
-                    f"send_workers = {WORKERS}",
-                ]
-            )
-            + "\n",
-            encoding="utf-8",
-        )
+        csv_file = subscribers_csv(work / f"subscribers-{count}.csv", count)
+        (work / str(count)).mkdir()
+        config = send_config(work / "digest.toml", url, work / str(count), port, workers=WORKERS)
         figures: dict[str, float] = {}
         for step, args in (
             ("import", ("subscribers", "import", str(csv_file))),
@@ -103,19 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k")
     args = parser.parse_args()
-    if not SINK.exists():
-        sys.exit(f"no smtp-sink at {SINK}; see this script's docstring (DIGEST_SMTP_SINK)")
     sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     print(f"digest {fingerprint()}; {os.cpu_count()} cores; {WORKERS} workers; smtp-sink")
     port = free_port()
-    libraries = SINK.resolve().parent.parent / "lib" / "postfix"
-    env = os.environ | {"LD_LIBRARY_PATH": str(libraries)}
-    user = ["-u", "nobody"] if os.getuid() == 0 else []
-    sink = subprocess.Popen(
-        [str(SINK), *user, "-c", "-m", "256", f"127.0.0.1:{port}", "512"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    time.sleep(0.5)
+    sink = start_sink(port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results = {n: run_size(n, Path(tmp), port) for n in sizes}
@@ -135,4 +99,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    usage.report()
     main()

@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,77 @@ def _as_admin(statement: str) -> None:
             conn.execute(text(statement))
     finally:
         admin.dispose()
+
+
+# Postfix's smtp-sink, a fast C sink: `apt-get download postfix && dpkg -x postfix_*.deb
+# /tmp/postfix`, then DIGEST_SMTP_SINK=/tmp/postfix/usr/sbin/smtp-sink (its libraries are
+# found beside it, in ../lib/postfix). A test tool only: nothing of digest needs it.
+SINK = Path(os.environ.get("DIGEST_SMTP_SINK", "/usr/sbin/smtp-sink"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    """smtp-sink on 127.0.0.1:``port`` (PIPELINING, up to 512 sessions), ready to take mail;
+    exits with a hint when there is none at DIGEST_SMTP_SINK. Terminate it when done."""
+    if not SINK.exists():
+        sys.exit(f"no smtp-sink at {SINK}; see bench/common.py (DIGEST_SMTP_SINK)")
+    libraries = SINK.resolve().parent.parent / "lib" / "postfix"
+    env = os.environ | {"LD_LIBRARY_PATH": str(libraries)}
+    user = ["-u", "nobody"] if os.getuid() == 0 else []
+    sink = subprocess.Popen(
+        [str(SINK), *user, "-c", "-m", "256", f"127.0.0.1:{port}", "512"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return sink
+        except OSError:
+            time.sleep(0.05)
+    sink.terminate()
+    sys.exit(f"smtp-sink at {SINK} does not listen on port {port}")
+
+
+def send_config(path: Path, url: str, work: Path, port: int, *, workers: int = 1) -> Path:
+    """A digest.toml at ``path`` sending the seeds' issue of 2019-01-01 from store ``url``
+    to the relay on 127.0.0.1:``port`` in plain text, through ``workers`` senders."""
+    path.write_text(
+        "\n".join(
+            [
+                f'database_url = "{url}"',
+                'timezone = "UTC"',
+                'base_url = "https://news.digest-bench.net/daily"',
+                'from_address = "news@digest-bench.net"',
+                'postal_address = "Digest Bench Ltd, 12 Harbour Road, Leith"',
+                'unsubscribe_secret = "bench-secret-0123456789abcdef"',
+                f'seeds_dir = "{ROOT / "seeds"}"',
+                f'outbox_dir = "{work / "outbox"}"',
+                f'subscribers_file = "{work / "none.csv"}"',
+                'issue_date = "2019-01-01"',
+                'window = "800d"',
+                'smtp_host = "127.0.0.1"',
+                f"smtp_port = {port}",
+                'smtp_tls = "none"',
+                f"send_workers = {workers}",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def subscribers_csv(path: Path, count: int) -> Path:
+    """A subscribers CSV of ``count`` addresses readerNNNNNNN@example.org (kept if there)."""
+    if not path.exists():
+        with path.open("w", encoding="utf-8") as out:
+            out.write("email\n")
+            for n in range(count):
+                out.write(f"reader{n:07d}@example.org\n")
+    return path

@@ -259,7 +259,7 @@ def send_command(
                 dry_run=dry_run,
                 force=force,
                 retry_failed=retry_failed,
-                progress=lambda n: bar.advance(task, n),
+                progress=_every_tenth_second(lambda n: bar.advance(task, n)),
                 workers=workers,
             )
         except KeyboardInterrupt:
@@ -396,6 +396,23 @@ def schedule_command(ctx: click.Context, once: bool, force: bool, show_next: boo
                 ctx.exit(1)
         return
     schedule.run_scheduler(settings, config=ctx.find_root().obj)
+
+
+def _every_tenth_second(advance: Callable[[int], None]) -> Callable[[int], None]:
+    """``advance``, given what was counted since, at most ten times a second: a bar redraws
+    no more often, and a send counts thousands of recipients a second."""
+    import time
+
+    counted, due = 0, 0.0
+
+    def count(n: int) -> None:
+        nonlocal counted, due
+        counted += n
+        if counted and (now := time.monotonic()) >= due:
+            advance(counted)
+            counted, due = 0, now + 0.1
+
+    return count
 
 
 def _scheduler_beside(

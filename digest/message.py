@@ -145,16 +145,17 @@ class Template:
         url = unsubscribe_url(self.secret, address, self.base_url)
         # Its own HMAC input: the unsubscribe token's MAC is HMAC(secret, address), and a
         # Message-ID, quoted in every reply, must not carry a piece of it.
-        mark = hmac.new(self.secret.encode(), b"message-id\0" + address.encode(), hashlib.sha256)
-        mac = mark.hexdigest()[:12]
+        mark = hmac.digest(self.secret.encode(), b"message-id\0" + address.encode(), "sha256")
+        plain_url, plain_address = _qp_crlf(url), _qp_crlf(address)
+        html_url, html_address = html.escape(url), html.escape(address)
         values = {
             "to": address.encode(),
-            "message_id": f"{self.message_id[0]}{mac}{self.message_id[1]}".encode(),
+            "message_id": f"{self.message_id[0]}{mark.hex()[:12]}{self.message_id[1]}".encode(),
             "url": url.encode(),
-            "plain:unsubscribe_url": _qp_crlf(url),
-            "plain:email": _qp_crlf(address),
-            "html:unsubscribe_url": _qp_crlf(html.escape(url)),
-            "html:email": _qp_crlf(html.escape(address)),
+            "plain:unsubscribe_url": plain_url,
+            "plain:email": plain_address,
+            "html:unsubscribe_url": plain_url if html_url == url else _qp_crlf(html_url),
+            "html:email": plain_address if html_address == address else _qp_crlf(html_address),
         }
         out = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):

@@ -21,8 +21,12 @@ from digest.files import write_atomic
 TlsMode = Literal["auto", "starttls", "ssl", "none"]
 PER_RECIPIENT_LIMIT = 1000  # above this many recipients a dry run writes one file per variant
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
-_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 _END = b"\r\n.\r\n"
+_BEFORE_LEADING_DOT = re.compile(rb"\n(?=\.)")  # a line end the next line's dot follows
+# An address smtplib.quoteaddr gives back as <address> unchanged: a dot-atom local part and
+# a domain of dot-separated labels (RFC 5321). Anything else goes through quoteaddr.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _FINAL_REPLY_WAIT = 600.0  # RFC 5321 4.5.3.2.6: ten minutes for the reply to the final dot
 
 
@@ -58,6 +62,7 @@ class SmtpSender:
         self._context = context
         self._conn: smtplib.SMTP | None = None
         self._connected_once = False
+        self._from: tuple[str, str] = ("", "")  # the last sender, and its quoted form
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """One message to one recipient; 4xx and lost connections are transient, 5xx not.
@@ -76,7 +81,7 @@ class SmtpSender:
                 self._envelope_pipelined(conn, sender, recipient, options)
             else:
                 self._envelope(conn, sender, recipient, options)
-            conn.send(_DOT_AT_LINE_START.sub(b"..", message).removesuffix(b"\r\n") + _END)
+            conn.send(_data(message))
             sent_dot = True
             if conn.sock is not None:
                 conn.sock.settimeout(max(self._timeout, _FINAL_REPLY_WAIT))
@@ -119,10 +124,9 @@ class SmtpSender:
         """The same three commands in one write, then their replies in order (RFC 2920, for
         a server that offers PIPELINING): one round trip instead of three."""
         extra = "".join(f" {option}" for option in options)
-        conn.send(
-            f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
-            f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
-        )
+        if self._from[0] != sender:
+            self._from = (sender, _quoted(sender))
+        conn.send(f"MAIL FROM:{self._from[1]}{extra}\r\nRCPT TO:{_quoted(recipient)}\r\nDATA\r\n")
         mail, rcpt, data = conn.getreply(), conn.getreply(), conn.getreply()
         if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # The server waits for a message that has no sender or recipient: end it empty
@@ -259,6 +263,23 @@ class SmtpSender:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _data(message: bytes) -> bytes:
+    """The message as DATA sends it: each line starting with '.' dot-stuffed (RFC 5321
+    4.5.2), then the final dot. Lines end at LF, as smtplib's own stuffing reads them."""
+    stuffed = _BEFORE_LEADING_DOT.sub(b"\n.", message)  # (bytes.replace takes 3× as long)
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else _END)
+
+
+def _quoted(address: str) -> str:
+    """``<address>`` for MAIL FROM and RCPT TO, as smtplib.quoteaddr writes it (which parses
+    the address as a header would: the plain ones need no parsing)."""
+    if _DOT_ATOM_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _why(exc: BaseException) -> str:

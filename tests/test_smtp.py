@@ -392,3 +392,20 @@ def test_a_relay_offering_pipelining_gets_the_envelope_in_one_write(
         sender.close()
     assert handler.counts() == Counter(["ada@example.org", "cy@example.org"])
     assert handler.sessions == 1
+
+
+@pytest.mark.parametrize(
+    "recipient", ["ada@example.org", "o'neil+news@mail.example.org", "Ada <ada@example.org>"]
+)
+def test_lines_starting_with_a_dot_and_any_address_arrive_as_written(
+    relay: Handler, recipient: str
+) -> None:
+    """Lines starting with '.' are dot-stuffed on the wire and arrive as written, and each
+    envelope address is the one smtplib writes (plain ones unparsed, others through its
+    parser)."""
+    message = b".starts\r\nSubject: x\r\n\r\n.\r\n..two\r\nmid.dle\r\n.\r\nend."
+    sender = smtp.SmtpSender("127.0.0.1", relay.port, tls="none", timeout=5)
+    sender.send("digest@example.org", recipient, message)
+    sender.close()
+    expected = smtplib.quoteaddr(recipient).strip("<>")
+    assert relay.accepted == [(expected, message + b"\r\n")]

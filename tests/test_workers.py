@@ -103,6 +103,25 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
     with pytest.raises(DeliveryError, match="taken over by another sender"):
         first.mark(mine[1].email, "sent", 1, None)
     assert _statuses(engine) == Counter(sent=1, claimed=249)
+    first.close()  # its marks' session, back to the pool before the engine goes
+
+
+@ON_POSTGRESQL
+def test_a_mark_whose_session_was_terminated_is_written_on_a_new_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The marks go to the driver's cursor; a session the database ended still counts as
+    lost (the mark runs once more on a new one), not as a failed send."""
+    issue_id = _enrolled(engine, tmp_path)
+    ledger = _ledger(engine, issue_id, Clock())
+    first, second = ledger.claim(2)
+    ledger.mark(first.email, "sent", 1, None)
+    pid = ledger._marking().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    ledger.mark(second.email, "sent", 1, None)
+    ledger.close()
+    assert _statuses(engine) == Counter(sent=2, pending=248)
 
 
 @ON_POSTGRESQL
