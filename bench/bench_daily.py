@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import usage
-from common import ROOT, fingerprint, run_digest
+from common import ROOT, SITE, fingerprint, run_digest
 
 TARGET = 1.3  # CPU of a large case / CPU of the small one
 ISSUE = date(2026, 6, 1)
@@ -143,11 +143,7 @@ def build(work: Path, *, articles: int, issues: int, files: int, seed: int = 7) 
         "\n".join(
             [
                 f'database_url = "{url}"',
-                'timezone = "UTC"',
-                'base_url = "https://news.digest-bench.net/daily"',
-                'from_address = "news@digest-bench.net"',
-                'postal_address = "Digest Bench Ltd, 12 Harbour Road, Leith"',
-                'unsubscribe_secret = "bench-secret-0123456789abcdef"',
+                *SITE,
                 f'seeds_dir = "{seeds}"',
                 f'outbox_dir = "{work / "outbox"}"',
                 f'subscribers_file = "{listing}"',

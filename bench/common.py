@@ -154,6 +154,17 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     sys.exit(f"smtp-sink at {SINK} does not listen on port {port}")
 
 
+# What every bench's digest.toml says of the site and its sender (a real send's pre-flight
+# refuses the examples' values).
+SITE = [
+    'timezone = "UTC"',
+    'base_url = "https://news.digest-bench.net/daily"',
+    'from_address = "news@digest-bench.net"',
+    'postal_address = "Digest Bench Ltd, 12 Harbour Road, Leith"',
+    'unsubscribe_secret = "bench-secret-0123456789abcdef"',
+]
+
+
 def send_config(path: Path, url: str, work: Path, port: int, *, workers: int = 1) -> Path:
     """A digest.toml at ``path`` sending the seeds' issue of 2019-01-01 from store ``url``
     to the relay on 127.0.0.1:``port`` in plain text, through ``workers`` senders."""
@@ -161,11 +172,7 @@ def send_config(path: Path, url: str, work: Path, port: int, *, workers: int = 1
         "\n".join(
             [
                 f'database_url = "{url}"',
-                'timezone = "UTC"',
-                'base_url = "https://news.digest-bench.net/daily"',
-                'from_address = "news@digest-bench.net"',
-                'postal_address = "Digest Bench Ltd, 12 Harbour Road, Leith"',
-                'unsubscribe_secret = "bench-secret-0123456789abcdef"',
+                *SITE,
                 f'seeds_dir = "{ROOT / "seeds"}"',
                 f'outbox_dir = "{work / "outbox"}"',
                 f'subscribers_file = "{work / "none.csv"}"',

@@ -559,21 +559,9 @@ def test_a_tag_rule_whose_name_has_no_letter_or_digit_is_refused(tmp_path: Path)
 def test_help_imports_nothing_heavy() -> None:
     """`digest --help` starts without the pipeline's libraries (bench/bench_startup.py
     times it): they load when a command first uses them."""
-    probe = (
-        "import sys\n"
-        "sys.argv = ['digest', '--help']\n"
-        "from digest.cli import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = {'sqlalchemy', 'pydantic', 'rich', 'trafilatura', 'feedgen', 'httpx', 'jinja2'}\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    heavy = {"sqlalchemy", "pydantic", "rich", "trafilatura", "feedgen", "httpx", "jinja2"}
+    _, loaded = modules_loaded_by(["--help"], heavy)
+    assert loaded == []
 
 
 def test_ingest_of_text_imports_no_sending_fetching_or_rendering(tmp_path: Path) -> None:
@@ -587,21 +575,30 @@ def test_ingest_of_text_imports_no_sending_fetching_or_rendering(tmp_path: Path)
     )
     config = tmp_path / "digest.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path / "d.db"}"\n', encoding="utf-8")
+    heavy = {"trafilatura", "feedgen", "feedparser", "httpx", "jinja2", "mjml"}
+    heavy |= {"email_validator", "dateparser", "lxml", "digest.smtp", "digest.deliver"}
+    heavy.add("sqlalchemy.dialects.postgresql")
+    output, loaded = modules_loaded_by(["--config", str(config), "ingest", str(tmp_path)], heavy)
+    assert "1 article from 1 of 1 files" in output
+    assert loaded == []
+
+
+def modules_loaded_by(args: list[str], heavy: set[str]) -> tuple[str, list[str]]:
+    """What `digest ARGS` printed in a fresh process, and which of ``heavy`` (modules, or
+    packages by their first name) it had imported by its end."""
     probe = (
         "import sys\n"
-        f"sys.argv = ['digest', '--config', {str(config)!r}, 'ingest', {str(tmp_path)!r}]\n"
+        f"sys.argv = ['digest', *{args!r}]\n"
         "from digest.cli import main\n"
         "try:\n"
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = {'trafilatura', 'feedgen', 'feedparser', 'httpx', 'jinja2', 'mjml',\n"
-        "         'email_validator', 'dateparser', 'lxml', 'digest.smtp', 'digest.deliver',\n"
-        "         'sqlalchemy.dialects.postgresql'}\n"
-        "print(sorted(heavy & {*sys.modules, *(m.split('.')[0] for m in sys.modules)}))\n"
+        f"heavy = {sorted(heavy)!r}\n"
+        "print(sorted(set(heavy) & {*sys.modules, *(m.split('.')[0] for m in sys.modules)}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert "1 article from 1 of 1 files" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    *output, loaded = done.stdout.strip().splitlines()
+    return "\n".join(output), json.loads(loaded.replace("'", '"'))
