@@ -1,12 +1,14 @@
 """A million subscribers: imported, then sent through 4 workers, with flat memory.
 
 On PostgreSQL (each size in a schema of its own), `digest subscribers import` of N rows,
-then a real `digest send --workers 4` of the seeds' issue to Postfix's smtp-sink (a fast C
-sink; unpack it from Debian's postfix package: see below), at N = 100,000 and 1,000,000.
+then `digest send --dry-run`, then a real `digest send --workers 4` of the seeds' issue to
+Postfix's smtp-sink (a fast C sink; unpack it from Debian's postfix package: see below), at
+N = 100,000 and 1,000,000.
 Each command is its own process: its CPU is user+sys of it and its workers; its memory the
 largest peak RSS of any one of them.
 
-Targets (issue 14): the send's memory flat (1M ≤ 1.2× the peak of 100k), every recipient
+Targets (issues 14, 15): the send's and the dry run's memory flat (1M ≤ 1.2× the peak of
+100k), every recipient
 sent once (the ledger holds N 'sent' rows); the import ≤ 120 s CPU at 1M.
 
     .venv/bin/python bench/bench_million.py            # 100k and 1M
@@ -53,6 +55,7 @@ def run_size(count: int, work: Path, port: int) -> dict[str, float]:
         figures: dict[str, float] = {}
         for step, args in (
             ("import", ("subscribers", "import", str(csv_file))),
+            ("dry", ("send", "--dry-run")),
             ("send", ("send",)),
         ):
             wall, cpu, own, workers, line = run_digest(config, *args)
@@ -87,15 +90,18 @@ def main() -> None:
         sink.terminate()
     small, big = (results[n] for n in sizes)
     flat = big["send_rss"] <= small["send_rss"] * RSS_FLAT
+    dry_flat = big["dry_rss"] <= small["dry_rss"] * RSS_FLAT
     complete = all(results[n]["sent"] == n for n in sizes)
     quick_import = args.quick or big["import_cpu"] <= IMPORT_CPU
     print(
         f"send memory {big['send_rss']:.0f} MB at {sizes[1]:,} against "
         f"{small['send_rss']:.0f} MB at {sizes[0]:,} ({big['send_rss'] / small['send_rss']:.2f}×): "
-        f"{'PASS' if flat else 'FAIL'}; every recipient sent: {'PASS' if complete else 'FAIL'}; "
+        f"{'PASS' if flat else 'FAIL'}; dry run {big['dry_rss'] / small['dry_rss']:.2f}×: "
+        f"{'PASS' if dry_flat else 'FAIL'}; "
+        f"every recipient sent: {'PASS' if complete else 'FAIL'}; "
         f"import {big['import_cpu']:.0f} s CPU: {'PASS' if quick_import else 'FAIL'}"
     )
-    sys.exit(0 if flat and complete and quick_import else 1)
+    sys.exit(0 if flat and dry_flat and complete and quick_import else 1)
 
 
 if __name__ == "__main__":
