@@ -403,11 +403,11 @@ def scan(
     """``discover``, walking each folder once (symlinked folders are not followed). A folder
     whose mtime is the one ``unchanged`` gives its ``store.folder_key`` has had no file
     added, removed or renamed since: its files are not listed (its subfolders still are
-    walked)."""
+    walked). Each file's inode is noted only with ``unchanged`` (a daily pass)."""
     found = Scan()
     for path in paths:
         if path.is_dir():
-            _walk(path, found, metadata_name, unchanged or {})
+            _walk(path, found, metadata_name, unchanged)
         elif path.is_file():
             found.files.append(path)
         elif path.exists():
@@ -422,7 +422,9 @@ def _name(entry: os.DirEntry[str]) -> str:
     return entry.name
 
 
-def _walk(folder: Path, found: Scan, metadata_name: str, unchanged: Mapping[str, int]) -> None:
+def _walk(
+    folder: Path, found: Scan, metadata_name: str, unchanged: Mapping[str, int] | None
+) -> None:
     """Depth first, each folder's entries by name: the order of ``sorted(rglob("*"))``."""
     name = str(folder)
     try:
@@ -433,7 +435,7 @@ def _walk(folder: Path, found: Scan, metadata_name: str, unchanged: Mapping[str,
         found.rejected.append(Rejected(name, f"cannot read folder: {exc.strerror or exc}"))
         return
     found.folders[name] = mtime if _time.time_ns() - mtime > RACY_NS else 0
-    if unchanged.get(folder_key(name)) == mtime:
+    if unchanged is not None and unchanged.get(folder_key(name)) == mtime:
         found.passed.add(name)
         entries = [e for e in entries if e.is_dir(follow_symlinks=False)]  # subfolders only
     for entry in sorted(entries, key=_name):
@@ -449,7 +451,8 @@ def _walk(folder: Path, found: Scan, metadata_name: str, unchanged: Mapping[str,
         if entry.is_file():
             if known or _sniffed(path):
                 found.files.append(path)
-                found.inodes[path] = entry.inode()
+                if unchanged is not None:  # a daily pass: it tells files by their inodes
+                    found.inodes[path] = entry.inode()
         elif known and not entry.is_dir():  # a FIFO, a device, a dangling or looping symlink
             found.rejected.append(Rejected(str(path), "not a regular file"))
 

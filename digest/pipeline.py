@@ -487,7 +487,7 @@ def ingest_sources(
     if settings.sources and not paths and not settings.seeds_dir.exists():
         seeds = []  # sources are configured: a seeds folder is no longer needed
     roots = list(paths or [*seeds, *(f.path for f in folders if f.path)])
-    marks = store.folder_marks(engine) if only_new else {}
+    marks = store.folder_marks(engine) if only_new else None
     found, missing, odd = _sources(paths, roots, settings.seeds_metadata, settings.seeds_dir, marks)
     files = found.files
     if only_new:
@@ -715,7 +715,7 @@ def _sources(
     roots: Sequence[Path],
     metadata_name: str,
     seeds_dir: Path,
-    marks: Mapping[str, int],
+    marks: Mapping[str, int] | None,
 ) -> tuple[ingest.Scan, tuple[ingest.Rejected, ...], tuple[ingest.Rejected, ...]]:
     """The source files under ``roots`` (the named ``paths``, else seeds_dir and the folders
     of ``[[sources]]``), not listing the folders unchanged since ``marks``; the roots that

@@ -180,7 +180,7 @@ def test_the_daily_pass_asks_for_folders_and_recent_files_by_key(
             files.append(path)
     store.mark_ingested(engine, files, now=NOW - timedelta(days=30))
     store.mark_ingested(engine, files[:5], now=NOW)
-    found = ingest.scan([tmp_path])
+    found = ingest.scan([tmp_path], unchanged={})
     store.mark_folders(engine, found.folders)
     listed = {str(tmp_path / "site3")}
     passed = set(found.folders) - listed
