@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -496,10 +497,14 @@ def stored_urls(engine: Engine, urls: Iterable[str]) -> set[str]:
     return found
 
 
-def unsent_since(engine: Engine, since: datetime) -> Iterator[Article]:
+def unsent_since(
+    engine: Engine, since: datetime, *, besides: datetime | None = None
+) -> Iterator[Article]:
     """The articles ingested since ``since`` that no issue has carried yet (which a later
     run may still clean better: ``revise``), by id, read ``_CHUNK`` at a time: a batch just
-    stored is all of them, and is not held at once."""
+    stored is all of them, and is not held at once. ``besides``: not those first stored at
+    that moment (a run's own batch, stored at its ``now``)."""
+    earlier = true() if besides is None else articles.c.ingested_at != utc_naive(besides)
     carried = select(issue_articles.c.article_id).where(
         issue_articles.c.article_id == articles.c.id
     )
@@ -512,6 +517,7 @@ def unsent_since(engine: Engine, since: datetime) -> Iterator[Article]:
                         select(articles)
                         .where(
                             articles.c.ingested_at >= utc_naive(since),
+                            earlier,
                             ~carried.exists(),
                             articles.c.id > after,
                         )

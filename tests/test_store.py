@@ -637,6 +637,18 @@ def test_a_first_batch_is_bounded_as_the_store_bounds_a_later_one(
     assert found["/first"] == found["/later"] == Evidence({3: 2, 4: 1, 7: 1, 9: 3})
 
 
+def test_unsent_since_leaves_out_a_batch_stored_at_the_moment_named(engine: Engine) -> None:
+    """A run cleaning its stored pages again reads back only those of earlier runs."""
+    later = NOW + timedelta(minutes=5)
+    first = make_article(title="First story here", origin="/s/a.txt")
+    second = make_article(title="Second story here", origin="/s/b.txt", paragraphs=STORY)
+    store.save(engine, [first], now=NOW)
+    store.save(engine, [second], now=later)
+    since = NOW - timedelta(days=1)
+    assert {a.id for a in store.unsent_since(engine, since)} == {first.id, second.id}
+    assert [a.id for a in store.unsent_since(engine, since, besides=later)] == [first.id]
+
+
 def test_revise_puts_new_text_under_the_same_id_unless_an_issue_carried_it(
     engine: Engine,
 ) -> None:
