@@ -23,6 +23,10 @@ _WORD = re.compile(r"[^\W_]+")
 _ASCII_WORD_BYTES = bytes(
     ord(chr(b).lower()) if chr(b).isalnum() and b < 128 else ord(" ") for b in range(256)
 )
+# The marks of English typography beyond ASCII (none of them a letter or digit): quotes,
+# dashes, the ellipsis, bullets, guillemets, ©, ®. Most non-ASCII lines of English pages hold
+# no other: blanked, the byte table reads them (half the time of ``_WORD``).
+_TYPOGRAPHIC = "’“”‘…—–•·►»«©®"
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Scripts written without spaces between words: Han and kana; Southeast Asian scripts.
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -79,9 +83,14 @@ def word_count(text: str) -> int:
 
 def words(text: str) -> list[str]:
     """The case-folded words of a line, without its punctuation."""
-    if text.isascii():  # most text: a byte table lower-cases letters and blanks the rest
-        return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
-    return _WORD.findall(text.casefold())
+    if not text.isascii():
+        for mark in _TYPOGRAPHIC:  # ends a word, as a space does
+            if mark in text:
+                text = text.replace(mark, " ")
+        if not text.isascii():
+            return _WORD.findall(text.casefold())
+    # most text: a byte table lower-cases letters and blanks the rest
+    return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
 
 
 # ---------------------------------------------------------------- timestamps

@@ -600,7 +600,8 @@ def _clean_again(
     done = {str(path) for path in read}
     stored: dict[Path, list[Article]] = {}
     hit: set[Path] = set()
-    for article in store.unsent_since(engine, now - timedelta(days=RECLEAN_DAYS)):
+    # This run's own articles are of files just read: not read back
+    for article in store.unsent_since(engine, now - timedelta(days=RECLEAN_DAYS), besides=now):
         name = _origin_file(article.origin)
         file = Path(name)
         chrome = newly.get(ingest.source_of(file, roots))

@@ -13,7 +13,6 @@ import itertools
 import marshal
 import re
 from collections.abc import Iterable
-from operator import attrgetter
 
 from digest import lines
 
@@ -122,10 +121,6 @@ class Unit:
 
 
 Page = tuple[Unit, ...]
-# What ``pack`` keeps of a unit: all but its memos, which are asked again after ``unpack``.
-_PACKED = tuple(name for name in Unit.__slots__ if not name.startswith("memo_"))
-_MEMOS = tuple(name for name in Unit.__slots__ if name.startswith("memo_"))
-_packed_values = attrgetter(*_PACKED)
 # (the lines of a post, the tag names its footer prints, the title its footer names)
 Post = tuple[list[Unit], list[str], str | None]
 # (tag names, the title a footer names) of a footer or archive head line
@@ -146,19 +141,23 @@ def prepare(text: str) -> Page:
 
 def pack(page: Page) -> bytes:
     """A prepared page as bytes, to set aside (on disk) and ``unpack`` later: cheaper by far
-    than preparing its text again."""
-    return marshal.dumps(tuple(_packed_values(unit) for unit in page))
+    than preparing its text again. Each unit's footer (``footer``) is kept too, answered here
+    if not yet asked: ``segments`` asks it of every line, before and after."""
+    return marshal.dumps(
+        tuple(
+            ((unit.key, unit.words, unit.terminal, unit.prose), unit.text, footer(unit))
+            for unit in page
+        )
+    )
 
 
 def unpack(data: bytes) -> Page:
-    """The page ``pack`` made, as ``prepare`` made it (its memos not yet asked)."""
+    """The page ``pack`` made, as ``prepare`` made it, its footers answered (its other memos
+    not yet asked)."""
     page = []
-    for values in marshal.loads(data):
-        unit = Unit.__new__(Unit)
-        for name, value in zip(_PACKED, values, strict=True):
-            setattr(unit, name, value)
-        for name in _MEMOS:
-            setattr(unit, name, UNASKED)
+    for facts, text, found in marshal.loads(data):
+        unit = Unit(text, facts)
+        unit.memo_footer = found
         page.append(unit)
     return tuple(page)
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -496,10 +497,14 @@ def stored_urls(engine: Engine, urls: Iterable[str]) -> set[str]:
     return found
 
 
-def unsent_since(engine: Engine, since: datetime) -> Iterator[Article]:
+def unsent_since(
+    engine: Engine, since: datetime, *, besides: datetime | None = None
+) -> Iterator[Article]:
     """The articles ingested since ``since`` that no issue has carried yet (which a later
     run may still clean better: ``revise``), by id, read ``_CHUNK`` at a time: a batch just
-    stored is all of them, and is not held at once."""
+    stored is all of them, and is not held at once. ``besides``: not those first stored at
+    that moment (a run's own batch, stored at its ``now``)."""
+    earlier = true() if besides is None else articles.c.ingested_at != utc_naive(besides)
     carried = select(issue_articles.c.article_id).where(
         issue_articles.c.article_id == articles.c.id
     )
@@ -512,6 +517,7 @@ def unsent_since(engine: Engine, since: datetime) -> Iterator[Article]:
                         select(articles)
                         .where(
                             articles.c.ingested_at >= utc_naive(since),
+                            earlier,
                             ~carried.exists(),
                             articles.c.id > after,
                         )
@@ -595,12 +601,15 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                 source_key = _hash(source)
                 mine = line_evidence.c.source_key == source_key
                 first = conn.execute(select(line_evidence.c.kind).where(mine).limit(1)).first()
-                rows = itertools.chain(
+                rows: Iterator[tuple[Any, ...]] = itertools.chain(
                     ((source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()),
                     ((source_key, _POST, k, 0, stamp) for k in evidence.posts),
                 )
+                statement = upsert
+                if first is None:  # a first batch: bounded here, not inserted to be deleted
+                    rows, statement = iter(_within_bound(list(rows))), insert(line_evidence)
                 while chunk := list(itertools.islice(rows, _EVIDENCE_CHUNK)):  # a chunk at a time
-                    _driver_many(conn, upsert, _EVIDENCE_COLUMNS, chunk)
+                    _driver_many(conn, statement, _EVIDENCE_COLUMNS, chunk)
                 conn.execute(
                     delete(evidence_sources).where(evidence_sources.c.source_key == source_key)
                 )
@@ -609,13 +618,31 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                         source_key=source_key, name=source, updated_at=seen
                     )
                 )
-                cutoff = seen - timedelta(days=EVIDENCE_DAYS)
-                _bound_evidence(conn, source_key, cutoff, aged=first is not None)
+                if first is not None:  # a first batch's rows are bounded already
+                    cutoff = seen - timedelta(days=EVIDENCE_DAYS)
+                    _bound_evidence(conn, source_key, cutoff)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot write to the database: {reason(exc)}") from exc
 
 
 _EVIDENCE_COLUMNS = ("source_key", "kind", "key", "stories", "seen")
+# The order in which a source's evidence past EVIDENCE_KEYS goes, first to last: the fewest
+# stories, seen longest ago, then (a tie) lines before posts and by key, so that which keys
+# are kept never depends on the database.
+_EVIDENCE_DOOM = tuple(line_evidence.c[name] for name in ("stories", "seen", "kind", "key"))
+_doom_order = operator.itemgetter(3, 4, 1, 2)  # the same, of an _EVIDENCE_COLUMNS row
+
+
+def _within_bound(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A first batch's evidence rows (``_EVIDENCE_COLUMNS``) kept to ``EVIDENCE_KEYS``, as
+    ``_bound_evidence`` would keep them, in their order."""
+    if len(rows) <= EVIDENCE_KEYS:
+        return rows
+    doomed = sorted(range(len(rows)), key=lambda n: _doom_order(rows[n]))
+    gone = set(doomed[: len(rows) - EVIDENCE_KEYS])
+    return [row for n, row in enumerate(rows) if n not in gone]
+
+
 _EVIDENCE_CHUNK = 10_000  # evidence rows handed to the driver at once
 
 
@@ -669,20 +696,19 @@ def _bound_value(conn: Connection, column: Any, value: Any) -> Any:
     return process(value) if process is not None else value
 
 
-def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime, *, aged: bool) -> None:
-    """Keys of one source unseen since ``cutoff`` go (when it had keys before this batch:
-    ``aged``; the batch's own were all seen now); then, past ``EVIDENCE_KEYS``, those in the
-    fewest stories and seen longest ago."""
+def _bound_evidence(conn: Connection, source_key: str, cutoff: datetime) -> None:
+    """Keys of one source with evidence from before this batch unseen since ``cutoff`` go
+    (the batch's own were all seen now); then, past ``EVIDENCE_KEYS``, those first in
+    ``_EVIDENCE_DOOM``."""
     mine = line_evidence.c.source_key == source_key
-    if aged:
-        conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
+    conn.execute(delete(line_evidence).where(mine, line_evidence.c.seen < cutoff))
     count = conn.execute(select(func.count()).select_from(line_evidence).where(mine)).scalar_one()
     if count <= EVIDENCE_KEYS:
         return
     doomed = (
         select(line_evidence.c.kind, line_evidence.c.key)
         .where(mine)
-        .order_by(line_evidence.c.stories, line_evidence.c.seen)
+        .order_by(*_EVIDENCE_DOOM)
         .limit(count - EVIDENCE_KEYS)
     )  # deleted in one statement: the database picks and drops them, none read out
     conn.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from digest.lines import (
@@ -52,6 +54,20 @@ def test_an_author_particle_is_matched_in_any_case_a_name_link_as_printed() -> N
 def test_words_are_case_folded_without_punctuation() -> None:
     assert words("Council Dims the Quay-Lamps!") == ["council", "dims", "the", "quay", "lamps"]
     assert words("— ... —") == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "“Don’t,” she said — and left…",
+        "► Résumé « Straße » © 2012 ‘ÉTÉ’",
+        "Ünïcödé – ΣΊΣΥΦΟΣ • 東京 · ﬁne",
+        "plain_snake_case and ® marks",
+    ],
+)
+def test_words_of_a_line_with_typographic_marks_are_those_of_the_pattern(line: str) -> None:
+    """Typographic marks blanked to read a line as ASCII give its words as the pattern does."""
+    assert words(line) == re.findall(r"[^\W_]+", line.casefold())
 
 
 @pytest.mark.parametrize(

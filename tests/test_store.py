@@ -620,7 +620,33 @@ def test_evidence_is_bounded_old_keys_age_out_then_the_least_seen(
     kept = store.load_evidence(engine, ["/s"])["/s"].lines
     # 1 was not seen for EVIDENCE_DAYS; of the five left, one of the seen-once keys goes
     assert 1 not in kept and len(kept) == 4
-    assert {4, 5} <= set(kept) and kept[4] == 3
+    assert kept == {3: 1, 4: 3, 5: 2, 6: 1}  # of the seen-once keys, the lowest (a tie)
+
+
+def test_a_first_batch_is_bounded_as_the_store_bounds_a_later_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source's first evidence is cut to the bound before it is stored; the keys kept are
+    those the store keeps of a source it had evidence of, ties and all."""
+    monkeypatch.setattr(store, "EVIDENCE_KEYS", 4)
+    old = NOW - timedelta(days=store.EVIDENCE_DAYS + 1)
+    store.add_evidence(engine, {"/later": Evidence({99: 1})}, now=old)  # aged out below
+    batch = Evidence({7: 1, 3: 2, 5: 0, 1: 1, 4: 1, 9: 3}, frozenset({20, 10}))
+    store.add_evidence(engine, {"/first": batch, "/later": batch}, now=NOW)
+    found = store.load_evidence(engine, ["/first", "/later"])
+    assert found["/first"] == found["/later"] == Evidence({3: 2, 4: 1, 7: 1, 9: 3})
+
+
+def test_unsent_since_leaves_out_a_batch_stored_at_the_moment_named(engine: Engine) -> None:
+    """A run cleaning its stored pages again reads back only those of earlier runs."""
+    later = NOW + timedelta(minutes=5)
+    first = make_article(title="First story here", origin="/s/a.txt")
+    second = make_article(title="Second story here", origin="/s/b.txt", paragraphs=STORY)
+    store.save(engine, [first], now=NOW)
+    store.save(engine, [second], now=later)
+    since = NOW - timedelta(days=1)
+    assert {a.id for a in store.unsent_since(engine, since)} == {first.id, second.id}
+    assert [a.id for a in store.unsent_since(engine, since, besides=later)] == [first.id]
 
 
 def test_revise_puts_new_text_under_the_same_id_unless_an_issue_carried_it(
