@@ -13,6 +13,7 @@ written again, down to the article it cannot hold, which is refused alone
 from __future__ import annotations
 
 import hashlib
+import heapq
 import importlib
 import itertools
 import operator
@@ -607,7 +608,7 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                 )
                 statement = upsert
                 if first is None:  # a first batch: bounded here, not inserted to be deleted
-                    rows, statement = iter(_within_bound(list(rows))), insert(line_evidence)
+                    rows, statement = iter(_within_bound(rows)), insert(line_evidence)
                 while chunk := list(itertools.islice(rows, _EVIDENCE_CHUNK)):  # a chunk at a time
                     _driver_many(conn, statement, _EVIDENCE_COLUMNS, chunk)
                 conn.execute(
@@ -633,14 +634,17 @@ _EVIDENCE_DOOM = tuple(line_evidence.c[name] for name in ("stories", "seen", "ki
 _doom_order = operator.itemgetter(3, 4, 1, 2)  # the same, of an _EVIDENCE_COLUMNS row
 
 
-def _within_bound(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _within_bound(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """A first batch's evidence rows (``_EVIDENCE_COLUMNS``) kept to ``EVIDENCE_KEYS``, as
-    ``_bound_evidence`` would keep them, in their order."""
-    if len(rows) <= EVIDENCE_KEYS:
-        return rows
-    doomed = sorted(range(len(rows)), key=lambda n: _doom_order(rows[n]))
-    gone = set(doomed[: len(rows) - EVIDENCE_KEYS])
-    return [row for n, row in enumerate(rows) if n not in gone]
+    ``_bound_evidence`` would keep them, in their order: read through once, holding no
+    more than the rows kept (the doom order is total: a source's keys are distinct)."""
+    kept = heapq.nlargest(EVIDENCE_KEYS, enumerate(rows), key=_doom_of_numbered)
+    kept.sort(key=operator.itemgetter(0))
+    return [row for _, row in kept]
+
+
+def _doom_of_numbered(item: tuple[int, tuple[Any, ...]]) -> tuple[Any, ...]:
+    return _doom_order(item[1])  # type: ignore[no-any-return]
 
 
 _EVIDENCE_CHUNK = 10_000  # evidence rows handed to the driver at once
