@@ -47,6 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.util import ClauseAdapter
 
 from digest.db import ANALYZE_AFTER, SQLITE_SYNCHRONOUS, analyze, reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
@@ -758,39 +759,13 @@ class Ledger:
 
     def _claim(self, size: int) -> list[Claimed]:
         now = self._db_now()
-        columns = (sends.c.email, sends.c.tags, sends.c.error)
-        order = (sends.c.tags, sends.c.email)
         with self._engine.begin() as conn:
-            rows: list[Row[Any, Any, Any]] = list(
-                conn.execute(
-                    select(*columns)
-                    .where(self._key, sends.c.status == "claimed", self._over(conn, now))
-                    .order_by(*order)
-                    .limit(size)
-                    .with_for_update(skip_locked=True)
-                ).all()
-            )
+            rows = self._take(conn, size, now, sends.c.status == "claimed", self._over(conn, now))
             if len(rows) < size:
-                rows += conn.execute(
-                    select(*columns)
-                    .where(self._key, sends.c.status == "pending")
-                    .order_by(*order)
-                    .limit(size - len(rows))
-                    .with_for_update(skip_locked=True)
-                ).all()
+                rows += self._take(conn, size - len(rows), now, sends.c.status == "pending")
             if not rows:
                 return []
             emails = [r.email for r in rows]
-            conn.execute(
-                update(sends)
-                .where(self._key, sends.c.email.in_(emails))
-                .values(
-                    status="claimed",
-                    claimed_by=self.name,
-                    lease_until=now + timedelta(seconds=self.lease),
-                    updated_at=self._now,
-                )
-            )
             current = dict(
                 conn.execute(
                     select(subscriber_table.c.email, subscriber_table.c.tags).where(
@@ -810,6 +785,35 @@ class Ledger:
             for r in rows
         ]
         return sorted(found, key=lambda c: (sorted(c.tags), c.email))
+
+    def _take(
+        self, conn: Connection, size: int, now: datetime, *which: ColumnElement[bool]
+    ) -> list[Row[Any]]:
+        """Claim up to ``size`` rows of ``which`` in (tags, email) order, skipping rows others
+        are claiming, in one statement."""
+        queued = sends.alias("queued")  # the rows picked, apart from the rows updated
+        on_queued = ClauseAdapter(queued).traverse
+        picked = (
+            select(queued.c.email)
+            .where(on_queued(self._key), *(on_queued(w) for w in which))
+            .order_by(queued.c.tags, queued.c.email)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+            .cte("picked")  # locked and taken once, whatever plan the update gets
+        )
+        return list(
+            conn.execute(
+                update(sends)
+                .where(self._key, sends.c.email.in_(select(picked.c.email)))
+                .values(
+                    status="claimed",
+                    claimed_by=self.name,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    updated_at=self._now,
+                )
+                .returning(sends.c.email, sends.c.tags, sends.c.error)
+            ).all()
+        )
 
     def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool]:
         """Which claims of others are over: all on SQLite (one sender), else those whose
