@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import select as select_module
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby, islice
+from itertools import count, groupby, islice
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -43,7 +45,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.util import ClauseAdapter
 
 from digest.db import ANALYZE_AFTER, SQLITE_SYNCHRONOUS, analyze, reason, utc_naive
 from digest.errors import DeliveryError, PermanentSendError, TransientSendError
@@ -67,6 +71,7 @@ _GIVE_UP_AFTER = 3  # recipients in a row whose retries all failed: the server i
 _SAME_REFUSALS = 3
 _MAILBOX_CLASS = re.compile(r"^\d{3}[ -]5\.[12]\.\d{1,3}\b")
 _ANGLE = re.compile(r"<[^>]*>")
+_MARK_NAMES = count()  # each Ledger's own name for its prepared mark (PostgreSQL)
 
 
 class Sender(Protocol):
@@ -82,6 +87,17 @@ class VariantAware(Protocol):
     """A sender that wants to know where each variant's run of recipients starts."""
 
     def begin_variant(self, tags: frozenset[str], articles: int) -> None: ...
+
+
+@runtime_checkable
+class ConfirmAware(Protocol):
+    """A sender that calls ``confirm()`` at the last moment before a message is the relay's
+    (SMTP: before the final dot) and hands nothing over when it raises, so the ledger's mark
+    of the message before is confirmed while this one's envelope travels."""
+
+    def send_confirmed(
+        self, sender: str, recipient: str, message: bytes, confirm: Callable[[], None]
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +562,12 @@ class _Run:
     # (address, reply, reply without the address) of the last refusals, none taken between
     refusals: list[tuple[str, str, str]] = field(default_factory=list)
     second_try: bool = False  # the recipient now sent was left deferred by an earlier run
+    # sender.send_confirmed, when it has one (asked once: a Protocol check costs 10 µs)
+    confirming: Callable[[str, str, bytes, Callable[[], None]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sender, ConfirmAware):
+            self.confirming = self.sender.send_confirmed
 
     def send(self, template: Template, email: str, tags: frozenset[str]) -> None:
         """One recipient: hand-off with retries, then its ledger row."""
@@ -553,9 +575,15 @@ class _Run:
         for attempt in range(1, self.retries + 2):
             try:
                 message = template.fill(email)
-                if self.ledger is not None:
+                if self.ledger is None:
+                    self.sender.send(template.envelope_from, email, message)
+                elif self.confirming is not None:
                     self.ledger.keep_alive()
-                self.sender.send(template.envelope_from, email, message)
+                    self.confirming(template.envelope_from, email, message, self.ledger.confirm)
+                else:
+                    self.ledger.keep_alive()
+                    self.ledger.confirm()
+                    self.sender.send(template.envelope_from, email, message)
             except PermanentSendError as exc:
                 report.failed_count += 1
                 self.given_up_in_a_row = 0
@@ -674,9 +702,15 @@ class Ledger:
         self._renew_at = 0.0
         self._base: tuple[datetime, float] | None = None  # the database's time, and ours then
         self._marks: Connection | None = None  # the marks' own session (``_marking``)
-        self._cursor: Any = None  # its driver's cursor
+        self._cursor: Any = None  # its driver's cursor (SQLite), or libpq's connection
+        self._postgres = engine.dialect.name == "postgresql"
+        self._flight: tuple[str, Any] | None = None  # a mark written, its result not read
         # A mark is one statement, compiled once and run by the driver on a session in
-        # autocommit: one round trip to the database a recipient, no COMMIT after it.
+        # autocommit: one round trip to the database a recipient, no COMMIT after it. On
+        # PostgreSQL it is a prepared statement of libpq's, its parameters as text.
+        dialect: Any = engine.dialect
+        if self._postgres:  # $1, $2 … as libpq takes them
+            dialect = cast(Any, postgresql.psycopg).dialect(paramstyle="numeric_dollar")
         mark_row = (
             update(sends)
             .where(
@@ -691,9 +725,11 @@ class Ledger:
                 updated_at=bindparam("m_at", type_=sends.c.updated_at.type),
                 lease_until=null(),
             )
-            .compile(dialect=engine.dialect)
+            .compile(dialect=dialect)
         )
         self._mark_sql = mark_row.string
+        self._mark_name = f"digest_mark_{next(_MARK_NAMES)}".encode()
+        self._encoding = "utf-8"  # the marks' session's (PostgreSQL)
         self._mark_order = mark_row.positiontup if mark_row.positional else None
         self._mark_binds = {
             name: bind.type.bind_processor(engine.dialect) for name, bind in mark_row.binds.items()
@@ -715,6 +751,7 @@ class Ledger:
     def claim(self, size: int) -> list[Claimed]:
         """Up to ``size`` rows to send, in (tags, email) order: claims left by dead senders or
         run out first, then pending rows; rows other senders are claiming are skipped."""
+        self.confirm()
         started = self._clock()
         try:
             rows = _again_on_disconnect(lambda: self._claim(size))
@@ -726,39 +763,13 @@ class Ledger:
 
     def _claim(self, size: int) -> list[Claimed]:
         now = self._db_now()
-        columns = (sends.c.email, sends.c.tags, sends.c.error)
-        order = (sends.c.tags, sends.c.email)
         with self._engine.begin() as conn:
-            rows: list[Row[Any, Any, Any]] = list(
-                conn.execute(
-                    select(*columns)
-                    .where(self._key, sends.c.status == "claimed", self._over(conn, now))
-                    .order_by(*order)
-                    .limit(size)
-                    .with_for_update(skip_locked=True)
-                ).all()
-            )
+            rows = self._take(conn, size, now, sends.c.status == "claimed", self._over(conn, now))
             if len(rows) < size:
-                rows += conn.execute(
-                    select(*columns)
-                    .where(self._key, sends.c.status == "pending")
-                    .order_by(*order)
-                    .limit(size - len(rows))
-                    .with_for_update(skip_locked=True)
-                ).all()
+                rows += self._take(conn, size - len(rows), now, sends.c.status == "pending")
             if not rows:
                 return []
             emails = [r.email for r in rows]
-            conn.execute(
-                update(sends)
-                .where(self._key, sends.c.email.in_(emails))
-                .values(
-                    status="claimed",
-                    claimed_by=self.name,
-                    lease_until=now + timedelta(seconds=self.lease),
-                    updated_at=self._now,
-                )
-            )
             current = dict(
                 conn.execute(
                     select(subscriber_table.c.email, subscriber_table.c.tags).where(
@@ -778,6 +789,35 @@ class Ledger:
             for r in rows
         ]
         return sorted(found, key=lambda c: (sorted(c.tags), c.email))
+
+    def _take(
+        self, conn: Connection, size: int, now: datetime, *which: ColumnElement[bool]
+    ) -> list[Row[Any]]:
+        """Claim up to ``size`` rows of ``which`` in (tags, email) order, skipping rows others
+        are claiming, in one statement."""
+        queued = sends.alias("queued")  # the rows picked, apart from the rows updated
+        on_queued = ClauseAdapter(queued).traverse
+        picked = (
+            select(queued.c.email)
+            .where(on_queued(self._key), *(on_queued(w) for w in which))
+            .order_by(queued.c.tags, queued.c.email)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+            .cte("picked")  # locked and taken once, whatever plan the update gets
+        )
+        return list(
+            conn.execute(
+                update(sends)
+                .where(self._key, sends.c.email.in_(select(picked.c.email)))
+                .values(
+                    status="claimed",
+                    claimed_by=self.name,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    updated_at=self._now,
+                )
+                .returning(sends.c.email, sends.c.tags, sends.c.error)
+            ).all()
+        )
 
     def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool]:
         """Which claims of others are over: all on SQLite (one sender), else those whose
@@ -805,6 +845,7 @@ class Ledger:
         sender holds one (the issue is done, bar what failed)."""
         if self._exclusive:
             return None
+        self.confirm()
         try:
             with self._engine.connect() as conn:
                 now = self._db_now()
@@ -825,6 +866,7 @@ class Ledger:
         at = self._clock()
         if at < self._renew_at:
             return
+        self.confirm()
         if self._still_locked is not None and not self._still_locked():
             raise DeliveryError(
                 "delivery stopped: the send lock was lost (its database session ended) and "
@@ -859,12 +901,16 @@ class Ledger:
         self._renew_at = at + self.lease / 3
 
     def release_all(self) -> None:
-        """Give back every row this sender holds unmarked (it stops): pending again."""
+        """Give back every row this sender holds unmarked (it stops): pending again, but for
+        the mark in flight, if the database wrote it."""
+        with suppress(DeliveryError):  # not written, or not known to be: sent again
+            self.confirm()
         self.release(sorted(self._held))
 
     def release(self, emails: list[str], *, drop: bool = False) -> None:
         """Give back rows this sender claimed and never tried: pending again, or with
         ``drop`` no row at all (the subscriber left, or their tags match no article)."""
+        self.confirm()
         mine = [e for e in emails if e in self._held]
         if not mine:
             return
@@ -887,14 +933,38 @@ class Ledger:
         self._held.difference_update(mine)
 
     def mark(self, email: str, status: str, attempts: int, error: str | None) -> None:
-        """Record the outcome of one recipient, in its own transaction (committed at once);
-        raises DeliveryError when the row is no longer this sender's."""
+        """Record the outcome of one recipient, in its own transaction (committed by
+        itself); raises DeliveryError when the row is no longer this sender's. On PostgreSQL
+        the mark is written to the database and its result read later, by ``confirm`` (which
+        the sender calls before its next hand-off, and every other step of the ledger
+        first): a mark written is the database's to commit even if this process dies."""
+        self.confirm()
+        args = self._mark_args(email, status, attempts, error)
+        if not self._postgres:
+            self._finish(email, lambda: self._run_mark(args))
+            return
         try:
-            done = _again_on_disconnect(lambda: self._mark(email, status, attempts, error))
+            _again_on_disconnect(lambda: self._send_mark(args))
         except SQLAlchemyError as exc:
-            raise DeliveryError(
-                f"cannot record the send to {email} in the ledger: {reason(exc)}"
-            ) from exc
+            raise self._unrecorded(email, exc) from exc
+        self._flight = (email, args)
+
+    def confirm(self) -> None:
+        """Wait for the mark in flight (none on SQLite); raises DeliveryError as ``mark``
+        does. A session the database dropped meanwhile is replaced, and the mark, which
+        writes the same row the same way, runs once more on the new one."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            email, args = flight
+            self._finish(email, self._read_mark, lambda: self._run_mark(args))
+
+    def _finish(
+        self, email: str, step: Callable[[], bool], again: Callable[[], bool] | None = None
+    ) -> None:
+        try:
+            done = _again_on_disconnect(step, again)
+        except SQLAlchemyError as exc:
+            raise self._unrecorded(email, exc) from exc
         self._held.discard(email)
         if not done:
             raise DeliveryError(
@@ -902,8 +972,10 @@ class Ledger:
                 "after this one's lease ran out (that recipient may get the issue twice)"
             )
 
-    def _mark(self, email: str, status: str, attempts: int, error: str | None) -> bool:
-        conn = self._marking()
+    def _unrecorded(self, email: str, exc: SQLAlchemyError) -> DeliveryError:
+        return DeliveryError(f"cannot record the send to {email} in the ledger: {reason(exc)}")
+
+    def _mark_args(self, email: str, status: str, attempts: int, error: str | None) -> Any:
         values = self._mark_fixed | self._bound(
             m_email=email,
             m_status=status,
@@ -911,15 +983,58 @@ class Ledger:
             m_error=error[:1000] if error else None,
         )
         order = self._mark_order
-        args = values if order is None else tuple(values[n] for n in order)
-        try:
+        return values if order is None else tuple(values[n] for n in order)
+
+    def _run_mark(self, args: Any) -> bool:
+        """One mark, its result awaited."""
+        if self._postgres:
+            self._send_mark(args)
+            return self._read_mark()
+        conn = self._marking()
+        with self._driver_call(conn, args):
             self._cursor.execute(self._mark_sql, args)
+        return bool(self._cursor.rowcount)
+
+    def _send_mark(self, args: Any) -> None:
+        """Write one mark to the database's socket (PostgreSQL), not waiting for its result."""
+        conn = self._marking()
+        pgconn = self._cursor
+        text_args = [None if v is None else _as_text(v, self._encoding) for v in args]
+        with self._driver_call(conn, args):
+            pgconn.send_query_prepared(self._mark_name, text_args)
+            while pgconn.flush():
+                select_module.select([], [pgconn.socket], [])
+
+    def _read_mark(self) -> bool:
+        """The result of the mark written last: whether it wrote its row."""
+        conn = self._marking()
+        pgconn = self._cursor
+        results = []
+        with self._driver_call(conn, None):
+            while True:
+                pgconn.consume_input()
+                while pgconn.is_busy():
+                    select_module.select([pgconn.socket], [], [])
+                    pgconn.consume_input()
+                result = pgconn.get_result()
+                if result is None:
+                    break
+                results.append(result)
+            for result in results:
+                if result.status != _pq().ExecStatus.COMMAND_OK:
+                    raise _pg_errors().error_from_result(result, encoding=self._encoding)
+        return any(int(r.command_tuples or 0) for r in results)
+
+    @contextmanager
+    def _driver_call(self, conn: Connection, args: Any) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy's; the session dropped on Ctrl-C mid-call."""
+        try:
+            yield
         except Exception as exc:
             raise self._driver_error(conn, exc, args) from exc
         except BaseException:
             conn.invalidate()  # Ctrl-C mid-statement: the session's state is unknown
             raise
-        return bool(self._cursor.rowcount)
 
     def _driver_error(self, conn: Connection, exc: Exception, args: Any) -> Exception:
         """The driver's error as SQLAlchemy raises it (the session invalidated when the
@@ -928,7 +1043,8 @@ class Ledger:
         error = dialect.loaded_dbapi.Error
         if not isinstance(exc, error):
             return exc
-        gone = dialect.is_disconnect(exc, conn.connection.driver_connection, self._cursor)
+        driver = conn.connection.driver_connection
+        gone = dialect.is_disconnect(exc, driver, None if self._postgres else self._cursor)
         if gone:
             conn.invalidate(exc)
         return DBAPIError.instance(
@@ -956,42 +1072,75 @@ class Ledger:
         if conn is not None:
             conn.close()
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if self._engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
-        else:
+        driver = cast(Any, conn.connection.driver_connection)
+        if self._postgres:
             conn.exec_driver_sql("SET synchronous_commit = off")
-        # The marks go to the driver's own cursor: SQLAlchemy's execution of a statement
-        # costs more than the statement (20 µs a mark on PostgreSQL, of 35).
-        self._cursor = cast(Any, conn.connection.driver_connection).cursor()
+            # The marks go to libpq itself, written without waiting (``mark``): psycopg's
+            # cursor waits for each result, and costs more than the statement.
+            self._cursor = driver.pgconn
+            self._encoding = driver.info.encoding
+            with self._driver_call(conn, None):
+                done = self._cursor.prepare(self._mark_name, self._mark_sql.encode())
+                if done.status != _pq().ExecStatus.COMMAND_OK:
+                    raise _pg_errors().error_from_result(done, encoding=self._encoding)
+        else:
+            conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+            # The marks go to the driver's own cursor: SQLAlchemy's execution of a statement
+            # costs more than the statement.
+            self._cursor = driver.cursor()
         self._marks = conn
         return conn
 
     def close(self) -> None:
-        """Give the marks' session back, as the pool's others are."""
+        """Give the marks' session back, as the pool's others are (the mark in flight read
+        first; its failure is left to the lease, as a row this sender holds)."""
+        with suppress(DeliveryError):
+            self.confirm()
         conn, self._marks = self._marks, None
         if conn is None:
             return
         try:
             if not conn.invalidated:
-                if self._engine.dialect.name == "sqlite":
-                    conn.exec_driver_sql(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
-                else:
+                if self._postgres:
+                    conn.exec_driver_sql(f"DEALLOCATE {self._mark_name.decode()}")
                     conn.exec_driver_sql("RESET synchronous_commit")
+                else:
+                    conn.exec_driver_sql(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
         except SQLAlchemyError:
             conn.invalidate()
         finally:
             conn.close()
 
 
-def _again_on_disconnect(step: Callable[[], _T]) -> _T:
-    """``step()``, once more on a new connection when the database dropped the first (a
-    terminated session, a failover): each step is one transaction, safe to run again."""
+def _again_on_disconnect(step: Callable[[], _T], again: Callable[[], _T] | None = None) -> _T:
+    """``step()``, once more (or ``again()``) on a new connection when the database dropped
+    the first (a terminated session, a failover): each step is one transaction, safe to run
+    again."""
     try:
         return step()
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    return step()
+    return (again or step)()
+
+
+def _as_text(value: object, encoding: str) -> bytes:
+    """A mark's parameter in libpq's text format."""
+    if isinstance(value, datetime):
+        return value.isoformat(" ").encode()
+    return str(value).encode(encoding)
+
+
+def _pq() -> Any:
+    import psycopg.pq
+
+    return psycopg.pq
+
+
+def _pg_errors() -> Any:
+    import psycopg.errors
+
+    return psycopg.errors
 
 
 def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:

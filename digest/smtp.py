@@ -10,6 +10,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -65,7 +66,18 @@ class SmtpSender:
         self._from: tuple[str, str] = ("", "")  # the last sender, and its quoted form
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
-        """One message to one recipient; 4xx and lost connections are transient, 5xx not.
+        """One message to one recipient; 4xx and lost connections are transient, 5xx not."""
+        self.send_confirmed(sender, recipient, message, None)
+
+    def send_confirmed(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        confirm: Callable[[], None] | None,
+    ) -> None:
+        """``send``, calling ``confirm()`` once the relay is ready for the message and before
+        its final dot: when it raises, the connection is dropped and nothing handed over.
 
         The SMTP transaction is spelled out (not smtplib's sendmail) so that each reply is
         judged where it comes (a 4xx to MAIL FROM is a busy server, not a bad sender), and to
@@ -81,6 +93,12 @@ class SmtpSender:
                 self._envelope_pipelined(conn, sender, recipient, options)
             else:
                 self._envelope(conn, sender, recipient, options)
+            if confirm is not None:
+                try:
+                    confirm()
+                except BaseException:
+                    self._drop()  # amid DATA: a QUIT now would be read as message text
+                    raise
             conn.send(_data(message))
             sent_dot = True
             if conn.sock is not None:

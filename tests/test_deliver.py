@@ -351,10 +351,10 @@ def test_crash_while_claiming_a_batch_claims_nothing_of_it(engine: Engine, tmp_p
 
     def crash_on_second_claim(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         nonlocal claims
-        if not statement.lstrip().startswith("UPDATE sends SET status"):
+        if not statement.lstrip().startswith("WITH picked"):  # a claim takes its rows
             return
-        status = params.get("status") if isinstance(params, dict) else params[0]  # SET status=
-        if status == "claimed":
+        values = list(params.values() if isinstance(params, dict) else params)
+        if "pending" in values:  # the take of pending rows (not of claims run out)
             claims += 1
             if claims == 2:
                 raise KeyboardInterrupt

@@ -31,11 +31,12 @@ LARGE.add("ingested_files")  # scanned_folders is read whole: a row per folder, 
 
 @contextmanager
 def captured(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The SELECT statements ``engine`` sends inside the block, with their parameters."""
+    """The SELECT statements ``engine`` sends inside the block (and those that start with
+    one, in a WITH), with their parameters."""
     seen: list[tuple[str, Any]] = []
 
     def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             seen.append((statement, params))
 
     event.listen(engine, "before_cursor_execute", keep)

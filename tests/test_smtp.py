@@ -220,6 +220,29 @@ def test_refusals_reset_the_transaction_and_keep_the_connection(mailbox: Mailbox
     assert mailbox.handler.rsets >= 2 and mailbox.handler.sessions == 1
 
 
+def test_a_confirmation_that_fails_before_the_final_dot_hands_nothing_over(
+    mailbox: Mailbox,
+) -> None:
+    """send_confirmed calls back once the relay waits for the message (the ledger's mark of
+    the one before is confirmed meanwhile); when that raises, the message is not the relay's."""
+    calls: list[int] = []
+
+    def fails() -> None:
+        calls.append(mailbox.handler.sessions)
+        raise DeliveryError("cannot record the send to ada@example.org in the ledger")
+
+    sender = mailbox.sender()
+    with pytest.raises(DeliveryError, match="cannot record the send"):
+        sender.send_confirmed("digest@example.org", "bob@example.org", MESSAGE, fails)
+    sender.send_confirmed("digest@example.org", "cy@example.org", MESSAGE, lambda: calls.append(0))
+    sender.close()
+    assert calls == [1, 0]
+    assert mailbox.handler.counts() == Counter(["cy@example.org"])
+    assert (
+        mailbox.handler.sessions == 2
+    )  # the first dropped amid DATA, not QUIT (read as message text)
+
+
 def test_slow_reply_after_data_is_waited_for(mailbox: Mailbox) -> None:
     """The server has the message once it has the final dot: a timeout there would send it
     again, so that one reply is waited for as long as RFC 5321 says (10 minutes)."""

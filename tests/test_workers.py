@@ -100,8 +100,9 @@ def test_a_live_claim_is_never_handed_to_another_sender(engine: Engine, tmp_path
     first_clock.at += 11  # a third of its lease: the first renews, and finds its rows gone
     with pytest.raises(DeliveryError, match="199 of this sender's claimed recipients were taken"):
         first.keep_alive()
+    first.mark(mine[1].email, "sent", 1, None)  # written; its result is read next
     with pytest.raises(DeliveryError, match="taken over by another sender"):
-        first.mark(mine[1].email, "sent", 1, None)
+        first.confirm()
     assert _statuses(engine) == Counter(sent=1, claimed=249)
     first.close()  # its marks' session, back to the pool before the engine goes
 
@@ -116,9 +117,43 @@ def test_a_mark_whose_session_was_terminated_is_written_on_a_new_one(
     ledger = _ledger(engine, issue_id, Clock())
     first, second = ledger.claim(2)
     ledger.mark(first.email, "sent", 1, None)
+    ledger.confirm()
     pid = ledger._marking().exec_driver_sql("SELECT pg_backend_pid()").scalar()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    ledger.mark(second.email, "sent", 1, None)
+    ledger.close()
+    assert _statuses(engine) == Counter(sent=2, pending=248)
+
+
+@ON_POSTGRESQL
+def test_a_mark_is_committed_before_its_result_is_read(engine: Engine, tmp_path: Path) -> None:
+    """A mark is written to the database and its result read later (confirm): the database
+    commits it by itself, so a sender that dies before reading it loses no mark."""
+    issue_id = _enrolled(engine, tmp_path)
+    ledger = _ledger(engine, issue_id, Clock())
+    first = ledger.claim(2)[0]
+    ledger.mark(first.email, "sent", 1, None)
+    assert ledger._flight is not None  # not read yet
+    deadline = time.monotonic() + 30
+    while _statuses(engine)["sent"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _statuses(engine) == Counter(sent=1, claimed=1, pending=248)
+    ledger.close()  # reads it
+
+
+@ON_POSTGRESQL
+def test_a_mark_in_flight_when_its_session_ends_is_written_on_a_new_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    issue_id = _enrolled(engine, tmp_path)
+    ledger = _ledger(engine, issue_id, Clock())
+    first, second = ledger.claim(2)
+    pid = ledger._marking().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    ledger.mark(first.email, "sent", 1, None)  # written, its result not read yet
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    ledger.confirm()
     ledger.mark(second.email, "sent", 1, None)
     ledger.close()
     assert _statuses(engine) == Counter(sent=2, pending=248)
