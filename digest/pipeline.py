@@ -508,8 +508,10 @@ def ingest_sources(
     again = _clean_again(engine, settings, roots, evidence, batch.evidence, read=files, now=now)
     rejected = (*batch.rejected, *(_file_of(r, files) for r in refused))
     failed = {r.path: r.reason for r in rejected}
-    rejected = (*odd, *rejected, *_mark_each(engine, files, now=now, failed=failed))
-    store.mark_folders(engine, found.folders)
+    unmarked = _mark_each(engine, files, now=now, failed=failed)
+    rejected = (*odd, *rejected, *unmarked)
+    again_next = {str(Path(r.path).parent) for r in unmarked}  # read again next run, as said
+    store.mark_folders(engine, {k: v for k, v in found.folders.items() if k not in again_next})
     skipped = (*batch.skipped, *again)
     return Ingested(tuple(kept), rejected, batch.files, saved, missing, skipped, count)
 
