@@ -366,10 +366,10 @@ def _one_line(reason: str, entry: int | None) -> str:
 @dataclass
 class Scan:
     """What a walk of the source folders found: the source files (in path order) and
-    what is no file to read; each file's inode as its folder lists it; every folder walked
-    with its mtime (0 when too recent to vouch for: a file added in the same clock tick
-    would not change it); and the folders ``unchanged`` vouched for, whose files were not
-    listed."""
+    what is no file to read; on a daily pass, each file's inode as its folder lists it;
+    every folder walked with its mtime (0 when too recent to vouch for: a file added in the
+    same clock tick would not change it); and the folders ``unchanged`` vouched for, whose
+    files were not listed."""
 
     files: list[Path] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)

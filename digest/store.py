@@ -638,13 +638,9 @@ def _within_bound(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """A first batch's evidence rows (``_EVIDENCE_COLUMNS``) kept to ``EVIDENCE_KEYS``, as
     ``_bound_evidence`` would keep them, in their order: read through once, holding no
     more than the rows kept (the doom order is total: a source's keys are distinct)."""
-    kept = heapq.nlargest(EVIDENCE_KEYS, enumerate(rows), key=_doom_of_numbered)
+    kept = heapq.nlargest(EVIDENCE_KEYS, enumerate(rows), key=lambda item: _doom_order(item[1]))
     kept.sort(key=operator.itemgetter(0))
     return [row for _, row in kept]
-
-
-def _doom_of_numbered(item: tuple[int, tuple[Any, ...]]) -> tuple[Any, ...]:
-    return _doom_order(item[1])  # type: ignore[no-any-return]
 
 
 _EVIDENCE_CHUNK = 10_000  # evidence rows handed to the driver at once
@@ -790,21 +786,20 @@ def fresh(
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read the database: {reason(exc)}") from exc
     named = {str(path) for path in files}
-    looked = [path for path in files if known.get(str(path), -1) != inodes.get(path)]
-    looked += [Path(p) for p in sorted(watched - named) if str(Path(p).parent) in unlisted]
+    unknown = [path for path in files if known.get(str(path), -1) != inodes.get(path)]
+    looked = [Path(p) for p in sorted(watched - named) if str(Path(p).parent) in unlisted]
     looked += [path for path in files if str(path) in watched]
-    found = new_files(engine, list(dict.fromkeys(looked)))
+    found = new_files(engine, list(dict.fromkeys([*unknown, *looked])))
     new = set(found)
-    _mark_seen(engine, [p for p in looked if p not in new and str(p) in named and p in inodes])
+    _mark_seen(engine, {p: inodes[p] for p in unknown if p not in new and p in inodes})
     return [path for path in files if path in new] + [p for p in found if str(p) not in named]
 
 
-def _mark_seen(engine: Engine, files: Sequence[Path]) -> None:
-    """Store the folder and inode of ingested files found unchanged."""
+def _mark_seen(engine: Engine, inodes: Mapping[Path, int]) -> None:
+    """Store the folder and the inode (as listed) of ingested files found unchanged."""
     rows = [
         {"p": str(path), "folder": str(path.parent), "inode": inode}
-        for path in files
-        if (inode := _inode(path)) is not None
+        for path, inode in inodes.items()
     ]
     if not rows:
         return
