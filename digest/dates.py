@@ -27,7 +27,8 @@ _MONTH = (
 )
 _WEEKDAY = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|urday|sday)?\.?,?\s+)?"
 _DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
-_YEAR = r"(?P<{g}>(?:19|20)\d\d)"
+_YEAR = r"(?P<{g}>(?:19|20)\d\d)(?!\d)"
+_BEFORE_YEAR = r"(?:,\s*|\s+)"  # "March 4, 2019", "4 March 2019", "March 4,2019"
 
 _DATE = re.compile(
     "|".join(
@@ -37,20 +38,22 @@ _DATE = re.compile(
             + _DAY.format(g="d1")
             + r"\s+"
             + _MONTH.format(g="m1")
-            + r",?\s+"
+            + _BEFORE_YEAR
             + _YEAR.format(g="y1"),
             # December 31, 2018 / Mon, March 4th 2019
             _WEEKDAY
             + _MONTH.format(g="m2")
             + r"\s+"
             + _DAY.format(g="d2")
-            + r",?\s+"
+            + _BEFORE_YEAR
             + _YEAR.format(g="y2"),
             # 2019-03-04 or 2019/03/04, optionally with an ISO time and offset
-            r"(?P<y3>(?:19|20)\d\d)[-/](?P<m3>[01]?\d)[-/](?P<d3>[0-3]?\d)"
+            r"(?<!\d)(?P<y3>(?:19|20)\d\d)[-/](?P<m3>[01]?\d)[-/](?P<d3>[0-3]?\d)(?!\d)"
             r"(?:[T ](?P<isotime>\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?P<isotz>Z|[+-]\d\d:?\d\d)?)?",
-            # 03/04/2019 (US order, as English-language news sites print it)
-            r"(?P<m4>[01]?\d)/(?P<d4>[0-3]?\d)/(?P<y4>(?:19|20)\d\d)",
+            # 03/04/2019, 07-28-2008, 28.07.2008: month first (US order, as English-language
+            # news sites print it), unless the first number cannot be a month
+            r"(?<![\w.])(?P<m4>[0-3]?\d)(?P<sep>[-/.])(?P<d4>[0-3]?\d)(?P=sep)"
+            r"(?P<y4>(?:19|20)\d\d)(?!\d)",
         )
     ),
     re.IGNORECASE,
@@ -92,6 +95,11 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _YEAR_DIGITS = re.compile(r"(?:19|20)\d\d")  # every date we accept names its year
+# What a text needs for dateparser to read a day, a month and a year in it (in English): a
+# month's name, or three numbers.
+_COULD_BE_A_DATE = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\d+\D+\d+\D+\d", re.IGNORECASE
+)
 _UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
 STAMP_LABEL_MAX_WORDS = 3  # a section or site name set off before a date line's date
 _STAMP_SEPARATORS = frozenset("|•·,–—-@")
@@ -186,10 +194,12 @@ def plausible(when: datetime) -> datetime | None:
 def _day_of(match: re.Match[str]) -> date | None:
     for d, m, y in (("d1", "m1", "y1"), ("d2", "m2", "y2"), ("d3", "m3", "y3"), ("d4", "m4", "y4")):
         if match.group(y):
-            month_text = match.group(m)
+            month_text, day_text = match.group(m), match.group(d)
             month = _MONTHS.get(month_text[:3].lower()) if month_text[0].isalpha() else None
+            if month is None and int(month_text) > 12 and m == "m4":  # 28/07/2008: day first
+                month_text, day_text = day_text, month_text
             try:
-                return date(int(match.group(y)), month or int(month_text), int(match.group(d)))
+                return date(int(match.group(y)), month or int(month_text), int(day_text))
             except ValueError:  # 31 February, month 13: the pattern only knows digits
                 return None
     return None
@@ -296,8 +306,8 @@ def _zone_or(offset: str | None, default_tz: tzinfo) -> tzinfo:
 def _dateparser_strict(text: str, default_tz: tzinfo) -> datetime | None:
     """Ask dateparser, strictly, about a labelled date our patterns do not know; once per
     line (the cleaner asks of a page's head line both whether it is a date and which)."""
-    if not text or len(text) > 60:
-        return None
+    if not text or len(text) > 60 or _COULD_BE_A_DATE.search(text) is None:
+        return None  # not asked: its first question costs more than a page's cleaning
     import dateparser  # deferred: its import costs more than all other parsing
 
     settings = {

@@ -18,6 +18,7 @@ import importlib
 import itertools
 import operator
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -602,13 +603,17 @@ def add_evidence(engine: Engine, added: Mapping[str, Evidence], *, now: datetime
                 source_key = _hash(source)
                 mine = line_evidence.c.source_key == source_key
                 first = conn.execute(select(line_evidence.c.kind).where(mine).limit(1)).first()
+                kept = _kept_first(evidence) if first is None else _everything
                 rows: Iterator[tuple[Any, ...]] = itertools.chain(
-                    ((source_key, _LINE, k, n, stamp) for k, n in evidence.lines.items()),
-                    ((source_key, _POST, k, 0, stamp) for k in evidence.posts),
+                    (
+                        (source_key, _LINE, k, n, stamp)
+                        for k, n in evidence.lines.items()
+                        if kept(n, _LINE, k)
+                    ),
+                    ((source_key, _POST, k, 0, stamp) for k in evidence.posts if kept(0, _POST, k)),
                 )
-                statement = upsert
-                if first is None:  # a first batch: bounded here, not inserted to be deleted
-                    rows, statement = iter(_within_bound(rows)), insert(line_evidence)
+                # a first batch: bounded here, not inserted to be deleted
+                statement = upsert if first is not None else insert(line_evidence)
                 while chunk := list(itertools.islice(rows, _EVIDENCE_CHUNK)):  # a chunk at a time
                     _driver_many(conn, statement, _EVIDENCE_COLUMNS, chunk)
                 conn.execute(
@@ -631,16 +636,45 @@ _EVIDENCE_COLUMNS = ("source_key", "kind", "key", "stories", "seen")
 # stories, seen longest ago, then (a tie) lines before posts and by key, so that which keys
 # are kept never depends on the database.
 _EVIDENCE_DOOM = tuple(line_evidence.c[name] for name in ("stories", "seen", "kind", "key"))
-_doom_order = operator.itemgetter(3, 4, 1, 2)  # the same, of an _EVIDENCE_COLUMNS row
 
 
-def _within_bound(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """A first batch's evidence rows (``_EVIDENCE_COLUMNS``) kept to ``EVIDENCE_KEYS``, as
-    ``_bound_evidence`` would keep them, in their order: read through once, holding no
-    more than the rows kept (the doom order is total: a source's keys are distinct)."""
-    kept = heapq.nlargest(EVIDENCE_KEYS, enumerate(rows), key=lambda item: _doom_order(item[1]))
-    kept.sort(key=operator.itemgetter(0))
-    return [row for _, row in kept]
+def _everything(stories: int, kind: int, key: int) -> bool:
+    return True
+
+
+def _kept_first(evidence: Evidence) -> Callable[[int, int, int], bool]:
+    """Which of a first batch's evidence rows (stories, kind, key) ``_bound_evidence`` would
+    keep of ``EVIDENCE_KEYS``: its rows all share one ``seen``, so the doom order is by
+    stories, then kind, then key. Found from a count of each number of stories and, among the
+    rows at the number where the bound falls, the keys that stay: no row is sorted or held."""
+    lines, posts = evidence.lines, evidence.posts
+    if len(lines) + len(posts) <= EVIDENCE_KEYS:
+        return _everything
+    counts = Counter(lines.values())
+    counts[0] += len(posts)
+    room, edge = EVIDENCE_KEYS, 0
+    for stories in sorted(counts, reverse=True):  # the most stories stay first
+        if counts[stories] >= room:
+            edge = stories
+            break
+        room -= counts[stories]
+    # At the edge, posts (the later kind) stay before lines; then the larger keys.
+    post_room = len(posts) if edge == 0 else 0
+    post_keys = heapq.nlargest(min(room, post_room), posts) if edge == 0 else []
+    room -= len(post_keys)
+    at_edge = (key for key, n in lines.items() if n == edge)
+    line_keys = heapq.nlargest(room, at_edge) if room > 0 else []
+    least_post = post_keys[-1] if len(post_keys) < post_room else None
+    least_line = line_keys[-1] if line_keys else None
+
+    def kept(stories: int, kind: int, key: int) -> bool:
+        if stories != edge:
+            return stories > edge
+        if kind == _POST:
+            return least_post is None or key >= least_post
+        return least_line is not None and key >= least_line
+
+    return kept
 
 
 _EVIDENCE_CHUNK = 10_000  # evidence rows handed to the driver at once

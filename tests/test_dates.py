@@ -155,3 +155,44 @@ def test_an_offset_no_clock_keeps_still_makes_a_date_line(offset: str) -> None:
     """It is a stamp's zone, unreadable: the line is the page's date, in the default zone."""
     found = date_line(f"Published: 11 Jun 2018, 08:51 {offset}", UTC)
     assert found == (datetime(2018, 6, 11, 8, 51, tzinfo=UTC), False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("07-28-2008", datetime(2008, 7, 28, tzinfo=UTC)),  # month first, as US sites print
+        ("07.28.2008", datetime(2008, 7, 28, tzinfo=UTC)),
+        ("03/04/2019", datetime(2019, 3, 4, tzinfo=UTC)),
+        ("28/07/2008", datetime(2008, 7, 28, tzinfo=UTC)),  # 28 is no month: day first
+        ("28.07.2008", datetime(2008, 7, 28, tzinfo=UTC)),
+        ("Nov. 6,2012 at 5:32 PM EST", datetime(2012, 11, 6, 17, 32, tzinfo=tz(-5))),
+    ],
+)
+def test_numeric_dates_with_any_one_separator_and_a_comma_glued_to_the_year(
+    text: str, expected: datetime
+) -> None:
+    found = find_date(text, UTC)
+    assert found is not None and found[0] == expected
+    assert date_line(f"Posted: {text}", UTC) == (expected, False)
+
+
+@pytest.mark.parametrize(
+    "text", ["128/07/2008", "07/28/20081", "07-28/2008", "v1.2.2008", "13/13/2019", "2019-03-045"]
+)
+def test_no_date_is_read_out_of_a_longer_number_or_a_mixed_form(text: str) -> None:
+    assert find_date(text, UTC) is None
+
+
+def test_dateparser_is_asked_only_of_a_text_that_could_name_a_whole_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its first question costs more than cleaning a page: a labelled line with neither a
+    month's name nor three numbers in it is no date without asking."""
+    import dateparser
+
+    asked: list[str] = []
+    monkeypatch.setattr(dateparser, "parse", lambda text, **_: asked.append(text))
+    assert date_line("Published: polling and politics 2012", UTC) is None
+    assert asked == []
+    assert date_line("Published: the 3rd of Marchember 2012", UTC) is None
+    assert asked == ["the 3rd of Marchember 2012"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -635,6 +636,28 @@ def test_a_first_batch_is_bounded_as_the_store_bounds_a_later_one(
     store.add_evidence(engine, {"/first": batch, "/later": batch}, now=NOW)
     found = store.load_evidence(engine, ["/first", "/later"])
     assert found["/first"] == found["/later"] == Evidence({3: 2, 4: 1, 7: 1, 9: 3})
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_first_batch_bound_falls_among_ties_of_any_kind_as_the_store_bounds(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Wherever the bound falls (among keys seen in several stories, among lines of none,
+    among the posts), a first batch keeps what the store keeps of a later one."""
+    rng = random.Random(seed)
+    monkeypatch.setattr(store, "EVIDENCE_KEYS", rng.choice((3, 8, 15)))
+    keys = rng.sample(range(-1000, 1000), 24)
+    split = rng.randint(2, 16)
+    lines = {k: rng.choice((0, 0, 1, 1, 1, 2, 4)) for k in keys[:split]}
+    batch = Evidence(lines, frozenset(keys[split : split + rng.randint(0, 8)]))
+    old = NOW - timedelta(days=store.EVIDENCE_DAYS + 1)
+    store.add_evidence(engine, {"/later": Evidence({5000: 1})}, now=old)  # aged out below
+    store.add_evidence(engine, {"/first": batch, "/later": batch}, now=NOW)
+    found = store.load_evidence(engine, ["/first", "/later"])
+    assert found["/first"] == found["/later"]
+    kept = found["/first"]
+    given = len(batch.lines) + len(batch.posts)
+    assert len(kept.lines) + len(kept.posts) == min(given, store.EVIDENCE_KEYS)
 
 
 def test_unsent_since_leaves_out_a_batch_stored_at_the_moment_named(engine: Engine) -> None:
