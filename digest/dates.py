@@ -13,6 +13,7 @@ never raise.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,10 +96,15 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _YEAR_DIGITS = re.compile(r"(?:19|20)\d\d")  # every date we accept names its year
+# ``_DATE`` for lower-cased text, case-sensitive: its upper-case letters lower-cased.
+_DATE_LOWER = re.compile(_DATE.pattern.replace("[T ]", "[t ]").replace("(?P<isotz>Z|", "(?P<isotz>z|"))
+# What each form of ``_DATE`` holds, found far faster than the form (on lower-cased text):
+# the first three letters of a month's name, or digits set off ("4-", "9/0", "7.2").
+_DATE_HINT = re.compile("|".join(_MONTHS) + r"|\d[-/.]\d")
 # What a text needs for dateparser to read a day, a month and a year in it (in English): a
 # month's name, or three numbers.
 _COULD_BE_A_DATE = re.compile(
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\d+\D+\d+\D+\d", re.IGNORECASE
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\d++\D++\d++\D++\d", re.IGNORECASE
 )
 _UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
 STAMP_LABEL_MAX_WORDS = 3  # a section or site name set off before a date line's date
@@ -126,15 +132,38 @@ def find_date(text: str, default_tz: tzinfo) -> tuple[datetime, int, int] | None
     """The first whole date in ``text`` with its time and zone, and the span it covers."""
     if _YEAR_DIGITS.search(text) is None:  # each form names its year: most text has none
         return None
-    match = _DATE.search(text)
-    while match is not None:
+    for match in _forms(text):
         day = _day_of(match)
         if day is not None:
             when, start, end = _with_time(text, match, day, default_tz)
             if when is not None:
                 return when, start, end
-        match = _DATE.search(text, match.end())
     return None
+
+
+def _any_form(text: str) -> bool:
+    """Whether ``text`` holds one of ``_DATE``'s forms, possible or not."""
+    return next(_forms(text), None) is not None
+
+
+def _forms(text: str) -> Iterator[re.Match[str]]:
+    """``_DATE``'s matches in ``text``, one after the other. Each is looked for in the text
+    lower-cased, by the pattern without IGNORECASE (three times faster), then matched
+    where found; and only in a text holding a ``_DATE_HINT``."""
+    lowered = text.lower()
+    if _DATE_HINT.search(lowered) is None:  # nor a month's name, nor digits set off
+        return
+    if len(lowered) != len(text):  # a letter whose lower case is longer: as it is
+        yield from _DATE.finditer(text)
+        return
+    at = 0
+    while (found := _DATE_LOWER.search(lowered, at)) is not None:
+        match = _DATE.match(text, found.start())
+        if match is None:  # not the same strings after all: as it is, from here
+            yield from _DATE.finditer(text, found.start())
+            return
+        yield match
+        at = match.end()
 
 
 def names_a_year(text: str) -> bool:
@@ -153,7 +182,7 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
     updated = bool(_UPDATED.match(text))
     label = _LABEL.match(text)
     rest = text[label.end() :] if label else text
-    rest = _AGO.sub("", rest)
+    rest = _AGO.sub("", rest) if "ago" in rest.lower() else rest
     found = find_date(rest, default_tz)
     if found is not None:
         when, start, end = found
@@ -163,7 +192,7 @@ def date_line(text: str, default_tz: tzinfo) -> tuple[datetime, bool] | None:
         return None
     # A form the patterns know but found impossible (2019-13-01) is not asked about again:
     # dateparser would guess another reading of it.
-    if label and label.group(0).strip() and _DATE.search(rest) is None:
+    if label and label.group(0).strip() and not _any_form(rest):
         parsed = _dateparser_strict(rest.strip(), default_tz)
         return (parsed, updated) if parsed is not None else None
     return None
