@@ -372,10 +372,10 @@ class Files(Sequence[Path]):
     __slots__ = ("_names",)
 
     def __init__(self, paths: Iterable[Path | str] = ()) -> None:
-        self._names = list(dict.fromkeys(map(str, paths)))
+        self._names = list(dict.fromkeys(map(_name_of, paths)))
 
     def append(self, path: Path) -> None:
-        self._names.append(str(path))
+        self._names.append(_name_of(path))
 
     def once(self) -> Files:
         """These files, each named once, in order."""
@@ -400,6 +400,12 @@ class Files(Sequence[Path]):
         return isinstance(other, Sequence) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _name_of(path: Path | str) -> str:
+    """A file's name, one string however many lists of a run hold it (a scan's, then
+    ``stream_paths``'s own of the same files)."""
+    return sys.intern(str(path))
 
 
 @dataclass
