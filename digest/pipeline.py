@@ -489,12 +489,12 @@ def ingest_sources(
     roots = list(paths or [*seeds, *(f.path for f in folders if f.path)])
     marks = store.folder_marks(engine) if only_new else None
     found, missing, odd = _sources(paths, roots, settings.seeds_metadata, settings.seeds_dir, marks)
-    files = found.files
+    files: Sequence[Path] = found.files
     if only_new:
         listed = set(found.folders) - found.passed
         since = now - timedelta(days=WATCH_DAYS)
         files = store.fresh(engine, files, found.inodes, listed, found.passed, watched_since=since)
-    sources = {path: ingest.source_of(path, roots) for path in files}
+    sources = _SourcesOf(files, roots)
     # Before the batch is stored: its summaries are made under the current settings, so
     # only what earlier runs stored may need them again (on a new store: nothing).
     refresh_summaries(engine, settings)
@@ -551,6 +551,24 @@ def _save_chunks(
     inserted, updated, unchanged, duplicates = totals
     saved = store.SaveReport(inserted, updated, unchanged, duplicates, tuple(reported))
     return saved, refused, kept, count
+
+
+class _SourcesOf(Mapping[Path, str]):
+    """Each file's source (``ingest.source_of``), worked out when it is asked for: not a
+    dict held for every file of the batch."""
+
+    def __init__(self, files: Sequence[Path], roots: Sequence[Path]) -> None:
+        self._files = files
+        self._roots = roots
+
+    def __getitem__(self, path: Path) -> str:
+        return ingest.source_of(path, self._roots)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
 
 
 class _StoredEvidence(Mapping[str, Evidence]):
