@@ -97,7 +97,9 @@ _LABEL = re.compile(
 )
 _YEAR_DIGITS = re.compile(r"(?:19|20)\d\d")  # every date we accept names its year
 # ``_DATE`` for lower-cased text, case-sensitive: its upper-case letters lower-cased.
-_DATE_LOWER = re.compile(_DATE.pattern.replace("[T ]", "[t ]").replace("(?P<isotz>Z|", "(?P<isotz>z|"))
+_DATE_LOWER = re.compile(
+    _DATE.pattern.replace("[T ]", "[t ]").replace("(?P<isotz>Z|", "(?P<isotz>z|")
+)
 # What each form of ``_DATE`` holds, found far faster than the form (on lower-cased text):
 # the first three letters of a month's name, or digits set off ("4-", "9/0", "7.2").
 _DATE_HINT = re.compile("|".join(_MONTHS) + r"|\d[-/.]\d")
