@@ -85,6 +85,8 @@ FEED_CHROME_SHARE = 0.2
 # Control characters (but tab, LF and CR), lone surrogates and the two noncharacters XML
 # forbids: lxml refuses them, PostgreSQL refuses NUL, and no reader can see them.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# The ASCII characters ``printable`` keeps as they are: printable ones, tab and line breaks.
+_ASCII_FINE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 # The controls str.splitlines breaks lines at: they go, the line break they made stays.
 _LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85]")
 # A numeric character reference, which an HTML parser would turn into any of the above.
@@ -156,6 +158,8 @@ def printable(text: str) -> str:
     control that breaks a line for ``str.splitlines`` (form feed, vertical tab) leaves a
     newline behind.
     """
+    if text.isascii() and not text.encode().translate(None, _ASCII_FINE):
+        return text  # most text: one pass in C finds no control in it
     if _UNPRINTABLE.search(text):
         text = _UNPRINTABLE.sub("", text)
     return _LINE_BREAKING.sub("\n", text) if _LINE_BREAKING.search(text) else text
