@@ -51,9 +51,11 @@ _DATE = re.compile(
             # 2019-03-04 or 2019/03/04, optionally with an ISO time and offset
             r"(?<!\d)(?P<y3>(?:19|20)\d\d)[-/](?P<m3>[01]?\d)[-/](?P<d3>[0-3]?\d)(?!\d)"
             r"(?:[T ](?P<isotime>\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?P<isotz>Z|[+-]\d\d:?\d\d)?)?",
-            # 03/04/2019, 07-28-2008, 28.07.2008: month first (US order, as English-language
-            # news sites print it), unless the first number cannot be a month
-            r"(?<![\w.])(?P<m4>[0-3]?\d)(?P<sep>[-/.])(?P<d4>[0-3]?\d)(?P=sep)"
+            # 03/04/2019, 07-28-2008: month first (US order, as English-language news sites
+            # print it), unless the first number cannot be a month (28/07/2008). Not with
+            # dots: 08.04.2015 is day first where it is printed, and a site's clock in US
+            # order (10.27.2012) would be taken for the story's date.
+            r"(?<![\w.])(?P<m4>[0-3]?\d)(?P<sep>[-/])(?P<d4>[0-3]?\d)(?P=sep)"
             r"(?P<y4>(?:19|20)\d\d)(?!\d)",
         )
     ),
@@ -101,8 +103,8 @@ _DATE_LOWER = re.compile(
     _DATE.pattern.replace("[T ]", "[t ]").replace("(?P<isotz>Z|", "(?P<isotz>z|")
 )
 # What each form of ``_DATE`` holds, found far faster than the form (on lower-cased text):
-# the first three letters of a month's name, or digits set off ("4-", "9/0", "7.2").
-_DATE_HINT = re.compile("|".join(_MONTHS) + r"|\d[-/.]\d")
+# the first three letters of a month's name, or digits set off ("4-0", "9/0").
+_DATE_HINT = re.compile("|".join(_MONTHS) + r"|\d[-/]\d")
 # What a text needs for dateparser to read a day, a month and a year in it (in English): a
 # month's name, or three numbers.
 _COULD_BE_A_DATE = re.compile(

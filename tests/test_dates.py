@@ -161,14 +161,12 @@ def test_an_offset_no_clock_keeps_still_makes_a_date_line(offset: str) -> None:
     ("text", "expected"),
     [
         ("07-28-2008", datetime(2008, 7, 28, tzinfo=UTC)),  # month first, as US sites print
-        ("07.28.2008", datetime(2008, 7, 28, tzinfo=UTC)),
         ("03/04/2019", datetime(2019, 3, 4, tzinfo=UTC)),
         ("28/07/2008", datetime(2008, 7, 28, tzinfo=UTC)),  # 28 is no month: day first
-        ("28.07.2008", datetime(2008, 7, 28, tzinfo=UTC)),
         ("Nov. 6,2012 at 5:32 PM EST", datetime(2012, 11, 6, 17, 32, tzinfo=tz(-5))),
     ],
 )
-def test_numeric_dates_with_any_one_separator_and_a_comma_glued_to_the_year(
+def test_numeric_dates_with_dashes_or_slashes_and_a_comma_glued_to_the_year(
     text: str, expected: datetime
 ) -> None:
     found = find_date(text, UTC)
@@ -177,7 +175,8 @@ def test_numeric_dates_with_any_one_separator_and_a_comma_glued_to_the_year(
 
 
 @pytest.mark.parametrize(
-    "text", ["128/07/2008", "07/28/20081", "07-28/2008", "v1.2.2008", "13/13/2019", "2019-03-045"]
+    "text",
+    ["128/07/2008", "07/28/20081", "07-28/2008", "1.2.2008", "13/13/2019", "2019-03-045"],
 )
 def test_no_date_is_read_out_of_a_longer_number_or_a_mixed_form(text: str) -> None:
     assert find_date(text, UTC) is None
