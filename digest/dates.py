@@ -107,9 +107,7 @@ _DATE_LOWER = re.compile(
 _DATE_HINT = re.compile("|".join(_MONTHS) + r"|\d[-/]\d")
 # What a text needs for dateparser to read a day, a month and a year in it (in English): a
 # month's name, or three numbers.
-_COULD_BE_A_DATE = re.compile(
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\d++\D++\d++\D++\d", re.IGNORECASE
-)
+_COULD_BE_A_DATE = re.compile(r"\b(?:" + "|".join(_MONTHS) + r")|\d++\D++\d++\D++\d", re.IGNORECASE)
 _UPDATED = re.compile(r"^(?:last\s+)?(?:updated|modified)\b", re.IGNORECASE)
 STAMP_LABEL_MAX_WORDS = 3  # a section or site name set off before a date line's date
 _STAMP_SEPARATORS = frozenset("|•·,–—-@")

@@ -720,7 +720,7 @@ def _kept_first(evidence: Evidence) -> Callable[[int, int, int], bool]:
         room -= counts[stories]
     # At the edge, posts (the later kind) stay before lines; then the larger keys.
     post_room = len(posts) if edge == 0 else 0
-    post_keys = heapq.nlargest(min(room, post_room), posts) if edge == 0 else []
+    post_keys = heapq.nlargest(min(room, post_room), posts)
     room -= len(post_keys)
     at_edge = sorted(key for key, n in lines.items() if n == edge) if room > 0 else []
     least_post = post_keys[-1] if len(post_keys) < post_room else None
