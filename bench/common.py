@@ -7,6 +7,7 @@ with the figures says which code they belong to.
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import json
 import os
@@ -23,11 +24,15 @@ _PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
 def snapshot(src: Path) -> str:
-    """Copy digest/*.py and templates/ into ``src``; the copy's fingerprint."""
+    """Copy digest/*.py and templates/ into ``src``, its bytecode compiled as an installed
+    package's is (pip compiles it; PYTHONDONTWRITEBYTECODE would otherwise have every timed
+    process compile digest again); the copy's fingerprint."""
     (src / "digest").mkdir(parents=True)
     for path in (ROOT / "digest").glob("*.py"):
         shutil.copy2(path, src / "digest" / path.name)
     shutil.copytree(ROOT / "templates", src / "templates")
+    if not compileall.compile_dir(src / "digest", quiet=1):
+        sys.exit(f"cannot compile the snapshot in {src}")
     return fingerprint(src)
 
 

@@ -23,6 +23,7 @@ import click
 from digest import __version__
 from digest.errors import ConfigError, DigestError
 from digest.runtime import OnFirstUse
+from digest.wording import counted
 
 if TYPE_CHECKING:
     from digest import clean, dates, db, pipeline, selection, store, tables
@@ -137,7 +138,6 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -
             keep=None if verbose else _TABLE_UP_TO + 1,
         )  # fmt: skip
     saved = batch.saved
-    out = tables.console()
     if batch.articles and (verbose or batch.count <= _TABLE_UP_TO):
         table = tables.new_table("File", "Published", "Date from", "Title", title="Ingested")
         for article in batch.articles:
@@ -147,9 +147,10 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -
                 article.date_source,
                 article.title,
             )
-        out.print(table)
-    out.print(
-        f"{tables.count(batch.count, 'article')} from "
+        tables.console().print(table)
+    # The summary without rich (a large batch prints no table: rich is not even imported)
+    click.echo(
+        f"{counted(batch.count, 'article')} from "
         f"{batch.files - len({r.path.partition('#')[0] for r in batch.rejected})} of "
         f"{batch.files} files: {saved.inserted} new, "
         f"{saved.updated} updated, "
@@ -158,7 +159,8 @@ def ingest_command(ctx: click.Context, paths: tuple[Path, ...], verbose: bool) -
     # Paths that name no file are reported apart, so the count is of the files read.
     for rejected in (*batch.missing, *batch.rejected):
         click.echo(f"Error: {rejected.path}: {rejected.reason}; skipped", err=True)
-    tables.print_skipped(batch.skipped)  # entries with nothing to read: not an error
+    if batch.skipped:  # entries with nothing to read: not an error
+        tables.print_skipped(batch.skipped)
     if batch.missing or batch.rejected:
         ctx.exit(1)
 

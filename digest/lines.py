@@ -81,6 +81,14 @@ def word_count(text: str) -> int:
     )
 
 
+def words_key(text: str) -> bytes:
+    """``words`` of a line single-spaced, as UTF-8 bytes (what a line's key hashes): an
+    ASCII line, most lines, goes through the byte table alone, never decoded to words."""
+    if text.isascii():
+        return b" ".join(text.encode().translate(_ASCII_WORD_BYTES).split())
+    return " ".join(words(text)).encode()
+
+
 def words(text: str) -> list[str]:
     """The case-folded words of a line, without its punctuation."""
     if not text.isascii():

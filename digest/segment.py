@@ -182,7 +182,7 @@ def units(normalised: Iterable[str]) -> list[Unit]:
 def facts_of(line: str) -> Facts | None:
     """What a unit of a normalised line knows from its text alone (``Facts``), or None for
     a line with no word in it."""
-    words_key = words_of(line)
+    words_key = lines.words_key(line)
     if not words_key:
         return None
     words = lines.word_count(line)  # lines are normalised to single spaces
@@ -190,7 +190,7 @@ def facts_of(line: str) -> Facts | None:
     terminal = bool(stripped) and stripped[-1] in _TERMINAL
     # Reads as a paragraph of running text, not a heading, label or link.
     prose = (words >= PROSE_MIN_WORDS and terminal) or words >= PROSE_WORDS
-    return stable_key(words_key), words, terminal, prose
+    return _hashed(words_key), words, terminal, prose
 
 
 def normalise(line: str) -> str:
@@ -213,7 +213,7 @@ def _single_spaced(text: str) -> str:
 
 def key(text: str) -> int:
     """The hashed key of any line of text, as a unit of it would have."""
-    return stable_key(words_of(normalise(text)))
+    return _hashed(lines.words_key(normalise(text)))
 
 
 def fingerprint(units: Iterable[Unit]) -> int:
@@ -224,8 +224,12 @@ def fingerprint(units: Iterable[Unit]) -> int:
 def stable_key(words_key: str) -> int:
     """A line's words as a signed 64-bit number, the same in every process (Python's own
     ``hash`` of a string is salted per process), so the store can keep it across runs."""
-    digest = hashlib.blake2b(words_key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return _hashed(words_key.encode())
+
+
+def _hashed(data: bytes) -> int:
+    """``stable_key`` of text already encoded."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
 def line_key(text: str) -> str:

@@ -16,6 +16,7 @@ from digest.lines import (
     split_dateline,
     word_count,
     words,
+    words_key,
 )
 
 
@@ -68,6 +69,21 @@ def test_words_are_case_folded_without_punctuation() -> None:
 def test_words_of_a_line_with_typographic_marks_are_those_of_the_pattern(line: str) -> None:
     """Typographic marks blanked to read a line as ASCII give its words as the pattern does."""
     assert words(line) == re.findall(r"[^\W_]+", line.casefold())
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Council Dims the Quay-Lamps!",
+        "  odd_spacing\tand 42 digits ",
+        "“Don’t,” she said",
+        "— …",
+        "",
+    ],
+)
+def test_a_lines_words_key_is_its_words_single_spaced_in_utf8(line: str) -> None:
+    """The key's bytes, read by a byte table for ASCII, are the words joined, whatever path."""
+    assert words_key(line) == " ".join(words(line)).encode()
 
 
 @pytest.mark.parametrize(
