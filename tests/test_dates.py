@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from digest import dates
 from digest.dates import date_line, find_date, zone
 
 UTC = zone("UTC")
@@ -195,3 +197,12 @@ def test_dateparser_is_asked_only_of_a_text_that_could_name_a_whole_date(
     assert asked == []
     assert date_line("Published: the 3rd of Marchember 2012", UTC) is None
     assert asked == ["the 3rd of Marchember 2012"]
+
+
+def test_the_lower_cased_date_pattern_holds_no_upper_case_letter() -> None:
+    """Dates are looked for in lower-cased text by ``_DATE`` with its upper-case letters
+    lowered (``_DATE_LOWER``): a capital left in it (a new "T" or "Z" form) would find no
+    date at all. Group names and escapes (``\\d``, ``\\S``) are not letters of the text."""
+    letters = re.sub(r"\(\?P<\w+>|\(\?P=\w+\)|\\.", "", dates._DATE_LOWER.pattern)
+    assert not [c for c in letters if c.isupper()]
+    assert dates._DATE_LOWER.flags & re.IGNORECASE == 0  # the point of it: three times faster
