@@ -40,7 +40,10 @@ def connect(url: str) -> Engine:
                     f"cannot open database {shown}: {path.parent} is not a folder; "
                     "check database_url"
                 ) from exc
-        engine = create_engine(url)
+        # A server's sessions can end under a pooled connection (a failover, a terminated
+        # session): each is pinged as it is checked out, and a dead one replaced, so a step
+        # run again after a lost session gets a live one. SQLite has no sessions to lose.
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except (ArgumentError, ImportError, OSError, ValueError) as exc:
         raise StoreError(f"bad database URL {shown}: {exc}; check database_url") from exc
     if engine.dialect.name == "sqlite":

@@ -39,6 +39,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -705,6 +706,7 @@ class Ledger:
         self._cursor: Any = None  # its driver's cursor (SQLite), or libpq's connection
         self._postgres = engine.dialect.name == "postgresql"
         self._flight: tuple[str, Any] | None = None  # a mark written, its result not read
+        self._pending: dict[int, Any] = {}  # the claim of pending rows, by size (``_take``)
         # A mark is one statement, compiled once and run by the driver on a session in
         # autocommit: one round trip to the database a recipient, no COMMIT after it. On
         # PostgreSQL it is a prepared statement of libpq's, its parameters as text.
@@ -764,39 +766,45 @@ class Ledger:
     def _claim(self, size: int) -> list[Claimed]:
         now = self._db_now()
         with self._engine.begin() as conn:
-            rows = self._take(conn, size, now, sends.c.status == "claimed", self._over(conn, now))
+            over = self._over(conn, now)
+            rows = [] if over is None else self._take(conn, size, now, over)
             if len(rows) < size:
-                rows += self._take(conn, size - len(rows), now, sends.c.status == "pending")
-            if not rows:
-                return []
-            emails = [r.email for r in rows]
-            current = dict(
-                conn.execute(
-                    select(subscriber_table.c.email, subscriber_table.c.tags).where(
-                        subscriber_table.c.email.in_(emails),
-                        subscriber_table.c.status == "active",
-                    )
-                ).all()
-            )
-        self._held.update(emails)
+                rows += self._take(conn, size - len(rows), now)
+        if not rows:
+            return []
+        self._held.update(r.email for r in rows)
         found = [
             Claimed(
                 r.email,
-                frozenset((current.get(r.email) or r.tags or "").split()),
+                frozenset((r.current or r.tags or "").split()),
                 r.error is not None,
-                r.email not in current,
+                r.current is None,  # no active subscriber of that address now
             )
             for r in rows
         ]
         return sorted(found, key=lambda c: (sorted(c.tags), c.email))
 
     def _take(
-        self, conn: Connection, size: int, now: datetime, *which: ColumnElement[bool]
+        self, conn: Connection, size: int, now: datetime, over: ColumnElement[bool] | None = None
     ) -> list[Row[Any]]:
-        """Claim up to ``size`` rows of ``which`` in (tags, email) order, skipping rows others
-        are claiming, in one statement."""
+        """Claim up to ``size`` rows in (tags, email) order, skipping rows others are
+        claiming, in one statement: pending rows, or with ``over`` claims that are over.
+        Each row comes with its subscriber's tags as they are now (None: not active). The
+        statement for pending rows is built once (claims are taken all along a send)."""
+        statement = self._pending.get(size) if over is None else None
+        if statement is None:
+            statement = self._taking(size, over)
+            if over is None:
+                self._pending[size] = statement
+        until = now + timedelta(seconds=self.lease)
+        return list(conn.execute(statement, {"c_until": until}).all())
+
+    def _taking(self, size: int, over: ColumnElement[bool] | None) -> Any:
         queued = sends.alias("queued")  # the rows picked, apart from the rows updated
         on_queued = ClauseAdapter(queued).traverse
+        which = (
+            [sends.c.status == "pending"] if over is None else [sends.c.status == "claimed", over]
+        )
         picked = (
             select(queued.c.email)
             .where(on_queued(self._key), *(on_queued(w) for w in which))
@@ -805,30 +813,40 @@ class Ledger:
             .with_for_update(skip_locked=True)
             .cte("picked")  # locked and taken once, whatever plan the update gets
         )
-        return list(
-            conn.execute(
-                update(sends)
-                .where(self._key, sends.c.email.in_(select(picked.c.email)))
-                .values(
-                    status="claimed",
-                    claimed_by=self.name,
-                    lease_until=now + timedelta(seconds=self.lease),
-                    updated_at=self._now,
-                )
-                .returning(sends.c.email, sends.c.tags, sends.c.error)
-            ).all()
+        # The claimed row's email, by its table's name: SQLAlchemy writes SQLite's RETURNING
+        # columns bare, and a bare "email" in the subquery would be the subscriber's own.
+        claimed_email: ColumnElement[Any] = literal_column(f"{sends.name}.{sends.c.email.name}")
+        current = (
+            select(subscriber_table.c.tags)
+            .where(subscriber_table.c.email == claimed_email, subscriber_table.c.status == "active")
+            .scalar_subquery()
+            .label("current")
+        )
+        return (
+            update(sends)
+            .where(self._key, sends.c.email.in_(select(picked.c.email)))
+            .values(
+                status="claimed",
+                claimed_by=self.name,
+                lease_until=bindparam("c_until", type_=sends.c.lease_until.type),
+                updated_at=self._now,
+            )
+            .returning(sends.c.email, sends.c.tags, sends.c.error, current)
         )
 
-    def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool]:
+    def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool] | None:
         """Which claims of others are over: all on SQLite (one sender), else those whose
         lease ran out, whose sender is known dead, or that carry no name or lease (made by
-        a digest older than claim names)."""
+        a digest older than claim names); None when no other sender holds a claim (the
+        common case of one sender: nothing to take over, nothing to ask)."""
         others = or_(sends.c.claimed_by.is_(None), sends.c.claimed_by != self.name)
         if self._exclusive:
             return others
         claimers = conn.execute(
             select(sends.c.claimed_by).where(self._key, sends.c.status == "claimed").distinct()
-        ).scalars()
+        ).scalars().all()  # fmt: skip
+        if all(c == self.name for c in claimers):
+            return None
         dead = [c for c in claimers if c is not None and c != self.name and _dead_here(c)]
         return and_(
             others,
@@ -849,11 +867,14 @@ class Ledger:
         try:
             with self._engine.connect() as conn:
                 now = self._db_now()
+                over = self._over(conn, now)
+                if over is None:  # no other sender holds a claim
+                    return None
                 live = select(func.min(sends.c.lease_until)).where(
                     self._key,
                     sends.c.status == "claimed",
                     sends.c.claimed_by != self.name,
-                    ~self._over(conn, now),
+                    ~over,
                 )
                 first = conn.execute(live).scalar_one_or_none()
         except SQLAlchemyError as exc:
@@ -1070,8 +1091,19 @@ class Ledger:
         if conn is not None and not conn.invalidated and not conn.closed:
             return conn
         if conn is not None:
+            self._marks = None
             conn.close()
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            self._set_up_marking(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._marks = conn
+        return conn
+
+    def _set_up_marking(self, conn: Connection) -> None:
+        """A new marks' session made ready: its commits not waited for, the mark prepared."""
         driver = cast(Any, conn.connection.driver_connection)
         if self._postgres:
             conn.exec_driver_sql("SET synchronous_commit = off")
@@ -1088,8 +1120,6 @@ class Ledger:
             # The marks go to the driver's own cursor: SQLAlchemy's execution of a statement
             # costs more than the statement.
             self._cursor = driver.cursor()
-        self._marks = conn
-        return conn
 
     def close(self) -> None:
         """Give the marks' session back, as the pool's others are (the mark in flight read
@@ -1100,14 +1130,15 @@ class Ledger:
         if conn is None:
             return
         try:
-            if not conn.invalidated:
+            if not conn.invalidated and not conn.closed:
                 if self._postgres:
                     conn.exec_driver_sql(f"DEALLOCATE {self._mark_name.decode()}")
                     conn.exec_driver_sql("RESET synchronous_commit")
                 else:
                     conn.exec_driver_sql(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
         except SQLAlchemyError:
-            conn.invalidate()
+            if not conn.closed:
+                conn.invalidate()
         finally:
             conn.close()
 

@@ -122,6 +122,27 @@ class Collector:
 # ---------------------------------------------------------------- sending
 
 
+def test_a_claim_reads_each_subscriber_as_now_not_as_enrolled(engine: Engine) -> None:
+    """Between enrolment and the claim one reader left and one changed tags: the one who
+    left gets nothing (and no row stays for them), the other the variant of their tags now;
+    on either store, with the claim of pending rows reused across batches."""
+    issue_id, issue = stored_issue(engine)
+    deliver.enroll(
+        engine, issue, issue_id, variant=selection.variant, max_articles=INFO.max_articles,
+        now=NOW,
+    )  # fmt: skip
+    subscribers.suppress(engine, "bob@example.com", via="operator", now=NOW)
+    subscribers.add(engine, "cy@example.org", tags=["gardening"], replace_tags=True, now=NOW)
+    collector = Collector()
+    done = deliver.work(
+        engine, issue, issue_id, render=real_render, variant=selection.variant, info=INFO,
+        sender=collector, now=NOW,
+    )  # fmt: skip
+    assert set(collector.messages) == {"ada@example.org", "di@example.org", "ed@example.com"}
+    assert (done.sent, done.left, done.skipped_empty) == (3, 1, 1)  # cy's tags match nothing
+    assert set(ledger(engine)) == {"ada@example.org", "di@example.org", "ed@example.com"}
+
+
 @pytest.mark.slow
 def test_every_subscriber_gets_exactly_one_message(engine: Engine, mailbox: Mailbox) -> None:
     issue_id, issue = stored_issue(engine)
