@@ -39,7 +39,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     null,
     or_,
     select,
@@ -770,15 +769,26 @@ class Ledger:
             rows = [] if over is None else self._take(conn, size, now, over)
             if len(rows) < size:
                 rows += self._take(conn, size - len(rows), now)
-        if not rows:
-            return []
+            if not rows:
+                return []
+            if self._postgres:  # read by the claim itself
+                current = {r.email: r.current for r in rows if r.current is not None}
+            else:  # SQLite runs a subquery in RETURNING by a scan: 12 times the claim
+                current = dict(
+                    conn.execute(
+                        select(subscriber_table.c.email, subscriber_table.c.tags).where(
+                            subscriber_table.c.email.in_([r.email for r in rows]),
+                            subscriber_table.c.status == "active",
+                        )
+                    ).all()
+                )
         self._held.update(r.email for r in rows)
         found = [
             Claimed(
                 r.email,
-                frozenset((r.current or r.tags or "").split()),
+                frozenset((current.get(r.email) or r.tags or "").split()),
                 r.error is not None,
-                r.current is None,  # no active subscriber of that address now
+                r.email not in current,  # no active subscriber of that address now
             )
             for r in rows
         ]
@@ -789,8 +799,9 @@ class Ledger:
     ) -> list[Row[Any]]:
         """Claim up to ``size`` rows in (tags, email) order, skipping rows others are
         claiming, in one statement: pending rows, or with ``over`` claims that are over.
-        Each row comes with its subscriber's tags as they are now (None: not active). The
-        statement for pending rows is built once (claims are taken all along a send)."""
+        On PostgreSQL each row comes with its subscriber's tags as they are now (None: not
+        active). The statement for pending rows is built once (claims are taken all along a
+        send)."""
         statement = self._pending.get(size) if over is None else None
         if statement is None:
             statement = self._taking(size, over)
@@ -813,15 +824,14 @@ class Ledger:
             .with_for_update(skip_locked=True)
             .cte("picked")  # locked and taken once, whatever plan the update gets
         )
-        # The claimed row's email, by its table's name: SQLAlchemy writes SQLite's RETURNING
-        # columns bare, and a bare "email" in the subquery would be the subscriber's own.
-        claimed_email: ColumnElement[Any] = literal_column(f"{sends.name}.{sends.c.email.name}")
-        current = (
+        current = (  # the claimed row's subscriber as now (PostgreSQL: see ``_claim``)
             select(subscriber_table.c.tags)
-            .where(subscriber_table.c.email == claimed_email, subscriber_table.c.status == "active")
+            .where(subscriber_table.c.email == sends.c.email, subscriber_table.c.status == "active")
+            .correlate(sends)
             .scalar_subquery()
             .label("current")
         )
+        returned = (sends.c.email, sends.c.tags, sends.c.error)
         return (
             update(sends)
             .where(self._key, sends.c.email.in_(select(picked.c.email)))
@@ -831,7 +841,7 @@ class Ledger:
                 lease_until=bindparam("c_until", type_=sends.c.lease_until.type),
                 updated_at=self._now,
             )
-            .returning(sends.c.email, sends.c.tags, sends.c.error, current)
+            .returning(*returned, *((current,) if self._postgres else ()))
         )
 
     def _over(self, conn: Connection, now: datetime) -> ColumnElement[bool] | None:
