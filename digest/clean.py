@@ -43,7 +43,7 @@ import tempfile
 import weakref
 from array import array
 from collections import Counter
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -447,6 +447,9 @@ class _Counts(Mapping[int, int]):
     def items(self) -> ItemsView[int, int]:
         return _CountsItems(self)
 
+    def values(self) -> ValuesView[int]:
+        return _CountsValues(self)
+
 
 class _Prints(AbstractSet[int]):
     """A batch's post fingerprints, sorted in an array (8 bytes each, not a set's ~100)."""
@@ -474,6 +477,16 @@ class _CountsItems(ItemsView[int, int]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return zip(self._mapping._keys, self._mapping._counts, strict=True)
+
+
+class _CountsValues(ValuesView[int]):
+    """The counts of ``_Counts``, read in order (no lookups: ``Mapping.values`` would look
+    each key up, and so build the index dict of every key that ``_Counts`` is not)."""
+
+    _mapping: _Counts
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._mapping._counts)
 
 
 def became_chrome(before: Evidence, added: Evidence) -> Keys:
