@@ -402,7 +402,7 @@ def _collection_chrome(
     or its long lines: ``_seen_before``) is that story again, not one more: only
     repetition across different stories counts. The counts are made in arrays, and only
     the keys printed by more than one post (``_repeated``) are held as objects meanwhile:
-    a dict of every key of a large collection cost ~100 bytes a key, where its counts cost 16.
+    a dict of every key of a large collection cost ~100 bytes a key, where its counts cost 12.
     ``keys`` gives each key of a post once (``Gathering`` does).
     """
     stories = story_of(long_keys)
@@ -422,7 +422,7 @@ def _collection_chrome(
     # (``_repeated``, which also names a few of the others) goes where it is first met and
     # is counted once a story, for a story of one post as it is met, for copies below.
     place = _repeated(itertools.chain.from_iterable(keys), sum(map(len, keys)))
-    order, counts = array("q"), array("q")
+    order, counts = array("q"), array("i")  # a count of stories is far below 2**31
     chrome: list[int] = []
     for index, post_keys in enumerate(keys):
         story = stories[index]
@@ -475,7 +475,7 @@ def _repeated(keys: Iterable[int], count: int) -> dict[int, int]:
 
 
 class _Counts(Mapping[int, int]):
-    """A batch's count for each line key, in arrays (16 bytes a key, not a dict's ~100),
+    """A batch's count for each line key, in arrays (12 bytes a key, not a dict's ~100),
     in the order given: read through in order, as the store does; a dict is built only
     when a key is looked up."""
 
