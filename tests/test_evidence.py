@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from array import array
 from collections import Counter
 from datetime import UTC
 from pathlib import Path
@@ -267,3 +268,12 @@ def test_repeated_names_every_key_given_more_than_once() -> None:
     assert len(found) < len(keys) // 3 + len(keys) // 7 + len(keys) // 10  # few others
     assert set(found.values()) == {-1}
     assert clean._repeated([], 0) == {}
+
+
+def test_counts_read_in_order_without_a_dict_of_every_key() -> None:
+    counts = clean._Counts(array("q", [5, -3, 9]), array("i", [1, 0, 2]))
+    assert list(counts) == [5, -3, 9]
+    assert list(counts.values()) == [1, 0, 2]
+    assert list(counts.items()) == [(5, 1), (-3, 0), (9, 2)]
+    assert counts._index is None  # read through, as the store does: no lookups
+    assert counts[9] == 2 and counts.get(4) is None
