@@ -217,8 +217,13 @@ def stream_paths(
 ) -> Reading:
     """``read_paths``, article by article as each is read and cleaned: each source's text
     pages in two passes (``clean.Gathering``), so no more than one page is held at a time.
-    Its rejections, skipped entries and evidence are whole once its articles all are."""
-    files, rejected = discover(paths, metadata_name=options.metadata_name)
+    Its rejections, skipped entries and evidence are whole once its articles all are. A
+    scan's own list of files (``Files``, each named once) is read as it is: walked just now,
+    it is not listed again (a second list of a large batch's names, and a stat a file)."""
+    files: Sequence[Path] = paths
+    rejected: list[Rejected] = []
+    if not isinstance(paths, Files):
+        files, rejected = discover(paths, metadata_name=options.metadata_name)
     reading = Reading(iter(()), rejected, [], {}, len(files))
     evidence = {} if evidence is None else evidence
     articles = _articles(files, options, sources or {}, evidence, reading)
@@ -407,9 +412,7 @@ class Files(Sequence[Path]):
 
 
 def _name_of(path: Path | str) -> str:
-    """A file's name, one string however many lists of a run hold it (a scan's, then
-    ``stream_paths``'s own of the same files)."""
-    return sys.intern(str(path))
+    return str(path)
 
 
 @dataclass
