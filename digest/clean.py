@@ -43,7 +43,7 @@ import tempfile
 import weakref
 from array import array
 from collections import Counter
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -384,7 +384,7 @@ class Cleaning(Iterator[list[Draft]]):
 
 
 def _collection_chrome(
-    keys: Sequence[Iterable[int]],
+    keys: Sequence[Sequence[int]],
     long_keys: Sequence[Sequence[int]],
     main_runs: Sequence[Iterable[int]],
     prints: Sequence[int],
@@ -400,37 +400,88 @@ def _collection_chrome(
     read again) share their paragraphs, so posts are first grouped into stories
     (``story_of``), and a story the evidence holds already (one of its posts seen as it is,
     or its long lines: ``_seen_before``) is that story again, not one more: only
-    repetition across different stories counts. Story by story, so that no more than one
-    story's keys are held beside the counts.
+    repetition across different stories counts. The counts are made in arrays, and only
+    the keys printed by more than one post (``_repeated``) are held as objects meanwhile:
+    a dict of every key of a large collection cost ~100 bytes a key, where its counts cost 12.
+    ``keys`` gives each key of a post once (``Gathering`` does).
     """
     stories = story_of(long_keys)
     known = evidence.lines
     seen = {stories[index] for index, found in enumerate(prints) if found in evidence.posts}
-    # Every key, in the order the posts first print it, counted story by story.
-    more = dict.fromkeys(itertools.chain.from_iterable(keys), 0)
-    by_story = sorted(range(len(stories)), key=stories.__getitem__)
-    for story, group in itertools.groupby(by_story, key=stories.__getitem__):
-        posts = list(group)
-        if story not in seen and _seen_before(
-            {key for index in posts for key in main_runs[index]}, known
-        ):
-            seen.add(story)
+    if known:  # with no lines seen before, no story is seen by its lines
+        by_story = sorted(range(len(stories)), key=stories.__getitem__)
+        for story, group in itertools.groupby(by_story, key=stories.__getitem__):
+            posts = list(group)
+            if story not in seen and _seen_before(
+                {key for index in posts for key in main_runs[index]}, known
+            ):
+                seen.add(story)
+    size = Counter(stories)  # posts of each story
+    # Every key, in the order the posts first print it, with its count of stories: a key
+    # printed by one post only (most are) is counted as it is met; one printed by more
+    # (``_repeated``, which also names a few of the others) goes where it is first met and
+    # is counted once a story, for a story of one post as it is met, for copies below.
+    place = _repeated(itertools.chain.from_iterable(keys), sum(map(len, keys)))
+    order, counts = array("q"), array("i")  # a count of stories is far below 2**31
+    chrome: list[int] = []
+    for index, post_keys in enumerate(keys):
+        story = stories[index]
         again = story in seen
-        for key in {key for index in posts for key in keys[index]}:
+        alone = size[story] == 1
+        for key in post_keys:
+            at = place.get(key)
+            if at is None:
+                n = 0 if again and known.get(key) else 1
+                if known and known.get(key, 0) + n >= 2:
+                    chrome.append(key)
+                order.append(key)
+                counts.append(n)
+                continue
+            if at < 0:
+                place[key] = at = len(order)
+                order.append(key)
+                counts.append(0)
+            if alone and (not again or not known.get(key)):
+                counts[at] += 1
+    copies = sorted(
+        (index for index, story in enumerate(stories) if size[story] > 1), key=stories.__getitem__
+    )
+    for story, group in itertools.groupby(copies, key=stories.__getitem__):
+        again = story in seen
+        for key in {key for index in group for key in keys[index] if key in place}:
             if not again or not known.get(key):
-                more[key] += 1
-    chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
-    return chrome, Evidence(_Counts(more), _Prints(prints))
+                counts[place[key]] += 1
+    chrome.extend(key for key, at in place.items() if known.get(key, 0) + counts[at] >= 2)
+    return frozenset(chrome), Evidence(_Counts(order, counts), _Prints(prints))
+
+
+def _repeated(keys: Iterable[int], count: int) -> dict[int, int]:
+    """Of the ``count`` keys given, each one given more than once, to -1 (for the caller to
+    fill in); and a few given once, whose bit of the bitmap an earlier key had set (a false
+    repeat costs the caller only its exact count). The bitmap has 32 to 64 bits for each
+    key given, indexed by a key's low bits (line keys are hashes), so that of a collection's
+    keys only the repeated ones are held as Python objects at once."""
+    size = 1 << max(count * 32, 8).bit_length()
+    bits = bytearray(size // 8)
+    mask = size - 1
+    found: dict[int, int] = {}
+    for key in keys:
+        bit = key & mask
+        if bits[bit >> 3] & (1 << (bit & 7)):
+            found[key] = -1
+        else:
+            bits[bit >> 3] |= 1 << (bit & 7)
+    return found
 
 
 class _Counts(Mapping[int, int]):
-    """A batch's count for each line key, in arrays (16 bytes a key, not a dict's ~100),
+    """A batch's count for each line key, in arrays (12 bytes a key, not a dict's ~100),
     in the order given: read through in order, as the store does; a dict is built only
     when a key is looked up."""
 
-    def __init__(self, counts: Mapping[int, int]) -> None:
-        self._keys = array("q", counts.keys())
-        self._counts = array("q", counts.values())
+    def __init__(self, keys: array[int], counts: array[int]) -> None:
+        self._keys = keys
+        self._counts = counts
         self._index: dict[int, int] | None = None
 
     def __getitem__(self, key: int) -> int:
@@ -446,6 +497,9 @@ class _Counts(Mapping[int, int]):
 
     def items(self) -> ItemsView[int, int]:
         return _CountsItems(self)
+
+    def values(self) -> ValuesView[int]:
+        return _CountsValues(self)
 
 
 class _Prints(AbstractSet[int]):
@@ -474,6 +528,16 @@ class _CountsItems(ItemsView[int, int]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return zip(self._mapping._keys, self._mapping._counts, strict=True)
+
+
+class _CountsValues(ValuesView[int]):
+    """The counts of ``_Counts``, read in order (no lookups: ``Mapping.values`` would look
+    each key up, and so build the index dict of every key that ``_Counts`` is not)."""
+
+    _mapping: _Counts
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._mapping._counts)
 
 
 def became_chrome(before: Evidence, added: Evidence) -> Keys:
@@ -520,10 +584,12 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
     ``COPY_MAX_POSTS`` posts is a site's furniture and proves nothing. Shared by the
     cleaner (posts of a site's pages) and the feed reader (entries of a feed).
     """
-    # Each key's posts: one post as a number, more as a list (most keys are in one post).
+    # Each key's posts, for the keys in more than one (and a few others: ``_repeated``), in
+    # the order the posts first print them: one post as a number, more as a list.
+    repeated = _repeated(itertools.chain.from_iterable(long_keys), sum(map(len, long_keys)))
     where: dict[int, int | list[int]] = {}
     for index, keys in enumerate(long_keys):
-        for key in dict.fromkeys(keys):
+        for key in filter(repeated.__contains__, dict.fromkeys(keys)):
             found = where.get(key)
             if found is None:
                 where[key] = index
@@ -531,6 +597,7 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
                 where[key] = [found, index]
             else:
                 found.append(index)
+    del repeated
     parent = list(range(len(long_keys)))
 
     def root(i: int) -> int:

@@ -217,8 +217,13 @@ def stream_paths(
 ) -> Reading:
     """``read_paths``, article by article as each is read and cleaned: each source's text
     pages in two passes (``clean.Gathering``), so no more than one page is held at a time.
-    Its rejections, skipped entries and evidence are whole once its articles all are."""
-    files, rejected = discover(paths, metadata_name=options.metadata_name)
+    Its rejections, skipped entries and evidence are whole once its articles all are. A
+    scan's own list of files (``Files``, each named once) is read as it is: walked just now,
+    it is not listed again (a second list of a large batch's names, and a stat a file)."""
+    files: Sequence[Path] = paths
+    rejected: list[Rejected] = []
+    if not isinstance(paths, Files):
+        files, rejected = discover(paths, metadata_name=options.metadata_name)
     reading = Reading(iter(()), rejected, [], {}, len(files))
     evidence = {} if evidence is None else evidence
     articles = _articles(files, options, sources or {}, evidence, reading)
@@ -256,8 +261,11 @@ def _articles(
 
     for source, numbers in by_source.items():
         gathering = clean.Gathering(evidence.get(source))
-        texts: list[tuple[Path, datetime]] = []
-        for path in map(files.__getitem__, numbers):
+        # The text pages gathered, to clean in turn: their numbers in ``files`` and their
+        # mtimes, not a Path each (~0.6 KB) held for the whole of a large source.
+        texts = array("i")
+        mtimes: list[datetime] = []
+        for number, path in zip(numbers, map(files.__getitem__, numbers), strict=True):
             found: list[Article] = []
             with _rejecting(path, rejected):
                 data, mtime = _read(path, options)
@@ -269,7 +277,8 @@ def _articles(
                 )  # fmt: skip
                 if kind == "text":
                     gathering.add(readers.decode(data))
-                    texts.append((path, mtime))
+                    texts.append(number)
+                    mtimes.append(mtime)
                 elif kind == "html":
                     draft, url, site = readers.read_html(data, options.default_tz)
                     found.append(finish(draft, number=0, url=url, source=site))
@@ -283,8 +292,8 @@ def _articles(
         cleaned = gathering.cleaning(options.default_tz)
         if texts:
             learned[source] = cleaned.learned
-        for path, mtime in texts:  # each page cleaned in turn, and released
-            found = []
+        for path, mtime in zip(map(files.__getitem__, texts), mtimes, strict=True):
+            found = []  # each page cleaned in turn, and released
             with _rejecting(path, rejected):
                 drafts_of_page = next(cleaned)
                 if not drafts_of_page:
@@ -403,9 +412,7 @@ class Files(Sequence[Path]):
 
 
 def _name_of(path: Path | str) -> str:
-    """A file's name, one string however many lists of a run hold it (a scan's, then
-    ``stream_paths``'s own of the same files)."""
-    return sys.intern(str(path))
+    return str(path)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from digest.errors import ConfigError, IngestError, StoreError
 from digest.files import write_if_changed
 from digest.links import issue_page, variant_page
 from digest.models import Article, Evidence, Issue, Site, Subscriber
-from digest.runtime import OnFirstUse, no_cyclic_gc
+from digest.runtime import OnFirstUse, collect_young, no_cyclic_gc
 from digest.settings import Settings, SourceConfig
 from digest.sources import Source, SourceState, load_states
 from digest.summarize import lead_summary, summary_key
@@ -538,6 +538,7 @@ def _save_chunks(
         if folders:
             chunk = [_of_folder(a, folders) for a in chunk]
         saved, gone = _save_each(engine, chunk, now=now, written=written)
+        collect_young()  # the chunk's statements' cycles, not left for the batch's end
         refused.extend(gone)
         reported.extend(saved.refused)
         for n, value in enumerate(

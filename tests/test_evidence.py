@@ -3,10 +3,15 @@ day it comes is judged against its site's earlier pages, as it would be in one b
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
+from array import array
+from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from digest import clean, readers, segment
@@ -148,3 +153,127 @@ def test_a_feed_learns_its_sign_off_over_reads_of_a_few_entries_each() -> None:
     later, _ = readers.feed_chrome([episode(2), episode(3)], learned)
     assert segment.key(SIGN_OFF) in later  # three different episodes printed it
     assert segment.key(episode(3)[0]) not in later
+
+
+# ---------------------------------------------------------------- counting in arrays
+
+
+def _dict_story_of(long_keys: list[list[int]]) -> list[int]:
+    """``clean.story_of`` as it was, with a dict of every long key: what it must match."""
+    where: dict[int, list[int]] = {}
+    for index, keys in enumerate(long_keys):
+        for key in dict.fromkeys(keys):
+            where.setdefault(key, []).append(index)
+    parent = list(range(len(long_keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    shared: Counter[tuple[int, int]] = Counter()
+    for found_in in where.values():
+        if 1 < len(found_in) <= clean.COPY_MAX_POSTS:
+            shared.update(itertools.combinations(found_in, 2))
+    for (a, b), count in shared.items():
+        if count >= 2 and count >= clean.COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):
+            parent[root(a)] = root(b)
+    return [root(i) for i in range(len(long_keys))]
+
+
+def _dict_chrome(
+    keys: list[list[int]],
+    long_keys: list[list[int]],
+    main_runs: list[list[int]],
+    prints: list[int],
+    evidence: Evidence,
+) -> tuple[frozenset[int], list[tuple[int, int]]]:
+    """``clean._collection_chrome`` as it was, with a dict of every key: the chrome, and
+    each key's count in the order the posts first print it."""
+    stories = _dict_story_of(long_keys)
+    known = evidence.lines
+    seen = {stories[index] for index, found in enumerate(prints) if found in evidence.posts}
+    more = dict.fromkeys(itertools.chain.from_iterable(keys), 0)
+    by_story = sorted(range(len(stories)), key=stories.__getitem__)
+    for story, group in itertools.groupby(by_story, key=stories.__getitem__):
+        posts = list(group)
+        if story not in seen and clean._seen_before(
+            {key for index in posts for key in main_runs[index]}, known
+        ):
+            seen.add(story)
+        again = story in seen
+        for key in {key for index in posts for key in keys[index]}:
+            if not again or not known.get(key):
+                more[key] += 1
+    chrome = frozenset(key for key, n in more.items() if known.get(key, 0) + n >= 2)
+    return chrome, list(more.items())
+
+
+def _collection(seed: int) -> tuple[list[list[int]], list[list[int]], list[list[int]], list[int]]:
+    """Posts of a made-up site: chrome lines in many, copies of a story sharing its long
+    lines (some with a line more or less), each post's keys once; keys of both signs."""
+    rng = random.Random(seed)
+    pool = [rng.getrandbits(64) - (1 << 63) for _ in range(400)]
+    chrome = pool[:12]
+    keys: list[list[int]] = []
+    long_keys: list[list[int]] = []
+    for _ in range(rng.randint(1, 60)):
+        if keys and rng.random() < 0.3:  # a copy of an earlier post, perhaps changed a little
+            story = list(long_keys[rng.randrange(len(long_keys))])
+            if story and rng.random() < 0.5:
+                story.pop(rng.randrange(len(story)))
+        else:
+            story = rng.sample(pool[12:], rng.randint(0, 8))
+        story += [rng.choice(pool[12:])] * rng.randint(0, 1)  # a long line printed twice
+        lines = [*rng.sample(chrome, rng.randint(0, 5)), *story]
+        keys.append(list(dict.fromkeys(lines)))
+        long_keys.append(story)
+    main_runs = [story[: len(story) // 2 + 1] for story in long_keys]
+    prints = [hash(tuple(k)) for k in keys]
+    return keys, long_keys, main_runs, prints
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_story_of_groups_posts_as_a_dict_of_every_key_did(seed: int) -> None:
+    _, long_keys, _, _ = _collection(seed)
+    assert clean.story_of(long_keys) == _dict_story_of(long_keys)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_collection_counts_in_arrays_are_a_dicts_in_its_order(seed: int) -> None:
+    keys, long_keys, main_runs, prints = _collection(seed)
+    rng = random.Random(seed)
+    flat = list(dict.fromkeys(itertools.chain.from_iterable(keys)))
+    known = {key: rng.randint(0, 3) for key in rng.sample(flat, len(flat) // 3)}
+    posts = frozenset(rng.sample(prints, len(prints) // 4))
+    for evidence in (Evidence(), Evidence(known, posts)):
+        chrome, learned = clean._collection_chrome(keys, long_keys, main_runs, prints, evidence)
+        want_chrome, want_counts = _dict_chrome(keys, long_keys, main_runs, prints, evidence)
+        assert chrome == want_chrome
+        assert list(learned.lines.items()) == want_counts  # the order the store writes
+        assert list(learned.lines) == [key for key, _ in want_counts]
+        assert list(learned.lines.values()) == [n for _, n in want_counts]
+        assert dict(learned.lines) == dict(want_counts)  # a key looked up
+        assert set(learned.posts) == set(prints)
+
+
+def test_repeated_names_every_key_given_more_than_once() -> None:
+    rng = random.Random(7)
+    keys = [rng.getrandbits(64) - (1 << 63) for _ in range(5_000)]
+    given = [*keys, *keys[::3], *keys[::7]]
+    rng.shuffle(given)
+    found = clean._repeated(given, len(given))
+    assert set(keys[::3]) | set(keys[::7]) <= set(found) <= set(keys)
+    assert len(found) < len(keys) // 3 + len(keys) // 7 + len(keys) // 10  # few others
+    assert set(found.values()) == {-1}
+    assert clean._repeated([], 0) == {}
+
+
+def test_counts_read_in_order_without_a_dict_of_every_key() -> None:
+    counts = clean._Counts(array("q", [5, -3, 9]), array("i", [1, 0, 2]))
+    assert list(counts) == [5, -3, 9]
+    assert list(counts.values()) == [1, 0, 2]
+    assert list(counts.items()) == [(5, 1), (-3, 0), (9, 2)]
+    assert counts._index is None  # read through, as the store does: no lookups
+    assert counts[9] == 2 and counts.get(4) is None
