@@ -598,6 +598,12 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
             else:
                 found.append(index)
     del repeated
+    return _joined(long_keys, where.values())
+
+
+def _joined(long_keys: Sequence[Sequence[int]], where: Iterable[int | list[int]]) -> list[int]:
+    """``story_of``'s stories from the posts of each long line (``where``: one post as a
+    number, more as a list): posts that share enough of them joined into one."""
     parent = list(range(len(long_keys)))
 
     def root(i: int) -> int:
@@ -607,7 +613,7 @@ def story_of(long_keys: Sequence[Sequence[int]]) -> list[int]:
         return i
 
     shared: Counter[tuple[int, int]] = Counter()
-    for found_in in where.values():
+    for found_in in where:
         if not isinstance(found_in, int) and len(found_in) <= COPY_MAX_POSTS:
             shared.update(itertools.combinations(found_in, 2))
     for (a, b), count in shared.items():

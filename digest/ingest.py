@@ -381,10 +381,10 @@ class Files(Sequence[Path]):
     __slots__ = ("_names",)
 
     def __init__(self, paths: Iterable[Path | str] = ()) -> None:
-        self._names = list(dict.fromkeys(map(_name_of, paths)))
+        self._names = list(dict.fromkeys(map(str, paths)))
 
     def append(self, path: Path) -> None:
-        self._names.append(_name_of(path))
+        self._names.append(str(path))
 
     def once(self) -> Files:
         """These files, each named once, in order."""
@@ -409,10 +409,6 @@ class Files(Sequence[Path]):
         return isinstance(other, Sequence) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _name_of(path: Path | str) -> str:
-    return str(path)
 
 
 @dataclass

@@ -7,7 +7,6 @@ import itertools
 import json
 import random
 from array import array
-from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
@@ -159,27 +158,13 @@ def test_a_feed_learns_its_sign_off_over_reads_of_a_few_entries_each() -> None:
 
 
 def _dict_story_of(long_keys: list[list[int]]) -> list[int]:
-    """``clean.story_of`` as it was, with a dict of every long key: what it must match."""
+    """``clean.story_of`` as it was, with a dict of every long key: what it must match (the
+    joining of posts that share lines, which did not change, is the cleaner's own)."""
     where: dict[int, list[int]] = {}
     for index, keys in enumerate(long_keys):
         for key in dict.fromkeys(keys):
             where.setdefault(key, []).append(index)
-    parent = list(range(len(long_keys)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    shared: Counter[tuple[int, int]] = Counter()
-    for found_in in where.values():
-        if 1 < len(found_in) <= clean.COPY_MAX_POSTS:
-            shared.update(itertools.combinations(found_in, 2))
-    for (a, b), count in shared.items():
-        if count >= 2 and count >= clean.COPY_SHARE * min(len(long_keys[a]), len(long_keys[b])):
-            parent[root(a)] = root(b)
-    return [root(i) for i in range(len(long_keys))]
+    return clean._joined(long_keys, where.values())
 
 
 def _dict_chrome(
