@@ -104,6 +104,12 @@ def profiled(config: Path, out: Path) -> None:
     pstats.Stats(str(out)).sort_stats("tottime").print_stats(25)
 
 
+def added_rate(messages: int, wall: float, small_wall: float) -> float:
+    """msg/s of the ``messages`` a send of N carries past a send of n: over the wall time
+    they add."""
+    return messages / (wall - small_wall)
+
+
 def sent_already(engine: Any, keep: int) -> None:
     """The ledger as a send that stopped would leave it: every subscriber but the last
     ``keep`` (by email) sent the issue, so the next `digest send` sends ``keep`` only."""
@@ -174,9 +180,9 @@ def run_store(
             (dw, dc), (nw, nc) = runs["digest"][-1], runs["naive"][-1]
             dws, nws = runs["digest_small"][-1][0], runs["naive_small"][-1][0]
             print(
-                f"  {store:<10} run {n + 1}: digest {(count - small) / (dw - dws):6,.0f} msg/s "
-                f"({count / dw:,.0f} whole process), {dc:5.2f} s CPU | naive "
-                f"{(count - small) / (nw - nws):6,.0f} msg/s, {nc:5.2f} s CPU",
+                f"  {store:<10} run {n + 1}: digest {added_rate(count - small, dw, dws):6,.0f} "
+                f"msg/s ({count / dw:,.0f} whole process), {dc:5.2f} s CPU | naive "
+                f"{added_rate(count - small, nw, nws):6,.0f} msg/s, {nc:5.2f} s CPU",
                 flush=True,
             )
         if profile is not None:
@@ -187,13 +193,18 @@ def run_store(
         engine.dispose()
         if schema is not None:
             drop_schema(schema)
-    pairs = list(zip(runs["digest"], runs["digest_small"], strict=True))
-    loops = list(zip(runs["naive"], runs["naive_small"], strict=True))
+    rates = {
+        side: [
+            added_rate(count - small, big[0], little[0])
+            for big, little in zip(runs[side], runs[f"{side}_small"], strict=True)
+        ]
+        for side in ("digest", "naive")
+    }
     return {
-        "digest_rate": statistics.median((count - small) / (b[0] - a[0]) for b, a in pairs),
-        "naive_rate": statistics.median((count - small) / (b[0] - a[0]) for b, a in loops),
+        "digest_rate": statistics.median(rates["digest"]),
+        "naive_rate": statistics.median(rates["naive"]),
         "ratio": statistics.median(
-            (b[0] - a[0]) / (d[0] - c[0]) for (b, a), (d, c) in zip(loops, pairs, strict=True)
+            d / n for d, n in zip(rates["digest"], rates["naive"], strict=True)
         ),
         "digest_wall": statistics.median(w for w, _ in runs["digest"]),
         "digest_cpu": statistics.median(c for _, c in runs["digest"]),
